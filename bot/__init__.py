@@ -1,0 +1,1 @@
+"""iam-bot core: settings, lifecycle, provisioning, vault and Slack UI builders."""

@@ -1,0 +1,120 @@
+"""Wiring: build the dependencies from settings, and the Bolt app (the only place Bolt is wired)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import boto3
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from cryptography.fernet import Fernet
+
+from bot.aws import IamGateway
+from bot.clock import Clock, utcnow
+from bot.db import SessionMaker, make_engine, make_sessionmaker
+from bot.notify import Notifier
+from bot.provisioning import Provisioner
+from bot.settings import ConfigError, Settings, local_key_file
+from bot.vault import Vault
+from bot.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    sessionmaker: SessionMaker
+    vault: Vault
+    iam: IamGateway
+    client: WebClient
+    notifier: Notifier
+    provisioner: Provisioner
+    worker: Worker
+    clock: Clock = field(default=utcnow)
+
+
+def make_web_client(settings: Settings) -> WebClient:
+    # slack_sdk's own retry handlers: 429 honours Retry-After; connection resets and 5xx retry too.
+    return WebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def encryption_keys(settings: Settings) -> list[str]:
+    """The configured keys; for a local SQLite setup, a generated key kept beside the database."""
+    if settings.encryption_keys:
+        return settings.encryption_keys
+    if not settings.uses_default_sqlite:
+        raise ConfigError("IAM_BOT_ENCRYPTION_KEY: required with a shared database")
+    path = local_key_file(settings)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(Fernet.generate_key().decode())
+        log.warning("IAM_BOT_ENCRYPTION_KEY is not set: generated a local key in %s (fine for local use only)", path)
+    return [path.read_text().strip()]
+
+
+def build_deps(
+    settings: Settings,
+    *,
+    clock: Clock = utcnow,
+    boto_session: boto3.session.Session | None = None,
+    client: WebClient | None = None,
+    worker_id: str | None = None,
+) -> Deps:
+    engine = make_engine(settings.database_url)
+    sm = make_sessionmaker(engine)
+    vault = Vault(encryption_keys(settings))
+    iam = IamGateway(boto_session)
+    client = client or make_web_client(settings)
+    notifier = Notifier(client=client, sessionmaker=sm, settings=settings)
+    provisioner = Provisioner(
+        sessionmaker=sm,
+        iam=iam,
+        vault=vault,
+        notifier=notifier,
+        clock=clock,
+        credentials_ttl=timedelta(hours=settings.credentials_ttl_hours),
+        worker_id=worker_id,
+    )
+    worker = Worker(provisioner, poll_seconds=settings.worker_poll_seconds)
+    return Deps(
+        settings=settings,
+        sessionmaker=sm,
+        vault=vault,
+        iam=iam,
+        client=client,
+        notifier=notifier,
+        provisioner=provisioner,
+        worker=worker,
+        clock=clock,
+    )
+
+
+def create_app(settings: Settings, deps: Deps) -> App:
+    from handlers import register  # handlers depend on bot, not the reverse: import at wiring time
+
+    app = App(
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret or None,
+        client=deps.client,
+        token_verification_enabled=False,  # no auth.test at start: start-up must not depend on Slack
+        request_verification_enabled=not settings.socket_mode,
+        raise_error_for_unhandled_request=False,
+    )
+    register(app, deps)
+    return app

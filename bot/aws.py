@@ -1,0 +1,317 @@
+"""The only module that talks to AWS. Every write is idempotent against IAM's real state."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+
+from bot.passwords import PasswordPolicy
+from bot.spec import CopiedPermissions
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MARKER_TAG = "iam-bot:request"
+
+# Retries inside botocore for throttling, 5xx and connection errors; job-level retries add minutes.
+_WRITE_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+# Checks made while Slack waits (3 s): one quick try, then give up and check again at provisioning.
+_QUICK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=1.2)
+
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceFailure",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+_HINTS = {
+    "AccessDenied": "The bot's own IAM permissions do not allow this; an AWS admin must grant it (see deploy/iam-policy.json).",
+    "LimitExceeded": "An IAM quota was reached (users, groups per user, or policies per user); remove unused ones or raise the quota.",
+    "NoSuchEntity": "Something the request names no longer exists in IAM; submit a new request with current groups and policies.",
+    "EntityAlreadyExists": "A user with this name already exists and was not created by this request; request a different name.",
+    "MalformedPolicyDocument": "A policy document was rejected by IAM.",
+    "InvalidInput": "IAM rejected a value of the request.",
+    "PasswordPolicyViolation": "The generated password did not satisfy the account's password policy.",
+}
+
+
+class AwsError(Exception):
+    def __init__(self, code: str, message: str, *, action: str, request_id: str | None = None):
+        super().__init__(f"{action}: {code}: {message}")
+        self.code = code
+        self.aws_message = message
+        self.action = action
+        self.request_id = request_id
+
+    @property
+    def transient(self) -> bool:
+        return self.code in TRANSIENT_CODES or self.code.startswith("HTTP5") or self.code == "ConnectionError"
+
+    def explain(self) -> str:
+        hint = _HINTS.get(self.code, "")
+        return f"AWS refused {self.action} ({self.code}: {self.aws_message}). {hint}".strip()
+
+
+class UserConflict(AwsError):
+    """A user with the name exists and does not carry this request's marker tag."""
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    arn: str
+    name: str
+    aws_managed: bool
+
+
+class _TtlCache:
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[float, Any]] = {}
+
+    def get(self, key: str, load: Callable[[], T]) -> T:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(key)
+            if hit and now - hit[0] < self.ttl:
+                return hit[1]
+        value = load()  # outside the lock: a slow IAM listing must not block other lookups
+        with self._lock:
+            self._data[key] = (time.monotonic(), value)
+        return value
+
+
+def _call(action: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    """Call IAM and turn botocore's errors into AwsError with a code we can reason about."""
+    try:
+        return fn(**kwargs)
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        code = err.get("Code") or "Unknown"
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code == "Unknown" and status >= 500:
+            code = f"HTTP{status}"
+        req_id = exc.response.get("ResponseMetadata", {}).get("RequestId")
+        raise AwsError(code, err.get("Message", ""), action=action, request_id=req_id) from None
+    except (BotoConnectionError, BotoCoreError) as exc:
+        raise AwsError("ConnectionError", type(exc).__name__, action=action) from None
+
+
+class IamGateway:
+    def __init__(self, session: boto3.session.Session | None = None, *, cache_seconds: float = 60.0):
+        self._session = session or boto3.session.Session()
+        self.iam = self._session.client("iam", config=_WRITE_CONFIG)
+        self._quick = self._session.client("iam", config=_QUICK_CONFIG)
+        self._sts = self._session.client("sts", config=_WRITE_CONFIG)
+        self._cache = _TtlCache(cache_seconds)
+
+    # ---- reads for the request form (cached briefly, served to external_select) ----
+
+    def group_names(self) -> list[str]:
+        def load() -> list[str]:
+            pages = self.iam.get_paginator("list_groups").paginate()
+            return sorted((g["GroupName"] for p in pages for g in p["Groups"]), key=str.lower)
+
+        return self._cache.get("groups", lambda: _call("ListGroups", load))
+
+    def policies(self) -> list[PolicyChoice]:
+        def load() -> list[PolicyChoice]:
+            pages = self.iam.get_paginator("list_policies").paginate(Scope="All", PaginationConfig={"PageSize": 1000})
+            out = [
+                PolicyChoice(arn=p["Arn"], name=p["PolicyName"], aws_managed=":iam::aws:policy/" in p["Arn"])
+                for page in pages
+                for p in page["Policies"]
+            ]
+            # Customer-managed first: they are what teams usually grant.
+            return sorted(out, key=lambda c: (c.aws_managed, c.name.lower()))
+
+        return self._cache.get("policies", lambda: _call("ListPolicies", load))
+
+    def user_names(self) -> list[str]:
+        def load() -> list[str]:
+            pages = self.iam.get_paginator("list_users").paginate()
+            return sorted((u["UserName"] for p in pages for u in p["Users"]), key=str.lower)
+
+        return self._cache.get("users", lambda: _call("ListUsers", load))
+
+    def user_exists_quick(self, user_name: str) -> bool | None:
+        """True/False when IAM answers at once; None when it could not tell in time."""
+        try:
+            self._quick.get_user(UserName=user_name)
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                return False
+            return None
+        except (BotoCoreError, BotoConnectionError):
+            return None
+
+    def read_permissions(self, user_name: str) -> CopiedPermissions:
+        """What copying from `user_name` would grant: groups, managed and inline policies, boundary."""
+        return _call("read permissions of " + user_name, self._read_permissions, user_name=user_name)
+
+    def _read_permissions(self, *, user_name: str) -> CopiedPermissions:
+        iam = self.iam
+        user = iam.get_user(UserName=user_name)["User"]
+        groups = [
+            g["GroupName"]
+            for page in iam.get_paginator("list_groups_for_user").paginate(UserName=user_name)
+            for g in page["Groups"]
+        ]
+        attached = [
+            p["PolicyArn"]
+            for page in iam.get_paginator("list_attached_user_policies").paginate(UserName=user_name)
+            for p in page["AttachedPolicies"]
+        ]
+        inline_names = [
+            n for page in iam.get_paginator("list_user_policies").paginate(UserName=user_name) for n in page["PolicyNames"]
+        ]
+        docs: dict[str, str] = {}
+        for name in inline_names:
+            doc = iam.get_user_policy(UserName=user_name, PolicyName=name)["PolicyDocument"]
+            docs[name] = doc if isinstance(doc, str) else json.dumps(doc)
+        boundary = (user.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        return CopiedPermissions(
+            source_user=user_name,
+            groups=tuple(groups),
+            policy_arns=tuple(attached),
+            inline_policies=tuple(inline_names),
+            permissions_boundary=boundary,
+            inline_documents=docs,
+        )
+
+    def account_id(self) -> str:
+        return self._cache.get(
+            "account", lambda: _call("GetCallerIdentity", self._sts.get_caller_identity)["Account"]
+        )
+
+    def console_url(self) -> tuple[str, str]:
+        """(sign-in URL, account id or alias) for the console credentials."""
+        aliases = _call("ListAccountAliases", self.iam.list_account_aliases).get("AccountAliases") or []
+        who = aliases[0] if aliases else self.account_id()
+        return f"https://{who}.signin.aws.amazon.com/console", who
+
+    def password_policy(self) -> PasswordPolicy:
+        try:
+            p = _call("GetAccountPasswordPolicy", self.iam.get_account_password_policy)["PasswordPolicy"]
+        except AwsError as exc:
+            if exc.code == "NoSuchEntity":
+                return PasswordPolicy()  # the account has none: AWS's default rules apply
+            raise
+        return PasswordPolicy(
+            minimum_length=int(p.get("MinimumPasswordLength", 8)),
+            require_symbols=bool(p.get("RequireSymbols")),
+            require_numbers=bool(p.get("RequireNumbers")),
+            require_uppercase=bool(p.get("RequireUppercaseCharacters")),
+            require_lowercase=bool(p.get("RequireLowercaseCharacters")),
+        )
+
+    # ---- idempotent writes for provisioning ----
+
+    def ensure_user(
+        self, *, user_name: str, path: str, tags: list[tuple[str, str]], boundary: str | None, marker: str
+    ) -> str:
+        """Create the user with path, tags and boundary in one call; a user carrying our marker is ours."""
+        kwargs: dict[str, Any] = {
+            "UserName": user_name,
+            "Path": path,
+            "Tags": [{"Key": k, "Value": v} for k, v in tags] + [{"Key": MARKER_TAG, "Value": marker}],
+        }
+        if boundary:
+            kwargs["PermissionsBoundary"] = boundary
+        try:
+            return _call("CreateUser", self.iam.create_user, **kwargs)["User"]["Arn"]
+        except AwsError as exc:
+            if exc.code != "EntityAlreadyExists":
+                raise
+        if self.carries_marker(user_name, marker):
+            return _call("GetUser", self.iam.get_user, UserName=user_name)["User"]["Arn"]
+        raise UserConflict(
+            "EntityAlreadyExists",
+            f"a user named {user_name} already exists and was not created by this request",
+            action="CreateUser",
+        )
+
+    def carries_marker(self, user_name: str, marker: str) -> bool:
+        try:
+            tags = _call("ListUserTags", self.iam.list_user_tags, UserName=user_name)["Tags"]
+        except AwsError as exc:
+            if exc.code == "NoSuchEntity":
+                return False
+            raise
+        return any(t["Key"] == MARKER_TAG and t["Value"] == marker for t in tags)
+
+    def add_to_group(self, *, user_name: str, group: str) -> None:
+        _call("AddUserToGroup", self.iam.add_user_to_group, UserName=user_name, GroupName=group)
+
+    def attach_policy(self, *, user_name: str, policy_arn: str) -> None:
+        _call("AttachUserPolicy", self.iam.attach_user_policy, UserName=user_name, PolicyArn=policy_arn)
+
+    def put_inline_policy(self, *, user_name: str, name: str, document: str) -> None:
+        _call("PutUserPolicy", self.iam.put_user_policy, UserName=user_name, PolicyName=name, PolicyDocument=document)
+
+    def set_login_profile(self, *, user_name: str, password: str) -> None:
+        """Create the console login, or replace its password if a crashed attempt created it."""
+        try:
+            _call(
+                "CreateLoginProfile",
+                self.iam.create_login_profile,
+                UserName=user_name,
+                Password=password,
+                PasswordResetRequired=True,
+            )
+        except AwsError as exc:
+            if exc.code != "EntityAlreadyExists":
+                raise
+            _call(
+                "UpdateLoginProfile",
+                self.iam.update_login_profile,
+                UserName=user_name,
+                Password=password,
+                PasswordResetRequired=True,
+            )
+
+    def create_fresh_access_key(self, *, user_name: str) -> tuple[str, str]:
+        """Create the user's one access key; keys left by a crashed attempt (secret lost) are deleted."""
+        existing = _call("ListAccessKeys", self.iam.list_access_keys, UserName=user_name)["AccessKeyMetadata"]
+        for key in existing:
+            _call("DeleteAccessKey", self.iam.delete_access_key, UserName=user_name, AccessKeyId=key["AccessKeyId"])
+        key = _call("CreateAccessKey", self.iam.create_access_key, UserName=user_name)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def delete_user_we_created(self, *, user_name: str, marker: str) -> bool:
+        """Undo a failed provisioning: only a user that carries this request's marker is touched."""
+        if not self.carries_marker(user_name, marker):
+            return False
+        iam = self.iam
+        for key in _call("ListAccessKeys", iam.list_access_keys, UserName=user_name)["AccessKeyMetadata"]:
+            _call("DeleteAccessKey", iam.delete_access_key, UserName=user_name, AccessKeyId=key["AccessKeyId"])
+        try:
+            _call("DeleteLoginProfile", iam.delete_login_profile, UserName=user_name)
+        except AwsError as exc:
+            if exc.code != "NoSuchEntity":
+                raise
+        for p in _call("ListAttachedUserPolicies", iam.list_attached_user_policies, UserName=user_name)["AttachedPolicies"]:
+            _call("DetachUserPolicy", iam.detach_user_policy, UserName=user_name, PolicyArn=p["PolicyArn"])
+        for name in _call("ListUserPolicies", iam.list_user_policies, UserName=user_name)["PolicyNames"]:
+            _call("DeleteUserPolicy", iam.delete_user_policy, UserName=user_name, PolicyName=name)
+        for g in _call("ListGroupsForUser", iam.list_groups_for_user, UserName=user_name)["Groups"]:
+            _call("RemoveUserFromGroup", iam.remove_user_from_group, UserName=user_name, GroupName=g["GroupName"])
+        _call("DeleteUser", iam.delete_user, UserName=user_name)
+        return True

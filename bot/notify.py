@@ -1,0 +1,93 @@
+"""Slack side effects of the lifecycle: approval messages and their updates, DMs to people."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+
+from bot import rules
+from bot.db import SessionMaker
+from bot.settings import Settings
+from bot.spec import CopiedPermissions
+from bot.ui import blocks as ui
+from models import AccessRequest, ApprovalMessage
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    def __init__(self, *, client: WebClient, sessionmaker: SessionMaker, settings: Settings):
+        self.client = client
+        self.sm = sessionmaker
+        self.settings = settings
+
+    def dm(self, user_id: str, message: dict[str, Any]) -> tuple[str, str]:
+        channel = self.client.conversations_open(users=user_id)["channel"]["id"]
+        resp = self.client.chat_postMessage(channel=channel, **message)
+        return resp["channel"], resp["ts"]
+
+    def dm_quietly(self, user_id: str, message: dict[str, Any], *, what: str) -> bool:
+        """A DM whose loss must not undo the change it reports (the change is already committed)."""
+        try:
+            self.dm(user_id, message)
+            return True
+        except SlackApiError as exc:
+            log.warning("could not DM %s: %s (%s)", user_id, what, exc.response.get("error"))
+            return False
+
+    def ephemeral(self, *, channel: str, user: str, text: str) -> None:
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError as exc:
+            # Not in that channel (or a DM we cannot post to): tell them by DM instead of going silent.
+            log.info("ephemeral failed (%s); sending a DM", exc.response.get("error"))
+            self.dm_quietly(user, {"text": text}, what="refusal")
+
+    def post_approval_requests(self, request_id: int, *, copied: CopiedPermissions | None = None) -> int:
+        """Send the request with Approve/Deny to the approval channel or to each approver's DM."""
+        with self.sm.begin() as s:
+            req = s.get(AccessRequest, request_id)
+            assert req is not None
+            message = ui.approval_message(req, copied=copied)
+            targets = (
+                [self.settings.approval_channel]
+                if self.settings.approval_channel
+                else rules.eligible_approvers(approvers=self.settings.approvers, requester_id=req.requester_id, owner_id=req.owner_id)
+            )
+        posted = []
+        for target in targets:
+            try:
+                if target.startswith(("U", "W")):
+                    posted.append(self.dm(target, message))
+                else:
+                    resp = self.client.chat_postMessage(channel=target, **message)
+                    posted.append((resp["channel"], resp["ts"]))
+            except SlackApiError as exc:
+                log.error("could not send request %s to %s: %s", request_id, target, exc.response.get("error"))
+        with self.sm.begin() as s:
+            for channel, ts in posted:
+                s.add(ApprovalMessage(request_id=request_id, channel_id=channel, ts=ts))
+        return len(posted)
+
+    def refresh_approval_messages(self, request_id: int) -> None:
+        """After any change, every message that carried buttons shows the outcome and who decided."""
+        with self.sm.begin() as s:
+            req = s.get(AccessRequest, request_id)
+            assert req is not None
+            message = ui.approval_message(req)
+            places = [(m.channel_id, m.ts) for m in s.scalars(select(ApprovalMessage).where(ApprovalMessage.request_id == request_id))]
+        for channel, ts in places:
+            try:
+                self.client.chat_update(channel=channel, ts=ts, **message)
+            except SlackApiError as exc:
+                log.warning("could not update approval message %s/%s: %s", channel, ts, exc.response.get("error"))
+
+    def approver_recipients(self, req: AccessRequest) -> list[str]:
+        """Who to tell about a failure: the approver who decided, else all eligible approvers."""
+        if req.decided_by:
+            return [req.decided_by]
+        return rules.eligible_approvers(approvers=self.settings.approvers, requester_id=req.requester_id, owner_id=req.owner_id)

@@ -1,0 +1,161 @@
+"""Settings, validated once at start; every problem is reported as one line naming the setting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///iam-bot.db"
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+class ConfigError(Exception):
+    """Raised with one line per invalid setting; the CLI prints it and exits non-zero."""
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    slack_bot_token: str = Field("", validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: str = Field("", validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_app_token: str = Field("", validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=_env("SLACK_API_URL"))
+    port: int = Field(3000, validation_alias=_env("PORT"), ge=1, le=65535)
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))
+    approvers_raw: str = Field("", validation_alias=_env("IAM_BOT_APPROVERS"))
+    approval_channel: str = Field("", validation_alias=_env("IAM_BOT_APPROVAL_CHANNEL"))
+    encryption_key_raw: str = Field("", validation_alias=_env("IAM_BOT_ENCRYPTION_KEY"), repr=False)
+    credentials_ttl_hours: float = Field(24.0, validation_alias=_env("IAM_BOT_CREDENTIALS_TTL_HOURS"), gt=0, le=24 * 30)
+    worker_poll_seconds: float = Field(5.0, validation_alias=_env("IAM_BOT_WORKER_POLL_SECONDS"), gt=0, le=300)
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, v: str) -> str:
+        if v and not v.startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb- (Slack app > OAuth & Permissions)")
+        return v
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, v: str) -> str:
+        if v and not v.startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp- (Slack app > Basic Information)")
+        return v
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, v: str) -> str:
+        if not re.match(r"^https?://", v):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("approvers_raw")
+    @classmethod
+    def _approvers(cls, v: str) -> str:
+        bad = [a for a in _split(v) if not _USER_ID.match(a)]
+        if bad:
+            raise ValueError(f"not Slack user IDs: {', '.join(bad)} (expected IDs like U012ABCDEF, comma-separated)")
+        return v
+
+    @field_validator("approval_channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        v = v.strip()
+        if v and not _CHANNEL_ID.match(v):
+            raise ValueError("must be a channel ID like C012ABCDEF, not a channel name")
+        return v
+
+    @field_validator("encryption_key_raw")
+    @classmethod
+    def _keys(cls, v: str) -> str:
+        for i, key in enumerate(_split(v), start=1):
+            try:
+                Fernet(key.encode())
+            except Exception:
+                # Never echo the value: it is a secret.
+                raise ValueError(
+                    f"key #{i} is not a Fernet key (32 url-safe base64 bytes); generate one with "
+                    "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+                ) from None
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    @property
+    def approvers(self) -> frozenset[str]:
+        return frozenset(_split(self.approvers_raw))
+
+    @property
+    def encryption_keys(self) -> list[str]:
+        return _split(self.encryption_key_raw)
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @property
+    def uses_default_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def check_for_serving(self) -> None:
+        """What `serve` needs beyond well-formed values; raises ConfigError listing every gap."""
+        problems = []
+        if not self.slack_bot_token:
+            problems.append("SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from your Slack app")
+        if not self.socket_mode and not self.slack_signing_secret:
+            problems.append("SLACK_SIGNING_SECRET: not set; copy it from your Slack app's Basic Information page")
+        if not self.approvers:
+            problems.append("IAM_BOT_APPROVERS: not set; give the Slack user IDs allowed to approve, comma-separated")
+        if not self.encryption_keys and not self.uses_default_sqlite:
+            problems.append(
+                "IAM_BOT_ENCRYPTION_KEY: required with a shared database; generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+            )
+        if problems:
+            raise ConfigError("\n".join(problems))
+
+
+def _split(raw: str) -> list[str]:
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+_FIELD_ENV = {
+    name: (field.validation_alias.choices[0] if isinstance(field.validation_alias, AliasChoices) else name.upper())
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; raise ConfigError with one line per bad setting (values never echoed)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = str(err["loc"][0]) if err["loc"] else "?"
+            env = _FIELD_ENV.get(loc, loc)
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{env}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def local_key_file(settings: Settings) -> Path:
+    """Where a local/dev SQLite deployment keeps its generated encryption key."""
+    db_path = settings.database_url.split("///", 1)[-1] or "iam-bot.db"
+    return Path(db_path).resolve().parent / "iam-bot.key"

@@ -1,0 +1,38 @@
+"""Every callback, block and action ID the bot uses, in one place."""
+
+# Views
+REQUEST_VIEW = "iam_request"
+REVIEW_VIEW = "iam_review"
+DENY_VIEW = "iam_deny"
+REVEAL_VIEW = "iam_reveal"
+
+# Request form blocks (block_id == field name used in validation errors)
+B_USER_NAME = "user_name"
+B_ACCESS_TYPE = "access_type"
+B_GROUPS = "groups"
+B_POLICIES = "policies"
+B_COPY_FROM = "copy_from"
+B_PATH = "path"
+B_TAGS = "tags"
+B_BOUNDARY = "boundary"
+B_OWNER = "owner"
+B_REASON = "reason"
+B_DENY_REASON = "deny_reason"
+
+# Actions. External selects are routed to options handlers by these action IDs.
+A_VALUE = "value"
+A_GROUPS = "groups_select"
+A_POLICIES = "policies_select"
+A_BOUNDARY = "boundary_select"
+A_COPY_FROM = "copy_from_select"
+A_APPROVE = "approve_request"
+A_DENY = "deny_request"
+A_REVEAL = "reveal_credentials"
+A_OPEN_REQUEST = "open_request_modal"
+
+ACCESS_CONSOLE = "console"
+ACCESS_KEY = "access_key"
+
+
+def review_external_id(draft_id: str) -> str:
+    return f"iam-review-{draft_id}"

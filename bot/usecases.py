@@ -1,0 +1,264 @@
+"""Use cases of the request lifecycle. Each goes: check state -> check actor -> change -> audit.
+
+They take the session and keyword arguments and never commit: the caller opens the transaction
+(`with sessionmaker.begin() as session:`), so a use case and its audit event land together.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot import audit, rules
+from bot.lifecycle import transition
+from bot.spec import RequestSpec
+from models import (
+    AccessRequest,
+    CredentialEnvelope,
+    Decision,
+    JobState,
+    ProvisioningJob,
+    RequestDraft,
+    RequestState,
+)
+
+OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.PROVISIONING)
+_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: easy to read aloud
+
+
+class Refused(Exception):
+    """The actor may not do this now; the message is safe to show them as it is."""
+
+
+def new_short_id() -> str:
+    return "R" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
+
+
+# ---------------------------------------------------------------- request
+
+
+def open_request_for_name(session: Session, *, user_name: str) -> AccessRequest | None:
+    return session.scalars(
+        select(AccessRequest)
+        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.state.in_(OPEN_STATES))
+        .limit(1)
+    ).first()
+
+
+def save_draft(session: Session, *, requester_id: str, spec: RequestSpec, now: datetime) -> str:
+    draft_id = secrets.token_hex(8)
+    session.add(RequestDraft(id=draft_id, requester_id=requester_id, payload=spec.to_payload(), created_at=now))
+    return draft_id
+
+
+def load_draft(session: Session, *, draft_id: str, actor_id: str) -> RequestSpec:
+    draft = session.get(RequestDraft, draft_id)
+    if draft is None or draft.requester_id != actor_id:
+        raise Refused("This request was already submitted or has expired. Start again with `/iam request`.")
+    return RequestSpec.from_payload(draft.payload)
+
+
+def submit_draft(session: Session, *, draft_id: str, actor_id: str, now: datetime) -> AccessRequest:
+    """Turn a reviewed draft into a pending request, once (a double submit finds the draft gone)."""
+    spec = load_draft(session, draft_id=draft_id, actor_id=actor_id)
+    gone = session.execute(delete(RequestDraft).where(RequestDraft.id == draft_id)).rowcount
+    if gone != 1:
+        raise Refused("This request was already submitted.")
+    if (dup := open_request_for_name(session, user_name=spec.user_name)) is not None:
+        raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is already open; wait for it or choose another name.")
+    req = AccessRequest(
+        short_id=new_short_id(),
+        state=RequestState.PENDING,
+        requester_id=actor_id,
+        owner_id=spec.owner_id,
+        user_name=spec.user_name,
+        user_name_lower=spec.user_name.lower(),
+        console_access=spec.console_access,
+        access_key=spec.access_key,
+        groups=list(spec.groups),
+        policy_arns=list(spec.policy_arns),
+        copy_from=spec.copy_from,
+        path=spec.path,
+        tags=dict(spec.tags),
+        permissions_boundary=spec.permissions_boundary,
+        reason=spec.reason,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(req)
+    session.flush()
+    audit.record(
+        session,
+        action="requested",
+        actor=actor_id,
+        now=now,
+        request_id=req.id,
+        user_name=spec.user_name,
+        owner=spec.owner_id,
+        access=spec.access_types,
+        groups=list(spec.groups),
+        policies=list(spec.policy_arns),
+        copy_from=spec.copy_from,
+        path=spec.path,
+        boundary=spec.permissions_boundary,
+    )
+    return req
+
+
+def get_request(session: Session, *, short_id: str) -> AccessRequest:
+    req = session.scalars(select(AccessRequest).where(AccessRequest.short_id == short_id)).first()
+    if req is None:
+        raise Refused(f"There is no request `{short_id[:20]}`.")
+    return req
+
+
+# ---------------------------------------------------------------- decide
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    request: AccessRequest
+    won: bool
+
+
+def check_may_decide(session: Session, *, short_id: str, actor_id: str, approvers: frozenset[str]) -> AccessRequest:
+    req = get_request(session, short_id=short_id)
+    refusal = rules.refusal_to_decide(
+        rules.DecisionContext(
+            actor_id=actor_id,
+            requester_id=req.requester_id,
+            owner_id=req.owner_id,
+            approvers=approvers,
+            state=RequestState(req.state),
+            decided_by=req.decided_by,
+        )
+    )
+    if refusal:
+        raise Refused(refusal)
+    return req
+
+
+def decide(
+    session: Session,
+    *,
+    short_id: str,
+    actor_id: str,
+    approve: bool,
+    approvers: frozenset[str],
+    now: datetime,
+    reason: str | None = None,
+) -> AccessRequest:
+    """Approve or deny; exactly one concurrent decision wins, the others get Refused."""
+    try:
+        req = check_may_decide(session, short_id=short_id, actor_id=actor_id, approvers=approvers)
+    except Refused as refused:
+        audit.record(
+            session, action="decision_refused", actor=actor_id, now=now, request_id=_id_of(session, short_id), why=str(refused)
+        )
+        raise
+    dst = RequestState.APPROVED if approve else RequestState.DENIED
+    won = transition(
+        session,
+        request_id=req.id,
+        src=RequestState.PENDING,
+        dst=dst,
+        now=now,
+        decided_by=actor_id,
+        decided_at=now,
+        decision_reason=reason,
+    )
+    if not won:
+        session.refresh(req)
+        raise Refused(rules.already_decided_text(RequestState(req.state), req.decided_by))
+    session.add(Decision(request_id=req.id, approver_id=actor_id, approved=approve, reason=reason, created_at=now))
+    if approve:
+        session.add(
+            ProvisioningJob(request_id=req.id, state=JobState.QUEUED, attempts=0, next_run_at=now, steps_done=[], created_at=now, updated_at=now)
+        )
+    audit.record(session, action="approved" if approve else "denied", actor=actor_id, now=now, request_id=req.id, reason=reason)
+    return req
+
+
+def _id_of(session: Session, short_id: str) -> int | None:
+    return session.scalars(select(AccessRequest.id).where(AccessRequest.short_id == short_id)).first()
+
+
+# ---------------------------------------------------------------- status
+
+
+def requests_of(session: Session, *, user_id: str, query: str | None = None, limit: int = 10) -> list[AccessRequest]:
+    stmt = select(AccessRequest).where(or_(AccessRequest.requester_id == user_id, AccessRequest.owner_id == user_id))
+    if query:
+        q = query.strip().lstrip("#")
+        stmt = stmt.where(or_(AccessRequest.short_id == q.upper(), AccessRequest.user_name_lower == q.lower()))
+    return list(session.scalars(stmt.order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc()).limit(limit)))
+
+
+def awaiting_decision(session: Session, *, approver_id: str, approvers: frozenset[str], limit: int = 10) -> list[AccessRequest]:
+    if approver_id not in approvers:
+        return []
+    stmt = (
+        select(AccessRequest)
+        .where(
+            AccessRequest.state == RequestState.PENDING,
+            AccessRequest.requester_id != approver_id,
+            AccessRequest.owner_id != approver_id,
+        )
+        .order_by(AccessRequest.created_at)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+# ---------------------------------------------------------------- reveal
+
+
+REVEAL_CLAIM_SECONDS = 60
+
+
+def claim_reveal(session: Session, *, short_id: str, actor_id: str, now: datetime) -> tuple[AccessRequest, CredentialEnvelope]:
+    """Reserve the one reveal; a second click while it is in flight (or after) is refused."""
+    req = get_request(session, short_id=short_id)
+    if refusal := rules.refusal_to_reveal(actor_id=actor_id, owner_id=req.owner_id):
+        audit.record(session, action="reveal_refused", actor=actor_id, now=now, request_id=req.id)
+        raise Refused(refusal)
+    env = session.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == req.id)).first()
+    if env is None or env.ciphertext is None or env.revealed_at is not None:
+        raise Refused("These credentials were already revealed or have expired; they are no longer stored.")
+    if env.expires_at <= now:
+        raise Refused("These credentials have expired; ask an AWS admin to reset the password or create a new key.")
+    stale = env.reveal_claimed_at is not None and (now - env.reveal_claimed_at).total_seconds() > REVEAL_CLAIM_SECONDS
+    claimed = session.execute(
+        update(CredentialEnvelope)
+        .where(
+            CredentialEnvelope.id == env.id,
+            CredentialEnvelope.revealed_at.is_(None),
+            CredentialEnvelope.ciphertext.is_not(None),
+            CredentialEnvelope.reveal_claimed_at.is_(None) if not stale else CredentialEnvelope.reveal_claimed_at == env.reveal_claimed_at,
+        )
+        .values(reveal_claimed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        raise Refused("The credentials are being revealed in another window.")
+    return req, env
+
+
+def finish_reveal(session: Session, *, envelope_id: int, actor_id: str, now: datetime) -> None:
+    env = session.get(CredentialEnvelope, envelope_id)
+    assert env is not None
+    env.ciphertext = None
+    env.revealed_at = now
+    env.purged_at = now
+    audit.record(session, action="credentials_revealed", actor=actor_id, now=now, request_id=env.request_id)
+
+
+def release_reveal(session: Session, *, envelope_id: int) -> None:
+    """The modal could not be opened: keep the credentials so the owner can try again."""
+    env = session.get(CredentialEnvelope, envelope_id)
+    if env is not None and env.revealed_at is None:
+        env.reveal_claimed_at = None

@@ -1,0 +1,162 @@
+"""Pure validators for the request form. Each error message says how to fix the field."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.spec import RequestSpec
+
+USER_NAME_RE = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
+GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,128}$")
+PATH_RE = re.compile(r"^(/|/[\x21-\x7E]+/)$")
+POLICY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\x21-\x7E]{1,1500}$")
+SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+TAG_CHARS = frozenset(" _.:/=+-@")
+MAX_TAGS = 50
+MAX_GROUPS = 10  # IAM: a user can be a member of at most 10 groups
+MAX_POLICIES = 20  # IAM: managed policies per user, at the highest quota AWS grants
+MAX_REASON = 3000
+
+
+@dataclass(frozen=True)
+class RawForm:
+    """The form as submitted: strings and lists, nothing trusted yet."""
+
+    user_name: str = ""
+    access_types: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    policy_arns: tuple[str, ...] = ()
+    copy_from: str = ""
+    path: str = ""
+    tags: str = ""
+    permissions_boundary: str = ""
+    owner_id: str = ""
+    reason: str = ""
+
+
+def user_name_error(name: str) -> str | None:
+    if not name:
+        return "Enter a user name."
+    if len(name) > 64:
+        return f"User names can be at most 64 characters; this one has {len(name)}."
+    if not USER_NAME_RE.match(name):
+        return "Use only letters, digits and + = , . @ _ - (no spaces)."
+    return None
+
+
+def path_error(path: str) -> str | None:
+    if len(path) > 512:
+        return "A path can be at most 512 characters."
+    if not PATH_RE.match(path):
+        return "A path is `/` or starts and ends with `/`, like `/engineering/`, in printable ASCII without spaces."
+    if "//" in path:
+        return "A path cannot contain an empty segment (`//`)."
+    return None
+
+
+def parse_tags(text: str) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """Parse one `key=value` per line; returns (tags, error)."""
+    tags: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if "=" not in line:
+            return (), f"Line {n}: write each tag as key=value."
+        key, value = (p.strip() for p in line.split("=", 1))
+        if not key:
+            return (), f"Line {n}: the tag key is empty."
+        if len(key) > 128:
+            return (), f"Line {n}: a tag key can be at most 128 characters."
+        if len(value) > 256:
+            return (), f"Line {n}: a tag value can be at most 256 characters."
+        if key.lower().startswith("aws:"):
+            return (), f"Line {n}: keys starting with `aws:` are reserved by AWS."
+        bad = sorted({c for c in key + value if not (c.isalnum() or c in TAG_CHARS)})
+        if bad:
+            shown = " ".join(repr(c) for c in bad[:5])
+            return (), f"Line {n}: tags allow letters, digits, spaces and _ . : / = + - @ only (found {shown})."
+        if key.lower() in seen:
+            return (), f"Line {n}: the key `{key}` appears twice (keys are case-insensitive)."
+        seen.add(key.lower())
+        tags.append((key, value))
+    if len(tags) > MAX_TAGS:
+        return (), f"At most {MAX_TAGS} tags; you gave {len(tags)}."
+    return tuple(tags), None
+
+
+def validate_form(form: RawForm) -> tuple[RequestSpec | None, dict[str, str]]:
+    """Return (spec, {}) for a valid form, else (None, {field: message})."""
+    errors: dict[str, str] = {}
+    user_name = form.user_name.strip()
+    if e := user_name_error(user_name):
+        errors["user_name"] = e
+
+    console = "console" in form.access_types
+    key = "access_key" in form.access_types
+    if not (console or key):
+        errors["access_type"] = "Choose Console access, Access key, or both."
+
+    groups = tuple(dict.fromkeys(g.strip() for g in form.groups if g.strip()))
+    if any(not GROUP_NAME_RE.match(g) for g in groups):
+        errors["groups"] = "Pick groups from the list."
+    elif len(groups) > MAX_GROUPS:
+        errors["groups"] = f"IAM allows a user in at most {MAX_GROUPS} groups; pick fewer."
+
+    policies = tuple(dict.fromkeys(p.strip() for p in form.policy_arns if p.strip()))
+    if any(not POLICY_ARN_RE.match(p) for p in policies):
+        errors["policies"] = "Pick managed policies from the list."
+    elif len(policies) > MAX_POLICIES:
+        errors["policies"] = f"IAM allows at most {MAX_POLICIES} managed policies on a user; use a group instead."
+
+    copy_from = form.copy_from.strip() or None
+    if copy_from is not None:
+        if not USER_NAME_RE.match(copy_from):
+            errors["copy_from"] = "Pick an existing user from the list."
+        elif copy_from.lower() == user_name.lower():
+            errors["copy_from"] = "A new user cannot copy permissions from itself."
+
+    path = form.path.strip() or "/"
+    if e := path_error(path):
+        errors["path"] = e
+
+    tags, tag_error = parse_tags(form.tags)
+    if tag_error:
+        errors["tags"] = tag_error
+    elif any(k.lower() == "iam-bot:request" for k, _ in tags):
+        errors["tags"] = "The tag key `iam-bot:request` is reserved by the bot."
+
+    boundary = form.permissions_boundary.strip() or None
+    if boundary is not None and not POLICY_ARN_RE.match(boundary):
+        errors["boundary"] = "Pick a managed policy from the list."
+
+    owner = form.owner_id.strip()
+    if not SLACK_USER_RE.match(owner):
+        errors["owner"] = "Choose the Slack user who will receive the credentials."
+
+    reason = form.reason.strip()
+    if not reason:
+        errors["reason"] = "Say why this account is needed; approvers decide on it."
+    elif len(reason) > MAX_REASON:
+        errors["reason"] = f"Keep the reason under {MAX_REASON} characters."
+
+    if errors:
+        return None, errors
+    return (
+        RequestSpec(
+            user_name=user_name,
+            console_access=console,
+            access_key=key,
+            owner_id=owner,
+            reason=reason,
+            groups=groups,
+            policy_arns=policies,
+            copy_from=copy_from,
+            path=path,
+            tags=tags,
+            permissions_boundary=boundary,
+        ),
+        {},
+    )

@@ -1,0 +1,16 @@
+"""Thin Bolt listeners: ack() first, parse, call the core, render with the builders, respond."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.app import Deps
+from handlers import approvals, commands, messages, request_form, reveal
+
+
+def register(app: App, deps: Deps) -> None:
+    commands.register(app, deps)
+    request_form.register(app, deps)
+    approvals.register(app, deps)
+    reveal.register(app, deps)
+    messages.register(app, deps)

@@ -1,0 +1,26 @@
+"""Typed SQLAlchemy 2.0 models: one table per concept. No Slack, no AWS here."""
+
+from models.base import Base
+from models.entities import (
+    AccessRequest,
+    ApprovalMessage,
+    AuditEvent,
+    CredentialEnvelope,
+    Decision,
+    ProvisioningJob,
+    RequestDraft,
+)
+from models.states import JobState, RequestState
+
+__all__ = [
+    "AccessRequest",
+    "ApprovalMessage",
+    "AuditEvent",
+    "Base",
+    "CredentialEnvelope",
+    "Decision",
+    "JobState",
+    "ProvisioningJob",
+    "RequestDraft",
+    "RequestState",
+]

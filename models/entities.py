@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base
+from models.states import JobState, RequestState
+
+
+def _enum(cls: type) -> Enum:
+    # Plain VARCHAR on every backend, storing the enum's value: migrations stay portable.
+    return Enum(cls, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
+class RequestDraft(Base):
+    """A validated request between the form and the final "Submit request" on the review screen."""
+
+    __tablename__ = "request_drafts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    requester_id: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class AccessRequest(Base):
+    __tablename__ = "access_requests"
+    __table_args__ = (Index("ix_access_requests_user_name_lower_state", "user_name_lower", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    short_id: Mapped[str] = mapped_column(String(12), unique=True)
+    state: Mapped[RequestState] = mapped_column(_enum(RequestState), index=True)
+    requester_id: Mapped[str] = mapped_column(String(32), index=True)
+    owner_id: Mapped[str] = mapped_column(String(32), index=True)
+
+    user_name: Mapped[str] = mapped_column(String(64))
+    # IAM names are unique case-insensitively; this column lets the database check it.
+    user_name_lower: Mapped[str] = mapped_column(String(64))
+    console_access: Mapped[bool]
+    access_key: Mapped[bool]
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    policy_arns: Mapped[list[str]] = mapped_column(JSON, default=list)
+    copy_from: Mapped[str | None] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(512), default="/")
+    tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    permissions_boundary: Mapped[str | None] = mapped_column(String(2048))
+    reason: Mapped[str] = mapped_column(Text)
+
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    user_arn: Mapped[str | None] = mapped_column(String(2048))
+
+    decisions: Mapped[list[Decision]] = relationship(back_populates="request", order_by="Decision.id")
+    approval_messages: Mapped[list[ApprovalMessage]] = relationship(back_populates="request")
+
+
+class Decision(Base):
+    """One approver's decision; one row per approver and request."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("request_id", "approver_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"))
+    approver_id: Mapped[str] = mapped_column(String(32))
+    approved: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    request: Mapped[AccessRequest] = relationship(back_populates="decisions")
+
+
+class ApprovalMessage(Base):
+    """A Slack message that carries Approve/Deny buttons, to be updated after the decision."""
+
+    __tablename__ = "approval_messages"
+    __table_args__ = (UniqueConstraint("channel_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), index=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))
+
+    request: Mapped[AccessRequest] = relationship(back_populates="approval_messages")
+
+
+class ProvisioningJob(Base):
+    """The durable provisioning job of an approved request; workers claim it with a lease."""
+
+    __tablename__ = "provisioning_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), unique=True)
+    state: Mapped[JobState] = mapped_column(_enum(JobState), index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_run_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    steps_done: Mapped[list[str]] = mapped_column(JSON, default=list)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CredentialEnvelope(Base):
+    """Fernet ciphertext of a new user's credentials: shown to the owner once, then destroyed."""
+
+    __tablename__ = "credential_envelopes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), unique=True)
+    owner_id: Mapped[str] = mapped_column(String(32))
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    # Set while a reveal is in flight, so two clicks cannot both open the secret.
+    reveal_claimed_at: Mapped[datetime | None]
+    revealed_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    # Claimed before the DM is sent, so two workers never both send it; retried when stale.
+    delivery_attempted_at: Mapped[datetime | None]
+    dm_channel_id: Mapped[str | None] = mapped_column(String(32))
+    dm_ts: Mapped[str | None] = mapped_column(String(32))
+
+
+class AuditEvent(Base):
+    """Append-only record of what happened; details never hold secrets."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("access_requests.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
