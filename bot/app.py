@@ -109,6 +109,9 @@ def create_app(settings: Settings, deps: Deps) -> App:
     from handlers import register  # handlers depend on bot, not the reverse: import at wiring time
 
     app = App(
+        # Bolt copies its base logger's level into every logger it makes; clamped (bot.logsetup)
+        # so a DEBUG run never logs request or response bodies.
+        logger=logging.getLogger("slack_bolt"),
         token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or None,
         client=deps.client,

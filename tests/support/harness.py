@@ -1,0 +1,108 @@
+"""A running iam-bot for end-to-end tests: real HTTP server, real database, moto and the Slack stand-in."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import boto3
+from cryptography.fernet import Fernet
+
+from bot.app import Deps, build_deps, create_app
+from bot.db import make_engine, migrate
+from bot.logsetup import clamp_library_loggers
+from bot.server import make_wsgi
+from bot.settings import Settings
+from tests.support.slack_client import SlackSender
+from tests.support.slack_standin import SlackStandIn
+
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+BOT_TOKEN = "xoxb-test-token"
+
+
+class LogCapture(logging.Handler):
+    """Every log line the process writes, formatted, so tests can look for leaked secrets."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+        self._lock2 = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        with self._lock2:
+            self.lines.append(f"{record.name}: {text}")
+
+    def text(self) -> str:
+        with self._lock2:
+            return "\n".join(self.lines)
+
+
+@dataclass
+class RunningBot:
+    database_url: str
+    standin: SlackStandIn
+    moto_url: str
+    approvers: str = "UAPPROVER1,UAPPROVER2"
+    approval_channel: str = ""
+    clock: Callable[[], Any] | None = None
+    start_worker: bool = True
+    worker_id: str | None = None
+    key: str = field(default_factory=lambda: Fernet.generate_key().decode())
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def start(self) -> RunningBot:
+        from waitress.server import create_server
+
+        self.settings = Settings(
+            slack_bot_token=BOT_TOKEN,
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=self.standin.url,
+            database_url=self.database_url,
+            approvers_raw=self.approvers,
+            approval_channel=self.approval_channel,
+            encryption_key_raw=self.key,
+            worker_poll_seconds=0.5,
+            **self.extra,
+        )
+        self.logs = LogCapture()
+        root = logging.getLogger()
+        root.addHandler(self.logs)
+        root.setLevel(logging.DEBUG)  # our own loggers at their most verbose: they must still leak nothing
+        clamp_library_loggers()
+        migrate(make_engine(self.settings.database_url))
+        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+        kwargs: dict[str, Any] = {"boto_session": session, "worker_id": self.worker_id}
+        if self.clock is not None:
+            kwargs["clock"] = self.clock
+        self.deps: Deps = build_deps(self.settings, **kwargs)
+        self.app = create_app(self.settings, self.deps)
+        self.server = create_server(make_wsgi(self.app, self.deps), host="127.0.0.1", port=0, threads=8)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._thread.start()
+        if self.start_worker:
+            self.deps.worker.start()
+        self.slack = SlackSender(self.url, SIGNING_SECRET, response_url_base=self.standin.hooks_url)
+        return self
+
+    def stop(self) -> None:
+        self.deps.worker.stop(timeout=5)
+        self.server.close()
+        logging.getLogger().removeHandler(self.logs)
+        self.deps.sessionmaker.kw["bind"].dispose()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,110 @@
+"""Steps of a user's journey, as Slack would deliver them to the running bot."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from tests.support.harness import RunningBot, wait_until
+from tests.support.slack_standin import Call
+
+REQUESTER = "UREQUESTER1"
+APPROVER = "UAPPROVER1"
+APPROVER2 = "UAPPROVER2"
+OUTSIDER = "UOUTSIDER1"
+
+
+def form_values(
+    *,
+    user_name: str = "developer01",
+    access: Iterable[str] = ("console", "access_key"),
+    groups: Iterable[str] = (),
+    policies: Iterable[str] = (),
+    copy_from: str | None = None,
+    path: str = "",
+    tags: str = "",
+    boundary: str | None = None,
+    owner: str = REQUESTER,
+    reason: str = "Needs to deploy the payments service",
+) -> dict[str, Any]:
+    """state.values exactly as Slack sends them for the request modal."""
+
+    def opts(values: Iterable[str]) -> list[dict[str, Any]]:
+        return [{"text": {"type": "plain_text", "text": v[:75]}, "value": v} for v in values]
+
+    def single(value: str | None) -> dict[str, Any] | None:
+        return opts([value])[0] if value else None
+
+    return {
+        "user_name": {"value": {"type": "plain_text_input", "value": user_name}},
+        "access_type": {"value": {"type": "checkboxes", "selected_options": opts(access)}},
+        "groups": {"groups_select": {"type": "multi_external_select", "selected_options": opts(groups)}},
+        "policies": {"policies_select": {"type": "multi_external_select", "selected_options": opts(policies)}},
+        "copy_from": {"copy_from_select": {"type": "external_select", "selected_option": single(copy_from)}},
+        "path": {"value": {"type": "plain_text_input", "value": path or None}},
+        "tags": {"value": {"type": "plain_text_input", "value": tags or None}},
+        "boundary": {"boundary_select": {"type": "external_select", "selected_option": single(boundary)}},
+        "owner": {"value": {"type": "users_select", "selected_user": owner}},
+        "reason": {"value": {"type": "plain_text_input", "value": reason}},
+    }
+
+
+def open_request_modal(bot: RunningBot, user: str = REQUESTER) -> dict[str, Any]:
+    before = len(bot.standin.calls_to("views.open"))
+    resp = bot.slack.command(user, "request")
+    assert resp.status_code == 200, resp.text
+    call = wait_until(lambda: bot.standin.calls_to("views.open")[before:], what="views.open")[0]
+    return call.response["view"]
+
+
+def submit_form(bot: RunningBot, user: str = REQUESTER, **fields: Any) -> dict[str, Any]:
+    view = open_request_modal(bot, user)
+    resp = bot.slack.view_submission(user, view, form_values(**fields))
+    assert resp.status_code == 200, resp.text
+    return resp.json() if resp.text else {}
+
+
+def request_user(bot: RunningBot, user: str = REQUESTER, **fields: Any) -> str:
+    """Request -> review -> submit; returns the request's short id once approvers were asked."""
+    answer = submit_form(bot, user, **fields)
+    assert answer.get("response_action") == "push", answer
+    review = answer["view"]
+    resp = bot.slack.view_submission(user, review, {})
+    assert resp.status_code == 200 and resp.json() == {"response_action": "clear"}, resp.text
+    call = bot.standin.wait_for("chat.postMessage", lambda c: _approve_value(c) is not None and review["private_metadata"] != "")
+    return _approve_value(call)  # type: ignore[return-value]
+
+
+def _approve_value(call: Call) -> str | None:
+    for block in call.args.get("blocks") or []:
+        for el in block.get("elements") or []:
+            if el.get("action_id") == "approve_request":
+                return el.get("value")
+    return None
+
+
+def approval_messages(bot: RunningBot, short_id: str) -> list[Call]:
+    return [c for c in bot.standin.calls_to("chat.postMessage") if _approve_value(c) == short_id]
+
+
+def click(bot: RunningBot, user: str, action_id: str, short_id: str, message: Call | None = None) -> Any:
+    if message is None:
+        message = approval_messages(bot, short_id)[0]
+    return bot.slack.block_action(
+        user,
+        action_id,
+        short_id,
+        channel_id=message.response["channel"],
+        message_ts=message.response["ts"],
+        message=message.response.get("message"),
+    )
+
+
+def credentials_dm(bot: RunningBot, short_id: str, timeout: float = 30) -> Call:
+    def has_reveal(c: Call) -> bool:
+        return any(
+            el.get("action_id") == "reveal_credentials" and el.get("value") == short_id
+            for b in c.args.get("blocks") or []
+            for el in b.get("elements") or []
+        )
+
+    return bot.standin.wait_for("chat.postMessage", has_reveal, timeout=timeout)
