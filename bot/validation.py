@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 from bot.spec import RequestSpec
 
-USER_NAME_RE = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
-GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,128}$")
-PATH_RE = re.compile(r"^(/|/[\x21-\x7E]+/)$")
-POLICY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[\x21-\x7E]{1,1500}$")
-SLACK_USER_RE = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+# Patterns are used with fullmatch: `$` would also accept a trailing newline.
+USER_NAME_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
+GROUP_NAME_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,128}")
+PATH_RE = re.compile(r"/|/[\x21-\x7E]+/")
+POLICY_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::(aws|[0-9]{12}):policy/[\x21-\x7E]{1,1500}")
+SLACK_USER_RE = re.compile(r"[UW][A-Z0-9]{2,20}")
 TAG_CHARS = frozenset(" _.:/=+-@")
-MAX_TAGS = 50
+MAX_TAGS = 49  # IAM allows 50 tags; the bot adds its own iam-bot:request tag
 MAX_GROUPS = 10  # IAM: a user can be a member of at most 10 groups
 MAX_POLICIES = 20  # IAM: managed policies per user, at the highest quota AWS grants
 MAX_REASON = 3000
@@ -40,7 +41,7 @@ def user_name_error(name: str) -> str | None:
         return "Enter a user name."
     if len(name) > 64:
         return f"User names can be at most 64 characters; this one has {len(name)}."
-    if not USER_NAME_RE.match(name):
+    if not USER_NAME_RE.fullmatch(name):
         return "Use only letters, digits and + = , . @ _ - (no spaces)."
     return None
 
@@ -48,7 +49,7 @@ def user_name_error(name: str) -> str | None:
 def path_error(path: str) -> str | None:
     if len(path) > 512:
         return "A path can be at most 512 characters."
-    if not PATH_RE.match(path):
+    if not PATH_RE.fullmatch(path):
         return "A path is `/` or starts and ends with `/`, like `/engineering/`, in printable ASCII without spaces."
     if "//" in path:
         return "A path cannot contain an empty segment (`//`)."
@@ -100,20 +101,20 @@ def validate_form(form: RawForm) -> tuple[RequestSpec | None, dict[str, str]]:
         errors["access_type"] = "Choose Console access, Access key, or both."
 
     groups = tuple(dict.fromkeys(g.strip() for g in form.groups if g.strip()))
-    if any(not GROUP_NAME_RE.match(g) for g in groups):
+    if any(not GROUP_NAME_RE.fullmatch(g) for g in groups):
         errors["groups"] = "Pick groups from the list."
     elif len(groups) > MAX_GROUPS:
         errors["groups"] = f"IAM allows a user in at most {MAX_GROUPS} groups; pick fewer."
 
     policies = tuple(dict.fromkeys(p.strip() for p in form.policy_arns if p.strip()))
-    if any(not POLICY_ARN_RE.match(p) for p in policies):
+    if any(not POLICY_ARN_RE.fullmatch(p) for p in policies):
         errors["policies"] = "Pick managed policies from the list."
     elif len(policies) > MAX_POLICIES:
         errors["policies"] = f"IAM allows at most {MAX_POLICIES} managed policies on a user; use a group instead."
 
     copy_from = form.copy_from.strip() or None
     if copy_from is not None:
-        if not USER_NAME_RE.match(copy_from):
+        if not USER_NAME_RE.fullmatch(copy_from):
             errors["copy_from"] = "Pick an existing user from the list."
         elif copy_from.lower() == user_name.lower():
             errors["copy_from"] = "A new user cannot copy permissions from itself."
@@ -129,11 +130,11 @@ def validate_form(form: RawForm) -> tuple[RequestSpec | None, dict[str, str]]:
         errors["tags"] = "The tag key `iam-bot:request` is reserved by the bot."
 
     boundary = form.permissions_boundary.strip() or None
-    if boundary is not None and not POLICY_ARN_RE.match(boundary):
+    if boundary is not None and not POLICY_ARN_RE.fullmatch(boundary):
         errors["boundary"] = "Pick a managed policy from the list."
 
     owner = form.owner_id.strip()
-    if not SLACK_USER_RE.match(owner):
+    if not SLACK_USER_RE.fullmatch(owner):
         errors["owner"] = "Choose the Slack user who will receive the credentials."
 
     reason = form.reason.strip()

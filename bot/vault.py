@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import asdict, dataclass, replace
 
@@ -27,11 +29,13 @@ class Credentials:
 
     def csv(self) -> str:
         """The same fields as the credentials CSV the AWS console offers."""
-        header = "User name,Password,Access key ID,Secret access key,Console login link"
-        row = ",".join(
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")  # quotes a user name with a comma, as IAM allows
+        writer.writerow(["User name", "Password", "Access key ID", "Secret access key", "Console login link"])
+        writer.writerow(
             [self.user_name, self.password or "", self.access_key_id or "", self.secret_access_key or "", self.console_url]
         )
-        return f"{header}\n{row}"
+        return out.getvalue().rstrip("\n")
 
 
 class VaultError(Exception):

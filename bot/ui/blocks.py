@@ -138,7 +138,7 @@ def request_modal(*, requester_id: str) -> dict[str, Any]:
             "Tags",
             optional=True,
             multiline=True,
-            hint="One key=value per line, at most 50.",
+            hint="One key=value per line, at most 49 (the bot adds one tag of its own).",
             placeholder="team=payments\ncost-center=1234",
         ),
         InputBlock(
@@ -214,7 +214,7 @@ def _field_sections(fields: list[str]) -> list[SectionBlock]:
 
 def copied_text(copy_from: str, copied: CopiedPermissions | None, error: str | None) -> str:
     if error:
-        return f":warning: Could not read `{esc(copy_from)}`'s permissions: {esc(error)}"
+        return clip(f":warning: Could not read `{esc(copy_from)}`'s permissions: {esc(error)}", 3000)
     if copied is None:
         return f":hourglass_flowing_sand: Reading `{esc(copy_from)}`'s permissions from IAM…"
     boundary = _policy_label(copied.permissions_boundary) if copied.permissions_boundary else None

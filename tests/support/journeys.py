@@ -68,10 +68,15 @@ def request_user(bot: RunningBot, user: str = REQUESTER, **fields: Any) -> str:
     answer = submit_form(bot, user, **fields)
     assert answer.get("response_action") == "push", answer
     review = answer["view"]
+    before = {id(c) for c in bot.standin.calls_to("chat.postMessage")}
     resp = bot.slack.view_submission(user, review, {})
     assert resp.status_code == 200 and resp.json() == {"response_action": "clear"}, resp.text
-    call = bot.standin.wait_for("chat.postMessage", lambda c: _approve_value(c) is not None and review["private_metadata"] != "")
-    return _approve_value(call)  # type: ignore[return-value]
+    call = bot.standin.wait_for("chat.postMessage", lambda c: id(c) not in before and _approve_value(c) is not None)
+    short_id = _approve_value(call)
+    assert short_id
+    # The requester's confirmation comes after every approver was asked: the journey is settled.
+    bot.standin.wait_for("chat.postMessage", lambda c: short_id in c.args["text"] and "sent for approval" in c.args["text"])
+    return short_id
 
 
 def _approve_value(call: Call) -> str | None:

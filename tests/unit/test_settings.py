@@ -1,0 +1,259 @@
+"""bot.settings and bot.db.normalize_url: one line per bad setting, secrets never echoed."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.db import normalize_url
+from bot.settings import _FIELD_ENV, ConfigError, Settings, load_settings
+
+ENV_NAMES = sorted(_FIELD_ENV.values())
+GOOD_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def config_error(**overrides: object) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(**overrides)
+    lines = str(info.value).split("\n")
+    assert all(line.strip() for line in lines)
+    return lines
+
+
+def test_env_names_are_the_documented_ones() -> None:
+    assert set(ENV_NAMES) == {
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_API_URL",
+        "PORT",
+        "DATABASE_URL",
+        "IAM_BOT_APPROVERS",
+        "IAM_BOT_APPROVAL_CHANNEL",
+        "IAM_BOT_ENCRYPTION_KEY",
+        "IAM_BOT_CREDENTIALS_TTL_HOURS",
+        "IAM_BOT_WORKER_POLL_SECONDS",
+        "LOG_LEVEL",
+    }
+
+
+def test_defaults_load() -> None:
+    s = load_settings()
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.port == 3000
+    assert s.approvers == frozenset()
+    assert s.encryption_keys == []
+    assert not s.socket_mode
+    assert s.uses_default_sqlite
+
+
+BAD = [
+    ("slack_bot_token", "xoxp-123-456", "SLACK_BOT_TOKEN", "xoxb-"),
+    ("slack_bot_token", "xapp-1-AAA", "SLACK_BOT_TOKEN", "xoxb-"),
+    ("slack_app_token", "xoxb-123-456", "SLACK_APP_TOKEN", "xapp-"),
+    ("slack_api_url", "slack.com/api", "SLACK_API_URL", "http(s) URL"),
+    ("slack_api_url", "ftp://slack.com/api/", "SLACK_API_URL", "http(s) URL"),
+    ("port", "abc", "PORT", "integer"),
+    ("port", "0", "PORT", "greater than or equal to 1"),
+    ("port", "70000", "PORT", "less than or equal to 65535"),
+    ("approvers_raw", "U012ABCDEF,bob", "IAM_BOT_APPROVERS", "bob"),
+    ("approvers_raw", "u012abcdef", "IAM_BOT_APPROVERS", "u012abcdef"),
+    ("approvers_raw", "<@U012ABCDEF>", "IAM_BOT_APPROVERS", "Slack user IDs"),
+    ("approval_channel", "#general", "IAM_BOT_APPROVAL_CHANNEL", "not a channel name"),
+    ("approval_channel", "general", "IAM_BOT_APPROVAL_CHANNEL", "channel ID"),
+    ("approval_channel", "U012ABCDEF", "IAM_BOT_APPROVAL_CHANNEL", "channel ID"),
+    ("encryption_key_raw", "not-a-key", "IAM_BOT_ENCRYPTION_KEY", "key #1 is not a Fernet key"),
+    ("encryption_key_raw", f"{GOOD_KEY},not-a-key", "IAM_BOT_ENCRYPTION_KEY", "key #2 is not a Fernet key"),
+    ("credentials_ttl_hours", "0", "IAM_BOT_CREDENTIALS_TTL_HOURS", "greater than 0"),
+    ("credentials_ttl_hours", "721", "IAM_BOT_CREDENTIALS_TTL_HOURS", "less than or equal to 720"),
+    ("worker_poll_seconds", "-1", "IAM_BOT_WORKER_POLL_SECONDS", "greater than 0"),
+    ("log_level", "verbose", "LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
+]
+
+
+@pytest.mark.parametrize("field,value,env,fragment", BAD, ids=[f"{b[0]}={b[1][:20]}" for b in BAD])
+def test_bad_setting_by_keyword_is_one_line_named_by_env_var(field: str, value: str, env: str, fragment: str) -> None:
+    lines = config_error(**{field: value})
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{env}: ")
+    assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("field,value,env,fragment", BAD, ids=[f"{b[0]}={b[1][:20]}" for b in BAD])
+def test_bad_setting_from_environment(monkeypatch: pytest.MonkeyPatch, field: str, value: str, env: str, fragment: str) -> None:
+    monkeypatch.setenv(env, value)
+    lines = config_error()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{env}: ")
+    assert fragment in lines[0]
+
+
+def test_every_bad_setting_gets_its_own_line() -> None:
+    overrides = {field: value for field, value, _, _ in BAD}  # the last bad value per field wins
+    lines = config_error(**overrides)
+    expected = {env for field, _, env, _ in BAD if field in overrides}
+    assert len(lines) == len(expected)
+    assert {line.split(":", 1)[0] for line in lines} == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "this-is-my-very-secret-key-value",
+        GOOD_KEY[:-2],  # almost a key
+        GOOD_KEY[:20] + "!!" + GOOD_KEY[22:],  # one bad character
+        f"{GOOD_KEY},super-secret-second-key",
+    ],
+)
+def test_bad_fernet_key_is_never_echoed(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for lines in (config_error(encryption_key_raw=raw), _from_env(monkeypatch, "IAM_BOT_ENCRYPTION_KEY", raw)):
+        message = "\n".join(lines)
+        assert message.startswith("IAM_BOT_ENCRYPTION_KEY: ")
+        for part in raw.split(","):
+            assert part not in message
+            assert part[:12] not in message
+
+
+def _from_env(monkeypatch: pytest.MonkeyPatch, env: str, value: str) -> list[str]:
+    monkeypatch.setenv(env, value)
+    try:
+        return config_error()
+    finally:
+        monkeypatch.delenv(env)
+
+
+@pytest.mark.parametrize("field,value", [("slack_bot_token", "xoxp-SECRET-TOKEN-VALUE"), ("slack_app_token", "xoxb-SECRET-APP-VALUE")])
+def test_bad_tokens_are_not_echoed(field: str, value: str) -> None:
+    message = "\n".join(config_error(**{field: value}))
+    assert "SECRET" not in message
+
+
+def test_settings_repr_hides_the_encryption_key() -> None:
+    s = load_settings(encryption_key_raw=GOOD_KEY)
+    assert GOOD_KEY not in repr(s)
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("slack_bot_token", "xoxb-123-456"),
+        ("slack_bot_token", ""),
+        ("slack_app_token", "xapp-1-A111"),
+        ("slack_app_token", ""),
+        ("approval_channel", "C012ABCDEF"),
+        ("approval_channel", "G012ABCDEF"),
+        ("approval_channel", ""),
+        ("approvers_raw", " U012ABCDEF , W0456DEF ,"),
+        ("encryption_key_raw", f" {GOOD_KEY} , {Fernet.generate_key().decode()} "),
+    ],
+)
+def test_good_values_accepted(field: str, value: str) -> None:
+    load_settings(**{field: value})
+
+
+def test_parsed_values() -> None:
+    k2 = Fernet.generate_key().decode()
+    s = load_settings(
+        approvers_raw=" U012ABCDEF , W0456DEF ,",
+        encryption_key_raw=f"{GOOD_KEY}, {k2}",
+        approval_channel="  C012ABCDEF ",
+        log_level="debug",
+        slack_app_token="xapp-1-A",
+    )
+    assert s.approvers == frozenset({"U012ABCDEF", "W0456DEF"})
+    assert s.encryption_keys == [GOOD_KEY, k2]  # newest first, as given
+    assert s.approval_channel == "C012ABCDEF"
+    assert s.log_level == "DEBUG"
+    assert s.socket_mode
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("https://slack.example/api", "https://slack.example/api/"),
+        ("https://slack.example/api/", "https://slack.example/api/"),
+        ("http://127.0.0.1:9999", "http://127.0.0.1:9999/"),
+    ],
+)
+def test_slack_api_url_gains_trailing_slash(raw: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(slack_api_url=raw).slack_api_url == expected
+    monkeypatch.setenv("SLACK_API_URL", raw)
+    assert load_settings().slack_api_url == expected
+
+
+# ---------------------------------------------------------------- check_for_serving
+
+def serving_problems(**overrides: object) -> list[str]:
+    s = load_settings(**overrides)
+    try:
+        s.check_for_serving()
+    except ConfigError as exc:
+        return str(exc).split("\n")
+    return []
+
+
+def test_check_for_serving_lists_every_missing_setting() -> None:
+    lines = serving_problems()
+    assert [line.split(":", 1)[0] for line in lines] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "IAM_BOT_APPROVERS"]
+
+
+def test_check_for_serving_with_shared_database_needs_a_key() -> None:
+    lines = serving_problems(database_url="postgresql://u@db/iam")
+    assert [line.split(":", 1)[0] for line in lines] == [
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "IAM_BOT_APPROVERS",
+        "IAM_BOT_ENCRYPTION_KEY",
+    ]
+
+
+def test_socket_mode_needs_no_signing_secret() -> None:
+    assert serving_problems(slack_bot_token="xoxb-1", slack_app_token="xapp-1", approvers_raw="U012ABCDEF") == []
+
+
+def test_complete_http_configuration_serves() -> None:
+    assert (
+        serving_problems(
+            slack_bot_token="xoxb-1",
+            slack_signing_secret="s3cret",
+            approvers_raw="U012ABCDEF",
+            database_url="postgres://u@db/iam",
+            encryption_key_raw=GOOD_KEY,
+        )
+        == []
+    )
+
+
+def test_check_for_serving_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
+    assert [line.split(":", 1)[0] for line in serving_problems()] == ["IAM_BOT_APPROVERS"]
+
+
+# ---------------------------------------------------------------- database URLs
+
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("postgres://u:p@db:5432/iam", "postgresql+psycopg://u:p@db:5432/iam"),
+        ("postgresql://u:p@db:5432/iam", "postgresql+psycopg://u:p@db:5432/iam"),
+        ("postgresql+psycopg://u@db/iam", "postgresql+psycopg://u@db/iam"),
+        ("sqlite:///iam-bot.db", "sqlite:///iam-bot.db"),
+        ("sqlite:////var/lib/iam-bot.db", "sqlite:////var/lib/iam-bot.db"),
+    ],
+)
+def test_normalize_url(url: str, expected: str) -> None:
+    assert normalize_url(url) == expected
+    assert normalize_url(normalize_url(url)) == expected
+
+
+def test_settings_class_is_the_one_load_settings_returns() -> None:
+    assert isinstance(load_settings(), Settings)
