@@ -150,17 +150,32 @@ class IamGateway:
 
         return self._cache.get("users", lambda: _call("ListUsers", load))
 
-    def user_exists_quick(self, user_name: str) -> bool | None:
-        """True/False when IAM answers at once; None when it could not tell in time."""
+    def user_exists_quick(self, user_name: str, *, budget_seconds: float = 1.5) -> bool | None:
+        """Whether IAM has this name, compared case-insensitively as IAM does for uniqueness.
+
+        True/False when IAM answers within the budget; None when it could not tell in time (the
+        name is checked again by CreateUser at provisioning).
+        """
+        deadline = time.monotonic() + budget_seconds
         try:
             self._quick.get_user(UserName=user_name)
             return True
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
-                return False
-            return None
+            if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                return None
         except (BotoCoreError, BotoConnectionError):
             return None
+        # GetUser may match the exact spelling only: scan names, within the budget.
+        wanted = user_name.lower()
+        try:
+            for page in self._quick.get_paginator("list_users").paginate(PaginationConfig={"PageSize": 1000}):
+                if any(u["UserName"].lower() == wanted for u in page["Users"]):
+                    return True
+                if time.monotonic() > deadline:
+                    return None
+        except (ClientError, BotoCoreError, BotoConnectionError):
+            return None
+        return False
 
     def read_permissions(self, user_name: str) -> CopiedPermissions:
         """What copying from `user_name` would grant: groups, managed and inline policies, boundary."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable, Iterable, TypeVar
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
@@ -18,6 +18,7 @@ from bot.validation import RawForm, validate_form
 from models import AccessRequest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def parse_request_form(values: dict[str, Any]) -> RawForm:
@@ -55,9 +56,17 @@ def parse_request_form(values: dict[str, Any]) -> RawForm:
     )
 
 
-def _matches(query: str, *candidates: str) -> bool:
+def ranked(query: str, items: Iterable[T], key: Callable[[T], str]) -> list[T]:
+    """Typeahead order: exact name, then prefix, then substring matches (Slack shows only 100)."""
     q = query.strip().lower()
-    return not q or any(q in c.lower() for c in candidates)
+    if not q:
+        return list(items)
+    scored = []
+    for n, item in enumerate(items):
+        name = key(item).lower()
+        if q in name:
+            scored.append((0 if name == q else 1 if name.startswith(q) else 2, n, item))
+    return [item for *_, item in sorted(scored, key=lambda t: (t[0], t[1]))]
 
 
 def register(app: App, deps: Deps) -> None:
@@ -76,7 +85,7 @@ def register(app: App, deps: Deps) -> None:
     @app.options(ids.A_GROUPS)
     def group_options(ack: Ack, payload: dict[str, Any]) -> None:
         q = payload.get("value") or ""
-        _options_or_empty(ack, lambda: ui.options((g, g) for g in iam.group_names() if _matches(q, g)))
+        _options_or_empty(ack, lambda: ui.options((g, g) for g in ranked(q, iam.group_names(), str)))
 
     @app.options(ids.A_POLICIES)
     @app.options(ids.A_BOUNDARY)
@@ -85,14 +94,15 @@ def register(app: App, deps: Deps) -> None:
         _options_or_empty(
             ack,
             lambda: ui.options(
-                (f"{p.name} ({'AWS' if p.aws_managed else 'customer'})", p.arn) for p in iam.policies() if _matches(q, p.name, p.arn)
+                (f"{p.name} ({'AWS' if p.aws_managed else 'customer'})", p.arn)
+                for p in ranked(q, iam.policies(), lambda p: p.name)
             ),
         )
 
     @app.options(ids.A_COPY_FROM)
     def user_options(ack: Ack, payload: dict[str, Any]) -> None:
         q = payload.get("value") or ""
-        _options_or_empty(ack, lambda: ui.options((u, u) for u in iam.user_names() if _matches(q, u)))
+        _options_or_empty(ack, lambda: ui.options((u, u) for u in ranked(q, iam.user_names(), str)))
 
     # ---- the form: validate, push the review screen ----
 
