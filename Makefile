@@ -1,0 +1,31 @@
+# Two commands a newcomer needs: `make run` and `make test`. Both set up a virtualenv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.app: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: $(VENV)/.app
+	$(BIN)/iam-bot serve
+
+test: $(VENV)/.test
+	bash scripts/ensure-postgres.sh
+	IAM_BOT_REQUIRE_PG=1 $(BIN)/python -m pytest
+
+bench: $(VENV)/.test
+	$(BIN)/python scripts/bench_journey.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

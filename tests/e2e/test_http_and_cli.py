@@ -1,0 +1,107 @@
+"""The process as deployed: signed requests only, health, settings errors, `iam-bot serve` and `migrate`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from cryptography.fernet import Fernet
+
+from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
+from tests.support.services import free_port
+from tests.support.slack_client import SlackSender
+
+IAM_BOT = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+
+
+def test_unsigned_wrongly_signed_and_replayed_requests_are_rejected(bot):
+    body = b"command=%2Fiam&text=request&user_id=UREQUESTER1&trigger_id=1.2.3"
+    form = "application/x-www-form-urlencoded"
+    assert requests.post(bot.url + "/slack/events", data=body, headers={"Content-Type": form}, timeout=10).status_code == 401
+    assert bot.slack.post(body, form, signature="v0=" + "0" * 64).status_code == 401
+    assert bot.slack.post(body, form, timestamp=int(time.time()) - 6 * 60).status_code == 401
+    other = SlackSender(bot.url, "another-secret")
+    assert other.command("UREQUESTER1", "request").status_code == 401
+    time.sleep(0.3)
+    assert bot.standin.calls_to("views.open") == []
+
+
+def test_healthz_reports_database_and_worker(bot):
+    resp = requests.get(bot.url + "/healthz", timeout=10)
+    assert resp.status_code == 200
+    assert resp.json() == {"ok": True, "database": "ok", "worker": "ok"}
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(IAM_BOT + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "IAM_BOT_", "DATABASE_URL"))}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    env.update(extra)
+    return env
+
+
+def test_missing_and_malformed_settings_stop_start_up_with_one_line_each(tmp_path):
+    result = _run(["serve"], _clean_env(), tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "IAM_BOT_APPROVERS"]
+    assert "Traceback" not in result.stderr
+
+    bad = _clean_env(SLACK_BOT_TOKEN="xoxp-user-token", IAM_BOT_ENCRYPTION_KEY="super-secret-not-a-key", IAM_BOT_APPROVERS="alice")
+    result = _run(["serve"], bad, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "SLACK_BOT_TOKEN: must be a bot token" in result.stderr
+    assert "IAM_BOT_ENCRYPTION_KEY: key #1 is not a Fernet key" in result.stderr
+    assert "IAM_BOT_APPROVERS: not Slack user IDs: alice" in result.stderr
+    assert "super-secret-not-a-key" not in result.stderr
+
+    unreachable = _clean_env(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    result = _run(["migrate"], unreachable, tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("iam-bot: DATABASE_URL: cannot connect")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_serve_over_http_then_sigterm(tmp_path, standin, moto, iam):
+    port = free_port()
+    env = _clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=standin.url,
+        IAM_BOT_APPROVERS="UAPPROVER1",
+        IAM_BOT_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        PORT=str(port),
+    )
+    assert _run(["migrate"], env, tmp_path).returncode == 0
+    proc = subprocess.Popen(IAM_BOT + ["serve"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("iam-bot serve did not become healthy")
+        resp = SlackSender(base, SIGNING_SECRET, response_url_base=standin.hooks_url).command("UREQUESTER1", "request")
+        assert resp.status_code == 200
+        assert standin.wait_for("views.open").args["view"]["callback_id"] == "iam_request"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output = proc.stdout.read() if proc.stdout else ""
+    assert "Traceback" not in output
