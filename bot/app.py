@@ -8,11 +8,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import boto3
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
-from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
-from cryptography.fernet import Fernet
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 
 from bot.aws import IamGateway
 from bot.clock import Clock, utcnow
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Deps:
     settings: Settings
+    engine: Engine
     sessionmaker: SessionMaker
     vault: Vault
     iam: IamGateway
@@ -94,6 +99,7 @@ def build_deps(
     worker = Worker(provisioner, poll_seconds=settings.worker_poll_seconds)
     return Deps(
         settings=settings,
+        engine=engine,
         sessionmaker=sm,
         vault=vault,
         iam=iam,

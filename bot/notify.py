@@ -40,6 +40,10 @@ class Notifier:
             return False
 
     def ephemeral(self, *, channel: str, user: str, text: str) -> None:
+        """Tell one person privately where they clicked; by DM when there is no such place."""
+        if not channel:
+            self.dm_quietly(user, {"text": text}, what="refusal")
+            return
         try:
             self.client.chat_postEphemeral(channel=channel, user=user, text=text)
         except SlackApiError as exc:

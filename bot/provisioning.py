@@ -9,13 +9,12 @@ creates nothing twice.
 from __future__ import annotations
 
 import logging
-import socket
 import os
+import socket
 from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
 
 from bot import audit
 from bot.aws import AwsError, IamGateway
@@ -109,7 +108,7 @@ class Provisioner:
 
     # ---------------------------------------------------------------- the job
 
-    def _mark(self, s: Session, job: ProvisioningJob, step: str) -> None:
+    def _mark(self, job: ProvisioningJob, step: str) -> None:
         if step not in job.steps_done:
             job.steps_done = [*job.steps_done, step]
         job.lease_expires_at = self.clock() + LEASE
@@ -120,7 +119,7 @@ class Provisioner:
             job = s.get(ProvisioningJob, job_id)
             assert job is not None
             first = step not in job.steps_done
-            self._mark(s, job, step)
+            self._mark(job, step)
             if first:
                 audit.record(s, action=f"provisioned:{step}", actor="iam-bot", now=self.clock(), request_id=job.request_id, **audit_details)
 

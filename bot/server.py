@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def health(deps: Deps) -> tuple[bool, dict[str, Any]]:
     report: dict[str, Any] = {}
     try:
-        check_database(deps.sessionmaker.kw["bind"])
+        check_database(deps.engine)
         report["database"] = "ok"
     except Exception as exc:
         report["database"] = f"unreachable: {type(exc).__name__}"

@@ -38,12 +38,7 @@ def after_decision(deps: Deps, request_id: int) -> None:
 
 def register(app: App, deps: Deps) -> None:
     def refuse(body: dict[str, Any], text: str) -> None:
-        user = body["user"]["id"]
-        channel = _where(body)
-        if channel:
-            deps.notifier.ephemeral(channel=channel, user=user, text=text)
-        else:
-            deps.notifier.dm_quietly(user, {"text": text}, what="refusal")
+        deps.notifier.ephemeral(channel=_where(body), user=body["user"]["id"], text=text)
 
     @app.action(ids.A_APPROVE)
     def approve(ack: Ack, body: dict[str, Any]) -> None:

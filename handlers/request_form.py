@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import rules, usecases
 from bot.app import Deps
+from bot.typeahead import ranked
 from bot.aws import AwsError
 from bot.ui import blocks as ui
 from bot.ui import ids
@@ -18,7 +19,6 @@ from bot.validation import RawForm, validate_form
 from models import AccessRequest
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 def parse_request_form(values: dict[str, Any]) -> RawForm:
@@ -54,19 +54,6 @@ def parse_request_form(values: dict[str, Any]) -> RawForm:
         owner_id=owner if isinstance(owner, str) else "",
         reason=text(ids.B_REASON),
     )
-
-
-def ranked(query: str, items: Iterable[T], key: Callable[[T], str]) -> list[T]:
-    """Typeahead order: exact name, then prefix, then substring matches (Slack shows only 100)."""
-    q = query.strip().lower()
-    if not q:
-        return list(items)
-    scored = []
-    for n, item in enumerate(items):
-        name = key(item).lower()
-        if q in name:
-            scored.append((0 if name == q else 1 if name.startswith(q) else 2, n, item))
-    return [item for *_, item in sorted(scored, key=lambda t: (t[0], t[1]))]
 
 
 def register(app: App, deps: Deps) -> None:

@@ -31,7 +31,7 @@ def register(app: App, deps: Deps) -> None:
                 ciphertext, env_id = env.ciphertext, env.id
                 dm_channel, dm_ts = env.dm_channel_id, env.dm_ts
         except usecases.Refused as refused:
-            deps.notifier.ephemeral(channel=channel, user=actor, text=str(refused)) if channel else None
+            deps.notifier.ephemeral(channel=channel, user=actor, text=str(refused))
             return
         assert ciphertext is not None
         try:

@@ -142,7 +142,7 @@ def _shown(view: dict, label: str) -> str:
 def _assert_not_in_database(bot, secrets: list[str]) -> None:
     from sqlalchemy import text
 
-    engine = bot.deps.sessionmaker.kw["bind"]
+    engine = bot.deps.engine
     with engine.connect() as c:
         for table in ("access_requests", "audit_events", "credential_envelopes", "request_drafts", "provisioning_jobs", "decisions"):
             rows = c.execute(text(f"SELECT * FROM {table}")).fetchall()

@@ -143,3 +143,16 @@ def test_credentials_dm_that_slack_refused_is_retried_not_dropped(database_url, 
         assert bot.deps.provisioner.deliver_pending() == 0  # delivered once, never twice
     finally:
         bot.stop()
+
+
+def test_request_for_someone_else_delivers_to_the_owner_only(bot, iam):
+    owner = "UOWNER0001"
+    short_id = request_user(bot, user_name="forowner", access=["console"], owner=owner)
+    click(bot, APPROVER, "approve_request", short_id)
+    dm = credentials_dm(bot, short_id)
+    assert dm.args["channel"] == "DOWNER0001"
+    bot.standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "DREQUESTER1" and "sent to <@UOWNER0001>" in c.args["text"])
+    click(bot, REQUESTER, "reveal_credentials", short_id, dm)  # the requester is not the owner
+    refusal = bot.standin.wait_for("chat.postEphemeral", lambda c: c.args["user"] == REQUESTER)
+    assert "Only the account's owner" in refusal.args["text"]
+    assert _envelope(bot).ciphertext is not None  # still there for the owner

@@ -95,7 +95,7 @@ class RunningBot:
         self.deps.worker.stop(timeout=5)
         self.server.close()
         logging.getLogger().removeHandler(self.logs)
-        self.deps.sessionmaker.kw["bind"].dispose()
+        self.deps.engine.dispose()
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

@@ -1,0 +1,360 @@
+"""deploy/iam-policy.json and deploy/slack-app-manifest.yml stay in step with the code.
+
+The IAM policy must allow every AWS call bot/aws.py makes and nothing else; the Slack manifest must
+grant the scopes for every Web API method and event the bot uses and nothing else. Both lists are
+read from the source with `ast`, so a new call without a deploy change fails here, not in production.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+import yaml
+from botocore import xform_name
+from slack_sdk import WebClient
+
+ROOT = Path(__file__).resolve().parents[2]
+AWS_MODULE = ROOT / "bot" / "aws.py"
+POLICY_FILE = ROOT / "deploy" / "iam-policy.json"
+MANIFEST_FILE = ROOT / "deploy" / "slack-app-manifest.yml"
+
+# ---------------------------------------------------------------------------------------------
+# AWS side
+# ---------------------------------------------------------------------------------------------
+
+# Documented by AWS as needing no permission (and an explicit Deny does not stop it).
+NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}
+# Actions AWS authorizes in addition to the one named by the API call, given how the code calls it.
+# CreateUser is always called with Tags (the request marker), and tag-on-create is authorized as
+# iam:TagUser as well (IAM User Guide, "IAM: Create new users only with specific tags").
+DEPENDENT_ACTIONS = {"iam:CreateUser": {"iam:TagUser"}}
+# May be granted without being called: CreateUser with PermissionsBoundary is authorized by
+# iam:CreateUser (with the iam:PermissionsBoundary condition key); an operator who prefers to grant
+# iam:PutUserPermissionsBoundary too may, without failing this test.
+OPTIONAL_EXTRAS = {"iam:PutUserPermissionsBoundary"}
+# Attributes of a boto3 client that are not API operations.
+CLIENT_HELPERS = {"get_paginator", "get_waiter", "can_paginate", "meta", "exceptions", "close"}
+
+
+def _self_attr(node: ast.AST) -> str | None:
+    """'x' for the expression `self.x`, else None."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return node.attr
+    return None
+
+
+def _boto_clients(tree: ast.AST) -> dict[str, str]:
+    """{attribute name: service} for every `self.<attr> = <session>.client("<service>", ...)`."""
+    clients: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)):
+            continue
+        func = node.value.func
+        if not (isinstance(func, ast.Attribute) and func.attr == "client" and node.value.args):
+            continue
+        service = node.value.args[0]
+        if not (isinstance(service, ast.Constant) and isinstance(service.value, str)):
+            continue
+        for target in node.targets:
+            attr = _self_attr(target)
+            if attr:
+                clients[attr] = service.value
+    return clients
+
+
+def _client_uses(tree: ast.AST, clients: dict[str, str]) -> Iterator[tuple[str, str, int]]:
+    """(service, attribute, line) for every attribute taken from a client or a local alias of one.
+
+    Attribute references count, not only calls: the code passes bound methods to `_call(...)`.
+    `get_paginator("op")` yields the paginated operation.
+    """
+    for func in ast.walk(tree):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        aliases: dict[str, str] = {}  # `iam = self.iam` inside a function
+        for node in ast.walk(func):
+            if isinstance(node, ast.Assign) and _self_attr(node.value) in clients:
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        aliases[target.id] = clients[_self_attr(node.value)]  # type: ignore[index]
+
+        def service_of(expr: ast.AST) -> str | None:
+            attr = _self_attr(expr)
+            if attr is not None:
+                return clients.get(attr)
+            if isinstance(expr, ast.Name):
+                return aliases.get(expr.id)
+            return None
+
+        for node in ast.walk(func):
+            if not isinstance(node, ast.Attribute):
+                continue
+            service = service_of(node.value)
+            if service is None:
+                continue
+            yield service, node.attr, node.lineno
+        for node in ast.walk(func):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get_paginator"
+                and service_of(node.func.value)
+            ):
+                arg = node.args[0] if node.args else None
+                assert isinstance(arg, ast.Constant) and isinstance(arg.value, str), (
+                    f"bot/aws.py:{node.lineno}: get_paginator needs a literal operation name for this test"
+                )
+                yield service_of(node.func.value), arg.value, node.lineno  # type: ignore[misc]
+
+
+def _operation_names(service: str) -> dict[str, str]:
+    """{snake_case method: OperationName} from botocore's own model (no network)."""
+    client = boto3.session.Session().client(
+        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    return {xform_name(op): op for op in client.meta.service_model.operation_names}
+
+
+@pytest.fixture(scope="module")
+def code_actions() -> set[str]:
+    tree = ast.parse(AWS_MODULE.read_text(), filename=str(AWS_MODULE))
+    clients = _boto_clients(tree)
+    assert {"iam", "_quick", "_sts"} <= set(clients), f"client attributes not found in bot/aws.py: {clients}"
+    models: dict[str, dict[str, str]] = {}
+    actions: set[str] = set()
+    unknown: list[str] = []
+    for service, attr, line in _client_uses(tree, clients):
+        if attr in CLIENT_HELPERS:
+            continue
+        ops = models.setdefault(service, _operation_names(service))
+        if attr not in ops:
+            unknown.append(f"bot/aws.py:{line}: {service}.{attr}")
+            continue
+        actions.add(f"{service}:{ops[attr]}")
+    assert not unknown, "not boto3 operations: " + ", ".join(unknown)
+    # Sanity: the collector sees the calls it is meant to see.
+    assert {"iam:CreateUser", "iam:ListGroups", "iam:ListGroupsForUser", "sts:GetCallerIdentity"} <= actions
+    return actions
+
+
+@pytest.fixture(scope="module")
+def policy() -> dict[str, Any]:
+    return json.loads(POLICY_FILE.read_text())
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _allow_statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in policy["Statement"] if s.get("Effect") == "Allow"]
+
+
+def _allowed(policy: dict[str, Any], action: str) -> bool:
+    return any(
+        fnmatchcase(action.lower(), pattern.lower())
+        for s in _allow_statements(policy)
+        for pattern in _as_list(s.get("Action", []))
+    )
+
+
+def _granted_actions(policy: dict[str, Any]) -> set[str]:
+    return {a for s in _allow_statements(policy) for a in _as_list(s.get("Action", []))}
+
+
+def test_policy_is_well_formed(policy: dict[str, Any]) -> None:
+    assert policy["Version"] == "2012-10-17"
+    sids = [s.get("Sid") for s in policy["Statement"]]
+    assert all(sids) and len(set(sids)) == len(sids), f"every statement needs a unique Sid: {sids}"
+    for s in policy["Statement"]:
+        assert s["Effect"] == "Allow"
+        assert "NotAction" not in s and "NotResource" not in s, f"{s['Sid']}: NotAction/NotResource grant too much"
+        assert s.get("Action") and s.get("Resource")
+
+
+def test_policy_allows_every_call_the_code_makes(code_actions: set[str], policy: dict[str, Any]) -> None:
+    needed = set(code_actions) - NO_PERMISSION_NEEDED
+    for action in code_actions:
+        needed |= DEPENDENT_ACTIONS.get(action, set())
+    missing = sorted(a for a in needed if not _allowed(policy, a))
+    assert not missing, f"deploy/iam-policy.json does not allow: {missing}"
+
+
+def test_policy_allows_nothing_the_code_does_not_use(code_actions: set[str], policy: dict[str, Any]) -> None:
+    used = {a.lower() for a in code_actions}
+    for action in code_actions:
+        used |= {d.lower() for d in DEPENDENT_ACTIONS.get(action, set())}
+    extras = {a.lower() for a in OPTIONAL_EXTRAS}
+    surplus = sorted(a for a in _granted_actions(policy) if a.lower() not in used | extras)
+    assert not surplus, f"deploy/iam-policy.json allows actions the code never calls: {surplus}"
+
+
+def test_policy_has_no_wildcard_actions(policy: dict[str, Any]) -> None:
+    for s in _allow_statements(policy):
+        for action in _as_list(s["Action"]):
+            assert action != "*" and not action.lower().startswith("iam:*"), f"{s['Sid']}: {action}"
+            assert "*" not in action and "?" not in action, f"{s['Sid']}: wildcard action {action}"
+
+
+def test_writes_are_scoped_to_users_and_groups(policy: dict[str, Any]) -> None:
+    """Only reads may use Resource "*"; every write names user (or group) ARNs."""
+    for s in _allow_statements(policy):
+        resources = _as_list(s["Resource"])
+        if "*" in resources:
+            for action in _as_list(s["Action"]):
+                name = action.split(":", 1)[1]
+                assert name.startswith(("List", "Get")), f"{s['Sid']}: {action} must not be granted on *"
+        else:
+            for r in resources:
+                assert r.startswith(("arn:aws:iam::*:user/", "arn:aws:iam::*:group/")), f"{s['Sid']}: {r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Slack side
+# ---------------------------------------------------------------------------------------------
+
+# Web API method (slack_sdk name) -> bot scopes it needs. A method missing here fails the test:
+# look its scopes up at https://docs.slack.dev/reference/methods and add it.
+METHOD_SCOPES: dict[str, set[str]] = {
+    "chat_postMessage": {"chat:write"},
+    "chat_update": {"chat:write"},
+    "chat_postEphemeral": {"chat:write"},
+    "conversations_open": {"im:write"},  # DMs only; group DMs would need mpim:write
+    "views_open": set(),
+    "views_update": set(),
+    "views_push": set(),
+    "views_publish": set(),
+    "users_info": {"users:read"},
+}
+# Events the bot subscribes to -> scopes they need.
+EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.im": {"im:history"}}
+SLASH_COMMAND_SCOPE = "commands"
+# `respond(...)` posts to the request's response_url and needs no scope.
+
+SLACK_SOURCES = sorted([*(ROOT / "bot").rglob("*.py"), *(ROOT / "handlers").rglob("*.py")])
+
+
+def _is_client(expr: ast.AST) -> bool:
+    """`client`, or any `<...>.client` (self.client, deps.client, self.notifier.client)."""
+    return (isinstance(expr, ast.Name) and expr.id == "client") or (
+        isinstance(expr, ast.Attribute) and expr.attr == "client"
+    )
+
+
+def _trees() -> Iterator[tuple[Path, ast.AST]]:
+    for path in SLACK_SOURCES:
+        yield path, ast.parse(path.read_text(), filename=str(path))
+
+
+@pytest.fixture(scope="module")
+def slack_methods() -> dict[str, list[str]]:
+    """{method: ["file:line", ...]} for every Web API method called on a Slack client."""
+    found: dict[str, list[str]] = {}
+    for path, tree in _trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_client(node.func.value):
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                found.setdefault(node.func.attr, []).append(where)
+    assert {"chat_postMessage", "conversations_open", "views_open"} <= set(found), found
+    return found
+
+
+def _decorators(name: str) -> list[ast.Call]:
+    """Every `@app.<name>(...)` decorator (Bolt listener) in bot/ and handlers/."""
+    out: list[ast.Call] = []
+    for _path, tree in _trees():
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for dec in node.decorator_list:
+                if isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) and dec.func.attr == name:
+                    out.append(dec)
+    return out
+
+
+def _decorator_args(name: str) -> set[str]:
+    """First arguments of `@app.<name>("...")`; each must be a literal string."""
+    out: set[str] = set()
+    for dec in _decorators(name):
+        arg = dec.args[0] if dec.args else None
+        assert isinstance(arg, ast.Constant) and isinstance(arg.value, str), (
+            f"line {dec.lineno}: @app.{name} needs a literal string for this test"
+        )
+        out.add(arg.value)
+    return out
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    return yaml.safe_load(MANIFEST_FILE.read_text())
+
+
+def test_manifest_slash_command(manifest: dict[str, Any]) -> None:
+    commands = manifest["features"]["slash_commands"]
+    assert [c["command"] for c in commands] == ["/iam"]
+    assert _decorator_args("command") == {"/iam"}
+    (iam,) = commands
+    assert iam["url"].endswith("/slack/events")
+    assert iam["should_escape"] is False
+    assert iam["usage_hint"] == "request | status [name or id] | help"
+    assert iam["description"]
+
+
+def test_manifest_events(manifest: dict[str, Any]) -> None:
+    subs = manifest["settings"]["event_subscriptions"]
+    assert subs["request_url"].endswith("/slack/events")
+    events = subs["bot_events"]
+    assert sorted(events) == ["app_mention", "message.im"] and len(events) == len(set(events))
+    # Every event the code listens to arrives through a subscription (message -> message.im only).
+    listened = _decorator_args("event")
+    assert listened == {"app_mention", "message"}
+    for event in listened:
+        assert any(e == event or e.startswith(event + ".") for e in events), event
+
+
+def test_manifest_interactivity_and_options(manifest: dict[str, Any]) -> None:
+    inter = manifest["settings"]["interactivity"]
+    assert inter["is_enabled"] is True
+    assert inter["request_url"].endswith("/slack/events")
+    assert _decorators("options"), "the code no longer serves external_select options"
+    assert inter["message_menu_options_url"].endswith("/slack/events")
+
+
+def test_manifest_settings_and_app_home(manifest: dict[str, Any]) -> None:
+    settings = manifest["settings"]
+    assert settings["socket_mode_enabled"] is False
+    assert settings["org_deploy_enabled"] is False
+    assert settings["token_rotation_enabled"] is False
+    home = manifest["features"]["app_home"]
+    assert home["messages_tab_enabled"] is True
+    assert home["messages_tab_read_only_enabled"] is False
+    assert manifest["features"]["bot_user"]["display_name"]
+    assert manifest["display_information"]["name"]
+
+
+def test_every_slack_method_is_known(slack_methods: dict[str, list[str]]) -> None:
+    unknown = {m: w for m, w in slack_methods.items() if m not in METHOD_SCOPES}
+    assert not unknown, f"add these Web API methods (and their scopes) to METHOD_SCOPES: {unknown}"
+    for method in slack_methods:
+        assert callable(getattr(WebClient, method, None)), f"WebClient has no method {method}"
+
+
+def test_manifest_scopes_are_exactly_what_the_code_needs(
+    manifest: dict[str, Any], slack_methods: dict[str, list[str]]
+) -> None:
+    needed = {SLASH_COMMAND_SCOPE}
+    for method in slack_methods:
+        needed |= METHOD_SCOPES.get(method, set())
+    for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
+        needed |= EVENT_SCOPES[event]
+    granted = manifest["oauth_config"]["scopes"]["bot"]
+    assert len(granted) == len(set(granted)), granted
+    assert not needed - set(granted), f"manifest lacks scopes: {sorted(needed - set(granted))}"
+    assert not set(granted) - needed, f"manifest grants unused scopes: {sorted(set(granted) - needed)}"
+    assert "user" not in manifest["oauth_config"]["scopes"], "the bot uses no user-token scopes"
