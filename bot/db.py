@@ -19,10 +19,11 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
+    # hide_parameters: SQL errors that reach a log line never quote row values.
     url = normalize_url(url)
     if url.startswith("sqlite"):
         # Worker threads share the file; wait for locks instead of failing at once.
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -40,7 +41,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def make_sessionmaker(engine: Engine) -> SessionMaker:

@@ -14,7 +14,7 @@ import socket
 from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from bot import audit
 from bot.aws import AwsError, IamGateway
@@ -25,7 +25,7 @@ from bot.notify import Notifier
 from bot.passwords import generate_password
 from bot.ui import blocks as ui
 from bot.vault import Credentials, Vault
-from models import AccessRequest, CredentialEnvelope, JobState, ProvisioningJob, RequestState
+from models import AccessRequest, CredentialEnvelope, JobState, ProvisioningJob, RequestDraft, RequestState
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +350,11 @@ class Provisioner:
                 )
             )
         return sum(self.deliver(i) for i in ids)
+
+    def purge_stale_drafts(self, *, older_than: timedelta = timedelta(days=1)) -> int:
+        """Drafts of requests never submitted (the requester closed the review) are not kept."""
+        with self.sm.begin() as s:
+            return s.execute(delete(RequestDraft).where(RequestDraft.created_at < self.clock() - older_than)).rowcount
 
     def purge_expired(self) -> int:
         """Destroy unrevealed credentials past their expiry and say so in the owner's DM."""

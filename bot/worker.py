@@ -55,6 +55,7 @@ class Worker:
                     self._last_housekeeping = time.monotonic()
                     self.provisioner.deliver_pending()
                     self.provisioner.purge_expired()
+                    self.provisioner.purge_stale_drafts()
             except Exception:
                 # The database may be briefly unreachable; keep the thread alive and try again.
                 log.exception("worker iteration failed")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.app import Deps
-from handlers import approvals, commands, messages, request_form, reveal
+from handlers import approvals, commands, errors, messages, request_form, reveal
 
 
 def register(app: App, deps: Deps) -> None:
+    errors.register(app, deps)
     commands.register(app, deps)
     request_form.register(app, deps)
     approvals.register(app, deps)

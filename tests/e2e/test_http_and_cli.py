@@ -105,3 +105,23 @@ def test_serve_over_http_then_sigterm(tmp_path, standin, moto, iam):
             proc.kill()
         output = proc.stdout.read() if proc.stdout else ""
     assert "Traceback" not in output
+
+
+def test_a_broken_database_is_reported_to_the_user_not_swallowed(tmp_path, standin, moto, iam):
+    from sqlalchemy import text
+
+    from tests.support.harness import RunningBot
+    from tests.support.journeys import REQUESTER, form_values, open_request_modal
+
+    bot = RunningBot(database_url=f"sqlite:///{tmp_path / 'bot.db'}", standin=standin, moto_url=moto.url).start()
+    try:
+        view = open_request_modal(bot)
+        with bot.deps.engine.begin() as c:
+            c.execute(text("DROP TABLE request_drafts"))  # a real fault, not a mock
+        bot.slack.view_submission(REQUESTER, view, form_values())
+        notice = standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "DREQUESTER1")
+        assert "went wrong on the bot's side" in notice.args["text"]
+        assert "Traceback" not in standin.all_text()
+        assert "OperationalError" in bot.logs.text()  # the operator sees the cause
+    finally:
+        bot.stop()

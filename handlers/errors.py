@@ -1,0 +1,29 @@
+"""When a listener fails unexpectedly: log it for the operator, tell the person, never go silent."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.response import BoltResponse
+
+from bot.app import Deps
+
+log = logging.getLogger(__name__)
+
+SORRY = (
+    "Something went wrong on the bot's side and your last action may not have been saved. "
+    "Please try again in a minute; if it keeps failing, tell the team that runs iam-bot."
+)
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        # Only the type goes to the log line: exception texts can quote request data.
+        log.error("listener failed: %s", type(error).__name__, exc_info=error)
+        user = (body.get("user") or {}).get("id") or body.get("user_id") or (body.get("event") or {}).get("user")
+        if user:
+            deps.notifier.dm_quietly(user, {"text": SORRY}, what="error notice")
+        return None
