@@ -118,7 +118,6 @@ def create_app(settings: Settings, deps: Deps) -> App:
         # Bolt copies its base logger's level into every logger it makes; clamped (bot.logsetup)
         # so a DEBUG run never logs request or response bodies.
         logger=logging.getLogger("slack_bolt"),
-        token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or None,
         client=deps.client,
         token_verification_enabled=False,  # no auth.test at start: start-up must not depend on Slack

@@ -22,7 +22,8 @@ T = TypeVar("T")
 MARKER_TAG = "iam-bot:request"
 
 # Retries inside botocore for throttling, 5xx and connection errors; job-level retries add minutes.
-_WRITE_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+# The attempt count is left to boto3's chain (AWS_MAX_ATTEMPTS, default 3 in standard mode).
+_WRITE_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=30)
 # Checks made while Slack waits (3 s): one quick try, then give up and check again at provisioning.
 _QUICK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=1.2)
 
@@ -262,6 +263,16 @@ class IamGateway:
             f"a user named {user_name} already exists and was not created by this request",
             action="CreateUser",
         )
+
+    def user_visible(self, user_name: str) -> bool:
+        """Whether GetUser sees the user yet: IAM is eventually consistent after CreateUser."""
+        try:
+            _call("GetUser", self.iam.get_user, UserName=user_name)
+            return True
+        except AwsError as exc:
+            if exc.code == "NoSuchEntity":
+                return False
+            raise
 
     def carries_marker(self, user_name: str, marker: str) -> bool:
         try:

@@ -193,7 +193,7 @@ class Provisioner:
             del creds
             self._complete(job_id, request_id, arn)
         except AwsError as exc:
-            if exc.transient and attempts < MAX_ATTEMPTS:
+            if (exc.transient or self._not_visible_yet(exc, spec.user_name)) and attempts < MAX_ATTEMPTS:
                 self._retry_later(job_id, attempts, exc)
                 return
             self._fail(job_id, request_id, marker, spec.user_name, exc.explain(), code=exc.code, aws_request_id=exc.request_id)
@@ -210,6 +210,15 @@ class Provisioner:
             )
             return
         self.after_completion(request_id)
+
+    def _not_visible_yet(self, exc: AwsError, user_name: str) -> bool:
+        """NoSuchEntity for the user we just created is IAM's propagation delay, not a missing group."""
+        if exc.code != "NoSuchEntity" or exc.action in ("CreateUser", "GetUser") or exc.action.startswith("read permissions"):
+            return False
+        try:
+            return not self.iam.user_visible(user_name)
+        except AwsError:
+            return True  # could not tell: retrying later is the safe side
 
     def _retry_later(self, job_id: int, attempts: int, exc: AwsError) -> None:
         now = self.clock()

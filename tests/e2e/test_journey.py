@@ -49,6 +49,10 @@ def test_request_approve_provision_reveal_status(bot, iam, moto):
     for expected in ("developer01", "developers", "readers", "s3-read", "ReadOnlyAccess", "/engineering/", "team=payments", "dev-boundary", "Needs to deploy"):
         assert expected in shown
 
+    # While pending, an approver's status shows what awaits them.
+    bot.slack.dm(APPROVER, "status")
+    bot.standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "DAPPROVER1" and "Waiting for your decision" in json.dumps(c.args["blocks"]) and short_id in json.dumps(c.args["blocks"]))
+
     resp = click(bot, APPROVER, "approve_request", short_id, messages[0])
     assert resp.status_code == 200
 
@@ -149,3 +153,14 @@ def _assert_not_in_database(bot, secrets: list[str]) -> None:
             dump = repr(rows)
             for s in secrets:
                 assert s not in dump, f"secret found in {table}"
+    url = bot.settings.database_url
+    if url.startswith("sqlite:///"):
+        # The raw database file and its write-ahead log, byte for byte.
+        from pathlib import Path
+
+        base = Path(url.removeprefix("sqlite:///"))
+        for path in (base, Path(str(base) + "-wal")):
+            if path.exists():
+                raw = path.read_bytes()
+                for s in secrets:
+                    assert s.encode() not in raw, f"secret found in {path.name}"

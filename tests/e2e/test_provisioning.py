@@ -156,3 +156,41 @@ def test_request_for_someone_else_delivers_to_the_owner_only(bot, iam):
     refusal = bot.standin.wait_for("chat.postEphemeral", lambda c: c.args["user"] == REQUESTER)
     assert "Only the account's owner" in refusal.args["text"]
     assert _envelope(bot).ciphertext is not None  # still there for the owner
+
+
+def test_throttling_is_retried_by_botocore_then_by_the_job(database_url, standin, moto, iam, monkeypatch):
+    from tests.support.fault_proxy import FaultProxy
+
+    proxy = FaultProxy(moto.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)  # the bot reaches "AWS" through the faulty proxy
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    clock = FakeClock()
+    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, clock=clock).start()
+    try:
+        short_id = request_user(bot, user_name="throttled01", access=["console", "access_key"])
+        # Two throttles: botocore's own retry absorbs one, the job must retry the second later.
+        proxy.fail("CreateLoginProfile", code="Throttling", times=2)
+        proxy.fail("CreateAccessKey", code="ServiceUnavailable", status=503, times=1)
+        click(bot, APPROVER, "approve_request", short_id)
+        wait_until(lambda: proxy.injected.count("CreateLoginProfile") == 2, what="throttled twice")
+        wait_until(lambda: _job_state(bot) == ("queued", "Throttling during CreateLoginProfile"), what="job rescheduled")
+        assert _request(bot, short_id).state.value == "provisioning"  # not failed: waiting to retry
+        clock.advance(seconds=11)
+        bot.deps.worker.wake()
+        credentials_dm(bot, short_id)
+        assert proxy.injected.count("CreateAccessKey") == 1
+        assert [u["UserName"] for u in iam.list_users()["Users"]] == ["throttled01"]
+        assert len(iam.list_access_keys(UserName="throttled01")["AccessKeyMetadata"]) == 1
+        # The resumed job called CreateUser again, got EntityAlreadyExists, and recognised its own user.
+        assert proxy.seen.count("CreateUser") == 2
+    finally:
+        bot.stop()
+        proxy.stop()
+
+
+def _job_state(bot) -> tuple[str, str | None]:
+    from models import ProvisioningJob
+
+    with bot.deps.sessionmaker.begin() as s:
+        job = s.scalars(select(ProvisioningJob)).one()
+        return job.state.value, job.last_error

@@ -1,0 +1,71 @@
+"""An HTTP proxy in front of moto that answers chosen IAM actions with AWS errors, as AWS would."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import requests
+
+_ERROR = """<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+  <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>
+  <RequestId>fault-proxy-{n}</RequestId>
+</ErrorResponse>"""
+
+
+class FaultProxy:
+    def __init__(self, upstream: str):
+        self.upstream = upstream.rstrip("/")
+        self._lock = threading.Lock()
+        self._faults: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        self.seen: list[str] = []
+        self.injected: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                action = (parse_qs(body.decode(errors="replace")).get("Action") or [""])[0]
+                fault = proxy._take(action)
+                if fault is not None:
+                    status, code = fault
+                    payload = _ERROR.format(code=code, message="injected by the test", n=len(proxy.injected)).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                resp = requests.post(proxy.upstream + self.path, data=body, headers=headers, timeout=30)
+                self.send_response(resp.status_code)
+                for k, v in resp.headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                self.wfile.write(resp.content)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def fail(self, action: str, *, code: str = "Throttling", status: int = 400, times: int = 1) -> None:
+        with self._lock:
+            self._faults[action].extend([(status, code)] * times)
+
+    def _take(self, action: str) -> tuple[int, str] | None:
+        with self._lock:
+            self.seen.append(action)
+            if self._faults.get(action):
+                self.injected.append(action)
+                return self._faults[action].pop(0)
+            return None
+
+    def stop(self) -> None:
+        self._server.shutdown()
