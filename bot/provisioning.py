@@ -23,6 +23,7 @@ from bot.db import SessionMaker
 from bot.lifecycle import transition
 from bot.notify import Notifier
 from bot.passwords import generate_password
+from bot.spec import spec_of
 from bot.ui import blocks as ui
 from bot.vault import Credentials, Vault
 from models import AccessRequest, CredentialEnvelope, JobState, ProvisioningJob, RequestDraft, RequestState
@@ -152,7 +153,7 @@ class Provisioner:
             elif RequestState(req.state) is not RequestState.PROVISIONING:
                 job.state = JobState.DONE if RequestState(req.state) is RequestState.COMPLETED else JobState.FAILED
                 return
-            spec = ui.request_spec(req)
+            spec = spec_of(req)
             request_id, marker, owner_id, attempts = req.id, req.short_id, req.owner_id, job.attempts
         try:
             copied = self.iam.read_permissions(spec.copy_from) if spec.copy_from else None

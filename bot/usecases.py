@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot import audit, rules
 from bot.lifecycle import transition
-from bot.spec import RequestSpec
+from bot.spec import RequestSpec, spec_columns
 from models import (
     AccessRequest,
     CredentialEnvelope,
@@ -74,20 +74,9 @@ def submit_draft(session: Session, *, draft_id: str, actor_id: str, now: datetim
         short_id=new_short_id(),
         state=RequestState.PENDING,
         requester_id=actor_id,
-        owner_id=spec.owner_id,
-        user_name=spec.user_name,
-        user_name_lower=spec.user_name.lower(),
-        console_access=spec.console_access,
-        access_key=spec.access_key,
-        groups=list(spec.groups),
-        policy_arns=list(spec.policy_arns),
-        copy_from=spec.copy_from,
-        path=spec.path,
-        tags=dict(spec.tags),
-        permissions_boundary=spec.permissions_boundary,
-        reason=spec.reason,
         created_at=now,
         updated_at=now,
+        **spec_columns(spec),
     )
     session.add(req)
     session.flush()

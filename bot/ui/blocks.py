@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.spec import CopiedPermissions, RequestSpec
+from bot.spec import CopiedPermissions, RequestSpec, spec_of
 from bot.ui import ids
 from bot.vault import Credentials
 from models import AccessRequest, RequestState
@@ -262,22 +262,6 @@ def review_modal(
 # ---------------------------------------------------------------- approval
 
 
-def request_spec(req: AccessRequest) -> RequestSpec:
-    return RequestSpec(
-        user_name=req.user_name,
-        console_access=req.console_access,
-        access_key=req.access_key,
-        owner_id=req.owner_id,
-        reason=req.reason,
-        groups=tuple(req.groups or ()),
-        policy_arns=tuple(req.policy_arns or ()),
-        copy_from=req.copy_from,
-        path=req.path,
-        tags=tuple((k, v) for k, v in (req.tags or {}).items()),
-        permissions_boundary=req.permissions_boundary,
-    )
-
-
 def outcome_text(req: AccessRequest) -> str:
     state = RequestState(req.state)
     if state is RequestState.DENIED:
@@ -297,7 +281,7 @@ def outcome_text(req: AccessRequest) -> str:
 
 
 def approval_message(req: AccessRequest, *, copied: CopiedPermissions | None = None) -> Message:
-    spec = request_spec(req)
+    spec = spec_of(req)
     blocks: list[Any] = [
         HeaderBlock(text=clip(f"IAM user request {req.short_id}: {req.user_name}", 150)),
         *_field_sections(spec_fields(spec, requester_id=req.requester_id)),

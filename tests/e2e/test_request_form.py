@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from models import AccessRequest, RequestDraft
 from tests.support.journeys import REQUESTER, form_values, open_request_modal, submit_form
+from tests.support.contract import MODAL_LABELS
 
 
 def _stored(bot) -> tuple[int, int]:
@@ -18,18 +19,7 @@ def _stored(bot) -> tuple[int, int]:
 def test_modal_labels_and_immediate_open(bot):
     view = open_request_modal(bot)
     labels = [b["label"]["text"] for b in view["blocks"] if b["type"] == "input"]
-    assert labels == [
-        "User name",
-        "Access type",
-        "Groups",
-        "Managed policies",
-        "Copy permissions from existing user",
-        "Path",
-        "Tags",
-        "Permissions boundary",
-        "Account owner",
-        "Reason",
-    ]
+    assert labels == MODAL_LABELS
     # No AWS call happened before the modal opened: it needs none.
     assert bot.standin.problems == []
 

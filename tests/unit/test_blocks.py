@@ -12,12 +12,13 @@ import pytest
 from slack_sdk.models.blocks import Block, Option
 from slack_sdk.models.views import View
 
-from bot.spec import CopiedPermissions, RequestSpec
+from bot.spec import CopiedPermissions, RequestSpec, spec_columns
 from bot.ui import blocks as ui
 from bot.ui import ids
 from bot.validation import RawForm, validate_form
 from bot.vault import Credentials
 from models import AccessRequest, RequestState
+from tests.support.contract import MODAL_LABELS
 
 S = RequestState
 ALL_STATES = list(RequestState)
@@ -79,18 +80,7 @@ def make_request(state: RequestState, spec: RequestSpec | None = None, **overrid
         short_id="R7KQ2ZX",
         state=state,
         requester_id=REQUESTER,
-        owner_id=spec.owner_id,
-        user_name=spec.user_name,
-        user_name_lower=spec.user_name.lower(),
-        console_access=spec.console_access,
-        access_key=spec.access_key,
-        groups=list(spec.groups),
-        policy_arns=list(spec.policy_arns),
-        copy_from=spec.copy_from,
-        path=spec.path,
-        tags=dict(spec.tags),
-        permissions_boundary=spec.permissions_boundary,
-        reason=spec.reason,
+        **spec_columns(spec),
         created_at=T0,
         updated_at=T0 + timedelta(hours=1),
         decided_by=APPROVER if decided else None,
@@ -200,18 +190,7 @@ def buttons(msg: dict[str, Any]) -> list[dict[str, Any]]:
 def test_request_modal_labels_and_options() -> None:
     view = check_view(ui.request_modal(requester_id=REQUESTER))
     inputs = [b for b in view["blocks"] if b["type"] == "input"]
-    assert [b["label"]["text"] for b in inputs] == [
-        "User name",
-        "Access type",
-        "Groups",
-        "Managed policies",
-        "Copy permissions from existing user",
-        "Path",
-        "Tags",
-        "Permissions boundary",
-        "Account owner",
-        "Reason",
-    ]
+    assert [b["label"]["text"] for b in inputs] == MODAL_LABELS
     access = next(b for b in inputs if b["block_id"] == ids.B_ACCESS_TYPE)
     assert [o["text"]["text"] for o in access["element"]["options"]] == ["Console access", "Access key"]
     assert [o["value"] for o in access["element"]["options"]] == [ids.ACCESS_CONSOLE, ids.ACCESS_KEY]
