@@ -25,7 +25,7 @@ MARKER_TAG = "iam-bot:request"
 # The attempt count is left to boto3's chain (AWS_MAX_ATTEMPTS, default 3 in standard mode).
 _WRITE_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=30)
 # Checks made while Slack waits (3 s): one quick try, then give up and check again at provisioning.
-_QUICK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=1.2)
+_QUICK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.5, read_timeout=0.8)
 
 TRANSIENT_CODES = frozenset(
     {
@@ -151,13 +151,15 @@ class IamGateway:
 
         return self._cache.get("users", lambda: _call("ListUsers", load))
 
-    def user_exists_quick(self, user_name: str, *, budget_seconds: float = 1.5) -> bool | None:
+    def user_exists_quick(self, user_name: str, *, deadline: float, exact_only: bool = False) -> bool | None:
         """Whether IAM has this name, compared case-insensitively as IAM does for uniqueness.
 
-        True/False when IAM answers within the budget; None when it could not tell in time (the
-        name is checked again by CreateUser at provisioning).
+        Slack waits 3 s for the form's answer, so a call is only made if it can finish before
+        `deadline` (time.monotonic()); None means "could not tell in time" and CreateUser checks
+        again at provisioning.
         """
-        deadline = time.monotonic() + budget_seconds
+        if not self._time_for_one_call(deadline):
+            return None
         try:
             self._quick.get_user(UserName=user_name)
             return True
@@ -166,17 +168,26 @@ class IamGateway:
                 return None
         except (BotoCoreError, BotoConnectionError):
             return None
-        # GetUser may match the exact spelling only: scan names, within the budget.
+        if exact_only:
+            return False
+        # GetUser may match the exact spelling only: scan the names while time allows.
         wanted = user_name.lower()
         try:
-            for page in self._quick.get_paginator("list_users").paginate(PaginationConfig={"PageSize": 1000}):
+            pages = iter(self._quick.get_paginator("list_users").paginate(PaginationConfig={"PageSize": 1000}))
+            while self._time_for_one_call(deadline):
+                page = next(pages, None)
+                if page is None:
+                    return False
                 if any(u["UserName"].lower() == wanted for u in page["Users"]):
                     return True
-                if time.monotonic() > deadline:
-                    return None
         except (ClientError, BotoCoreError, BotoConnectionError):
             return None
-        return False
+        return None
+
+    @staticmethod
+    def _time_for_one_call(deadline: float) -> bool:
+        worst = _QUICK_CONFIG.connect_timeout + _QUICK_CONFIG.read_timeout
+        return time.monotonic() + worst <= deadline
 
     def read_permissions(self, user_name: str) -> CopiedPermissions:
         """What copying from `user_name` would grant: groups, managed and inline policies, boundary."""

@@ -31,7 +31,22 @@ _ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: easy to rea
 
 
 class Refused(Exception):
-    """The actor may not do this now; the message is safe to show them as it is."""
+    """The actor may not do this now; the message is safe to show them as it is.
+
+    `audit` names the event to record for refusals worth keeping (clicks by the wrong person, late
+    clicks); it is written by `record_refusal` in a transaction of its own, since the refused
+    one rolls back.
+    """
+
+    def __init__(self, message: str, *, audit: str | None = None, request_id: int | None = None):
+        super().__init__(message)
+        self.audit = audit
+        self.request_id = request_id
+
+
+def record_refusal(session: Session, *, refused: Refused, actor_id: str, now: datetime) -> None:
+    if refused.audit:
+        audit.record(session, action=refused.audit, actor=actor_id, now=now, request_id=refused.request_id, why=str(refused))
 
 
 def new_short_id() -> str:
@@ -127,7 +142,7 @@ def check_may_decide(session: Session, *, short_id: str, actor_id: str, approver
         )
     )
     if refusal:
-        raise Refused(refusal)
+        raise Refused(refusal, audit="decision_refused", request_id=req.id)
     return req
 
 
@@ -142,13 +157,7 @@ def decide(
     reason: str | None = None,
 ) -> AccessRequest:
     """Approve or deny; exactly one concurrent decision wins, the others get Refused."""
-    try:
-        req = check_may_decide(session, short_id=short_id, actor_id=actor_id, approvers=approvers)
-    except Refused as refused:
-        audit.record(
-            session, action="decision_refused", actor=actor_id, now=now, request_id=_id_of(session, short_id), why=str(refused)
-        )
-        raise
+    req = check_may_decide(session, short_id=short_id, actor_id=actor_id, approvers=approvers)
     dst = RequestState.APPROVED if approve else RequestState.DENIED
     won = transition(
         session,
@@ -162,7 +171,7 @@ def decide(
     )
     if not won:
         session.refresh(req)
-        raise Refused(rules.already_decided_text(RequestState(req.state), req.decided_by))
+        raise Refused(rules.already_decided_text(RequestState(req.state), req.decided_by), audit="decision_refused", request_id=req.id)
     session.add(Decision(request_id=req.id, approver_id=actor_id, approved=approve, reason=reason, created_at=now))
     if approve:
         session.add(
@@ -170,10 +179,6 @@ def decide(
         )
     audit.record(session, action="approved" if approve else "denied", actor=actor_id, now=now, request_id=req.id, reason=reason)
     return req
-
-
-def _id_of(session: Session, short_id: str) -> int | None:
-    return session.scalars(select(AccessRequest.id).where(AccessRequest.short_id == short_id)).first()
 
 
 # ---------------------------------------------------------------- status
@@ -213,8 +218,7 @@ def claim_reveal(session: Session, *, short_id: str, actor_id: str, now: datetim
     """Reserve the one reveal; a second click while it is in flight (or after) is refused."""
     req = get_request(session, short_id=short_id)
     if refusal := rules.refusal_to_reveal(actor_id=actor_id, owner_id=req.owner_id):
-        audit.record(session, action="reveal_refused", actor=actor_id, now=now, request_id=req.id)
-        raise Refused(refusal)
+        raise Refused(refusal, audit="reveal_refused", request_id=req.id)
     env = session.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == req.id)).first()
     if env is None or env.ciphertext is None or env.revealed_at is not None:
         raise Refused("These credentials were already revealed or have expired; they are no longer stored.")

@@ -13,6 +13,7 @@ from bot import usecases
 from bot.app import Deps
 from bot.ui import blocks as ui
 from bot.ui import ids
+from handlers.common import attempt
 from models import AccessRequest
 
 log = logging.getLogger(__name__)
@@ -45,24 +46,31 @@ def register(app: App, deps: Deps) -> None:
         ack()
         actor = body["user"]["id"]
         try:
-            with deps.sessionmaker.begin() as s:
-                req = usecases.decide(
-                    s, short_id=_short_id(body), actor_id=actor, approve=True, approvers=deps.settings.approvers, now=deps.clock()
-                )
-                request_id = req.id
+            req = attempt(
+                deps,
+                actor,
+                usecases.decide,
+                short_id=_short_id(body),
+                actor_id=actor,
+                approve=True,
+                approvers=deps.settings.approvers,
+                now=deps.clock(),
+            )
         except usecases.Refused as refused:
             refuse(body, str(refused))
             return
         deps.worker.wake()
-        after_decision(deps, request_id)
+        after_decision(deps, req.id)
 
     @app.action(ids.A_DENY)
     def deny_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
+        actor = body["user"]["id"]
         try:
-            with deps.sessionmaker.begin() as s:
-                req = usecases.check_may_decide(s, short_id=_short_id(body), actor_id=body["user"]["id"], approvers=deps.settings.approvers)
-                view = ui.deny_modal(short_id=req.short_id, user_name=req.user_name)
+            req = attempt(
+                deps, actor, usecases.check_may_decide, short_id=_short_id(body), actor_id=actor, approvers=deps.settings.approvers
+            )
+            view = ui.deny_modal(short_id=req.short_id, user_name=req.user_name)
         except usecases.Refused as refused:
             refuse(body, str(refused))
             return
@@ -81,19 +89,19 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors={ids.B_DENY_REASON: "Say why, so the requester knows what to change."})
             return
         try:
-            with deps.sessionmaker.begin() as s:
-                req = usecases.decide(
-                    s,
-                    short_id=str(view.get("private_metadata") or "")[:20],
-                    actor_id=actor,
-                    approve=False,
-                    approvers=deps.settings.approvers,
-                    now=deps.clock(),
-                    reason=reason[:1000],
-                )
-                request_id = req.id
+            req = attempt(
+                deps,
+                actor,
+                usecases.decide,
+                short_id=str(view.get("private_metadata") or "")[:20],
+                actor_id=actor,
+                approve=False,
+                approvers=deps.settings.approvers,
+                now=deps.clock(),
+                reason=reason[:1000],
+            )
         except usecases.Refused as refused:
             ack(response_action="update", view=ui.notice_modal("Not denied", str(refused)))
             return
         ack()
-        after_decision(deps, request_id)
+        after_decision(deps, req.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -19,6 +20,9 @@ from bot.validation import RawForm, validate_form
 from models import AccessRequest
 
 log = logging.getLogger(__name__)
+
+# Of Slack's 3 s for answering a view submission, what the IAM checks may use.
+QUICK_CHECK_SECONDS = 2.2
 
 
 def parse_request_form(values: dict[str, Any]) -> RawForm:
@@ -96,6 +100,7 @@ def register(app: App, deps: Deps) -> None:
     @app.view(ids.REQUEST_VIEW)
     def request_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         user_id = body["user"]["id"]
+        deadline = time.monotonic() + QUICK_CHECK_SECONDS
         spec, errors = validate_form(parse_request_form((view.get("state") or {}).get("values") or {}))
         if spec is not None:
             # Quick checks against the world; slow answers are skipped and re-checked at provisioning.
@@ -103,9 +108,10 @@ def register(app: App, deps: Deps) -> None:
                 dup = usecases.open_request_for_name(s, user_name=spec.user_name)
             if dup is not None:
                 errors[ids.B_USER_NAME] = f"Request {dup.short_id} for this name is already open. Choose another name."
-            elif iam.user_exists_quick(spec.user_name):
+            elif iam.user_exists_quick(spec.user_name, deadline=deadline):
                 errors[ids.B_USER_NAME] = "An IAM user with this name already exists (names are case-insensitive). Choose another."
-            if spec.copy_from and iam.user_exists_quick(spec.copy_from) is False:
+            # The copy-from name came from our own list, spelled as IAM spells it.
+            if spec.copy_from and iam.user_exists_quick(spec.copy_from, deadline=deadline, exact_only=True) is False:
                 errors[ids.B_COPY_FROM] = "This user no longer exists in IAM. Pick another."
         if errors or spec is None:
             ack(response_action="errors", errors=errors)

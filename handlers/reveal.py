@@ -14,6 +14,7 @@ from bot.app import Deps
 from bot.ui import blocks as ui
 from bot.ui import ids
 from bot.vault import VaultError
+from handlers.common import attempt
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,8 @@ def register(app: App, deps: Deps) -> None:
         short_id = str((body.get("actions") or [{}])[0].get("value") or "")[:20]
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
         try:
-            with deps.sessionmaker.begin() as s:
-                req, env = usecases.claim_reveal(s, short_id=short_id, actor_id=actor, now=deps.clock())
-                ciphertext, env_id = env.ciphertext, env.id
-                dm_channel, dm_ts = env.dm_channel_id, env.dm_ts
+            _req, env = attempt(deps, actor, usecases.claim_reveal, short_id=short_id, actor_id=actor, now=deps.clock())
+            ciphertext, env_id, dm_channel, dm_ts = env.ciphertext, env.id, env.dm_channel_id, env.dm_ts
         except usecases.Refused as refused:
             deps.notifier.ephemeral(channel=channel, user=actor, text=str(refused))
             return

@@ -7,7 +7,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from models import AccessRequest, Decision, ProvisioningJob
+from models import AccessRequest, AuditEvent, Decision, ProvisioningJob
 from tests.support.harness import RunningBot, wait_until
 from tests.support.journeys import APPROVER, APPROVER2, OUTSIDER, REQUESTER, approval_messages, click, credentials_dm, request_user
 
@@ -25,6 +25,9 @@ def test_non_approver_is_refused_and_nothing_changes(bot):
     click(bot, OUTSIDER, "deny_request", short_id)
     bot.standin.wait_for("chat.postEphemeral", lambda c: c.args["user"] == OUTSIDER and c is not refusal)
     assert _state(bot, short_id) == "pending"
+    with bot.deps.sessionmaker.begin() as s:
+        actors = [e.actor for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "decision_refused"))]
+        assert actors == [OUTSIDER, OUTSIDER]
     assert bot.standin.calls_to("views.open")[-1].args["view"]["callback_id"] == "iam_request"  # no deny modal opened
 
 
@@ -70,6 +73,9 @@ def test_four_concurrent_approvals_make_one_user_and_one_dm(bot, iam):
     wait_until(lambda: len(bot.standin.calls_to("chat.postEphemeral")) == 3, what="three refusals")
     for refusal in bot.standin.calls_to("chat.postEphemeral"):
         assert f"already approved by <@{winner}>" in refusal.args["text"]
+    with bot.deps.sessionmaker.begin() as s:
+        refused = s.scalars(select(AuditEvent).where(AuditEvent.action == "decision_refused")).all()
+        assert len(refused) == 3  # the late clicks are on record, with who made them
     assert [u["UserName"] for u in iam.list_users()["Users"]] == ["race01"]
     assert len(iam.list_access_keys(UserName="race01")["AccessKeyMetadata"]) == 1
     dms = [c for c in bot.standin.calls_to("chat.postMessage") if "reveal_credentials" in json.dumps(c.args.get("blocks"))]

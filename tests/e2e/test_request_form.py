@@ -86,3 +86,40 @@ def test_copy_from_review_shows_what_will_be_copied(bot, iam):
     for expected in ("deployers", "ReadOnlyAccess", "inline-s3"):
         assert expected in shown
     assert bot.standin.problems == []
+
+
+def test_form_answers_within_slacks_three_seconds_when_iam_hangs(database_url, standin, moto, iam, monkeypatch):
+    import socket
+    import threading
+    import time
+
+    from tests.support.harness import RunningBot
+
+    # A "server" that accepts connections and never answers: the worst AWS can do to us.
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(64)
+    held: list[socket.socket] = []
+
+    def accept_forever() -> None:
+        try:
+            while True:
+                held.append(hang.accept()[0])
+        except OSError:
+            pass  # closed at the end of the test
+
+    threading.Thread(target=accept_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{hang.getsockname()[1]}")
+    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, start_worker=False).start()
+    try:
+        view = open_request_modal(bot)
+        started = time.monotonic()
+        resp = bot.slack.view_submission(REQUESTER, view, form_values(copy_from="template-user"))
+        elapsed = time.monotonic() - started
+        assert resp.json()["response_action"] == "push"  # not blocked: re-checked at provisioning
+        assert elapsed < 3.0, f"answered after {elapsed:.2f}s"
+    finally:
+        bot.stop()
+        hang.close()
+        for c in held:
+            c.close()
