@@ -125,3 +125,44 @@ def test_a_broken_database_is_reported_to_the_user_not_swallowed(tmp_path, stand
         assert "OperationalError" in bot.logs.text()  # the operator sees the cause
     finally:
         bot.stop()
+
+
+def test_serve_in_socket_mode(tmp_path, standin, moto, iam):
+    from tests.support.socket_mode_server import SocketModeServer
+
+    ws = SocketModeServer()
+    standin.socket_mode_url = ws.url
+    env = _clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_APP_TOKEN=standin.app_token,  # no signing secret needed in Socket Mode
+        SLACK_API_URL=standin.url,
+        IAM_BOT_APPROVERS="UAPPROVER1",
+        IAM_BOT_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+    )
+    proc = subprocess.Popen(IAM_BOT + ["serve"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ws.wait_connected()
+        envelope = ws.send(
+            "slash_commands",
+            {
+                "command": "/iam",
+                "text": "request",
+                "user_id": "UREQUESTER1",
+                "channel_id": "C0GENERAL",
+                "team_id": "T0TEST",
+                "trigger_id": "1.2.socket",
+                "response_url": standin.hooks_url + "commands/1",
+            },
+        )
+        ws.wait_ack(envelope)
+        assert standin.wait_for("views.open").args["trigger_id"] == "1.2.socket"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output = proc.stdout.read() if proc.stdout else ""
+        ws.stop()
+        standin.socket_mode_url = None
+    assert "Traceback" not in output

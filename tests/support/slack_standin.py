@@ -258,8 +258,11 @@ def _error(error: str, **fields: Any) -> dict[str, Any]:
 class SlackStandIn:
     """Slack Web API stand-in; see the module docstring."""
 
-    def __init__(self, bot_token: str = "xoxb-test-token") -> None:
+    def __init__(self, bot_token: str = "xoxb-test-token", app_token: str = "xapp-test-token") -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
+        # Where apps.connections.open sends a Socket Mode client (a test's WebSocket server).
+        self.socket_mode_url: str | None = None
         self._cond = threading.Condition(threading.RLock())
         self._calls: list[Call] = []
         self._problems: list[str] = []
@@ -444,6 +447,13 @@ class SlackStandIn:
     def _api(self, method: str, args: dict[str, Any], token: str | None) -> _Reply:
         if not token:
             return _Reply(200, _error("not_authed"))
+        if method == "apps.connections.open":
+            # Socket Mode: only the app-level token may open a connection.
+            if token != self.app_token:
+                return _Reply(200, _error("invalid_auth"))
+            if not self.socket_mode_url:
+                return _Reply(200, _error("socket_mode_not_enabled"))
+            return _Reply(200, _ok(url=self.socket_mode_url))
         if token != self.bot_token:
             return _Reply(200, _error("invalid_auth"))
         queue = self._failures.get(method)
