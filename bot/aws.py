@@ -81,21 +81,47 @@ class PolicyChoice:
 
 
 class _TtlCache:
+    """Brief cache for IAM listings; a stale entry is served while one thread refreshes it.
+
+    Slack gives an options request 3 s, and listing an account's 1,000+ policies can take
+    about that long, so only the very first lookup (or `warm()` at start) waits for IAM.
+    """
+
     def __init__(self, ttl: float):
         self.ttl = ttl
         self._lock = threading.Lock()
         self._data: dict[str, tuple[float, Any]] = {}
+        self._refreshing: set[str] = set()
 
     def get(self, key: str, load: Callable[[], T]) -> T:
-        now = time.monotonic()
         with self._lock:
             hit = self._data.get(key)
-            if hit and now - hit[0] < self.ttl:
-                return hit[1]
+            fresh = hit is not None and time.monotonic() - hit[0] < self.ttl
+            refresh_in_background = hit is not None and not fresh and key not in self._refreshing
+            if refresh_in_background:
+                self._refreshing.add(key)
+        if fresh:
+            return hit[1]  # type: ignore[index]
+        if refresh_in_background:
+            threading.Thread(target=self._refresh, args=(key, load), daemon=True).start()
+            return hit[1]  # type: ignore[index]
+        if hit is not None:
+            return hit[1]  # stale, and another thread is already refreshing it
         value = load()  # outside the lock: a slow IAM listing must not block other lookups
         with self._lock:
             self._data[key] = (time.monotonic(), value)
         return value
+
+    def _refresh(self, key: str, load: Callable[[], Any]) -> None:
+        try:
+            value = load()
+            with self._lock:
+                self._data[key] = (time.monotonic(), value)
+        except Exception:
+            log.warning("refreshing the IAM %s listing failed; serving the previous one", key)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
 
 
 def _call(action: str, fn: Callable[..., T], **kwargs: Any) -> T:
@@ -150,6 +176,15 @@ class IamGateway:
             return sorted((u["UserName"] for p in pages for u in p["Users"]), key=str.lower)
 
         return self._cache.get("users", lambda: _call("ListUsers", load))
+
+    def warm(self) -> None:
+        """Fill the typeahead caches at start, so the first person to type waits for nobody."""
+        for load in (self.group_names, self.policies, self.user_names):
+            try:
+                load()
+            except AwsError as exc:
+                log.warning("could not pre-load IAM listings (%s); they load on first use", exc.code)
+                return
 
     def user_exists_quick(self, user_name: str, *, deadline: float, exact_only: bool = False) -> bool | None:
         """Whether IAM has this name, compared case-insensitively as IAM does for uniqueness.

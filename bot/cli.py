@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -38,6 +39,7 @@ def cmd_serve() -> int:
     deps = build_deps(settings)
     app = create_app(settings, deps)
     deps.worker.start()
+    threading.Thread(target=deps.iam.warm, name="iam-warm-up", daemon=True).start()
     if settings.socket_mode:
         serve_socket_mode(app, deps)
     else:
