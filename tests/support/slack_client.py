@@ -17,9 +17,8 @@ from urllib.parse import urlencode
 import requests
 from slack_sdk.signature import SignatureVerifier
 
-APP_ID = "A0TEST"
-BOT_USER_ID = "UBOT"
-BOT_ID = "BBOT"
+# One workspace for both sides: what the stand-in answers, the sender's payloads claim.
+from tests.support.slack_standin import APP_ID, BOT_ID, BOT_USER_ID, VIEW_DEFAULTS
 # Legacy verification token Slack still includes in payloads; Bolt ignores it.
 VERIFICATION_TOKEN = "legacy-verification-token"
 FORM = "application/x-www-form-urlencoded"
@@ -125,14 +124,7 @@ class SlackSender:
         full: dict[str, Any] = {
             "type": "modal",
             "blocks": [],
-            "private_metadata": "",
-            "callback_id": "",
-            "external_id": "",
-            "clear_on_close": False,
-            "notify_on_close": False,
-            "close": None,
-            "submit": None,
-            "previous_view_id": None,
+            **VIEW_DEFAULTS,
             "hash": f"{int(time.time())}.{uuid.uuid4().hex[:8]}",
             "app_id": APP_ID,
             "bot_id": BOT_ID,

@@ -255,6 +255,19 @@ def _error(error: str, **fields: Any) -> dict[str, Any]:
     return {"ok": False, "error": error, **fields}
 
 
+# Fields Slack fills in on every view it echoes back (views.open answers, interaction payloads).
+VIEW_DEFAULTS: dict[str, Any] = {
+    "private_metadata": "",
+    "callback_id": "",
+    "external_id": "",
+    "clear_on_close": False,
+    "notify_on_close": False,
+    "close": None,
+    "submit": None,
+    "previous_view_id": None,
+}
+
+
 class SlackStandIn:
     """Slack Web API stand-in; see the module docstring."""
 
@@ -570,14 +583,7 @@ class SlackStandIn:
 
     def _store_view(self, view: dict[str, Any], view_id: str, previous: dict[str, Any] | None) -> dict[str, Any]:
         stored: dict[str, Any] = {
-            "private_metadata": "",
-            "callback_id": "",
-            "external_id": "",
-            "clear_on_close": False,
-            "notify_on_close": False,
-            "close": None,
-            "submit": None,
-            "previous_view_id": None,
+            **VIEW_DEFAULTS,
             **view,
             "id": view_id,
             "team_id": TEAM_ID,
