@@ -26,6 +26,39 @@ def cmd_migrate() -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from bot import audit
+    from bot.db import make_engine, make_sessionmaker
+
+    settings = load_settings()
+    sm = make_sessionmaker(make_engine(settings.database_url))
+    with sm.begin() as session:
+        if args.audit_command == "verify":
+            result = audit.verify(session)
+            if result.ok:
+                print(f"iam-bot: audit log intact: {result.count} events, every link holds")
+                return 0
+            print(f"iam-bot: audit log BROKEN at event {result.broken_at}: {result.why} ({result.count} events before it verify)")
+            return 1
+        since = None
+        if args.since:
+            try:
+                since = datetime.fromisoformat(args.since)
+            except ValueError:
+                raise ConfigError(f"--since: not a date: {args.since!r} (use YYYY-MM-DD)") from None
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=timezone.utc)
+        data = audit.export_text(session, since=since, fmt=args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as f:
+            f.write(data)
+    else:
+        sys.stdout.write(data)
+    return 0
+
+
 def cmd_serve() -> int:
     from bot.app import build_deps, create_app
     from bot.db import make_engine, migrate
@@ -52,8 +85,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on $PORT)")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    audit_parser = sub.add_parser("audit", help="verify or export the audit log")
+    audit_sub = audit_parser.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check the hash chain; report the first broken link")
+    export = audit_sub.add_parser("export", help="write the audit log as CSV or JSON Lines")
+    export.add_argument("--since", help="only events on or after this date (YYYY-MM-DD or ISO 8601)")
+    export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "audit":
+            return cmd_audit(args)
         return {"serve": cmd_serve, "migrate": cmd_migrate}[args.command]()
     except ConfigError as exc:
         return _fail(str(exc))

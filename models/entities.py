@@ -132,7 +132,11 @@ class CredentialEnvelope(Base):
 
 
 class AuditEvent(Base):
-    """Append-only record of what happened; details never hold secrets."""
+    """Append-only record of what happened; details never hold secrets.
+
+    Rows are hash-chained: each carries the hash of the one before, so an edited, deleted or
+    reordered row breaks the chain (`iam-bot audit verify`).
+    """
 
     __tablename__ = "audit_events"
 
@@ -142,3 +146,5 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    hash: Mapped[str] = mapped_column(String(64), default="")

@@ -1,0 +1,110 @@
+"""The audit trail: every step on record, hash-chained, verifiable and exportable without secrets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import text
+
+from tests.support.journeys import APPROVER, REQUESTER, click, credentials_dm, request_user
+
+IAM_BOT = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+
+
+def _cli(bot, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "DATABASE_URL": bot.settings.database_url}
+    return subprocess.run(IAM_BOT + list(args), env=env, capture_output=True, text=True, timeout=60)
+
+
+def _journey(bot) -> tuple[str, str]:
+    short_id = request_user(bot, user_name="audited01", access=["console", "access_key"])
+    click(bot, "UOUTSIDER1", "approve_request", short_id)  # a refused click is on record too
+    bot.standin.wait_for("chat.postEphemeral")
+    click(bot, APPROVER, "approve_request", short_id)
+    dm = credentials_dm(bot, short_id)
+    before = len(bot.standin.calls_to("views.open"))
+    click(bot, REQUESTER, "reveal_credentials", short_id, dm)
+    from tests.support.harness import wait_until
+
+    reveal = wait_until(lambda: bot.standin.calls_to("views.open")[before:], what="reveal")[0]
+    password = next(
+        b["text"]["text"].split("```")[1] for b in reveal.args["view"]["blocks"] if b.get("text", {}).get("text", "").startswith("*Password*")
+    )
+    wait_until(lambda: "credentials_revealed" in _cli(bot, "audit", "export", "--format", "jsonl").stdout, what="reveal audited")
+    return short_id, password
+
+
+def test_journey_is_exported_complete_and_without_secrets(bot):
+    short_id, password = _journey(bot)
+    result = _cli(bot, "audit", "export", "--format", "csv", "--since", "2026-01-01")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    actions = [r["action"] for r in rows]
+    for expected in (
+        "requested",
+        "decision_refused",
+        "approved",
+        "provisioned:user",
+        "provisioned:permissions",
+        "provisioned:login_profile",
+        "provisioned:access_key",
+        "completed",
+        "credentials_delivered",
+        "credentials_revealed",
+    ):
+        assert expected in actions
+    refused = next(r for r in rows if r["action"] == "decision_refused")
+    assert refused["actor"] == "UOUTSIDER1" and "designated approver" in json.loads(refused["details"])["why"]
+    assert password not in result.stdout
+    jsonl = _cli(bot, "audit", "export", "--format", "jsonl").stdout
+    assert [json.loads(line)["action"] for line in jsonl.splitlines()] == actions
+    assert password not in jsonl
+    future = _cli(bot, "audit", "export", "--since", "2999-01-01").stdout
+    assert future.strip().splitlines() == ["id,created_at,request_id,actor,action,details,prev_hash,hash"]
+    assert _cli(bot, "audit", "verify").returncode == 0
+
+
+def test_verify_catches_an_edited_a_deleted_and_a_reordered_row(bot):
+    _journey(bot)
+    ok = _cli(bot, "audit", "verify")
+    assert ok.returncode == 0 and "intact" in ok.stdout
+    engine = bot.deps.engine
+
+    def tamper(sql: str) -> subprocess.CompletedProcess[str]:
+        with engine.begin() as c:
+            c.execute(text(sql))
+        return _cli(bot, "audit", "verify")
+
+    with engine.connect() as c:
+        snapshot = c.execute(text("SELECT id, actor, action FROM audit_events ORDER BY id")).fetchall()
+    third, fourth = snapshot[2], snapshot[3]
+
+    edited = tamper(f"UPDATE audit_events SET actor = 'UMALLORY' WHERE id = {third.id}")
+    assert edited.returncode == 1 and f"BROKEN at event {third.id}" in edited.stdout and "edited" in edited.stdout
+    tamper(f"UPDATE audit_events SET actor = '{third.actor}' WHERE id = {third.id}")
+    assert _cli(bot, "audit", "verify").returncode == 0
+
+    # Reordered: two events swap places (content and hashes moved together).
+    cols = "request_id, actor, action, details, created_at, prev_hash, hash"
+    with engine.begin() as c:
+        a, b = (
+            {k: json.dumps(v) if isinstance(v, dict) else v for k, v in c.execute(text(f"SELECT {cols} FROM audit_events WHERE id = {i}")).one()._asdict().items()}
+            for i in (third.id, fourth.id)
+        )
+        sets = ", ".join(f"{k} = :{k}" for k in a)
+        c.execute(text(f"UPDATE audit_events SET {sets} WHERE id = {third.id}"), b)
+        c.execute(text(f"UPDATE audit_events SET {sets} WHERE id = {fourth.id}"), a)
+    reordered = _cli(bot, "audit", "verify")
+    assert reordered.returncode == 1 and f"BROKEN at event {third.id}" in reordered.stdout
+    with engine.begin() as c:
+        c.execute(text(f"UPDATE audit_events SET {sets} WHERE id = {third.id}"), a)
+        c.execute(text(f"UPDATE audit_events SET {sets} WHERE id = {fourth.id}"), b)
+    assert _cli(bot, "audit", "verify").returncode == 0
+
+    deleted = tamper(f"DELETE FROM audit_events WHERE id = {third.id}")
+    assert deleted.returncode == 1 and f"BROKEN at event {fourth.id}" in deleted.stdout and "deleted" in deleted.stdout
