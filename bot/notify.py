@@ -51,6 +51,15 @@ class Notifier:
             log.info("ephemeral failed (%s); sending a DM", exc.response.get("error"))
             self.dm_quietly(user, {"text": text}, what="refusal")
 
+    def audit_notice(self, text: str) -> None:
+        """One line in IAM_BOT_AUDIT_CHANNEL per decision and per created user, when configured."""
+        if not self.settings.audit_channel:
+            return
+        try:
+            self.client.chat_postMessage(channel=self.settings.audit_channel, text=text)
+        except SlackApiError as exc:
+            log.warning("audit channel notice not sent: %s", exc.response.get("error"))
+
     def post_approval_requests(self, request_id: int, *, copied: CopiedPermissions | None = None) -> int:
         """Send the request with Approve/Deny to the approval channel or to each approver's DM."""
         with self.sm.begin() as s:

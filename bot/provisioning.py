@@ -281,8 +281,10 @@ class Provisioner:
             approvers = self.notifier.approver_recipients(req)
             to_requester = ui.failure_message(req, for_approver=False)
             to_approver = ui.failure_message(req, for_approver=True)
+            line = ui.audit_line(req)
         log.error("request %s failed: %s", marker, code)
         self.notifier.refresh_approval_messages(request_id)
+        self.notifier.audit_notice(line)
         self.notifier.dm_quietly(requester, to_requester, what="failure notice")
         for approver in approvers:
             self.notifier.dm_quietly(approver, to_approver, what="failure notice")
@@ -291,6 +293,11 @@ class Provisioner:
 
     def after_completion(self, request_id: int) -> None:
         self.notifier.refresh_approval_messages(request_id)
+        with self.sm.begin() as s:
+            req = s.get(AccessRequest, request_id)
+            assert req is not None
+            line = ui.audit_line(req)
+        self.notifier.audit_notice(line)
         self.deliver(request_id)
 
     def deliver(self, request_id: int) -> bool:

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))
     approvers_raw: str = Field("", validation_alias=_env("IAM_BOT_APPROVERS"))
     approval_channel: str = Field("", validation_alias=_env("IAM_BOT_APPROVAL_CHANNEL"))
+    audit_channel: str = Field("", validation_alias=_env("IAM_BOT_AUDIT_CHANNEL"))
     encryption_key_raw: str = Field("", validation_alias=_env("IAM_BOT_ENCRYPTION_KEY"), repr=False)
     credentials_ttl_hours: float = Field(24.0, validation_alias=_env("IAM_BOT_CREDENTIALS_TTL_HOURS"), gt=0, le=24 * 30)
     worker_poll_seconds: float = Field(5.0, validation_alias=_env("IAM_BOT_WORKER_POLL_SECONDS"), gt=0, le=300)
@@ -67,7 +68,7 @@ class Settings(BaseSettings):
             raise ValueError(f"not Slack user IDs: {', '.join(bad)} (expected IDs like U012ABCDEF, comma-separated)")
         return v
 
-    @field_validator("approval_channel")
+    @field_validator("approval_channel", "audit_channel")
     @classmethod
     def _channel(cls, v: str) -> str:
         v = v.strip()

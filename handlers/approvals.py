@@ -33,8 +33,9 @@ def after_decision(deps: Deps, request_id: int) -> None:
     with deps.sessionmaker.begin() as s:
         req = s.get(AccessRequest, request_id)
         assert req is not None
-        requester, message = req.requester_id, ui.decision_message(req)
+        requester, message, line = req.requester_id, ui.decision_message(req), ui.audit_line(req)
     deps.notifier.dm_quietly(requester, message, what="decision notice")
+    deps.notifier.audit_notice(line)
 
 
 def register(app: App, deps: Deps) -> None:

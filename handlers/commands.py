@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import usecases
+from bot import audit, usecases
 from bot.app import Deps
 from bot.ui import blocks as ui
 from bot.ui import ids
@@ -33,6 +34,39 @@ def status_reply(deps: Deps, *, user_id: str, query: str | None) -> dict[str, An
         return ui.status_message(mine=mine, awaiting=awaiting, query=query)
 
 
+def send_audit_export(deps: Deps, client: WebClient, *, user_id: str, args: str) -> str:
+    """`/iam audit [--since YYYY-MM-DD]`: approvers get the audit export as a file in their DM."""
+    if user_id not in deps.settings.approvers:
+        return "Only designated approvers can export the audit log."
+    since = None
+    words = args.split()
+    if words:
+        if len(words) != 2 or words[0] != "--since":
+            return "Usage: `/iam audit [--since YYYY-MM-DD]`"
+        try:
+            since = datetime.fromisoformat(words[1])
+        except ValueError:
+            return f"`{ui.esc(ui.clip(words[1], 40))}` is not a date; use YYYY-MM-DD, e.g. `/iam audit --since 2026-01-01`."
+        since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    with deps.sessionmaker.begin() as s:
+        data = audit.export_text(s, since=since, fmt="csv")
+        audit.record(s, action="audit_exported", actor=user_id, now=deps.clock(), since=words[1] if words else None)
+    rows = max(0, data.count("\n") - 1)
+    try:
+        channel = client.conversations_open(users=user_id)["channel"]["id"]
+        client.files_upload_v2(
+            channel=channel,
+            content=data,
+            filename=f"iam-bot-audit-{deps.clock():%Y%m%d-%H%M%S}.csv",
+            title="iam-bot audit log",
+            initial_comment=f"The audit log{' since ' + words[1] if words else ''}: {rows} events. `iam-bot audit verify` checks its hash chain.",
+        )
+    except SlackApiError as exc:
+        log.warning("audit upload failed: %s", exc.response.get("error"))
+        return "Slack refused the file upload; an operator can run `iam-bot audit export` instead."
+    return f"Sent the audit log ({rows} events) to your DM with me."
+
+
 def register(app: App, deps: Deps) -> None:
     @app.command("/iam")
     def iam_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
@@ -44,6 +78,8 @@ def register(app: App, deps: Deps) -> None:
         if sub in ("request", "new"):
             if not open_request_modal(client, trigger_id=command["trigger_id"], user_id=user_id):
                 respond(response_type="ephemeral", text="Slack did not let me open the form in time. Please run `/iam request` again.")
+        elif sub == "audit":
+            respond(response_type="ephemeral", text=send_audit_export(deps, client, user_id=user_id, args=rest))
         elif sub == "status":
             respond(response_type="ephemeral", **status_reply(deps, user_id=user_id, query=rest.strip()[:100] or None))
         elif sub in ("", "help"):

@@ -280,6 +280,19 @@ def outcome_text(req: AccessRequest) -> str:
     return STATE_WORDS[state]
 
 
+def audit_line(req: AccessRequest) -> str:
+    """The one-line notice for IAM_BOT_AUDIT_CHANNEL."""
+    state = RequestState(req.state)
+    who = f"requested by <@{req.requester_id}> for <@{req.owner_id}>"
+    if state is RequestState.COMPLETED:
+        return f":white_check_mark: {req.short_id}: IAM user `{esc(req.user_name)}` created ({esc(req.user_arn or '')}), approved by <@{req.decided_by}>, {who}"
+    if state is RequestState.FAILED:
+        return f":x: {req.short_id}: creating `{esc(req.user_name)}` failed and was rolled back, {who}"
+    if state is RequestState.DENIED:
+        return f":no_entry: {req.short_id}: `{esc(req.user_name)}` denied by <@{req.decided_by}>, {who}"
+    return f":ballot_box_with_check: {req.short_id}: `{esc(req.user_name)}` {state.value} by <@{req.decided_by}>, {who}"
+
+
 def approval_message(req: AccessRequest, *, copied: CopiedPermissions | None = None) -> Message:
     spec = spec_of(req)
     blocks: list[Any] = [

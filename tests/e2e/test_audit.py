@@ -108,3 +108,34 @@ def test_verify_catches_an_edited_a_deleted_and_a_reordered_row(bot):
 
     deleted = tamper(f"DELETE FROM audit_events WHERE id = {third.id}")
     assert deleted.returncode == 1 and f"BROKEN at event {fourth.id}" in deleted.stdout and "deleted" in deleted.stdout
+
+
+def test_approver_gets_the_export_in_their_dm_and_others_are_refused(bot):
+    short_id, password = _journey(bot)
+    bot.slack.command(REQUESTER, "audit")
+    refusal = bot.standin.wait_for("response_url", lambda c: "Only designated approvers" in c.args.get("text", ""))
+    assert refusal.args["response_type"] == "ephemeral"
+    bot.slack.command(APPROVER, "audit --since 2026-01-01")
+    upload = bot.standin.wait_for("upload_url")
+    rows = list(csv.DictReader(io.StringIO(upload.args["content"])))
+    assert "approved" in [r["action"] for r in rows] and password not in upload.args["content"]
+    done = bot.standin.wait_for("files.completeUploadExternal")
+    assert done.args["channel_id"] == "DAPPROVER1"
+    bot.standin.wait_for("response_url", lambda c: "Sent the audit log" in c.args.get("text", ""))
+    bot.slack.command(APPROVER, "audit --since yesterday")
+    bot.standin.wait_for("response_url", lambda c: "is not a date" in c.args.get("text", ""))
+
+
+def test_audit_channel_gets_a_line_per_decision_and_created_user(database_url, standin, moto, iam):
+    from tests.support.harness import RunningBot
+
+    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, extra={"audit_channel": "CAUDIT01"}).start()
+    try:
+        short_id = request_user(bot, user_name="noticed01", access=["console"])
+        click(bot, APPROVER, "approve_request", short_id)
+        credentials_dm(bot, short_id)
+        approved = standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "CAUDIT01" and "approved by" in c.args["text"])
+        created = standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "CAUDIT01" and "created" in c.args["text"])
+        assert short_id in approved.args["text"] and "noticed01" in created.args["text"]
+    finally:
+        bot.stop()
