@@ -18,6 +18,7 @@ from bot.lifecycle import transition
 from bot.spec import RequestSpec, spec_columns
 from models import (
     AccessRequest,
+    AuditEvent,
     CredentialEnvelope,
     Decision,
     JobState,
@@ -182,6 +183,22 @@ def decide(
 
 
 # ---------------------------------------------------------------- status
+
+
+def visible_request(session: Session, *, query: str, user_id: str, approvers: frozenset[str]) -> AccessRequest | None:
+    """The request a person asks about, by short id, `#<number>` or user name, if they may see it."""
+    q = query.strip().lstrip("#")
+    conditions = [AccessRequest.short_id == q.upper(), AccessRequest.user_name_lower == q.lower()]
+    if q.isdigit():
+        conditions.append(AccessRequest.id == int(q))
+    stmt = select(AccessRequest).where(or_(*conditions))
+    if user_id not in approvers:
+        stmt = stmt.where(or_(AccessRequest.requester_id == user_id, AccessRequest.owner_id == user_id))
+    return session.scalars(stmt.order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc()).limit(1)).first()
+
+
+def timeline(session: Session, *, request_id: int) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id).order_by(AuditEvent.id)))
 
 
 def requests_of(session: Session, *, user_id: str, query: str | None = None, limit: int = 10) -> list[AccessRequest]:

@@ -10,10 +10,12 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import audit, usecases
+from bot import audit
 from bot.app import Deps
+from bot.phrases import Query
 from bot.ui import blocks as ui
 from bot.ui import ids
+from handlers.replies import answer
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +27,6 @@ def open_request_modal(client: WebClient, *, trigger_id: str, user_id: str) -> b
     except SlackApiError as exc:
         log.warning("views.open failed: %s", exc.response.get("error"))
         return False
-
-
-def status_reply(deps: Deps, *, user_id: str, query: str | None) -> dict[str, Any]:
-    with deps.sessionmaker.begin() as s:
-        mine = usecases.requests_of(s, user_id=user_id, query=query)
-        awaiting = [] if query else usecases.awaiting_decision(s, approver_id=user_id, approvers=deps.settings.approvers)
-        return ui.status_message(mine=mine, awaiting=awaiting, query=query)
 
 
 def send_audit_export(deps: Deps, client: WebClient, *, user_id: str, args: str) -> str:
@@ -81,7 +76,8 @@ def register(app: App, deps: Deps) -> None:
         elif sub == "audit":
             respond(response_type="ephemeral", text=send_audit_export(deps, client, user_id=user_id, args=rest))
         elif sub == "status":
-            respond(response_type="ephemeral", **status_reply(deps, user_id=user_id, query=rest.strip()[:100] or None))
+            query = Query("one", rest.strip().lstrip("#")[:100]) if rest.strip() else Query("mine")
+            respond(response_type="ephemeral", **answer(deps, user_id=user_id, query=query))
         elif sub in ("", "help"):
             respond(response_type="ephemeral", **ui.help_message())
         else:

@@ -472,6 +472,57 @@ def status_message(*, mine: Sequence[AccessRequest], awaiting: Sequence[AccessRe
     return _message(text, blocks)
 
 
+_EVENT_WORDS = {
+    "requested": "Requested by {actor}",
+    "approved": "Approved by {actor}",
+    "denied": "Denied by {actor}",
+    "provisioned:user": "IAM user created",
+    "provisioned:permissions": "Permissions granted",
+    "provisioned:login_profile": "Console password set (to be changed at first sign-in)",
+    "provisioned:access_key": "Access key created",
+    "provisioning_retry": "AWS was busy; retrying",
+    "completed": "Completed",
+    "failed": "Failed, and what was created was rolled back",
+    "credentials_delivered": "Credentials sent",
+    "credentials_revealed": "Credentials revealed by {actor}",
+    "credentials_expired": "Credentials expired unrevealed and were destroyed",
+}
+
+
+def timeline_message(req: AccessRequest, events: Sequence[Any]) -> Message:
+    """One request's story, from the audit log. `events` are AuditEvent rows (no secrets in them)."""
+    lines = []
+    for e in events:
+        words = _EVENT_WORDS.get(e.action)
+        if words is None:
+            continue  # refused clicks and exports stay in the audit log, not in everyone's status
+        actor = f"<@{e.actor}>" if e.actor.startswith(("U", "W")) else e.actor
+        extra = f": {esc(clip(str(e.details.get('reason')), 300))}" if e.action == "denied" and e.details.get("reason") else ""
+        lines.append(f"• {when(e.created_at)} — {words.format(actor=actor)}{extra}")
+    header = f"*{req.short_id}* `{esc(req.user_name)}` — {STATE_WORDS[RequestState(req.state)]}"
+    body = header + "\n" + ("\n".join(lines[-30:]) or "_no events yet_")
+    if RequestState(req.state) is RequestState.FAILED and req.failure_reason:
+        body += f"\n*Why it failed:* {esc(clip(req.failure_reason, 800))}"
+    return _message(f"{req.short_id} {req.user_name}: {STATE_WORDS[RequestState(req.state)]}", [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+
+
+def unknown_phrase_message(text: str) -> Message:
+    return _message(
+        "I did not understand that. Try: status, status <user name or request id>, what's pending, my requests, help.",
+        [
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(
+                        f"I don't know what `{esc(clip(text, 80))}` means. Try `status`, `status developer01`, `status #R7KQ2ZX`, "
+                        "`what's pending`, `my requests` or `help`.",
+                        3000,
+                    )
+                )
+            )
+        ],
+    )
+
+
 def help_message() -> Message:
     return _message(
         "iam-bot: request an AWS IAM user with /iam request; check with /iam status",
