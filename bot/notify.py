@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
-from bot import rules
+from bot import rules, usecases
 from bot.db import SessionMaker
 from bot.settings import Settings
 from bot.spec import CopiedPermissions
@@ -50,6 +51,22 @@ class Notifier:
             # Not in that channel (or a DM we cannot post to): tell them by DM instead of going silent.
             log.info("ephemeral failed (%s); sending a DM", exc.response.get("error"))
             self.dm_quietly(user, {"text": text}, what="refusal")
+
+    def publish_home(self, user_id: str, *, now: datetime) -> None:
+        with self.sm.begin() as s:
+            data = usecases.home_data(s, user_id=user_id, approvers=self.settings.approvers, now=now)
+            view = ui.home_view(user_id=user_id, data=data)
+        try:
+            self.client.views_publish(user_id=user_id, view=view)
+        except SlackApiError as exc:
+            log.warning("home tab of %s not published: %s", user_id, exc.response.get("error"))
+
+    def refresh_homes(self, request_id: int, *, now: datetime) -> None:
+        """Everyone whose App Home shows this request sees its new state."""
+        with self.sm.begin() as s:
+            people = usecases.people_to_refresh(s, request_id=request_id, approvers=self.settings.approvers)
+        for user_id in sorted(people):
+            self.publish_home(user_id, now=now)
 
     def audit_notice(self, text: str) -> None:
         """One line in IAM_BOT_AUDIT_CHANNEL per decision and per created user, when configured."""

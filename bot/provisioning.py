@@ -285,6 +285,7 @@ class Provisioner:
         log.error("request %s failed: %s", marker, code)
         self.notifier.refresh_approval_messages(request_id)
         self.notifier.audit_notice(line)
+        self.notifier.refresh_homes(request_id, now=self.clock())
         self.notifier.dm_quietly(requester, to_requester, what="failure notice")
         for approver in approvers:
             self.notifier.dm_quietly(approver, to_approver, what="failure notice")
@@ -299,6 +300,7 @@ class Provisioner:
             line = ui.audit_line(req)
         self.notifier.audit_notice(line)
         self.deliver(request_id)
+        self.notifier.refresh_homes(request_id, now=self.clock())
 
     def deliver(self, request_id: int) -> bool:
         """DM the owner the Reveal button, once; a failed DM is retried later, never dropped."""
@@ -400,4 +402,5 @@ class Provisioner:
                     self.notifier.client.chat_update(channel=channel, ts=ts, **message)
                 except SlackApiError as exc:
                     log.warning("could not update expired credentials DM: %s", exc.response.get("error"))
+            self.notifier.refresh_homes(request_id, now=now)
         return len(purged)

@@ -182,6 +182,18 @@ def decide(
     return req
 
 
+def cancel(session: Session, *, short_id: str, actor_id: str, now: datetime) -> AccessRequest:
+    """The requester withdraws a pending request; like a decision, one change wins."""
+    req = get_request(session, short_id=short_id)
+    if actor_id != req.requester_id:
+        raise Refused("Only the person who made this request can cancel it.", audit="cancel_refused", request_id=req.id)
+    if not transition(session, request_id=req.id, src=RequestState.PENDING, dst=RequestState.CANCELLED, now=now):
+        session.refresh(req)
+        raise Refused(rules.already_decided_text(RequestState(req.state), req.decided_by), audit="cancel_refused", request_id=req.id)
+    audit.record(session, action="cancelled", actor=actor_id, now=now, request_id=req.id)
+    return req
+
+
 # ---------------------------------------------------------------- status
 
 
@@ -223,6 +235,53 @@ def awaiting_decision(session: Session, *, approver_id: str, approvers: frozense
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+@dataclass(frozen=True)
+class HomeData:
+    mine: list[AccessRequest]
+    revealable: frozenset[int]  # ids of requests whose credentials wait for this owner
+    awaiting: list[AccessRequest]
+    recently_decided: list[AccessRequest]
+    is_approver: bool
+
+
+def home_data(session: Session, *, user_id: str, approvers: frozenset[str], now: datetime) -> HomeData:
+    mine = requests_of(session, user_id=user_id, limit=15)
+    revealable = frozenset(
+        session.scalars(
+            select(CredentialEnvelope.request_id).where(
+                CredentialEnvelope.owner_id == user_id,
+                CredentialEnvelope.ciphertext.is_not(None),
+                CredentialEnvelope.revealed_at.is_(None),
+                CredentialEnvelope.expires_at > now,
+            )
+        )
+    )
+    is_approver = user_id in approvers
+    recent: list[AccessRequest] = []
+    if is_approver:
+        recent = list(
+            session.scalars(
+                select(AccessRequest)
+                .where(AccessRequest.decided_by.is_not(None))
+                .order_by(AccessRequest.decided_at.desc(), AccessRequest.id.desc())
+                .limit(10)
+            )
+        )
+    return HomeData(
+        mine=mine,
+        revealable=revealable,
+        awaiting=awaiting_decision(session, approver_id=user_id, approvers=approvers, limit=15),
+        recently_decided=recent,
+        is_approver=is_approver,
+    )
+
+
+def people_to_refresh(session: Session, *, request_id: int, approvers: frozenset[str]) -> set[str]:
+    """Whose App Home shows this request: its requester, its owner, and the approvers."""
+    req = session.get(AccessRequest, request_id)
+    return ({req.requester_id, req.owner_id} if req else set()) | set(approvers)
 
 
 # ---------------------------------------------------------------- reveal

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.app import Deps
-from handlers import approvals, commands, errors, messages, request_form, reveal
+from handlers import approvals, commands, errors, home, messages, request_form, reveal
 
 
 def register(app: App, deps: Deps) -> None:
@@ -15,3 +15,4 @@ def register(app: App, deps: Deps) -> None:
     approvals.register(app, deps)
     reveal.register(app, deps)
     messages.register(app, deps)
+    home.register(app, deps)

@@ -36,6 +36,7 @@ def after_decision(deps: Deps, request_id: int) -> None:
         requester, message, line = req.requester_id, ui.decision_message(req), ui.audit_line(req)
     deps.notifier.dm_quietly(requester, message, what="decision notice")
     deps.notifier.audit_notice(line)
+    deps.notifier.refresh_homes(request_id, now=deps.clock())
 
 
 def register(app: App, deps: Deps) -> None:

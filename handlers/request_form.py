@@ -177,3 +177,4 @@ def _announce(deps: Deps, request_id: int) -> None:
             "Tell your Slack admin to check IAM_BOT_APPROVERS."
         }
     deps.notifier.dm_quietly(requester, message, what="submission confirmation")
+    deps.notifier.refresh_homes(request_id, now=deps.clock())

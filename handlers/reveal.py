@@ -48,10 +48,10 @@ def register(app: App, deps: Deps) -> None:
         now = deps.clock()
         with deps.sessionmaker.begin() as s:
             usecases.finish_reveal(s, envelope_id=env_id, actor_id=actor, now=now)
-            req = usecases.get_request(s, short_id=short_id)
-            gone = ui.credentials_gone_message(req, revealed_at=now)
+            gone = ui.credentials_gone_message(usecases.get_request(s, short_id=short_id), revealed_at=now)
         if dm_channel and dm_ts:
             try:
                 client.chat_update(channel=dm_channel, ts=dm_ts, **gone)
             except SlackApiError as exc:
                 log.warning("could not update the credentials DM: %s", exc.response.get("error"))
+        deps.notifier.publish_home(actor, now=now)

@@ -344,20 +344,78 @@ def deny_modal(*, short_id: str, user_name: str) -> dict[str, Any]:
 def submitted_message(req: AccessRequest, *, approvers: Sequence[str]) -> Message:
     who = ", ".join(f"<@{a}>" for a in approvers)
     text = f"Your request {req.short_id} for IAM user {req.user_name} was sent for approval."
-    return _message(
-        text,
-        [
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=clip(
-                        f":inbox_tray: Your request *{req.short_id}* for IAM user `{esc(req.user_name)}` was sent for approval to {who}.\n"
-                        f"Ask `/iam status {req.short_id}` any time.",
-                        3000,
-                    )
+    blocks: list[Any] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=clip(
+                    f":inbox_tray: Your request *{req.short_id}* for IAM user `{esc(req.user_name)}` was sent for approval to {who}.\n"
+                    f"Ask `/iam status {req.short_id}` any time.",
+                    3000,
                 )
             )
-        ],
+        )
+    ]
+    if RequestState(req.state) is RequestState.PENDING:
+        blocks.append(ActionsBlock(block_id=f"cancel:{req.short_id}", elements=[_cancel_button(req)]))
+    return _message(text, blocks)
+
+
+def _cancel_button(req: AccessRequest) -> ButtonElement:
+    return ButtonElement(
+        text="Cancel request",
+        action_id=ids.A_CANCEL,
+        value=req.short_id,
+        confirm={
+            "title": {"type": "plain_text", "text": "Cancel this request?"},
+            "text": {"type": "mrkdwn", "text": clip(f"Withdraw request *{req.short_id}* for `{esc(req.user_name)}`?", 300)},
+            "confirm": {"type": "plain_text", "text": "Cancel request"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+        },
     )
+
+
+def home_view(*, user_id: str, data: Any) -> dict[str, Any]:
+    """The App Home tab: my requests (Cancel / Reveal), and for approvers what waits and what was decided."""
+    blocks: list[Any] = [
+        HeaderBlock(text="AWS IAM user requests"),
+        ActionsBlock(elements=[ButtonElement(text="Request an IAM user", action_id=ids.A_OPEN_REQUEST, style="primary")]),
+        HeaderBlock(text="My requests"),
+    ]
+    if not data.mine:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="_None yet._ Start one with the button above or `/iam request`.")))
+    for req in data.mine:
+        accessory = None
+        if RequestState(req.state) is RequestState.PENDING and req.requester_id == user_id:
+            accessory = _cancel_button(req)
+        elif req.id in data.revealable and req.owner_id == user_id:
+            accessory = ButtonElement(text="Reveal credentials", action_id=ids.A_REVEAL, value=req.short_id, style="primary")
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(_status_line(req), 3000)), accessory=accessory))
+    if data.is_approver:
+        blocks.append(HeaderBlock(text="Waiting for me"))
+        if not data.awaiting:
+            blocks.append(SectionBlock(text=MarkdownTextObject(text="_Nothing waits for your decision._")))
+        for req in data.awaiting:
+            spec = spec_of(req)
+            summary = (
+                f"*{req.short_id}* `{esc(req.user_name)}` for <@{req.owner_id}>, requested by <@{req.requester_id}> {when(req.created_at)}\n"
+                f"{', '.join(spec.access_types)} · groups {_code_list(spec.groups)} · policies {_code_list(_policy_label(p) for p in spec.policy_arns)}"
+                + (f" · copy from `{esc(spec.copy_from)}`" if spec.copy_from else "")
+                + f"\n_{esc(clip(req.reason, 300))}_"
+            )
+            blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(summary, 3000))))
+            blocks.append(
+                ActionsBlock(
+                    block_id=f"home-decide:{req.short_id}",
+                    elements=[
+                        ButtonElement(text="Approve", action_id=ids.A_APPROVE, value=req.short_id, style="primary"),
+                        ButtonElement(text="Deny", action_id=ids.A_DENY, value=req.short_id, style="danger"),
+                    ],
+                )
+            )
+        blocks.append(HeaderBlock(text="Recently decided"))
+        lines = "\n".join(_status_line(r) for r in data.recently_decided) or "_Nothing decided yet._"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(lines, 3000))))
+    return View(type="home", blocks=blocks).to_dict()
 
 
 def decision_message(req: AccessRequest) -> Message:

@@ -29,6 +29,7 @@ A_APPROVE = "approve_request"
 A_DENY = "deny_request"
 A_REVEAL = "reveal_credentials"
 A_OPEN_REQUEST = "open_request_modal"
+A_CANCEL = "cancel_request"
 
 ACCESS_CONSOLE = "console"
 ACCESS_KEY = "access_key"

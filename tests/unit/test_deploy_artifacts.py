@@ -234,7 +234,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "users_info": {"users:read"},
 }
 # Events the bot subscribes to -> scopes they need.
-EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.im": {"im:history"}}
+EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.im": {"im:history"}, "app_home_opened": set()}
 SLASH_COMMAND_SCOPE = "commands"
 # `respond(...)` posts to the request's response_url and needs no scope.
 
@@ -311,10 +311,10 @@ def test_manifest_events(manifest: dict[str, Any]) -> None:
     subs = manifest["settings"]["event_subscriptions"]
     assert subs["request_url"].endswith("/slack/events")
     events = subs["bot_events"]
-    assert sorted(events) == ["app_mention", "message.im"] and len(events) == len(set(events))
+    assert sorted(events) == ["app_home_opened", "app_mention", "message.im"] and len(events) == len(set(events))
     # Every event the code listens to arrives through a subscription (message -> message.im only).
     listened = _decorator_args("event")
-    assert listened == {"app_mention", "message"}
+    assert listened == {"app_home_opened", "app_mention", "message"}
     for event in listened:
         assert any(e == event or e.startswith(event + ".") for e in events), event
 
