@@ -147,6 +147,22 @@ class IamGateway:
         self._quick = self._session.client("iam", config=_QUICK_CONFIG)
         self._sts = self._session.client("sts", config=_WRITE_CONFIG)
         self._cache = _TtlCache(cache_seconds)
+        # AWS request ids of this thread's write calls, for the audit log (`take_request_ids`).
+        self._local = threading.local()
+        self.iam.meta.events.register("after-call.iam", self._remember_request_id)
+
+    def _remember_request_id(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name.startswith(("List", "Get")):
+            return
+        rid = (parsed.get("ResponseMetadata") or {}).get("RequestId")
+        if rid:
+            self._local.__dict__.setdefault("ids", []).append(f"{model.name}:{rid}")
+
+    def take_request_ids(self) -> list[str]:
+        """The `Action:RequestId` of every IAM write this thread made since the last call."""
+        ids = self._local.__dict__.get("ids", [])
+        self._local.ids = []
+        return ids
 
     # ---- reads for the request form (cached briefly, served to external_select) ----
 

@@ -121,8 +121,17 @@ class Provisioner:
             assert job is not None
             first = step not in job.steps_done
             self._mark(job, step)
+            request_ids = self.iam.take_request_ids()
             if first:
-                audit.record(s, action=f"provisioned:{step}", actor="iam-bot", now=self.clock(), request_id=job.request_id, **audit_details)
+                audit.record(
+                    s,
+                    action=f"provisioned:{step}",
+                    actor="iam-bot",
+                    now=self.clock(),
+                    request_id=job.request_id,
+                    aws_request_ids=request_ids,
+                    **audit_details,
+                )
 
     def _save_partial(self, request_id: int, owner_id: str, creds: Credentials) -> None:
         """Seal what exists so far: a crash after this point never has to create it again."""
@@ -142,6 +151,7 @@ class Provisioner:
             return self.vault.open(env.ciphertext)
 
     def run_job(self, job_id: int) -> None:
+        self.iam.take_request_ids()  # start this job's record clean
         now = self.clock()
         with self.sm.begin() as s:
             job = s.get(ProvisioningJob, job_id)

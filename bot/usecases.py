@@ -68,6 +68,7 @@ def open_request_for_name(session: Session, *, user_name: str) -> AccessRequest 
 def save_draft(session: Session, *, requester_id: str, spec: RequestSpec, now: datetime) -> str:
     draft_id = secrets.token_hex(8)
     session.add(RequestDraft(id=draft_id, requester_id=requester_id, payload=spec.to_payload(), created_at=now))
+    audit.record(session, action="reviewed", actor=requester_id, now=now, draft=draft_id, user_name=spec.user_name)
     return draft_id
 
 
@@ -102,6 +103,7 @@ def submit_draft(session: Session, *, draft_id: str, actor_id: str, now: datetim
         actor=actor_id,
         now=now,
         request_id=req.id,
+        draft=draft_id,
         user_name=spec.user_name,
         owner=spec.owner_id,
         access=spec.access_types,

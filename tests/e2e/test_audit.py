@@ -46,6 +46,7 @@ def test_journey_is_exported_complete_and_without_secrets(bot):
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     actions = [r["action"] for r in rows]
     for expected in (
+        "reviewed",
         "requested",
         "decision_refused",
         "approved",
@@ -61,6 +62,10 @@ def test_journey_is_exported_complete_and_without_secrets(bot):
     refused = next(r for r in rows if r["action"] == "decision_refused")
     assert refused["actor"] == "UOUTSIDER1" and "designated approver" in json.loads(refused["details"])["why"]
     assert password not in result.stdout
+    user_step = json.loads(next(r for r in rows if r["action"] == "provisioned:user")["details"])
+    assert [i.split(":")[0] for i in user_step["aws_request_ids"]] == ["CreateUser"]  # each step names its AWS request
+    key_step = json.loads(next(r for r in rows if r["action"] == "provisioned:access_key")["details"])
+    assert any(i.startswith("CreateAccessKey:") for i in key_step["aws_request_ids"])
     jsonl = _cli(bot, "audit", "export", "--format", "jsonl").stdout
     assert [json.loads(line)["action"] for line in jsonl.splitlines()] == actions
     assert password not in jsonl

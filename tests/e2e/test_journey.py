@@ -131,7 +131,7 @@ def test_request_approve_provision_reveal_status(bot, iam, moto):
         req = s.scalars(select(AccessRequest)).one()
         assert req.state.value == "completed" and req.decided_by == APPROVER
         actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
-    assert actions[:2] == ["requested", "approved"] and "completed" in actions and actions[-1] == "credentials_revealed"
+    assert actions[:3] == ["reviewed", "requested", "approved"] and "completed" in actions and actions[-1] == "credentials_revealed"
 
 
 def _shown(view: dict, label: str) -> str:
