@@ -287,10 +287,14 @@ def audit_line(req: AccessRequest) -> str:
     if state is RequestState.COMPLETED:
         return f":white_check_mark: {req.short_id}: IAM user `{esc(req.user_name)}` created ({esc(req.user_arn or '')}), approved by <@{req.decided_by}>, {who}"
     if state is RequestState.FAILED:
-        return f":x: {req.short_id}: creating `{esc(req.user_name)}` failed and was rolled back, {who}"
+        return f":x: {req.short_id}: creating `{esc(req.user_name)}` failed ({esc(clip(req.failure_reason or '', 200))}), {who}"
+    if state is RequestState.CANCELLED:
+        return f":heavy_minus_sign: {req.short_id}: `{esc(req.user_name)}` cancelled by the requester, {who}"
     if state is RequestState.DENIED:
         return f":no_entry: {req.short_id}: `{esc(req.user_name)}` denied by <@{req.decided_by}>, {who}"
-    return f":ballot_box_with_check: {req.short_id}: `{esc(req.user_name)}` {state.value} by <@{req.decided_by}>, {who}"
+    if req.decided_by:
+        return f":ballot_box_with_check: {req.short_id}: `{esc(req.user_name)}` {state.value} by <@{req.decided_by}>, {who}"
+    return f"{req.short_id}: `{esc(req.user_name)}` {STATE_WORDS[state]}, {who}"
 
 
 def approval_message(req: AccessRequest, *, copied: CopiedPermissions | None = None) -> Message:
@@ -389,7 +393,10 @@ def home_view(*, user_id: str, data: Any) -> dict[str, Any]:
             accessory = _cancel_button(req)
         elif req.id in data.revealable and req.owner_id == user_id:
             accessory = ButtonElement(text="Reveal credentials", action_id=ids.A_REVEAL, value=req.short_id, style="primary")
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(_status_line(req), 3000)), accessory=accessory))
+        line = _status_line(req)
+        if req.user_arn:
+            line += f"\n    `{esc(req.user_arn)}`"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(line, 3000)), accessory=accessory))
     if data.is_approver:
         blocks.append(HeaderBlock(text="Waiting for me"))
         if not data.awaiting:

@@ -44,6 +44,9 @@ def test_journey_is_exported_complete_and_without_secrets(bot):
     result = _cli(bot, "audit", "export", "--format", "csv", "--since", "2026-01-01")
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    with bot.deps.engine.connect() as c:
+        every = [r[0] for r in c.execute(text("SELECT id FROM audit_events ORDER BY id"))]
+    assert [int(r["id"]) for r in rows] == every  # every event, in order
     actions = [r["action"] for r in rows]
     for expected in (
         "reviewed",

@@ -60,6 +60,7 @@ def test_requester_and_approver_act_from_home(bot):
         return view if _buttons(view, short_id) == ["reveal_credentials"] else None
 
     home = wait_until(reveal_offered, what="reveal button on Home")
+    assert ":user/homely01" in json.dumps(home)  # the created user's ARN
     opened = len(bot.standin.calls_to("views.open"))
     after_reveal = len(bot.standin.calls_to("views.publish"))
     bot.slack.block_action(REQUESTER, "reveal_credentials", short_id, view=home)

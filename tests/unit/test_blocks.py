@@ -432,3 +432,12 @@ def test_clip(n: int, limit: int) -> None:
 def test_when_renders_a_slack_date_with_fallback() -> None:
     assert ui.when(None) == "—"
     assert ui.when(T0) == f"<!date^{int(T0.timestamp())}^{{date_short_pretty}} at {{time}}|2024-05-01 12:00 UTC>"
+
+
+@pytest.mark.parametrize("state", ALL_STATES, ids=lambda s: s.value)
+def test_audit_line_names_who_did_what(state: RequestState) -> None:
+    req = make_request(state)
+    line = ui.audit_line(req)
+    assert req.short_id in line and "None" not in line
+    if state is RequestState.CANCELLED:
+        assert "cancelled by the requester" in line
