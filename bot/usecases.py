@@ -252,7 +252,10 @@ def home_data(session: Session, *, user_id: str, approvers: frozenset[str], now:
     mine = requests_of(session, user_id=user_id, limit=15)
     revealable = frozenset(
         session.scalars(
-            select(CredentialEnvelope.request_id).where(
+            select(CredentialEnvelope.request_id)
+            .join(AccessRequest, AccessRequest.id == CredentialEnvelope.request_id)
+            .where(
+                AccessRequest.state == RequestState.COMPLETED,  # partial credentials are never offered
                 CredentialEnvelope.owner_id == user_id,
                 CredentialEnvelope.ciphertext.is_not(None),
                 CredentialEnvelope.revealed_at.is_(None),
@@ -297,6 +300,9 @@ def claim_reveal(session: Session, *, short_id: str, actor_id: str, now: datetim
     req = get_request(session, short_id=short_id)
     if refusal := rules.refusal_to_reveal(actor_id=actor_id, owner_id=req.owner_id):
         raise Refused(refusal, audit="reveal_refused", request_id=req.id)
+    if RequestState(req.state) is not RequestState.COMPLETED:
+        # While provisioning runs, the envelope holds partial credentials: never show those.
+        raise Refused("The account is still being created; the credentials can be revealed once it is ready.")
     env = session.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == req.id)).first()
     if env is None or env.ciphertext is None or env.revealed_at is not None:
         raise Refused("These credentials were already revealed or have expired; they are no longer stored.")

@@ -175,6 +175,15 @@ def test_throttling_is_retried_by_botocore_then_by_the_job(database_url, standin
         wait_until(lambda: proxy.injected.count("CreateLoginProfile") == 2, what="throttled twice")
         wait_until(lambda: _job_state(bot) == ("queued", "Throttling during CreateLoginProfile"), what="job rescheduled")
         assert _request(bot, short_id).state.value == "provisioning"  # not failed: waiting to retry
+        # Partial credentials are never revealed, nor offered on Home, while the job is unfinished.
+        bot.slack.block_action(REQUESTER, "reveal_credentials", short_id, channel_id="DREQUESTER1", message_ts="1.1")
+        early = standin.wait_for("chat.postEphemeral", lambda c: c.args["user"] == REQUESTER)
+        assert "still being created" in early.args["text"]
+        assert standin.calls_to("views.open")[-1].args["view"]["callback_id"] == "iam_request"
+        with bot.deps.sessionmaker.begin() as s:
+            from bot import usecases
+
+            assert usecases.home_data(s, user_id=REQUESTER, approvers=frozenset(), now=clock()).revealable == frozenset()
         clock.advance(seconds=11)
         bot.deps.worker.wake()
         credentials_dm(bot, short_id)
