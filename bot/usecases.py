@@ -215,11 +215,9 @@ def timeline(session: Session, *, request_id: int) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id).order_by(AuditEvent.id)))
 
 
-def requests_of(session: Session, *, user_id: str, query: str | None = None, limit: int = 10) -> list[AccessRequest]:
+def requests_of(session: Session, *, user_id: str, limit: int = 10) -> list[AccessRequest]:
+    """A person's most recent requests, as requester or as owner."""
     stmt = select(AccessRequest).where(or_(AccessRequest.requester_id == user_id, AccessRequest.owner_id == user_id))
-    if query:
-        q = query.strip().lstrip("#")
-        stmt = stmt.where(or_(AccessRequest.short_id == q.upper(), AccessRequest.user_name_lower == q.lower()))
     return list(session.scalars(stmt.order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc()).limit(limit)))
 
 
