@@ -52,6 +52,17 @@ class Notifier:
             log.info("ephemeral failed (%s); sending a DM", exc.response.get("error"))
             self.dm_quietly(user, {"text": text}, what="refusal")
 
+    def announce_change(self, request_id: int, *, now: datetime) -> None:
+        """After a request changes state, everyone who can see it sees the new state: the messages
+        that carried its buttons, the audit channel, and the App Home of whoever it concerns."""
+        self.refresh_approval_messages(request_id)
+        with self.sm.begin() as s:
+            req = s.get(AccessRequest, request_id)
+            assert req is not None
+            line = ui.audit_line(req)
+        self.audit_notice(line)
+        self.refresh_homes(request_id, now=now)
+
     def publish_home(self, user_id: str, *, now: datetime) -> None:
         with self.sm.begin() as s:
             data = usecases.home_data(s, user_id=user_id, approvers=self.settings.approvers, now=now)

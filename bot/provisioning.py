@@ -291,11 +291,8 @@ class Provisioner:
             approvers = self.notifier.approver_recipients(req)
             to_requester = ui.failure_message(req, for_approver=False)
             to_approver = ui.failure_message(req, for_approver=True)
-            line = ui.audit_line(req)
         log.error("request %s failed: %s", marker, code)
-        self.notifier.refresh_approval_messages(request_id)
-        self.notifier.audit_notice(line)
-        self.notifier.refresh_homes(request_id, now=self.clock())
+        self.notifier.announce_change(request_id, now=self.clock())
         self.notifier.dm_quietly(requester, to_requester, what="failure notice")
         for approver in approvers:
             self.notifier.dm_quietly(approver, to_approver, what="failure notice")
@@ -303,14 +300,8 @@ class Provisioner:
     # ---------------------------------------------------------------- delivery and expiry
 
     def after_completion(self, request_id: int) -> None:
-        self.notifier.refresh_approval_messages(request_id)
-        with self.sm.begin() as s:
-            req = s.get(AccessRequest, request_id)
-            assert req is not None
-            line = ui.audit_line(req)
-        self.notifier.audit_notice(line)
+        self.notifier.announce_change(request_id, now=self.clock())
         self.deliver(request_id)
-        self.notifier.refresh_homes(request_id, now=self.clock())
 
     def deliver(self, request_id: int) -> bool:
         """DM the owner the Reveal button, once; a failed DM is retried later, never dropped."""

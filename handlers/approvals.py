@@ -13,35 +13,24 @@ from bot import usecases
 from bot.app import Deps
 from bot.ui import blocks as ui
 from bot.ui import ids
-from handlers.common import attempt
+from handlers.common import action_value, attempt, clicked_in
 from models import AccessRequest
 
 log = logging.getLogger(__name__)
 
 
-def _short_id(body: dict[str, Any]) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")[:20]
-
-
-def _where(body: dict[str, Any]) -> str:
-    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
-
-
 def after_decision(deps: Deps, request_id: int) -> None:
-    deps.notifier.refresh_approval_messages(request_id)
+    deps.notifier.announce_change(request_id, now=deps.clock())
     with deps.sessionmaker.begin() as s:
         req = s.get(AccessRequest, request_id)
         assert req is not None
-        requester, message, line = req.requester_id, ui.decision_message(req), ui.audit_line(req)
+        requester, message = req.requester_id, ui.decision_message(req)
     deps.notifier.dm_quietly(requester, message, what="decision notice")
-    deps.notifier.audit_notice(line)
-    deps.notifier.refresh_homes(request_id, now=deps.clock())
 
 
 def register(app: App, deps: Deps) -> None:
     def refuse(body: dict[str, Any], text: str) -> None:
-        deps.notifier.ephemeral(channel=_where(body), user=body["user"]["id"], text=text)
+        deps.notifier.ephemeral(channel=clicked_in(body), user=body["user"]["id"], text=text)
 
     @app.action(ids.A_APPROVE)
     def approve(ack: Ack, body: dict[str, Any]) -> None:
@@ -52,7 +41,7 @@ def register(app: App, deps: Deps) -> None:
                 deps,
                 actor,
                 usecases.decide,
-                short_id=_short_id(body),
+                short_id=action_value(body),
                 actor_id=actor,
                 approve=True,
                 approvers=deps.settings.approvers,
@@ -70,7 +59,7 @@ def register(app: App, deps: Deps) -> None:
         actor = body["user"]["id"]
         try:
             req = attempt(
-                deps, actor, usecases.check_may_decide, short_id=_short_id(body), actor_id=actor, approvers=deps.settings.approvers
+                deps, actor, usecases.check_may_decide, short_id=action_value(body), actor_id=actor, approvers=deps.settings.approvers
             )
             view = ui.deny_modal(short_id=req.short_id, user_name=req.user_name)
         except usecases.Refused as refused:

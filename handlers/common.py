@@ -10,6 +10,17 @@ from bot.app import Deps
 T = TypeVar("T")
 
 
+def action_value(body: dict[str, Any]) -> str:
+    """The clicked button's value (a request's short id), bounded: payloads may be hostile."""
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")[:20]
+
+
+def clicked_in(body: dict[str, Any]) -> str:
+    """The channel of the message clicked; "" for a click in a view (Home, modal)."""
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+
+
 def attempt(deps: Deps, actor: str, use_case: Callable[..., T], **kwargs: Any) -> T:
     """Run `use_case(session, **kwargs)` in a transaction; on Refused, audit it and re-raise."""
     try:

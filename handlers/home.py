@@ -13,7 +13,7 @@ from bot import usecases
 from bot.app import Deps
 from bot.ui import blocks as ui
 from bot.ui import ids
-from handlers.common import attempt
+from handlers.common import action_value, attempt, clicked_in
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,8 @@ def register(app: App, deps: Deps) -> None:
     def cancel(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         actor = body["user"]["id"]
-        short_id = str((body.get("actions") or [{}])[0].get("value") or "")[:20]
-        channel = (body.get("channel") or {}).get("id") or ""
+        short_id = action_value(body)
+        channel = clicked_in(body)
         try:
             req = attempt(deps, actor, usecases.cancel, short_id=short_id, actor_id=actor, now=deps.clock())
         except usecases.Refused as refused:
@@ -42,6 +42,4 @@ def register(app: App, deps: Deps) -> None:
                 client.chat_update(channel=channel, ts=message_ts, **ui.decision_message(req))
             except SlackApiError as exc:
                 log.info("could not update the cancelled request's DM: %s", exc.response.get("error"))
-        deps.notifier.refresh_approval_messages(req.id)
-        deps.notifier.audit_notice(ui.audit_line(req))
-        deps.notifier.refresh_homes(req.id, now=deps.clock())
+        deps.notifier.announce_change(req.id, now=deps.clock())

@@ -14,7 +14,7 @@ from bot.app import Deps
 from bot.ui import blocks as ui
 from bot.ui import ids
 from bot.vault import VaultError
-from handlers.common import attempt
+from handlers.common import action_value, attempt, clicked_in
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ def register(app: App, deps: Deps) -> None:
     def reveal(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         actor = body["user"]["id"]
-        short_id = str((body.get("actions") or [{}])[0].get("value") or "")[:20]
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+        short_id = action_value(body)
+        channel = clicked_in(body)
         try:
             _req, env = attempt(deps, actor, usecases.claim_reveal, short_id=short_id, actor_id=actor, now=deps.clock())
             ciphertext, env_id, dm_channel, dm_ts = env.ciphertext, env.id, env.dm_channel_id, env.dm_ts
