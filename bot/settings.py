@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     credentials_ttl_hours: float = Field(24.0, validation_alias=_env("IAM_BOT_CREDENTIALS_TTL_HOURS"), gt=0, le=24 * 30)
     worker_poll_seconds: float = Field(5.0, validation_alias=_env("IAM_BOT_WORKER_POLL_SECONDS"), gt=0, le=300)
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    job_lease_seconds: float = Field(120.0, validation_alias=_env("IAM_BOT_JOB_LEASE_SECONDS"), ge=1, le=3600)
+    user_path_prefix: str = Field("/", validation_alias=_env("IAM_BOT_USER_PATH_PREFIX"))
+    permissions_boundary: str = Field("", validation_alias=_env("IAM_BOT_PERMISSIONS_BOUNDARY"))
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -88,6 +91,22 @@ class Settings(BaseSettings):
                     f"key #{i} is not a Fernet key (32 url-safe base64 bytes); generate one with "
                     "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
                 ) from None
+        return v
+
+    @field_validator("user_path_prefix")
+    @classmethod
+    def _path_prefix(cls, v: str) -> str:
+        v = v.strip() or "/"
+        if not re.fullmatch(r"/([\x21-\x7e]+/)*", v) or len(v) > 512:
+            raise ValueError("must be an IAM path that starts and ends with /, such as /iam-bot/")
+        return v
+
+    @field_validator("permissions_boundary")
+    @classmethod
+    def _boundary(cls, v: str) -> str:
+        v = v.strip()
+        if v and not re.fullmatch(r"arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+", v):
+            raise ValueError("must be a managed policy ARN such as arn:aws:iam::123456789012:policy/iam-bot-boundary")
         return v
 
     @field_validator("log_level")
