@@ -7,6 +7,7 @@ from models.entities import (
     AuditEvent,
     CredentialEnvelope,
     Decision,
+    InboundDelivery,
     ProvisioningJob,
     RequestDraft,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "Base",
     "CredentialEnvelope",
     "Decision",
+    "InboundDelivery",
     "JobState",
     "ProvisioningJob",
     "RequestDraft",

@@ -148,3 +148,17 @@ class AuditEvent(Base):
     created_at: Mapped[datetime]
     prev_hash: Mapped[str] = mapped_column(String(64), default="")
     hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class InboundDelivery(Base):
+    """A Slack event or interaction already received: Slack's retries and duplicates are dropped.
+
+    `acked_at` is set once Slack has been answered; a row left without it (the process died
+    between receipt and answer) lets a later retry through instead of losing the event.
+    """
+
+    __tablename__ = "inbound_deliveries"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    acked_at: Mapped[datetime | None]
