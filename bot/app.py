@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 from datetime import timedelta
 
 import boto3
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -18,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot import inbound
 from bot.aws import IamGateway
 from bot.clock import Clock, utcnow
 from bot.db import SessionMaker, make_engine, make_sessionmaker
@@ -95,6 +97,7 @@ def build_deps(
         clock=clock,
         credentials_ttl=timedelta(hours=settings.credentials_ttl_hours),
         worker_id=worker_id,
+        lease=timedelta(seconds=settings.job_lease_seconds),
     )
     worker = Worker(provisioner, poll_seconds=settings.worker_poll_seconds)
     return Deps(
@@ -111,10 +114,48 @@ def build_deps(
     )
 
 
+class OnceApp(App):
+    """Bolt's App, plus: a delivery whose listener answered Slack is marked as answered.
+
+    The key is claimed by `drop_repeated_deliveries` (after Bolt checked the signature, so an
+    unsigned request can never claim a real one's key); this records that Slack got its answer.
+    """
+
+    deps: Deps
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        resp = super().dispatch(req)
+        key = req.context.get("delivery_key")
+        if key and resp.status < 400:
+            try:
+                with self.deps.sessionmaker.begin() as s:
+                    inbound.mark_acked(s, key=key, now=self.deps.clock())
+            except Exception:
+                log.exception("could not mark delivery as answered")  # at worst a retry is handled again
+        return resp
+
+
+def drop_repeated_deliveries(deps: Deps):  # type: ignore[no-untyped-def]
+    def middleware(req: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        key = inbound.delivery_key(req.body)
+        if key is None:
+            return next()
+        with deps.sessionmaker.begin() as s:
+            fresh = inbound.claim(s, key=key, now=deps.clock())
+        if not fresh:
+            retry = req.headers.get("x-slack-retry-num", ["0"])[0]
+            log.info("dropped a repeated Slack delivery (%s, retry %s)", key.split(":", 1)[0], retry)
+            return BoltResponse(status=200, body="")
+        req.context["delivery_key"] = key
+        return next()
+
+    return middleware
+
+
 def create_app(settings: Settings, deps: Deps) -> App:
     from handlers import register  # handlers depend on bot, not the reverse: import at wiring time
 
-    app = App(
+    app = OnceApp(
         # Bolt copies its base logger's level into every logger it makes; clamped (bot.logsetup)
         # so a DEBUG run never logs request or response bodies.
         logger=logging.getLogger("slack_bolt"),
@@ -124,5 +165,7 @@ def create_app(settings: Settings, deps: Deps) -> App:
         request_verification_enabled=not settings.socket_mode,
         raise_error_for_unhandled_request=False,
     )
+    app.deps = deps
+    app.middleware(drop_repeated_deliveries(deps))
     register(app, deps)
     return app

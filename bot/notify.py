@@ -31,6 +31,20 @@ class Notifier:
         resp = self.client.chat_postMessage(channel=channel, **message)
         return resp["channel"], resp["ts"]
 
+    def find_dm(self, user_id: str, *, event_type: str, request: str) -> tuple[str, str] | None:
+        """A DM of ours to `user_id` that carries this metadata, among the latest ones, if any.
+
+        Used before re-sending a DM whose first attempt had no known outcome (the process died
+        while Slack was answering), so the person gets it once.
+        """
+        channel = self.client.conversations_open(users=user_id)["channel"]["id"]
+        history = self.client.conversations_history(channel=channel, limit=50, include_all_metadata=True)
+        for message in history.get("messages") or []:
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get("request") == request:
+                return channel, message["ts"]
+        return None
+
     def dm_quietly(self, user_id: str, message: dict[str, Any], *, what: str) -> bool:
         """A DM whose loss must not undo the change it reports (the change is already committed)."""
         try:

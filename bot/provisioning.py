@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
 
-from bot import audit
+from bot import audit, inbound
 from bot.aws import AwsError, IamGateway
 from bot.clock import Clock
 from bot.db import SessionMaker
@@ -30,9 +31,14 @@ from models import AccessRequest, CredentialEnvelope, JobState, ProvisioningJob,
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
+DEFAULT_LEASE = timedelta(minutes=2)
 DELIVERY_RETRY = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
+CREDENTIALS_DM = "iam_bot_credentials"  # message metadata that marks the credentials DM
+
+
+class LeaseLost(Exception):
+    """Another worker took this job over (ours stalled past its lease): stop, touch nothing more."""
 
 
 def backoff(attempt: int) -> timedelta:
@@ -55,6 +61,7 @@ class Provisioner:
         clock: Clock,
         credentials_ttl: timedelta,
         worker_id: str | None = None,
+        lease: timedelta = DEFAULT_LEASE,
     ):
         self.sm = sessionmaker
         self.iam = iam
@@ -63,6 +70,7 @@ class Provisioner:
         self.clock = clock
         self.ttl = credentials_ttl
         self.worker_id = worker_id or default_worker_id()
+        self.lease = lease
 
     # ---------------------------------------------------------------- claiming
 
@@ -86,7 +94,7 @@ class Provisioner:
                 return None
             job.state = JobState.RUNNING
             job.lease_owner = self.worker_id
-            job.lease_expires_at = now + LEASE
+            job.lease_expires_at = now + self.lease
             job.attempts += 1
             job.updated_at = now
             return job.id
@@ -109,16 +117,22 @@ class Provisioner:
 
     # ---------------------------------------------------------------- the job
 
+    def _own(self, s: Session, job_id: int) -> ProvisioningJob:
+        """The job, locked, if this worker still holds its lease: every write is fenced by it."""
+        job = s.get(ProvisioningJob, job_id, with_for_update=True)
+        if job is None or job.lease_owner != self.worker_id:
+            raise LeaseLost(job_id)
+        return job
+
     def _mark(self, job: ProvisioningJob, step: str) -> None:
         if step not in job.steps_done:
             job.steps_done = [*job.steps_done, step]
-        job.lease_expires_at = self.clock() + LEASE
+        job.lease_expires_at = self.clock() + self.lease
         job.updated_at = self.clock()
 
     def _step_done(self, job_id: int, step: str, **audit_details: object) -> None:
         with self.sm.begin() as s:
-            job = s.get(ProvisioningJob, job_id)
-            assert job is not None
+            job = self._own(s, job_id)
             first = step not in job.steps_done
             self._mark(job, step)
             request_ids = self.iam.take_request_ids()
@@ -133,10 +147,11 @@ class Provisioner:
                     **audit_details,
                 )
 
-    def _save_partial(self, request_id: int, owner_id: str, creds: Credentials) -> None:
+    def _save_partial(self, job_id: int, request_id: int, owner_id: str, creds: Credentials) -> None:
         """Seal what exists so far: a crash after this point never has to create it again."""
         now = self.clock()
         with self.sm.begin() as s:
+            self._own(s, job_id)
             env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
             if env is None:
                 env = CredentialEnvelope(request_id=request_id, owner_id=owner_id, created_at=now, expires_at=now + self.ttl)
@@ -151,6 +166,12 @@ class Provisioner:
             return self.vault.open(env.ciphertext)
 
     def run_job(self, job_id: int) -> None:
+        try:
+            self._run_job(job_id)
+        except LeaseLost:
+            log.warning("job %s was taken over by another worker; this one stops", job_id)
+
+    def _run_job(self, job_id: int) -> None:
         self.iam.take_request_ids()  # start this job's record clean
         now = self.clock()
         with self.sm.begin() as s:
@@ -189,20 +210,22 @@ class Provisioner:
             if creds is None:
                 url, account = self.iam.console_url()
                 creds = Credentials(user_name=spec.user_name, console_url=url, account=account)
-                self._save_partial(request_id, owner_id, creds)
+                self._save_partial(job_id, request_id, owner_id, creds)
             if spec.console_access and creds.password is None:
                 password = generate_password(self.iam.password_policy())
                 self.iam.set_login_profile(user_name=spec.user_name, password=password)
                 creds = creds.with_(password=password)
-                self._save_partial(request_id, owner_id, creds)
+                self._save_partial(job_id, request_id, owner_id, creds)
                 self._step_done(job_id, "login_profile", password_reset_required=True)
             if spec.access_key and creds.access_key_id is None:
                 key_id, secret = self.iam.create_fresh_access_key(user_name=spec.user_name)
                 creds = creds.with_(access_key_id=key_id, secret_access_key=secret)
-                self._save_partial(request_id, owner_id, creds)
+                self._save_partial(job_id, request_id, owner_id, creds)
                 self._step_done(job_id, "access_key", access_key_id=key_id)
             del creds
             self._complete(job_id, request_id, arn)
+        except LeaseLost:
+            raise
         except AwsError as exc:
             if (exc.transient or self._not_visible_yet(exc, spec.user_name)) and attempts < MAX_ATTEMPTS:
                 self._retry_later(job_id, attempts, exc)
@@ -234,8 +257,7 @@ class Provisioner:
     def _retry_later(self, job_id: int, attempts: int, exc: AwsError) -> None:
         now = self.clock()
         with self.sm.begin() as s:
-            job = s.get(ProvisioningJob, job_id)
-            assert job is not None
+            job = self._own(s, job_id)
             job.state = JobState.QUEUED
             job.lease_owner = None
             job.lease_expires_at = None
@@ -248,12 +270,13 @@ class Provisioner:
     def _complete(self, job_id: int, request_id: int, arn: str) -> None:
         now = self.clock()
         with self.sm.begin() as s:
+            self._own(s, job_id)
             env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
             if env is not None:
                 env.expires_at = now + self.ttl
             transition(s, request_id=request_id, src=RequestState.PROVISIONING, dst=RequestState.COMPLETED, now=now, user_arn=arn)
             job = s.get(ProvisioningJob, job_id)
-            assert job is not None
+            assert job is not None  # locked by _own above
             job.state = JobState.DONE
             job.lease_owner = None
             job.lease_expires_at = None
@@ -263,6 +286,8 @@ class Provisioner:
     def _fail(
         self, job_id: int, request_id: int, marker: str, user_name: str, reason: str, *, code: str, aws_request_id: str | None = None
     ) -> None:
+        with self.sm.begin() as s:
+            self._own(s, job_id)  # a worker that lost the job must not roll back what the new holder made
         rolled_back = None
         try:
             rolled_back = self.iam.delete_user_we_created(user_name=user_name, marker=marker)
@@ -274,9 +299,8 @@ class Provisioner:
             if env is not None:
                 env.ciphertext = None
                 env.purged_at = now
+            job = self._own(s, job_id)
             transition(s, request_id=request_id, src=RequestState.PROVISIONING, dst=RequestState.FAILED, now=now, failure_reason=reason)
-            job = s.get(ProvisioningJob, job_id)
-            assert job is not None
             job.state = JobState.FAILED
             job.lease_owner = None
             job.lease_expires_at = None
@@ -310,6 +334,7 @@ class Provisioner:
             env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
             if env is None:
                 return False
+            outcome_unknown = env.delivery_attempted_at is not None
             claimed = s.execute(
                 update(CredentialEnvelope)
                 .where(
@@ -328,14 +353,20 @@ class Provisioner:
                 return False
             req = s.get(AccessRequest, request_id)
             assert req is not None
-            message = ui.credentials_ready_message(req, expires_at=env.expires_at)
-            owner, requester, user_name = req.owner_id, req.requester_id, req.user_name
+            message = {
+                **ui.credentials_ready_message(req, expires_at=env.expires_at),
+                "metadata": {"event_type": CREDENTIALS_DM, "event_payload": {"request": req.short_id}},
+            }
+            owner, requester, user_name, short_id = req.owner_id, req.requester_id, req.user_name, req.short_id
             env_id = env.id
-        try:
-            channel, ts = self.notifier.dm(owner, message)
-        except SlackApiError as exc:
-            log.warning("credentials DM for request %s not sent (%s); will retry", request_id, exc.response.get("error"))
-            return False
+        sent = self._already_sent(owner, short_id) if outcome_unknown else None
+        if sent is None:
+            try:
+                sent = self.notifier.dm(owner, message)
+            except SlackApiError as exc:
+                log.warning("credentials DM for request %s not sent (%s); will retry", request_id, exc.response.get("error"))
+                return False
+        channel, ts = sent
         with self.sm.begin() as s:
             env = s.get(CredentialEnvelope, env_id)
             assert env is not None
@@ -350,6 +381,18 @@ class Provisioner:
                 what="completion notice",
             )
         return True
+
+    def _already_sent(self, owner: str, short_id: str) -> tuple[str, str] | None:
+        """After an attempt with no known outcome: the DM Slack may have delivered, found by its metadata."""
+        try:
+            found = self.notifier.find_dm(owner, event_type=CREDENTIALS_DM, request=short_id)
+        except SlackApiError as exc:
+            # Cannot tell: a second DM (whose reveal still works once) beats credentials never announced.
+            log.warning("could not read the owner's DM history (%s); sending the credentials DM again", exc.response.get("error"))
+            return None
+        if found:
+            log.info("credentials DM for %s had been delivered before the process stopped; not sending it again", short_id)
+        return found
 
     def deliver_pending(self) -> int:
         now = self.clock()
@@ -372,8 +415,10 @@ class Provisioner:
         return sum(self.deliver(i) for i in ids)
 
     def purge_stale_drafts(self, *, older_than: timedelta = timedelta(days=1)) -> int:
-        """Drafts of requests never submitted (the requester closed the review) are not kept."""
+        """Drafts of requests never submitted (the requester closed the review) are not kept,
+        nor the keys of Slack deliveries old enough that Slack no longer retries them."""
         with self.sm.begin() as s:
+            inbound.purge(s, now=self.clock())
             return s.execute(delete(RequestDraft).where(RequestDraft.created_at < self.clock() - older_than)).rowcount
 
     def purge_expired(self) -> int:

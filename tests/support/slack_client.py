@@ -82,11 +82,18 @@ class SlackSender:
             ),
             **(headers or {}),
         }
+        self.last_delivery = (body, content_type)
         # A fresh session per request: tests may send concurrently and Session isn't
         # thread-safe; trust_env=False keeps proxy env vars away from 127.0.0.1.
         with requests.Session() as session:
             session.trust_env = False
             return session.post(self.url, data=body, headers=all_headers, timeout=self.timeout)
+
+    def redeliver(self, *, retry_num: int | None = None) -> requests.Response:
+        """Send the previous body again, freshly signed: a duplicate, or Slack's retry of it."""
+        body, content_type = self.last_delivery
+        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else None
+        return self.post(body, content_type, headers=headers)
 
     def _post_form(self, fields: dict[str, str]) -> requests.Response:
         return self.post(urlencode(fields).encode(), FORM)

@@ -285,6 +285,9 @@ class SlackStandIn:
         self._view_id_by_external_id: dict[str, str] = {}
         self._home_view_id_by_user: dict[str, str] = {}
         self._seq = itertools.count(1)
+        # Called with each Call once Slack has done it but before the caller hears back:
+        # a test may kill the caller there, as if the process died with the answer in flight.
+        self.after_call: list[Callable[[Call], None]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._base = ""
@@ -402,6 +405,7 @@ class SlackStandIn:
             self._calls.clear()
             self._problems.clear()
             self._failures.clear()
+            self.after_call.clear()
 
     # ------------------------------------------------------------------ dispatch
 
@@ -453,9 +457,12 @@ class SlackStandIn:
                 # mutate, and the body is serialised after the lock is released.
                 reply.body = copy.deepcopy(reply.body)
             response = reply.body if isinstance(reply.body, dict) else {}
-            self._calls.append(Call(method, args, token, at, reply.status, response))
+            call = Call(method, args, token, at, reply.status, response)
+            self._calls.append(call)
             self._cond.notify_all()
-            return reply
+        for hook in list(self.after_call):
+            hook(call)
+        return reply
 
     def _api(self, method: str, args: dict[str, Any], token: str | None) -> _Reply:
         if not token:
@@ -516,6 +523,19 @@ class SlackStandIn:
         if len(users) == 1:
             return _ok(channel={"id": _dm_channel_for(users[0])})
         return _ok(channel={"id": "G" + uuid.uuid5(uuid.NAMESPACE_OID, ",".join(sorted(users))).hex[:10].upper()})
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(str(args.get("channel", "")))
+        limit = int(args.get("limit") or 100)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = sorted((m for (c, _ts), m in self._messages.items() if c == channel), key=lambda m: float(m["ts"]), reverse=True)
+        messages = []
+        for m in found[:limit]:
+            m = dict(m)
+            if not with_metadata:
+                m.pop("metadata", None)  # as Slack: metadata only when asked for
+            messages.append(m)
+        return _ok(messages=messages, has_more=len(found) > limit)
 
     def _resolve_channel(self, channel: str) -> str:
         # Posting to a user id lands in the app's DM with that user.
@@ -683,6 +703,7 @@ class SlackStandIn:
 _HANDLERS: dict[str, Callable[[SlackStandIn, dict[str, Any]], dict[str, Any]]] = {
     "auth.test": SlackStandIn._auth_test,
     "conversations.open": SlackStandIn._conversations_open,
+    "conversations.history": SlackStandIn._conversations_history,
     "chat.postMessage": SlackStandIn._chat_post_message,
     "chat.update": SlackStandIn._chat_update,
     "chat.delete": SlackStandIn._chat_delete,

@@ -226,6 +226,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat_update": {"chat:write"},
     "chat_postEphemeral": {"chat:write"},
     "conversations_open": {"im:write"},  # DMs only; group DMs would need mpim:write
+    "conversations_history": {"im:history"},  # only our DMs: finding a credentials DM sent before a crash
     "files_upload_v2": {"files:write"},  # /iam audit: the export lands in the approver's DM
     "views_open": set(),
     "views_update": set(),

@@ -1,0 +1,69 @@
+"""Slack's retries and duplicated deliveries do nothing twice; a delivery nobody answered is not lost."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from models import AuditEvent, InboundDelivery
+from tests.support.harness import wait_until
+from tests.support.journeys import APPROVER, REQUESTER, approval_messages, click, request_user
+
+DM = "D" + REQUESTER[1:]
+
+
+
+def _dm_replies(bot) -> int:
+    return len([c for c in bot.standin.calls_to("chat.postMessage") if c.args["channel"] == DM])
+
+
+def test_a_retried_event_is_answered_once(bot):
+    bot.slack.dm(REQUESTER, "help")
+    wait_until(lambda: _dm_replies(bot) == 1, what="the answer")
+    for retry in (1, 2, 3):  # Slack's three retries, as if our 200s had been lost
+        assert bot.slack.redeliver(retry_num=retry).status_code == 200
+    time.sleep(1.0)  # give a wrongly handled retry the time to answer
+    assert _dm_replies(bot) == 1
+    assert "retry" in bot.logs.text()
+
+
+def test_a_duplicated_click_does_nothing_twice(bot):
+    short_id = request_user(bot, user_name="dupclick01", access=["console"])
+    click(bot, APPROVER, "deny_request", short_id)
+    wait_until(lambda: len(bot.standin.calls_to("views.open")) == 2, what="the deny-reason modal")  # request modal + deny modal
+    assert bot.slack.redeliver().status_code == 200
+    time.sleep(1.0)
+    assert len(bot.standin.calls_to("views.open")) == 2
+    assert bot.standin.calls_to("chat.postEphemeral") == []
+
+
+def test_a_repeated_approve_click_is_not_even_recorded_as_a_refusal(bot, iam):
+    short_id = request_user(bot, user_name="dupclick02", access=["console"])
+    click(bot, APPROVER, "approve_request", short_id)
+    bot.slack.redeliver()
+    wait_until(lambda: iam.list_users()["Users"], what="the user")
+    time.sleep(0.5)
+    with bot.deps.sessionmaker.begin() as s:
+        refused = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("%_refused")))
+    assert refused == 0
+    assert len(approval_messages(bot, short_id)) == 2  # one per approver, sent once
+
+
+def test_a_delivery_a_dead_process_never_answered_is_handled_on_retry(bot):
+    long_ago = datetime.now(timezone.utc) - timedelta(minutes=1)
+    with bot.deps.sessionmaker.begin() as s:
+        # Received, then the process died before Slack got its 200: Slack retries a minute later.
+        s.add(InboundDelivery(key="event:EvDIEDBEFOREACK", received_at=long_ago, acked_at=None))
+        # Received and answered: a retry of it is a duplicate.
+        s.add(InboundDelivery(key="event:EvANSWERED", received_at=long_ago, acked_at=long_ago))
+    event = bot.slack._message_event("message", REQUESTER, "help", DM)
+    event["channel_type"] = "im"
+    bot.slack.event(event, event_id="EvANSWERED", retry_num=1)
+    bot.slack.event(event, event_id="EvDIEDBEFOREACK", retry_num=1)
+    wait_until(lambda: _dm_replies(bot) == 1, what="the retried event's answer")
+    time.sleep(0.5)
+    assert _dm_replies(bot) == 1
+    with bot.deps.sessionmaker.begin() as s:
+        assert s.get(InboundDelivery, "event:EvDIEDBEFOREACK").acked_at is not None
