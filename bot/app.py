@@ -99,7 +99,8 @@ def build_deps(
         worker_id=worker_id,
         lease=timedelta(seconds=settings.job_lease_seconds),
     )
-    worker = Worker(provisioner, poll_seconds=settings.worker_poll_seconds)
+    # Housekeeping (DM retries, expiry) at least once per lease, so recovery waits no longer than that.
+    worker = Worker(provisioner, poll_seconds=settings.worker_poll_seconds, housekeeping_seconds=min(30.0, settings.job_lease_seconds))
     return Deps(
         settings=settings,
         engine=engine,

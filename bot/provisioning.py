@@ -32,7 +32,6 @@ from models import AccessRequest, CredentialEnvelope, JobState, ProvisioningJob,
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(minutes=2)
-DELIVERY_RETRY = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 CREDENTIALS_DM = "iam_bot_credentials"  # message metadata that marks the credentials DM
 
@@ -71,6 +70,8 @@ class Provisioner:
         self.ttl = credentials_ttl
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
+        # A DM attempt older than a lease belongs to a worker presumed dead: it may be retried.
+        self.delivery_retry = lease
 
     # ---------------------------------------------------------------- claiming
 
@@ -343,7 +344,7 @@ class Provisioner:
                     CredentialEnvelope.ciphertext.is_not(None),
                     or_(
                         CredentialEnvelope.delivery_attempted_at.is_(None),
-                        CredentialEnvelope.delivery_attempted_at < now - DELIVERY_RETRY,
+                        CredentialEnvelope.delivery_attempted_at < now - self.delivery_retry,
                     ),
                 )
                 .values(delivery_attempted_at=now)
@@ -407,7 +408,7 @@ class Provisioner:
                         CredentialEnvelope.ciphertext.is_not(None),
                         or_(
                             CredentialEnvelope.delivery_attempted_at.is_(None),
-                            CredentialEnvelope.delivery_attempted_at < now - DELIVERY_RETRY,
+                            CredentialEnvelope.delivery_attempted_at < now - self.delivery_retry,
                         ),
                     )
                 )

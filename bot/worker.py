@@ -31,7 +31,14 @@ class Worker:
         """Called after an approval commits, so the job starts now rather than at the next poll."""
         self._wake.set()
 
-    def stop(self, timeout: float = 8.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Let the job in hand finish for up to `timeout` s, then release what this worker holds.
+
+        A platform kills the process about 10 s after SIGTERM; a job still running then is
+        released, and another worker resumes it (every step is idempotent).
+        """
+        if self._stop.is_set():
+            return  # already stopped (SIGTERM handler, then the runner's own finally)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

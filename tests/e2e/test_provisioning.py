@@ -9,23 +9,10 @@ from sqlalchemy import select
 
 from bot.passwords import PasswordPolicy, satisfies
 from models import AccessRequest, CredentialEnvelope
-from tests.support.harness import RunningBot, wait_until
+from tests.support.harness import FakeClock, RunningBot, wait_until
 from tests.support.journeys import APPROVER, REQUESTER, click, credentials_dm, request_user
 
 DOC = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]})
-
-
-class FakeClock:
-    """An injectable clock: tests move time instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
 
 
 def _request(bot, short_id: str) -> AccessRequest:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from typing import Callable
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -22,6 +24,9 @@ class FaultProxy:
         self._faults: dict[str, list[tuple[int, str]]] = defaultdict(list)
         self.seen: list[str] = []
         self.injected: list[str] = []
+        self._trips: dict[tuple[str, str], list[Callable[[], None]]] = defaultdict(list)
+        self.history: list[tuple[str, dict[str, str]]] = []  # every call's parameters, in order (in memory only)
+        self.delay = 0.0  # seconds added to every forwarded call (a slow IAM)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,8 +35,15 @@ class FaultProxy:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                action = (parse_qs(body.decode(errors="replace")).get("Action") or [""])[0]
+                params = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
+                action = params.get("Action", "")
+                with proxy._lock:
+                    proxy.history.append((action, params))
                 fault = proxy._take(action)
+                if fault is not None and fault[1] == "connection-reset":
+                    self.close_connection = True  # no answer at all: a connection error to the caller
+                    self.connection.shutdown(2)
+                    return
                 if fault is not None:
                     status, code = fault
                     payload = _ERROR.format(code=code, message="injected by the test", n=len(proxy.injected)).encode()
@@ -41,8 +53,15 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
+                if proxy._spring(action, "before"):
+                    self.close_connection = True  # the call dies with its caller: IAM never sees it
+                    return
+                if proxy.delay:
+                    time.sleep(proxy.delay)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 resp = requests.post(proxy.upstream + self.path, data=body, headers=headers, timeout=30)
+                # IAM has done it; a trip here kills the caller before it hears so.
+                proxy._spring(action, "after")
                 self.send_response(resp.status_code)
                 for k, v in resp.headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
@@ -58,6 +77,20 @@ class FaultProxy:
     def fail(self, action: str, *, code: str = "Throttling", status: int = 400, times: int = 1) -> None:
         with self._lock:
             self._faults[action].extend([(status, code)] * times)
+
+    def trip(self, action: str, callback: Callable[[], None], *, when: str = "after") -> None:
+        """Run `callback` once, the next time `action` passes: "before" (the call is then dropped,
+        IAM never carries it out) or "after" (IAM did it; the caller has not heard yet)."""
+        with self._lock:
+            self._trips[(action, when)].append(callback)
+
+    def _spring(self, action: str, when: str) -> bool:
+        with self._lock:
+            pending = self._trips.get((action, when))
+            callback = pending.pop(0) if pending else None
+        if callback is not None:
+            callback()
+        return callback is not None
 
     def _take(self, action: str) -> tuple[int, str] | None:
         with self._lock:

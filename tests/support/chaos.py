@@ -1,0 +1,220 @@
+"""Faults really caused, and what must hold after each: one IAM user, one key, one credentials DM.
+
+Shared by the tests (a few runs of each fault) and scripts/chaos.py (many runs, with counts).
+Processes are real `iam-bot serve` replicas; they are killed with SIGKILL at chosen points:
+just before or just after IAM carries out an action (the bot never hears the answer), or just
+after Slack stored the credentials DM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, select
+
+from bot.provisioning import CREDENTIALS_DM
+from models import AccessRequest, CredentialEnvelope, ProvisioningJob
+from tests.support.fault_proxy import FaultProxy
+from tests.support.harness import wait_until
+from tests.support.journeys import APPROVER, APPROVER2, REQUESTER, click, request_user
+from tests.support.processes import BotProcess
+from tests.support.slack_standin import Call, SlackStandIn
+
+# (where, action, when): where the process dies.
+KILL_POINTS: list[tuple[str, str, str]] = [
+    ("iam", "CreateUser", "before"),
+    ("iam", "CreateUser", "after"),
+    ("iam", "AddUserToGroup", "after"),
+    ("iam", "AttachUserPolicy", "after"),
+    ("iam", "CreateLoginProfile", "after"),
+    ("iam", "CreateAccessKey", "before"),
+    ("iam", "CreateAccessKey", "after"),
+    ("slack", "credentials DM", "after"),
+]
+GROUP = "chaos-team"
+POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+
+
+def is_credentials_dm(call: Call, short_id: str) -> bool:
+    meta = call.args.get("metadata") or {}
+    return (
+        call.method == "chat.postMessage"
+        and isinstance(meta, dict)
+        and meta.get("event_type") == CREDENTIALS_DM
+        and meta.get("event_payload", {}).get("request") == short_id
+    )
+
+
+def digest(secret: str) -> str:
+    """Compare secrets by digest, so a failing assertion never prints one."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Outcome:
+    short_id: str
+    user_name: str
+    point: str = ""
+    users: int = 0
+    keys: int = 0
+    dms: int = 0
+    state: str = ""
+    job: str = ""
+    consistent: bool = False  # the revealed key and password are the ones IAM has
+    recovery_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.users == 1 and self.keys == 1 and self.dms == 1 and self.state == "completed" and self.job == "done" and self.consistent
+
+
+@dataclass
+class Chaos:
+    """One PostgreSQL or SQLite database, moto behind a fault proxy, the Slack stand-in, replicas."""
+
+    database_url: str
+    standin: SlackStandIn
+    moto_url: str
+    iam: Any  # a boto3 IAM client straight to moto (the test's own view of IAM)
+    key: str
+    logdir: Path
+    lease_seconds: float = 2.0
+    replicas: list[BotProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.proxy = FaultProxy(self.moto_url)
+        self.engine = create_engine(self.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            self.iam.create_group(GroupName=GROUP)
+        except self.iam.exceptions.EntityAlreadyExistsException:
+            pass
+
+    def replica(self, name: str) -> BotProcess:
+        process = BotProcess(
+            database_url=self.database_url,
+            standin=self.standin,
+            aws_url=self.proxy.url,
+            key=self.key,
+            logdir=self.logdir,
+            name=name,
+            lease_seconds=self.lease_seconds,
+        ).start()
+        self.replicas.append(process)
+        return process
+
+    def close(self) -> None:
+        for process in self.replicas:
+            process.stop()
+        self.proxy.stop()
+        self.engine.dispose()
+
+    def logs(self) -> str:
+        return "\n".join(p.logs() for p in self.replicas)
+
+    # ------------------------------------------------------------------ reading the truth
+
+    def row(self, short_id: str) -> tuple[str, str, bool]:
+        with self.engine.connect() as c:
+            req = c.execute(select(AccessRequest.id, AccessRequest.state).where(AccessRequest.short_id == short_id)).one()
+            job = c.execute(select(ProvisioningJob.state).where(ProvisioningJob.request_id == req.id)).scalar()
+            delivered = c.execute(select(CredentialEnvelope.delivered_at).where(CredentialEnvelope.request_id == req.id)).scalar()
+        state = req.state.value if hasattr(req.state, "value") else str(req.state)
+        job_state = job.value if hasattr(job, "value") else str(job)
+        return state, job_state, delivered is not None
+
+    def settled(self, short_id: str) -> bool:
+        state, job, delivered = self.row(short_id)
+        return state in ("completed", "failed") and job in ("done", "failed") and (delivered or state == "failed")
+
+    def outcome(self, short_id: str, user_name: str, *, reveal_on: BotProcess, console: bool = True) -> Outcome:
+        time.sleep(0.5)  # let a wrongly repeated DM or key show itself
+        state, job, _ = self.row(short_id)
+        users = [u for u in self.iam.list_users()["Users"] if u["UserName"] == user_name]
+        keys = self.iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"] if users else []
+        dms = [c for c in self.standin.calls_to("chat.postMessage") if is_credentials_dm(c, short_id)]
+        out = Outcome(short_id, user_name, users=len(users), keys=len(keys), dms=len(dms), state=state, job=job)
+        if len(dms) >= 1 and len(keys) == 1:
+            out.consistent = self.revealed_matches_iam(short_id, user_name, dms[0], reveal_on, keys[0]["AccessKeyId"], console=console)
+        return out
+
+    def revealed_matches_iam(self, short_id: str, user_name: str, dm: Call, process: BotProcess, key_id: str, *, console: bool) -> bool:
+        before = len(self.standin.calls_to("views.open"))
+        click(process, REQUESTER, "reveal_credentials", short_id, dm)
+        modal = wait_until(lambda: self.standin.calls_to("views.open")[before:], what="reveal modal")[0]
+        shown = {digest(s) for s in _code_blocks(modal.args["view"])}
+        if digest(key_id) not in shown:
+            return False
+        if not console:
+            return not any((b.get("text") or {}).get("text", "").startswith("*Password*") for b in modal.args["view"]["blocks"])
+        password = self.last_password(user_name)
+        return password is not None and digest(password) in shown
+
+    def last_password(self, user_name: str) -> str | None:
+        """The password IAM was last given for this user (seen by the proxy, kept in memory)."""
+        sent = [p for a, p in self.proxy.history if a in ("CreateLoginProfile", "UpdateLoginProfile") and p.get("UserName") == user_name]
+        return sent[-1].get("Password") if sent else None
+
+    # ------------------------------------------------------------------ the faults
+
+    def crash_cycle(self, victim: BotProcess, point: tuple[str, str, str], n: int, survivor: BotProcess | None = None) -> tuple[Outcome, BotProcess]:
+        """Request on `victim`, approve, kill it at `point`; a survivor (or a restart) finishes the job."""
+        where, action, when = point
+        user_name = f"crash-{n:03d}-{uuid.uuid4().hex[:4]}"
+        short_id = request_user(victim, user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
+        if where == "iam":
+            self.proxy.trip(action, victim.kill, when=when)
+        else:
+            fired: list[bool] = []
+
+            def kill_on_dm(call: Call) -> None:
+                if not fired and is_credentials_dm(call, short_id):
+                    fired.append(True)
+                    victim.kill()
+
+            self.standin.after_call.append(kill_on_dm)
+        click(victim, APPROVER, "approve_request", short_id)
+        wait_until(lambda: victim.proc is not None and victim.proc.poll() is not None, timeout=60, what=f"{victim.name} killed at {point}")
+        killed_at = time.monotonic()
+        if where == "slack":
+            self.standin.after_call.clear()
+        heir = survivor or self.replica(f"restart{n:03d}")
+        wait_until(lambda: self.settled(short_id), timeout=90, what=f"request {short_id} recovered after a kill at {point}")
+        recovery = time.monotonic() - killed_at
+        out = self.outcome(short_id, user_name, reveal_on=heir)
+        out.point = f"{action} ({when})"
+        out.recovery_seconds = recovery
+        return out, heir
+
+    def concurrent_approvals(self, a: BotProcess, b: BotProcess, count: int) -> list[Outcome]:
+        """`count` requests, each approved at the same moment on two replicas by two approvers."""
+        tag = uuid.uuid4().hex[:4]
+        asked = [(request_user(a, user_name=f"race-{tag}-{i:03d}", access=["access_key"], groups=[GROUP]), f"race-{tag}-{i:03d}") for i in range(count)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            clicks = []
+            for short_id, _ in asked:
+                clicks.append(pool.submit(click, a, APPROVER, "approve_request", short_id))
+                clicks.append(pool.submit(click, b, APPROVER2, "approve_request", short_id))
+            for f in clicks:
+                assert f.result().status_code == 200
+        wait_until(lambda: all(self.settled(s) for s, _ in asked), timeout=120 + count, what="every raced request settled")
+        return [self.outcome(s, u, reveal_on=a, console=False) for s, u in asked]
+
+
+def _code_blocks(view: dict[str, Any]) -> list[str]:
+    """Values shown in ```code``` spans of the reveal modal."""
+    out: list[str] = []
+    for block in view.get("blocks") or []:
+        texts = [block.get("text") or {}] + list(block.get("fields") or [])
+        for t in texts:
+            s = t.get("text", "") if isinstance(t, dict) else ""
+            parts = s.split("```")
+            out.extend(parts[1::2])
+            out.extend(p.strip("`") for p in s.split() if p.startswith("`") and p.endswith("`") and len(p) > 2)
+    return [o.strip() for o in out]
