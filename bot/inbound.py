@@ -30,8 +30,8 @@ def delivery_key(body: dict[str, Any]) -> str | None:
     kind = body.get("type")
     trigger = body.get("trigger_id")
     if kind == "block_actions" and trigger:
-        actions = body.get("actions") or [{}]
-        first = actions[0] if isinstance(actions[0], dict) else {}
+        actions = body.get("actions")
+        first = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
         return f"action:{trigger}:{first.get('action_id', '')}:{first.get('action_ts', '')}"[:200]
     if kind in ("view_submission", "shortcut", "message_action") and trigger:
         return f"{kind}:{trigger}"[:200]
@@ -67,3 +67,111 @@ def purge(session: Session, *, now: datetime) -> int:
     return session.execute(
         delete(InboundDelivery).where(InboundDelivery.received_at < now - KEEP)
     ).rowcount
+
+
+MAX_BODY = 1024 * 1024  # Slack's largest payloads (a full modal's state) are far below this
+
+
+def malformed(raw: bytes, content_type: str) -> str | None:
+    """Why a (signed) body is not something Slack sends, or None if it is.
+
+    Parsed the way Bolt parses it, so what passes here never makes Bolt fail with a 500.
+    """
+    from slack_bolt.request import BoltRequest
+    from slack_bolt.request.internals import parse_body
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body is not UTF-8"
+    try:
+        body = parse_body(text, content_type.split(";")[0].strip() or None)
+    except ValueError:  # json.JSONDecodeError included
+        return "body is not valid JSON or form data"
+    if not isinstance(body, dict) or not body:
+        return "body is not a Slack payload"
+    if not any(k in body for k in ("type", "command", "ssl_check")):
+        return "body is not a Slack payload (no type or command)"
+    shape = _shape_problem(body)
+    if shape:
+        return f"body is not a Slack payload ({shape})"
+    try:
+        BoltRequest(body=text, headers={"content-type": [content_type]})  # what Bolt will do with it
+    except Exception:
+        return "body is not a Slack payload Bolt can read"
+    if _has_nul(body):
+        # Slack never sends NUL characters, and PostgreSQL text cannot hold them.
+        return "body contains NUL characters"
+    return None
+
+
+# The fields our listeners read, by the type Slack always gives them: a body that disagrees was
+# not sent by Slack, and would otherwise reach listeners that rightly trust Slack's shapes.
+_TOP = {
+    "user": dict, "view": dict, "event": dict, "state": dict, "container": dict, "message": dict,
+    "team": (dict, type(None)), "channel": (dict, type(None)), "enterprise": (dict, type(None)),
+    "actions": list, "type": str, "trigger_id": str, "command": str, "text": str, "user_id": str,
+    "event_id": str, "channel_id": str, "response_url": str, "action_id": str, "value": str, "block_id": str,
+}
+_NESTED = {
+    "user": {"id": str},
+    "channel": {"id": str},
+    "container": {"channel_id": str, "message_ts": str, "view_id": str},
+    "view": {"id": str, "callback_id": str, "private_metadata": str, "state": dict, "root_view_id": str, "hash": str},
+    "event": {"type": str, "user": str, "text": str, "channel": str, "channel_type": str, "ts": str, "tab": str, "bot_id": str, "subtype": str},
+}
+
+
+# What Slack sends with every slash command and every interaction of these kinds.
+_REQUIRED = {
+    "command": ("user_id", "trigger_id", "response_url", "text"),
+    "block_actions": ("user", "actions"),
+    "view_submission": ("user", "view"),
+    "view_closed": ("user", "view"),
+    "block_suggestion": ("user",),
+    "event_callback": ("event", "event_id"),
+}
+
+
+# Inside those: what every user object and every view carries.
+_REQUIRED_INSIDE = {"user": {"id": str}, "view": {"id": str, "type": str, "callback_id": str, "state": dict}}
+
+
+def _shape_problem(body: dict[str, Any]) -> str | None:
+    for key, kind in _TOP.items():
+        if key in body and not isinstance(body[key], kind):
+            return f"{key} has the wrong type"
+    kind = "command" if "command" in body else body.get("type")
+    missing = [f for f in _REQUIRED.get(kind, ()) if not body.get(f) and body.get(f) != ""]
+    if missing:
+        return f"{', '.join(missing)} missing"
+    for key, fields in _REQUIRED_INSIDE.items():
+        inner = body.get(key)
+        if isinstance(inner, dict) and not all(isinstance(inner.get(f), t) for f, t in fields.items()):
+            return f"{key} is incomplete"
+    for key, fields in _NESTED.items():
+        inner = body.get(key)
+        if isinstance(inner, dict):
+            for field, kind in fields.items():
+                if field in inner and not (inner[field] is None or isinstance(inner[field], kind)):
+                    return f"{key}.{field} has the wrong type"
+    for action in body.get("actions") or []:
+        if not isinstance(action, dict) or not all(isinstance(action.get(f, ""), str) for f in ("action_id", "value", "block_id")):
+            return "actions are not buttons"
+    state = (body.get("view") or {}).get("state") or body.get("state") or {}
+    values = state.get("values", {})
+    if not isinstance(values, dict) or not all(isinstance(b, dict) and all(isinstance(e, dict) for e in b.values()) for b in values.values()):
+        return "state.values has the wrong shape"
+    return None
+
+
+def _has_nul(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 64:
+        return True  # nesting no Slack payload has
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import signal
@@ -10,7 +11,9 @@ from typing import Any, Callable, Iterable
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 
+from bot import inbound
 from bot.app import Deps
 from bot.db import check_database
 
@@ -29,16 +32,53 @@ def health(deps: Deps) -> tuple[bool, dict[str, Any]]:
     return ok, {"ok": ok, **report}
 
 
+def _answer(start_response: Callable[..., Any], status: str, report: dict[str, Any]) -> list[bytes]:
+    start_response(status, [("Content-Type", "application/json")])
+    return [json.dumps(report).encode()]
+
+
+def _signed(verifier: SignatureVerifier, raw: bytes, environ: dict[str, Any]) -> bool:
+    """Slack's signature over the body, with a timestamp no older than 5 minutes (no replays)."""
+    try:
+        return verifier.is_valid(
+            body=raw,
+            timestamp=environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
+            signature=environ.get("HTTP_X_SLACK_SIGNATURE", ""),
+        )
+    except (ValueError, TypeError):  # a missing or non-numeric timestamp
+        return False
+
+
 def make_wsgi(app: App, deps: Deps) -> Callable[..., Iterable[bytes]]:
     slack = SlackRequestHandler(app, path="/slack/events")
+    verifier = SignatureVerifier(deps.settings.slack_signing_secret) if deps.settings.slack_signing_secret else None
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
             ok, report = health(deps)
-            body = json.dumps(report).encode()
-            start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
-            return [body]
+            return _answer(start_response, "200 OK" if ok else "503 Service Unavailable", report)
+        if path == "/slack/events" and environ.get("REQUEST_METHOD") == "POST":
+            # Checked before Bolt sees the body: an oversized, unsigned or malformed request is
+            # answered here (413/401/400) and never reaches a listener or the database.
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > inbound.MAX_BODY:
+                return _answer(start_response, "413 Payload Too Large", {"error": "body too large"})
+            raw = environ["wsgi.input"].read(length) if length else b""
+            try:
+                raw.decode("utf-8")  # Slack sends UTF-8 only; the signature check needs text
+            except UnicodeDecodeError:
+                return _answer(start_response, "400 Bad Request", {"error": "body is not UTF-8"})
+            if verifier is not None and not _signed(verifier, raw, environ):
+                return _answer(start_response, "401 Unauthorized", {"error": "invalid signature or stale timestamp"})
+            why = inbound.malformed(raw, environ.get("CONTENT_TYPE", ""))
+            if why:
+                log.info("rejected a signed but malformed request: %s", why)
+                return _answer(start_response, "400 Bad Request", {"error": why})
+            environ["wsgi.input"] = io.BytesIO(raw)
         return slack(environ, start_response)
 
     return wsgi
