@@ -7,7 +7,9 @@ import sys
 
 # botocore logs request parameters (CreateLoginProfile's Password) and slack_sdk logs request
 # bodies (the reveal modal) at DEBUG; never let them, whatever LOG_LEVEL says.
-_BODY_LOGGERS = {"botocore": logging.WARNING, "boto3": logging.WARNING, "urllib3": logging.WARNING, "slack_sdk": logging.INFO, "slack_bolt": logging.INFO}
+_BODY_LOGGERS = {"botocore": logging.WARNING, "boto3": logging.WARNING, "urllib3": logging.WARNING, "slack_sdk": logging.INFO, "slack_bolt": logging.INFO,
+    # moto and its werkzeug server run inside `iam-bot demo`; one line per AWS call is noise.
+    "moto": logging.WARNING, "werkzeug": logging.WARNING}
 
 
 def clamp_library_loggers() -> None:

@@ -11,6 +11,21 @@ from typing import Any, Iterable, Mapping
 
 MASK = "●" * 12
 
+# The shortcodes the bot uses, as Slack draws them; any other stays as written.
+EMOJI = {
+    ":white_check_mark:": "✅",
+    ":key:": "🔑",
+    ":warning:": "⚠️",
+    ":inbox_tray:": "📥",
+    ":hourglass_flowing_sand:": "⏳",
+    ":gear:": "⚙️",
+    ":no_entry:": "⛔",
+    ":x:": "❌",
+    ":lock:": "🔒",
+    ":heavy_minus_sign:": "➖",
+}
+_EMOJI = re.compile("|".join(map(re.escape, EMOJI)))
+
 _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL = re.compile(r"<#([CGD][A-Z0-9]+)(?:\|([^>]*))?>")
 _DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
@@ -27,6 +42,7 @@ def mrkdwn(text: str, names: Mapping[str, str] | None = None) -> str:
     text = _SPECIAL.sub(lambda m: "@" + m.group(1), text)
     text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
     text = re.sub(r"```\n?(.*?)\n?```", lambda m: "\n".join("    " + line for line in m.group(1).split("\n")), text, flags=re.S)
+    text = _EMOJI.sub(lambda m: EMOJI[m.group(0)], text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
@@ -46,6 +62,10 @@ def _button(el: Mapping[str, Any]) -> str:
 
 def _element(el: Mapping[str, Any], names: Mapping[str, str] | None) -> str:
     """An interactive element as a one-line picture of it."""
+    return _one_line(el, names).replace("\n", " ⏎ ")
+
+
+def _one_line(el: Mapping[str, Any], names: Mapping[str, str] | None) -> str:
     kind = el.get("type")
     if kind == "button":
         return _button(el)
@@ -80,7 +100,7 @@ def render_blocks(blocks: Iterable[Mapping[str, Any]], *, names: Mapping[str, st
         kind = block.get("type")
         if kind == "header":
             title = _text(block.get("text"), names)
-            lines += [title.upper(), "=" * min(len(title), 60)]
+            lines += [title, "=" * min(len(title), 60)]
         elif kind == "section":
             if block.get("text"):
                 lines += _text(block["text"], names).split("\n")

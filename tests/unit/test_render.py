@@ -18,6 +18,7 @@ def test_mrkdwn_reads_mentions_dates_links_code_and_entities() -> None:
     assert text == "@alice asked @UZED in #ops 2024-05-01 12:00 UTC: docs (https://x.example/a) <b> & @here"
     assert mrkdwn("*Password*\n```p4ss\nline2```") == "*Password*\n    p4ss\n    line2"
     assert mrkdwn("&amp;lt;") == "&lt;"  # unescaped once, as Slack does
+    assert mrkdwn(":key: ready :unknown_one:") == "🔑 ready :unknown_one:"
 
 
 def test_request_modal_shows_every_contract_label_and_its_buttons() -> None:
@@ -53,7 +54,7 @@ def test_buttons_header_context_fields_divider_and_unknown_blocks() -> None:
         {"type": "video"},
     ]
     assert render_blocks(blocks, names=NAMES) == [
-        "NEW REQUEST",
+        "New request",
         "===========",
         "From @bob",
         "  *User* `dev01`",
