@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -70,3 +71,18 @@ def test_demo_ignores_the_callers_aws_and_bot_settings(tmp_path: Path) -> None:
     result = subprocess.run(IAM_BOT + ["demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "@bob gets a DM (DBOB)" in result.stdout and "127.0.0.1" in result.stdout
+
+
+def test_demo_logs_are_json_lines_with_ids_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    result = subprocess.run(IAM_BOT + ["demo"], env=_clean_env(LOG_LEVEL="DEBUG"), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    entries = [json.loads(line) for line in lines]  # every line, from every library, is JSON
+    slack = [e for e in entries if e["logger"] == "bot.slack"]
+    assert len(slack) >= 8 and all(e["team"] == "T0TEST" and e["user"] in ("UALICE", "UBOB") for e in slack)
+    approve = next(e for e in slack if e["slack"] == "action approve_request")
+    assert approve["user"] == "UBOB" and approve["channel"] == "DBOB" and re.fullmatch(r"R[0-9A-Z]{6}", approve["request"])
+    worker = [e for e in entries if e.get("job")]
+    assert worker and all(e["request"] == approve["request"] for e in worker)
+    assert SECRET_LIKE.findall(result.stderr) == []
+    assert not any(e["logger"].startswith(("botocore", "urllib3", "werkzeug", "moto")) and e["level"] == "DEBUG" for e in entries)
