@@ -42,8 +42,8 @@ AWS_POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 TAGS = {"team": "payments", "cost-center": "1234"}
 WAIT = 60.0  # generous: a busy 2-core machine must not fail the demo; normal runs take well under a second per step
 README_HINT = (
-    "To connect a real workspace: create the Slack app as README.md's \"Set up the Slack app\" says, "
-    "then run `make run` with SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and IAM_BOT_APPROVERS set."
+    "To connect a real workspace: create the Slack app (README.md, \"Set up the Slack app\"), set SLACK_BOT_TOKEN, "
+    "SLACK_SIGNING_SECRET and IAM_BOT_APPROVERS, and run `make run` (or `iam-bot serve`)."
 )
 
 

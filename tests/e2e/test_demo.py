@@ -44,7 +44,7 @@ def test_demo_runs_the_whole_journey_and_shows_no_secret(tmp_path: Path) -> None
     assert "FAILED" not in out and "✗" not in out and "Traceback" not in out + result.stderr
     assert out.count("✓") >= 25
     assert "All 9 steps happened and were verified" in out
-    assert 'README.md\'s "Set up the Slack app"' in out
+    assert 'To connect a real workspace: create the Slack app (README.md, "Set up the Slack app")' in out
     # What each person sees, Block Kit as text.
     assert "[ Approve ] [ Deny ]" in out and "[ Reveal credentials ]" in out and "└─ [ Cancel ] [ Review ]" in out
     # The reveal modal really held both secrets, and the transcript masks them, CSV included.
