@@ -28,6 +28,8 @@ def test_every_line_is_json_names_its_request_and_slack_ids_and_holds_no_secret(
         reveal = wait_until(lambda: bot.standin.calls_to("views.open")[before:], what="reveal modal")[0]
         bot.slack.dm(REQUESTER, "status")
         bot.standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "DREQUESTER1" and short_id in json.dumps(c.args["blocks"]))
+        # Both are recorded after what the steps above waited for (the DM sent, the modal opened).
+        wait_until(lambda: all(f"event {a} by" in out.getvalue() for a in ("credentials_delivered", "credentials_revealed")), what="the last events")
     finally:
         root.removeHandler(handler)
 
