@@ -17,8 +17,13 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# Without Slack settings there is nothing to serve yet: show the whole journey on this machine instead.
 run: $(VENV)/.app
+ifeq ($(strip $(SLACK_BOT_TOKEN)),)
+	$(BIN)/iam-bot demo
+else
 	$(BIN)/iam-bot serve
+endif
 
 test: $(VENV)/.test
 	bash scripts/ensure-postgres.sh

@@ -23,6 +23,7 @@ from bot import inbound
 from bot.aws import IamGateway
 from bot.clock import Clock, utcnow
 from bot.db import SessionMaker, make_engine, make_sessionmaker
+from bot.logcontext import ContextExecutor, slack_context_middleware
 from bot.notify import Notifier
 from bot.provisioning import Provisioner
 from bot.settings import ConfigError, Settings, local_key_file
@@ -162,11 +163,14 @@ def create_app(settings: Settings, deps: Deps) -> App:
         logger=logging.getLogger("slack_bolt"),
         signing_secret=settings.slack_signing_secret or None,
         client=deps.client,
+        # Listeners run after ack() in this pool; each gets a copy of the delivery's log context.
+        listener_executor=ContextExecutor(max_workers=5, thread_name_prefix="bolt-listener"),
         token_verification_enabled=False,  # no auth.test at start: start-up must not depend on Slack
         request_verification_enabled=not settings.socket_mode,
         raise_error_for_unhandled_request=False,
     )
     app.deps = deps
+    app.middleware(slack_context_middleware)  # first: every later line knows which delivery it is about
     app.middleware(drop_repeated_deliveries(deps))
     register(app, deps)
     return app

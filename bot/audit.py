@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -14,6 +15,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from models import AuditEvent
+
+log = logging.getLogger(__name__)
 
 # Keys that must never be written to the audit log, whatever a caller passes.
 _FORBIDDEN = frozenset({"password", "secret", "secret_access_key", "token", "ciphertext"})
@@ -62,6 +65,11 @@ def record(
     )
     session.add(event)
     session.flush()
+    # One log line per event (details stay in the audit log: the line needs only what and who).
+    if request_id is None:
+        log.info("event %s by %s", action, actor)
+    else:
+        log.info("event %s by %s (request row %s)", action, actor, request_id)
     return event
 
 

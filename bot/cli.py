@@ -1,4 +1,4 @@
-"""`iam-bot serve | migrate`. Configuration problems print one line per setting, never a traceback."""
+"""`iam-bot serve | migrate | audit | demo`. Configuration problems print one line per setting, never a traceback."""
 
 from __future__ import annotations
 
@@ -80,11 +80,18 @@ def cmd_serve() -> int:
     return 0
 
 
+def cmd_demo() -> int:
+    from bot.demo.journey import run_demo
+
+    return run_demo()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="iam-bot", description="Slack bot that creates AWS IAM users after approval.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on $PORT)")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    sub.add_parser("demo", help="the whole journey on this machine (moto IAM, a Slack stand-in, SQLite); no settings needed")
     audit_parser = sub.add_parser("audit", help="verify or export the audit log")
     audit_sub = audit_parser.add_subparsers(dest="audit_command", required=True)
     audit_sub.add_parser("verify", help="check the hash chain; report the first broken link")
@@ -96,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "audit":
             return cmd_audit(args)
-        return {"serve": cmd_serve, "migrate": cmd_migrate}[args.command]()
+        return {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo}[args.command]()
     except ConfigError as exc:
         return _fail(str(exc))
     except OperationalError as exc:

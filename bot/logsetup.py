@@ -1,13 +1,32 @@
-"""Logging that cannot leak secrets: libraries that log request bodies are held at INFO or above."""
+"""Logging: one line per event, JSON when stderr is not a terminal, and no secrets.
+
+Every line carries the context of what it is about (`bot.logcontext`: the request's short id,
+Slack's user/channel/team/trigger/event ids, the provisioning job). Libraries that log request
+bodies are held at INFO or above whatever LOG_LEVEL says.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from bot.logcontext import current
 
 # botocore logs request parameters (CreateLoginProfile's Password) and slack_sdk logs request
 # bodies (the reveal modal) at DEBUG; never let them, whatever LOG_LEVEL says.
-_BODY_LOGGERS = {"botocore": logging.WARNING, "boto3": logging.WARNING, "urllib3": logging.WARNING, "slack_sdk": logging.INFO, "slack_bolt": logging.INFO}
+_BODY_LOGGERS = {
+    "botocore": logging.WARNING,
+    "boto3": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "slack_sdk": logging.INFO,
+    "slack_bolt": logging.INFO,
+    # moto and its werkzeug server run inside `iam-bot demo`: one line per AWS call is noise.
+    "moto": logging.WARNING,
+    "werkzeug": logging.WARNING,
+}
 
 
 def clamp_library_loggers() -> None:
@@ -15,11 +34,66 @@ def clamp_library_loggers() -> None:
         logging.getLogger(name).setLevel(level)
 
 
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+class _ContextFilter(logging.Filter):
+    """Copies the current log context onto the record, in the thread that logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.iam_bot_context = dict(current())
+        return True
+
+
+def _context_of(record: logging.LogRecord) -> dict[str, str]:
+    found = getattr(record, "iam_bot_context", None)
+    return found if isinstance(found, dict) else dict(current())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, then the context's ids."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in _context_of(record).items():
+            entry.setdefault(key, value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """For a person at a terminal: the usual line, with the context in brackets."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        context = _context_of(record)
+        if not context:
+            return line
+        first, nl, rest = line.partition("\n")  # keep a traceback below the bracket
+        return first + " [" + " ".join(f"{k}={v}" for k, v in context.items()) + "]" + nl + rest
+
+
+def make_handler(stream: IO[str]) -> logging.Handler:
+    """Readable text on a terminal; JSON lines anywhere else (a file, a pipe, a log collector)."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(_ContextFilter())
+    handler.setFormatter(TextFormatter() if _is_terminal(stream) else JsonFormatter())
+    return handler
+
+
+def setup_logging(level: str = "INFO", stream: IO[str] | None = None) -> None:
+    logging.basicConfig(level=level, handlers=[make_handler(stream or sys.stderr)], force=True)
     clamp_library_loggers()
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

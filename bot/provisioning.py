@@ -22,6 +22,7 @@ from bot.aws import AwsError, IamGateway
 from bot.clock import Clock
 from bot.db import SessionMaker
 from bot.lifecycle import transition
+from bot.logcontext import bind, log_context
 from bot.notify import Notifier
 from bot.passwords import generate_password
 from bot.spec import spec_of
@@ -104,7 +105,8 @@ class Provisioner:
         job_id = self.claim_next()
         if job_id is None:
             return False
-        self.run_job(job_id)
+        with log_context(job=job_id):
+            self.run_job(job_id)
         return True
 
     def release_leases(self) -> None:
@@ -187,6 +189,7 @@ class Provisioner:
                 return
             spec = spec_of(req)
             request_id, marker, owner_id, attempts = req.id, req.short_id, req.owner_id, job.attempts
+        bind(request=marker)
         try:
             copied = self.iam.read_permissions(spec.copy_from) if spec.copy_from else None
             groups = list(dict.fromkeys([*spec.groups, *(copied.groups if copied else ())]))

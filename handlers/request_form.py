@@ -14,6 +14,7 @@ from bot import rules, usecases
 from bot.app import Deps
 from bot.typeahead import ranked
 from bot.aws import AwsError
+from bot.logcontext import bind
 from bot.ui import blocks as ui
 from bot.ui import ids
 from bot.validation import RawForm, validate_form
@@ -145,6 +146,7 @@ def register(app: App, deps: Deps) -> None:
             with deps.sessionmaker.begin() as s:
                 req = usecases.submit_draft(s, draft_id=draft_id, actor_id=user_id, now=deps.clock())
                 request_id = req.id
+                bind(request=req.short_id)  # the lines of what follows (approvers asked, DMs) name it
         except usecases.Refused as refused:
             ack(response_action="update", view=ui.notice_modal("Not submitted", str(refused)))
             return

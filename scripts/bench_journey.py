@@ -20,7 +20,7 @@ os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", 
 from tests.support.harness import RunningBot  # noqa: E402
 from tests.support.journeys import APPROVER, REQUESTER, approval_messages, credentials_dm, form_values  # noqa: E402
 from tests.support.services import MotoServer  # noqa: E402
-from tests.support.slack_standin import SlackStandIn  # noqa: E402
+from bot.demo.standin import SlackStandIn  # noqa: E402
 
 
 def timed(fn):  # type: ignore[no-untyped-def]

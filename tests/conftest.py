@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.harness import RunningBot
 from tests.support.services import MotoServer, PostgresDatabase, ensure_postgres
-from tests.support.slack_standin import SlackStandIn
+from bot.demo.standin import SlackStandIn
 
 # Nothing in the tests may reach real AWS: fake credentials, a fixed region, and no profile.
 for _k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):

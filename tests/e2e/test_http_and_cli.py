@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.support.services import free_port
-from tests.support.slack_client import SlackSender
+from bot.demo.slack_sender import SlackSender
 
 IAM_BOT = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
 

@@ -99,11 +99,12 @@ def test_request_approve_provision_reveal_status(bot, iam, moto):
     assert f"https://{account}.signin.aws.amazon.com/console" in view_text
     assert "User name,Password,Access key ID,Secret access key,Console login link" in view_text
 
-    # Once only: the ciphertext is gone and the DM says so.
+    # Once only: the ciphertext is gone and the DM says so (updated after the destruction commits:
+    # the modal opening is seen before it, so checking the database at once would race the handler).
+    standin.wait_for("chat.update", lambda c: c.args["ts"] == dm.response["ts"] and "revealed" in c.args["text"] + json.dumps(c.args["blocks"]))
     with bot.deps.sessionmaker.begin() as s:
         env = s.scalars(select(CredentialEnvelope)).one()
         assert env.ciphertext is None and env.revealed_at is not None
-    standin.wait_for("chat.update", lambda c: c.args["ts"] == dm.response["ts"] and "revealed" in c.args["text"] + json.dumps(c.args["blocks"]))
     click(bot, REQUESTER, "reveal_credentials", short_id, dm)
     standin.wait_for("chat.postEphemeral", lambda c: c.args["user"] == REQUESTER and "already revealed" in c.args["text"])
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from models import AccessRequest, RequestDraft
 from tests.support.journeys import REQUESTER, form_values, open_request_modal, submit_form
-from tests.support.contract import MODAL_LABELS
+from bot.demo.contract import MODAL_LABELS
 
 
 def _stored(bot) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import wait_until
 from tests.support.journeys import APPROVER, APPROVER2, REQUESTER, click, request_user
 from tests.support.processes import BotProcess
-from tests.support.slack_standin import Call, SlackStandIn
+from bot.demo.standin import Call, SlackStandIn
 
 # (where, action, when): where the process dies.
 KILL_POINTS: list[tuple[str, str, str]] = [

@@ -17,8 +17,8 @@ from bot.db import make_engine, migrate
 from bot.logsetup import clamp_library_loggers
 from bot.server import make_wsgi
 from bot.settings import Settings
-from tests.support.slack_client import SlackSender
-from tests.support.slack_standin import SlackStandIn
+from bot.demo.slack_sender import SlackSender
+from bot.demo.standin import SlackStandIn
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-token"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from tests.support.harness import RunningBot, wait_until
-from tests.support.slack_standin import Call
+from bot.demo.standin import Call
 
 REQUESTER = "UREQUESTER1"
 APPROVER = "UAPPROVER1"

@@ -13,8 +13,8 @@ import requests
 
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.support.services import free_port
-from tests.support.slack_client import SlackSender
-from tests.support.slack_standin import SlackStandIn
+from bot.demo.slack_sender import SlackSender
+from bot.demo.standin import SlackStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 IAM_BOT = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]

@@ -22,8 +22,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from tests.support.slack_client import FORM, SlackSender
-from tests.support.slack_standin import SlackStandIn
+from bot.demo.slack_sender import FORM, SlackSender
+from bot.demo.standin import SlackStandIn
 
 TOKEN = "xoxb-test-token"
 SIGNING_SECRET = "test-signing-secret"

@@ -18,7 +18,7 @@ from bot.ui import ids
 from bot.validation import RawForm, validate_form
 from bot.vault import Credentials
 from models import AccessRequest, RequestState
-from tests.support.contract import MODAL_LABELS
+from bot.demo.contract import MODAL_LABELS
 
 S = RequestState
 ALL_STATES = list(RequestState)

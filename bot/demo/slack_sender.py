@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import requests
 
 # One workspace for both sides: what the stand-in answers, the sender's payloads claim.
-from tests.support.slack_standin import APP_ID, BOT_ID, BOT_USER_ID, VIEW_DEFAULTS
+from bot.demo.standin import APP_ID, BOT_ID, BOT_USER_ID, VIEW_DEFAULTS
 # Legacy verification token Slack still includes in payloads; Bolt ignores it.
 VERIFICATION_TOKEN = "legacy-verification-token"
 FORM = "application/x-www-form-urlencoded"

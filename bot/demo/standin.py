@@ -1,4 +1,4 @@
-"""A local stand-in for the Slack Web API, served over real HTTP.
+"""A local stand-in for the Slack Web API, served over real HTTP (used by `iam-bot demo` and the tests).
 
 Point a ``slack_sdk.WebClient(base_url=standin.url)`` at it and the client talks to it
 exactly as it would to https://slack.com/api/: same request encodings (form, JSON,
