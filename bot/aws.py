@@ -279,6 +279,27 @@ class IamGateway:
             "account", lambda: _call("GetCallerIdentity", self._sts.get_caller_identity)["Account"]
         )
 
+    def caller_identity(self) -> tuple[str, str]:
+        """(account id, ARN) of the identity the bot runs as; sts GetCallerIdentity needs no permission."""
+        who = _call("GetCallerIdentity", self._sts.get_caller_identity)
+        return who["Account"], who["Arn"]
+
+    def simulate(
+        self, *, principal_arn: str, actions: list[str], resource_arn: str, context: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """{action: "allowed" | "implicitDeny" | "explicitDeny"} for the principal's policies on one resource."""
+
+        def run() -> dict[str, str]:
+            kwargs: dict[str, Any] = {"PolicySourceArn": principal_arn, "ActionNames": actions, "ResourceArns": [resource_arn]}
+            if context:
+                kwargs["ContextEntries"] = [
+                    {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in context.items()
+                ]
+            pages = self.iam.get_paginator("simulate_principal_policy").paginate(**kwargs)
+            return {r["EvalActionName"]: r["EvalDecision"] for page in pages for r in page["EvaluationResults"]}
+
+        return _call("SimulatePrincipalPolicy", run)
+
     def console_url(self) -> tuple[str, str]:
         """(sign-in URL, account id or alias) for the console credentials."""
         aliases = _call("ListAccountAliases", self.iam.list_account_aliases).get("AccountAliases") or []
