@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
 
 from bot.passwords import PasswordPolicy
 from bot.spec import CopiedPermissions
@@ -296,7 +297,11 @@ class IamGateway:
                     {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in context.items()
                 ]
             pages = self.iam.get_paginator("simulate_principal_policy").paginate(**kwargs)
-            return {r["EvalActionName"]: r["EvalDecision"] for page in pages for r in page["EvaluationResults"]}
+            try:
+                return {r["EvalActionName"]: r["EvalDecision"] for page in pages for r in page["EvaluationResults"]}
+            except ResponseParserError:
+                # Not an AWS answer at all (moto, for one, answers this action with an HTML 500).
+                raise AwsError("UnparseableResponse", "the endpoint's answer is not an IAM response", action="SimulatePrincipalPolicy") from None
 
         return _call("SimulatePrincipalPolicy", run)
 

@@ -143,7 +143,7 @@ def check_slack_token(ctx: Context) -> list[Result]:
         if error in _REJECTED_TOKEN:
             return [fail(name, f"Slack rejected SLACK_BOT_TOKEN ({error})", "copy the Bot User OAuth Token again from OAuth & Permissions; reinstall the app if it was revoked")]
         return [fail(name, f"auth.test failed ({error})", "check SLACK_BOT_TOKEN and SLACK_API_URL")]
-    except Exception as exc:  # network: nothing answered at SLACK_API_URL
+    except OSError as exc:  # network (URLError, timeouts): nothing answered at SLACK_API_URL
         return [fail(name, f"cannot reach Slack at {s.slack_api_url} ({_slack_error(exc)})", "check SLACK_API_URL and that this host can reach it")]
     ctx.slack_ok = True
     headers = {k.lower(): v for k, v in (resp.headers or {}).items()}
@@ -189,14 +189,14 @@ def check_app_token(ctx: Context) -> list[Result]:
     if not s.slack_app_token:
         return [ok(name, f"unset: HTTP mode, Slack posts to /slack/events on port {s.port}")]
     try:
-        client = ctx.client(s.slack_app_token)  # an app-level token: Socket Mode's own method
-        client.apps_connections_open()
+        client = ctx.client("")  # the app-level token goes in the call: Socket Mode's own method
+        client.apps_connections_open(app_token=s.slack_app_token)
     except SlackApiError as exc:
         error = _slack_error(exc)
         if error in _REJECTED_TOKEN:
             return [fail(name, f"Slack rejected SLACK_APP_TOKEN ({error})", "create an app-level token with connections:write (Basic Information > App-Level Tokens) and set it")]
         return [fail(name, f"apps.connections.open failed ({error})", "turn on Socket Mode in the app's settings (Socket Mode page)")]
-    except Exception as exc:
+    except OSError as exc:
         return [fail(name, f"cannot reach Slack at {s.slack_api_url} ({_slack_error(exc)})", "check SLACK_API_URL and that this host can reach it")]
     return [ok(name, "valid: Socket Mode connections open")]
 
@@ -313,6 +313,8 @@ def _probe():  # type: ignore[no-untyped-def]
 
 
 def check_aws_identity(ctx: Context) -> list[Result]:
+    from botocore.exceptions import BotoCoreError
+
     from bot.aws import AwsError, IamGateway
 
     name = "AWS identity"
@@ -329,7 +331,7 @@ def check_aws_identity(ctx: Context) -> list[Result]:
         if exc.code == "ConnectionError":
             return [fail(name, f"cannot reach AWS STS{where} ({exc.aws_message})", "check the network, AWS_DEFAULT_REGION, and AWS_ENDPOINT_URL if you set it")]
         return [fail(name, f"GetCallerIdentity failed ({exc.code})", "check the bot's AWS credentials")]
-    except Exception as exc:  # e.g. botocore's NoRegionError at client creation
+    except BotoCoreError as exc:  # e.g. NoRegionError when the clients are made
         return [fail(name, f"cannot use AWS ({type(exc).__name__})", "set AWS_DEFAULT_REGION (any region: IAM is global) and credentials")]
     ctx.iam, ctx.account, ctx.caller_arn = gateway, account, arn
     if arn.endswith(":root"):
@@ -457,7 +459,7 @@ def check_approvers(ctx: Context) -> list[Result]:
             else:
                 out.append(fail(label, f"users.info failed ({error})", "check the ID and the bot token"))
             continue
-        except Exception as exc:
+        except OSError as exc:
             out.append(fail(label, f"cannot reach Slack ({_slack_error(exc)})", "check SLACK_API_URL"))
             continue
         who = f"@{user.get('name', '?')}"
@@ -487,7 +489,7 @@ def _check_channel(ctx: Context, *, name: str, setting: str, channel: str, unset
         if error == "missing_scope":
             return [fail(name, "cannot look it up: the token lacks channels:read / groups:read", "add them and reinstall the app")]
         return [fail(name, f"conversations.info failed ({error})", f"check {setting}")]
-    except Exception as exc:
+    except OSError as exc:
         return [fail(name, f"cannot reach Slack ({_slack_error(exc)})", "check SLACK_API_URL")]
     label = f"#{info.get('name', channel)}"
     if info.get("is_archived"):
