@@ -43,7 +43,7 @@ TRANSIENT_CODES = frozenset(
 )
 
 _HINTS = {
-    "AccessDenied": "The bot's own IAM permissions do not allow this; an AWS admin must grant it (see deploy/iam-policy.json).",
+    "AccessDenied": "The bot's own IAM permissions do not allow this; an AWS admin must grant it (`iam-bot policy` prints the policy it needs).",
     "LimitExceeded": "An IAM quota was reached (users, groups per user, or policies per user); remove unused ones or raise the quota.",
     "NoSuchEntity": "Something the request names no longer exists in IAM; submit a new request with current groups and policies.",
     "EntityAlreadyExists": "A user with this name already exists and was not created by this request; request a different name.",
