@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -87,7 +87,6 @@ class Context:
     iam: object | None = None
     caller_arn: str | None = None
     account: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     def broken_among(self, *names: str) -> str | None:
         bad = [n for n in names if n in self.broken]
