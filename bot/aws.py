@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+from botocore.parsers import ResponseParserError
 
 from bot.passwords import PasswordPolicy
 from bot.spec import CopiedPermissions
@@ -42,7 +43,7 @@ TRANSIENT_CODES = frozenset(
 )
 
 _HINTS = {
-    "AccessDenied": "The bot's own IAM permissions do not allow this; an AWS admin must grant it (see deploy/iam-policy.json).",
+    "AccessDenied": "The bot's own IAM permissions do not allow this; an AWS admin must grant it (`iam-bot policy` prints the policy it needs).",
     "LimitExceeded": "An IAM quota was reached (users, groups per user, or policies per user); remove unused ones or raise the quota.",
     "NoSuchEntity": "Something the request names no longer exists in IAM; submit a new request with current groups and policies.",
     "EntityAlreadyExists": "A user with this name already exists and was not created by this request; request a different name.",
@@ -278,6 +279,31 @@ class IamGateway:
         return self._cache.get(
             "account", lambda: _call("GetCallerIdentity", self._sts.get_caller_identity)["Account"]
         )
+
+    def caller_identity(self) -> tuple[str, str]:
+        """(account id, ARN) of the identity the bot runs as; sts GetCallerIdentity needs no permission."""
+        who = _call("GetCallerIdentity", self._sts.get_caller_identity)
+        return who["Account"], who["Arn"]
+
+    def simulate(
+        self, *, principal_arn: str, actions: list[str], resource_arn: str, context: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """{action: "allowed" | "implicitDeny" | "explicitDeny"} for the principal's policies on one resource."""
+
+        def run() -> dict[str, str]:
+            kwargs: dict[str, Any] = {"PolicySourceArn": principal_arn, "ActionNames": actions, "ResourceArns": [resource_arn]}
+            if context:
+                kwargs["ContextEntries"] = [
+                    {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in context.items()
+                ]
+            pages = self.iam.get_paginator("simulate_principal_policy").paginate(**kwargs)
+            try:
+                return {r["EvalActionName"]: r["EvalDecision"] for page in pages for r in page["EvaluationResults"]}
+            except ResponseParserError:
+                # Not an AWS answer at all (moto, for one, answers this action with an HTML 500).
+                raise AwsError("UnparseableResponse", "the endpoint's answer is not an IAM response", action="SimulatePrincipalPolicy") from None
+
+        return _call("SimulatePrincipalPolicy", run)
 
     def console_url(self) -> tuple[str, str]:
         """(sign-in URL, account id or alias) for the console credentials."""

@@ -1,4 +1,4 @@
-"""`iam-bot serve | migrate | audit | demo`. Configuration problems print one line per setting, never a traceback."""
+"""`iam-bot serve | migrate | audit | demo | policy | doctor`. Configuration problems print one line per setting, never a traceback."""
 
 from __future__ import annotations
 
@@ -59,6 +59,28 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    from bot.deploy_policy import boundary_account, policy_warnings, render_json, render_policy
+
+    settings = load_settings()
+    boundary = settings.permissions_boundary or None
+    account = args.account or boundary_account(boundary) or "*"
+    try:
+        policy = render_policy(account=account, path_prefix=settings.user_path_prefix, boundary_arn=boundary)
+    except ValueError as exc:
+        raise ConfigError(f"--account: {exc}") from None
+    sys.stdout.write(render_json(policy))
+    for warning in policy_warnings(path_prefix=settings.user_path_prefix, boundary_arn=boundary):
+        print(f"iam-bot: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_doctor() -> int:
+    from bot.doctor import main as doctor_main
+
+    return doctor_main()
+
+
 def cmd_serve() -> int:
     from bot.app import build_deps, create_app
     from bot.db import make_engine, migrate
@@ -99,11 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--since", help="only events on or after this date (YYYY-MM-DD or ISO 8601)")
     export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    policy = sub.add_parser("policy", help="print the bot's own least-privilege IAM policy for the current settings")
+    policy.add_argument("--account", help="12-digit AWS account id (default: the boundary's account, else *)")
+    sub.add_parser("doctor", help="check every setting against Slack, the database and AWS; one line each with the fix")
     args = parser.parse_args(argv)
     try:
         if args.command == "audit":
             return cmd_audit(args)
-        return {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo}[args.command]()
+        if args.command == "policy":
+            return cmd_policy(args)
+        return {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo, "doctor": cmd_doctor}[args.command]()
     except ConfigError as exc:
         return _fail(str(exc))
     except OperationalError as exc:

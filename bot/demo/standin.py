@@ -42,6 +42,19 @@ TEAM_DOMAIN = "t0test"
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 APP_ID = "A0TEST"
+# Bot scopes the stand-in's token reports in `x-oauth-scopes` (as Slack does on every Web API
+# answer); the app as created from deploy/slack-app-manifest.yml (tests/e2e/test_doctor.py checks).
+DEFAULT_SCOPES = (
+    "commands",
+    "chat:write",
+    "im:write",
+    "files:write",
+    "im:history",
+    "app_mentions:read",
+    "users:read",
+    "channels:read",
+    "groups:read",
+)
 
 # Form fields whose value slack_sdk serialises as a JSON string (blocks/attachments/view
 # given as str, files.completeUploadExternal's `files`, message metadata).
@@ -276,6 +289,11 @@ class SlackStandIn:
         self.app_token = app_token
         # Where apps.connections.open sends a Socket Mode client (a test's WebSocket server).
         self.socket_mode_url: str | None = None
+        # Workspace set-up a test may change (reset() restores it): the token's scopes, fields
+        # overriding users.info's answer per user (deleted, is_bot, ...), channels conversations.info knows.
+        self.granted_scopes: list[str] = list(DEFAULT_SCOPES)
+        self.user_overrides: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
         self._cond = threading.Condition(threading.RLock())
         self._calls: list[Call] = []
         self._problems: list[str] = []
@@ -406,6 +424,31 @@ class SlackStandIn:
             self._problems.clear()
             self._failures.clear()
             self.after_call.clear()
+            self.granted_scopes = list(DEFAULT_SCOPES)
+            self.user_overrides.clear()
+            self.channels.clear()
+
+    def set_user(self, user_id: str, **fields: Any) -> None:
+        """Override users.info fields for one user, e.g. set_user("U1", deleted=True)."""
+        with self._cond:
+            self.user_overrides.setdefault(user_id, {}).update(fields)
+
+    def add_channel(
+        self, channel_id: str, name: str, *, is_member: bool = True, is_private: bool = False, is_archived: bool = False
+    ) -> None:
+        """A channel conversations.info knows; a private one the bot is not in stays unknown, as in Slack."""
+        with self._cond:
+            self.channels[channel_id] = {
+                "id": channel_id,
+                "name": name,
+                "is_channel": not is_private,
+                "is_group": False,
+                "is_im": False,
+                "is_private": is_private,
+                "is_archived": is_archived,
+                "is_member": is_member,
+                "created": 1700000000,
+            }
 
     # ------------------------------------------------------------------ dispatch
 
@@ -488,7 +531,8 @@ class SlackStandIn:
         if method in _VIEW_METHODS and "view" in args:
             self._problems.extend(_view_problems(method, args["view"]))
         handler = _HANDLERS.get(method)
-        return _Reply(200, handler(self, args) if handler else _ok())
+        # Slack reports the token's scopes on every Web API answer.
+        return _Reply(200, handler(self, args) if handler else _ok(), {"x-oauth-scopes": ",".join(self.granted_scopes)})
 
     def _next_ts(self) -> str:
         n = next(self._seq)
@@ -662,26 +706,31 @@ class SlackStandIn:
             return _error("user_not_found")
         name = user_id.lower()  # same convention as SlackSender's user_name
         real_name = f"Test User {user_id}"
-        return _ok(
-            user={
-                "id": user_id,
-                "team_id": TEAM_ID,
-                "name": name,
+        user = {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": name,
+            "real_name": real_name,
+            "deleted": False,
+            "is_bot": user_id == BOT_USER_ID,
+            "is_admin": False,
+            "is_restricted": False,
+            "is_app_user": False,
+            "tz": "UTC",
+            "profile": {
+                "display_name": name,
                 "real_name": real_name,
-                "deleted": False,
-                "is_bot": user_id == BOT_USER_ID,
-                "is_admin": False,
-                "is_restricted": False,
-                "is_app_user": False,
-                "tz": "UTC",
-                "profile": {
-                    "display_name": name,
-                    "real_name": real_name,
-                    "email": f"{name}@example.com",
-                    "team": TEAM_ID,
-                },
-            }
-        )
+                "email": f"{name}@example.com",
+                "team": TEAM_ID,
+            },
+        }
+        return _ok(user={**user, **self.user_overrides.get(user_id, {})})
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self.channels.get(str(args.get("channel", "")))
+        if channel is None or (channel["is_private"] and not channel["is_member"]):
+            return _error("channel_not_found")
+        return _ok(channel=dict(channel))
 
     def _files_upload(self, args: dict[str, Any]) -> dict[str, Any]:
         # Slack retired files.upload (Nov 2025); answering ok but flagging it keeps the
@@ -704,6 +753,7 @@ _HANDLERS: dict[str, Callable[[SlackStandIn, dict[str, Any]], dict[str, Any]]] =
     "auth.test": SlackStandIn._auth_test,
     "conversations.open": SlackStandIn._conversations_open,
     "conversations.history": SlackStandIn._conversations_history,
+    "conversations.info": SlackStandIn._conversations_info,
     "chat.postMessage": SlackStandIn._chat_post_message,
     "chat.update": SlackStandIn._chat_update,
     "chat.delete": SlackStandIn._chat_delete,

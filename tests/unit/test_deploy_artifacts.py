@@ -1,8 +1,9 @@
-"""deploy/iam-policy.json and deploy/slack-app-manifest.yml stay in step with the code.
+"""The bot's IAM policy (bot/deploy_policy.py, deploy/iam-policy.json) and the Slack manifest stay in step with the code.
 
-The IAM policy must allow every AWS call bot/aws.py makes and nothing else; the Slack manifest must
-grant the scopes for every Web API method and event the bot uses and nothing else. Both lists are
-read from the source with `ast`, so a new call without a deploy change fails here, not in production.
+The IAM policy must allow every AWS call bot/aws.py makes and nothing else, confined and bounded as
+the README's security model says, and pass parliament's lint; the Slack manifest must grant the
+scopes for every Web API method and event the bot uses and nothing else. Both lists are read from
+the source with `ast`, so a new call without a deploy change fails here, not in production.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import yaml
 from botocore import xform_name
 from slack_sdk import WebClient
 
+from bot import deploy_policy
+from bot.deploy_policy import ACTIONS, Scope, render_json, render_policy
+
 ROOT = Path(__file__).resolve().parents[2]
 AWS_MODULE = ROOT / "bot" / "aws.py"
 POLICY_FILE = ROOT / "deploy" / "iam-policy.json"
@@ -34,12 +38,23 @@ NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}
 # CreateUser is always called with Tags (the request marker), and tag-on-create is authorized as
 # iam:TagUser as well (IAM User Guide, "IAM: Create new users only with specific tags").
 DEPENDENT_ACTIONS = {"iam:CreateUser": {"iam:TagUser"}}
-# May be granted without being called: CreateUser with PermissionsBoundary is authorized by
-# iam:CreateUser (with the iam:PermissionsBoundary condition key); an operator who prefers to grant
-# iam:PutUserPermissionsBoundary too may, without failing this test.
-OPTIONAL_EXTRAS = {"iam:PutUserPermissionsBoundary"}
 # Attributes of a boto3 client that are not API operations.
 CLIENT_HELPERS = {"get_paginator", "get_waiter", "can_paginate", "meta", "exceptions", "close"}
+
+EXAMPLE = {
+    "account": deploy_policy.EXAMPLE_ACCOUNT,
+    "path_prefix": deploy_policy.EXAMPLE_PATH_PREFIX,
+    "boundary_arn": deploy_policy.EXAMPLE_BOUNDARY,
+}
+# Settings the policy is rendered for: the documented example, no boundary, the default prefix,
+# an AWS managed policy as the boundary, and GovCloud.
+RENDERINGS = {
+    "example": EXAMPLE,
+    "no-boundary": {"account": "*", "path_prefix": "/iam-bot/", "boundary_arn": None},
+    "defaults": {},
+    "aws-managed-boundary": {"account": "*", "path_prefix": "/team/a/", "boundary_arn": "arn:aws:iam::aws:policy/PowerUserAccess"},
+    "govcloud": {"account": "*", "path_prefix": "/iam-bot/", "boundary_arn": "arn:aws-us-gov:iam::123456789012:policy/b"},
+}
 
 
 def _self_attr(node: ast.AST) -> str | None:
@@ -143,76 +158,182 @@ def code_actions() -> set[str]:
     return actions
 
 
-@pytest.fixture(scope="module")
-def policy() -> dict[str, Any]:
-    return json.loads(POLICY_FILE.read_text())
+@pytest.fixture(scope="module", params=sorted(RENDERINGS))
+def rendering(request: pytest.FixtureRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(settings, rendered policy) for each configuration in RENDERINGS."""
+    kwargs = RENDERINGS[request.param]
+    return kwargs, render_policy(**kwargs)
 
 
 def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _allow_statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for s in policy["Statement"] if s.get("Effect") == "Allow"]
+def _statements(policy: dict[str, Any], effect: str) -> list[dict[str, Any]]:
+    return [s for s in policy["Statement"] if s.get("Effect") == effect]
 
 
-def _allowed(policy: dict[str, Any], action: str) -> bool:
-    return any(
-        fnmatchcase(action.lower(), pattern.lower())
-        for s in _allow_statements(policy)
-        for pattern in _as_list(s.get("Action", []))
-    )
+def _granting(policy: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [
+        s for s in _statements(policy, "Allow") if any(fnmatchcase(action.lower(), a.lower()) for a in _as_list(s["Action"]))
+    ]
 
 
 def _granted_actions(policy: dict[str, Any]) -> set[str]:
-    return {a for s in _allow_statements(policy) for a in _as_list(s.get("Action", []))}
+    return {a for s in _statements(policy, "Allow") for a in _as_list(s.get("Action", []))}
 
 
-def test_policy_is_well_formed(policy: dict[str, Any]) -> None:
+def test_deploy_file_is_the_rendered_example() -> None:
+    """deploy/iam-policy.json is `iam-bot policy` for the README's example settings, byte for byte."""
+    assert POLICY_FILE.read_text() == render_json(render_policy(**EXAMPLE)), (
+        "regenerate it: IAM_BOT_USER_PATH_PREFIX=/iam-bot/ "
+        "IAM_BOT_PERMISSIONS_BOUNDARY=arn:aws:iam::123456789012:policy/iam-bot-boundary iam-bot policy > deploy/iam-policy.json"
+    )
+
+
+def test_policy_is_well_formed(rendering: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    _, policy = rendering
     assert policy["Version"] == "2012-10-17"
     sids = [s.get("Sid") for s in policy["Statement"]]
     assert all(sids) and len(set(sids)) == len(sids), f"every statement needs a unique Sid: {sids}"
     for s in policy["Statement"]:
-        assert s["Effect"] == "Allow"
+        assert s["Effect"] in ("Allow", "Deny")
         assert "NotAction" not in s and "NotResource" not in s, f"{s['Sid']}: NotAction/NotResource grant too much"
         assert s.get("Action") and s.get("Resource")
 
 
-def test_policy_allows_every_call_the_code_makes(code_actions: set[str], policy: dict[str, Any]) -> None:
+def test_the_action_table_is_exactly_what_the_code_calls(code_actions: set[str]) -> None:
+    """bot/deploy_policy.ACTIONS is the one list: every IAM call, and nothing the code never makes."""
     needed = set(code_actions) - NO_PERMISSION_NEEDED
     for action in code_actions:
         needed |= DEPENDENT_ACTIONS.get(action, set())
-    missing = sorted(a for a in needed if not _allowed(policy, a))
-    assert not missing, f"deploy/iam-policy.json does not allow: {missing}"
+    assert not needed - set(ACTIONS), f"add to bot/deploy_policy.ACTIONS: {sorted(needed - set(ACTIONS))}"
+    assert not set(ACTIONS) - needed, f"bot/deploy_policy.ACTIONS grants actions the code never calls: {sorted(set(ACTIONS) - needed)}"
 
 
-def test_policy_allows_nothing_the_code_does_not_use(code_actions: set[str], policy: dict[str, Any]) -> None:
-    used = {a.lower() for a in code_actions}
-    for action in code_actions:
-        used |= {d.lower() for d in DEPENDENT_ACTIONS.get(action, set())}
-    extras = {a.lower() for a in OPTIONAL_EXTRAS}
-    surplus = sorted(a for a in _granted_actions(policy) if a.lower() not in used | extras)
-    assert not surplus, f"deploy/iam-policy.json allows actions the code never calls: {surplus}"
+def test_policy_allows_every_action_and_nothing_else(rendering: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    _, policy = rendering
+    missing = sorted(a for a in ACTIONS if not _granting(policy, a))
+    assert not missing, f"the rendered policy does not allow: {missing}"
+    surplus = sorted(a for a in _granted_actions(policy) if a not in ACTIONS)
+    assert not surplus, f"the rendered policy allows actions outside ACTIONS: {surplus}"
 
 
-def test_policy_has_no_wildcard_actions(policy: dict[str, Any]) -> None:
-    for s in _allow_statements(policy):
+def test_policy_has_no_wildcard_actions(rendering: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    _, policy = rendering
+    for s in policy["Statement"]:
         for action in _as_list(s["Action"]):
-            assert action != "*" and not action.lower().startswith("iam:*"), f"{s['Sid']}: {action}"
             assert "*" not in action and "?" not in action, f"{s['Sid']}: wildcard action {action}"
 
 
-def test_writes_are_scoped_to_users_and_groups(policy: dict[str, Any]) -> None:
-    """Only reads may use Resource "*"; every write names user (or group) ARNs."""
-    for s in _allow_statements(policy):
-        resources = _as_list(s["Resource"])
-        if "*" in resources:
-            for action in _as_list(s["Action"]):
-                name = action.split(":", 1)[1]
-                assert name.startswith(("List", "Get")), f"{s['Sid']}: {action} must not be granted on *"
-        else:
-            for r in resources:
-                assert r.startswith(("arn:aws:iam::*:user/", "arn:aws:iam::*:group/")), f"{s['Sid']}: {r}"
+def test_writes_are_confined_to_the_path_prefix(rendering: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """Only reads may reach beyond the bot's users; every user write names `user<prefix>*`."""
+    kwargs, policy = rendering
+    prefix = kwargs.get("path_prefix", "/")
+    for action, scope in ACTIONS.items():
+        for s in _granting(policy, action):
+            resources = _as_list(s["Resource"])
+            name = action.split(":", 1)[1]
+            if scope in (Scope.OWN_USER, Scope.BOUNDED_USER):
+                assert all(r.endswith(f":user{prefix}*") and r.count("*") <= 2 for r in resources), (s["Sid"], resources)
+            elif scope is Scope.GROUP:
+                assert all(r.endswith(":group/*") for r in resources), (s["Sid"], resources)
+            else:
+                assert name.startswith(("List", "Get", "Simulate")), f"{action} is a write: give it a confined scope"
+
+
+def test_with_a_boundary_no_unbounded_user_can_be_made(rendering: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """CreateUser and every user-policy write carry the iam:PermissionsBoundary condition; the boundary stays put."""
+    kwargs, policy = rendering
+    boundary = kwargs.get("boundary_arn")
+    bounded = [a for a, scope in ACTIONS.items() if scope is Scope.BOUNDED_USER]
+    assert {"iam:CreateUser", "iam:AttachUserPolicy", "iam:PutUserPolicy"} <= set(bounded)
+    for action in bounded:
+        for s in _granting(policy, action):
+            if boundary:
+                assert s.get("Condition") == {"ArnEquals": {"iam:PermissionsBoundary": boundary}}, s["Sid"]
+            else:
+                assert "Condition" not in s
+    denied = {a for s in _statements(policy, "Deny") for a in _as_list(s["Action"])}
+    if boundary:
+        assert "iam:DeleteUserPermissionsBoundary" in denied
+        (other,) = [s for s in _statements(policy, "Deny") if s["Action"] == "iam:PutUserPermissionsBoundary"]
+        assert other["Condition"] == {"ArnNotEquals": {"iam:PermissionsBoundary": boundary}}
+        if ":iam::aws:" not in boundary:
+            (edit,) = [s for s in _statements(policy, "Deny") if s["Resource"] == boundary]
+            assert {"iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy"} <= set(edit["Action"])
+    else:
+        assert not denied
+    # Nothing grants the boundary actions themselves.
+    assert not {"iam:PutUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary"} & _granted_actions(policy)
+
+
+def test_bounded_actions_take_the_boundary_condition_key() -> None:
+    """What AWS's Service Authorization Reference says (as shipped in parliament's iam_definition.json)."""
+    import parliament
+
+    definition = json.loads((Path(parliament.__file__).parent / "iam_definition.json").read_text())
+    # The file holds IAM twice (the service's old and new names); both must agree.
+    services = [s for s in definition if s["prefix"] == "iam"]
+    assert services
+    for iam in services:
+        with_key = {
+            "iam:" + p["privilege"]
+            for p in iam["privileges"]
+            for rt in p["resource_types"]
+            if "iam:PermissionsBoundary" in rt["condition_keys"]
+            and p["privilege"].endswith(("User", "UserPolicy", "UserPermissionsBoundary"))
+        }
+        assert with_key == deploy_policy.BOUNDARY_KEY_ACTIONS, iam["service_name"]
+        # Group membership takes no user resource, so it cannot be confined to the bot's users (README).
+        (add,) = [p for p in iam["privileges"] if p["privilege"] == "AddUserToGroup"]
+        assert [rt["resource_type"] for rt in add["resource_types"]] == ["group*"]
+
+
+def test_render_refuses_a_malformed_account() -> None:
+    with pytest.raises(ValueError):
+        render_policy(account="12345")
+
+
+# Community auditors (opt-in in parliament, `--include-community-auditors`) flag IAM actions by
+# name and ignore Resource and Condition (duo-labs/parliament#66). These are the bot's job: it
+# creates users and their credentials. What keeps it safe is what they cannot see: the path-prefix
+# resources and the iam:PermissionsBoundary condition above. Anything else they report fails.
+INHERENT_COMMUNITY_FINDINGS = {
+    ("CREDENTIALS_EXPOSURE", None),
+    ("PERMISSIONS_MANAGEMENT_ACTIONS", None),
+    *(("PRIVILEGE_ESCALATION", t) for t in ("CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile", "AttachUserPolicy", "PutUserPolicy", "AddUserToGroup")),
+}
+
+
+def _parliament(text: str, *, community: bool) -> list[Any]:
+    from parliament import analyze_policy_string
+
+    return analyze_policy_string(text, include_community_auditors=community).findings
+
+
+def test_parliament_finds_nothing_in_the_deploy_file() -> None:
+    findings = _parliament(POLICY_FILE.read_text(), community=False)
+    assert not findings, [(f.issue, f.detail, f.location) for f in findings]
+
+
+def test_parliament_finds_nothing_in_any_rendering(rendering: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    _, policy = rendering
+    findings = _parliament(render_json(policy), community=False)
+    assert not findings, [(f.issue, f.detail, f.location) for f in findings]
+    # parliament puts the escalation type in the finding's location.
+    community = {(f.issue, (f.location or {}).get("type")) for f in _parliament(render_json(policy), community=True)}
+    assert community <= INHERENT_COMMUNITY_FINDINGS, sorted(community - INHERENT_COMMUNITY_FINDINGS, key=str)
+
+
+def test_parliament_would_catch_a_mistake() -> None:
+    """The lint is live: a typo'd action and a mistyped condition are findings."""
+    broken = render_policy(**EXAMPLE)
+    broken["Statement"][0]["Action"].append("iam:ListUserz")
+    (bounded,) = [s for s in broken["Statement"] if s["Sid"] == "CreateAndGrantOnlyWithBoundary"]
+    bounded["Condition"] = {"StringEquals": {"iam:PermissionsBoundary": EXAMPLE["boundary_arn"]}}
+    issues = {f.issue for f in _parliament(render_json(broken), community=False)}
+    assert {"UNKNOWN_ACTION", "MISMATCHED_TYPE_BUT_USABLE"} <= issues, issues
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +353,12 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "views_update": set(),
     "views_push": set(),
     "views_publish": set(),
-    "users_info": {"users:read"},
+    "users_info": {"users:read"},  # iam-bot doctor: approvers are real, active people
+    # iam-bot doctor: the approval/audit channel exists and the bot is in it; public channels need
+    # channels:read, private ones groups:read.
+    "conversations_info": {"channels:read", "groups:read"},
+    "auth_test": set(),
+    "apps_connections_open": set(),  # called with the app-level token (connections:write), not a bot scope
 }
 # Events the bot subscribes to -> scopes they need.
 EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.im": {"im:history"}, "app_home_opened": set()}

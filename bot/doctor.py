@@ -1,0 +1,554 @@
+"""`iam-bot doctor`: check a real deployment's settings one by one, one line each with the fix.
+
+Each check is a small function of the shared `Context` returning Results; nothing here changes
+anything (no migration, no key generated, no message posted). Secrets are never printed: a line
+names the setting, never its value.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.settings import _FIELD_ENV, ConfigError, Settings, load_settings, local_key_file
+
+Status = Literal["ok", "warn", "fail", "skip"]
+
+# The bot scopes of deploy/slack-app-manifest.yml (the installed package has no deploy/ folder;
+# tests/unit/test_doctor_checks.py keeps the two equal).
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "im:write",
+    "files:write",
+    "im:history",
+    "app_mentions:read",
+    "users:read",
+    "channels:read",
+    "groups:read",
+)
+
+_REJECTED_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"}
+_BAD_AWS_CREDENTIALS = {
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "AuthFailure",
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    status: Status
+    found: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{self.status.upper():<4}  {self.name}: {self.found}"
+        return f"{text}. Fix: {self.fix}" if self.fix else text
+
+
+def ok(name: str, found: str) -> Result:
+    return Result(name, "ok", found)
+
+
+def warn(name: str, found: str, fix: str = "") -> Result:
+    return Result(name, "warn", found, fix)
+
+
+def fail(name: str, found: str, fix: str) -> Result:
+    return Result(name, "fail", found, fix)
+
+
+def skip(name: str, why: str) -> Result:
+    return Result(name, "skip", f"not checked: {why}")
+
+
+@dataclass
+class Context:
+    """What the checks share: the settings, which of them are broken, and what earlier checks learnt."""
+
+    settings: Settings
+    broken: dict[str, str]  # env var -> what is wrong with it
+    slack_ok: bool = False
+    granted_scopes: frozenset[str] | None = None
+    engine: object | None = None
+    schema_ok: bool = False
+    iam: object | None = None
+    caller_arn: str | None = None
+    account: str | None = None
+
+    def broken_among(self, *names: str) -> str | None:
+        bad = [n for n in names if n in self.broken]
+        return f"{', '.join(bad)} is invalid (see above)" if bad else None
+
+    def client(self, token: str) -> WebClient:
+        return WebClient(token=token, base_url=self.settings.slack_api_url, timeout=10)
+
+
+def parse_settings() -> tuple[Settings, dict[str, str]]:
+    """The settings, with every invalid one reset to its default and reported instead of aborting."""
+    try:
+        return load_settings(), {}
+    except ConfigError as exc:
+        broken: dict[str, str] = {}
+        for line in str(exc).splitlines():
+            env, _, why = line.partition(": ")
+            broken[env] = why
+        fields = {f: Settings.model_fields[f].default for f, env in _FIELD_ENV.items() if env in broken}
+        return load_settings(**fields), broken
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks, in the order they print
+# ---------------------------------------------------------------------------------------------
+
+
+def check_settings(ctx: Context) -> list[Result]:
+    if not ctx.broken:
+        return [ok("settings", "every value is well-formed")]
+    return [fail(env, why, f"correct {env}") for env, why in ctx.broken.items()]
+
+
+def _slack_error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+    return type(exc).__name__  # URLError, timeout, ...: never the exception text (it may carry the request)
+
+
+def check_slack_token(ctx: Context) -> list[Result]:
+    name = "Slack bot token"
+    s = ctx.settings
+    why = ctx.broken_among("SLACK_BOT_TOKEN", "SLACK_API_URL")
+    if why:
+        return [skip(name, why)]
+    if not s.slack_bot_token:
+        return [fail(name, "SLACK_BOT_TOKEN is not set", "copy the Bot User OAuth Token (xoxb-...) from your Slack app's OAuth & Permissions page")]
+    try:
+        client = ctx.client(s.slack_bot_token)
+        resp = client.auth_test()
+    except SlackApiError as exc:
+        error = _slack_error(exc)
+        if error in _REJECTED_TOKEN:
+            return [fail(name, f"Slack rejected SLACK_BOT_TOKEN ({error})", "copy the Bot User OAuth Token again from OAuth & Permissions; reinstall the app if it was revoked")]
+        return [fail(name, f"auth.test failed ({error})", "check SLACK_BOT_TOKEN and SLACK_API_URL")]
+    except OSError as exc:  # network (URLError, timeouts): nothing answered at SLACK_API_URL
+        return [fail(name, f"cannot reach Slack at {s.slack_api_url} ({_slack_error(exc)})", "check SLACK_API_URL and that this host can reach it")]
+    ctx.slack_ok = True
+    headers = {k.lower(): v for k, v in (resp.headers or {}).items()}
+    raw = headers.get("x-oauth-scopes")
+    if isinstance(raw, list):
+        raw = ",".join(raw)
+    if raw is not None:
+        ctx.granted_scopes = frozenset(x.strip() for x in raw.split(",") if x.strip())
+    return [ok(name, f"valid: bot @{resp.get('user')} in workspace {resp.get('team')}")]
+
+
+def check_slack_scopes(ctx: Context) -> list[Result]:
+    name = "Slack scopes"
+    if not ctx.slack_ok:
+        return [skip(name, "the bot token does not work")]
+    if ctx.granted_scopes is None:
+        return [warn(name, "Slack did not report the token's scopes (no x-oauth-scopes header)", "compare the app's scopes with deploy/slack-app-manifest.yml")]
+    missing = [s for s in BOT_SCOPES if s not in ctx.granted_scopes]
+    if missing:
+        return [fail(name, f"missing {', '.join(missing)}", "add them under OAuth & Permissions > Bot Token Scopes (or re-create the app from deploy/slack-app-manifest.yml), then reinstall the app")]
+    return [ok(name, f"all {len(BOT_SCOPES)} scopes the bot uses are granted")]
+
+
+def check_signing_secret(ctx: Context) -> list[Result]:
+    name = "Slack signing secret"
+    s = ctx.settings
+    if "SLACK_APP_TOKEN" in ctx.broken:
+        return [skip(name, "SLACK_APP_TOKEN is invalid (see above): HTTP or Socket Mode is unknown")]
+    if s.socket_mode:
+        return [ok(name, "not needed: Socket Mode (SLACK_APP_TOKEN is set)")]
+    if not s.slack_signing_secret:
+        return [fail(name, "SLACK_SIGNING_SECRET is not set (HTTP mode)", "copy the Signing Secret from your Slack app's Basic Information page, or set SLACK_APP_TOKEN to use Socket Mode")]
+    # Slack never tells an app its secret; a wrong one shows up as 401s on /slack/events.
+    return [ok(name, "set (a wrong one makes every Slack request fail with 401; see Troubleshooting)")]
+
+
+def check_app_token(ctx: Context) -> list[Result]:
+    name = "Slack app token"
+    s = ctx.settings
+    why = ctx.broken_among("SLACK_APP_TOKEN", "SLACK_API_URL")
+    if why:
+        return [skip(name, why)]
+    if not s.slack_app_token:
+        return [ok(name, f"unset: HTTP mode, Slack posts to /slack/events on port {s.port}")]
+    try:
+        client = ctx.client("")  # the app-level token goes in the call: Socket Mode's own method
+        client.apps_connections_open(app_token=s.slack_app_token)
+    except SlackApiError as exc:
+        error = _slack_error(exc)
+        if error in _REJECTED_TOKEN:
+            return [fail(name, f"Slack rejected SLACK_APP_TOKEN ({error})", "create an app-level token with connections:write (Basic Information > App-Level Tokens) and set it")]
+        return [fail(name, f"apps.connections.open failed ({error})", "turn on Socket Mode in the app's settings (Socket Mode page)")]
+    except OSError as exc:
+        return [fail(name, f"cannot reach Slack at {s.slack_api_url} ({_slack_error(exc)})", "check SLACK_API_URL and that this host can reach it")]
+    return [ok(name, "valid: Socket Mode connections open")]
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    text = text.strip().splitlines()[0] if text.strip() else ""
+    return text.replace(secret, "***") if secret else text
+
+
+def check_database(ctx: Context) -> list[Result]:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from bot.db import make_engine, normalize_url
+
+    name = "database"
+    try:
+        url = make_url(normalize_url(ctx.settings.database_url))
+    except ArgumentError:
+        return [fail(name, "DATABASE_URL is not a database URL", "use sqlite:///path/iam-bot.db or postgresql://user:password@host/db")]
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if not Path(url.database).exists():  # connecting would create an empty file
+            return [fail(name, f"no database file at {url.database}", "run `iam-bot migrate` (or fix DATABASE_URL)")]
+    try:
+        engine = make_engine(ctx.settings.database_url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except ModuleNotFoundError as exc:
+        return [fail(name, f"{shown}: the driver {exc.name} is not installed", "pip install the project (it brings psycopg)")]
+    except SQLAlchemyError as exc:
+        cause = _scrub(str(getattr(exc, "orig", None) or type(exc).__name__), url.password)
+        return [fail(name, f"cannot connect to {shown} ({cause})", "check DATABASE_URL and that the server is running and reachable")]
+    ctx.engine = engine
+    return [ok(name, f"reachable: {shown}")]
+
+
+def check_schema(ctx: Context) -> list[Result]:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from bot.db import alembic_config
+
+    name = "database schema"
+    if ctx.engine is None:
+        return [skip(name, "the database is not reachable")]
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with ctx.engine.connect() as conn:  # type: ignore[attr-defined]
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if not current:
+        return [fail(name, "not migrated (no iam-bot tables)", "run `iam-bot migrate` (the release step)")]
+    if current == heads:
+        ctx.schema_ok = True
+        return [ok(name, f"at the latest migration ({', '.join(sorted(heads))})")]
+    script = ScriptDirectory.from_config(alembic_config())
+    known = {r.revision for r in script.walk_revisions()}
+    if current - known:
+        return [fail(name, f"at {', '.join(sorted(current))}, which this version of iam-bot does not know", "upgrade iam-bot: the database was migrated by a newer version")]
+    return [fail(name, f"at {', '.join(sorted(current))}, latest is {', '.join(sorted(heads))}", "run `iam-bot migrate` (the release step)")]
+
+
+def check_encryption_key(ctx: Context) -> list[Result]:
+    from sqlalchemy import select
+
+    from bot.vault import Vault, VaultError
+    from models.entities import CredentialEnvelope
+
+    name = "encryption key"
+    s = ctx.settings
+    if "IAM_BOT_ENCRYPTION_KEY" in ctx.broken:
+        return [skip(name, "IAM_BOT_ENCRYPTION_KEY is invalid (see above)")]
+    keys = s.encryption_keys
+    if not keys:
+        gen = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        if not s.uses_default_sqlite:
+            return [fail(name, "IAM_BOT_ENCRYPTION_KEY is not set; it is required with a shared database", f"generate one with `{gen}` and keep it in your secret store")]
+        path = local_key_file(s)
+        if not path.exists():
+            return [warn(name, "IAM_BOT_ENCRYPTION_KEY is not set; a local key will be generated at first start", f"fine for local use; for a deployment set one made with `{gen}`")]
+        keys = [path.read_text().strip()]
+        source = f"the generated local key in {path}"
+    else:
+        source = f"{len(keys)} key(s) from IAM_BOT_ENCRYPTION_KEY"
+    vault = Vault(keys)
+    if not ctx.schema_ok:
+        vault.open(vault.seal(_probe()))
+        return [ok(name, f"{source}: valid (stored credentials not checked: database not ready)")]
+    with ctx.engine.connect() as conn:  # type: ignore[attr-defined]
+        stored = [
+            row[0]
+            for row in conn.execute(
+                select(CredentialEnvelope.ciphertext).where(CredentialEnvelope.ciphertext.is_not(None)).limit(50)
+            )
+        ]
+    unreadable = 0
+    for token in stored:
+        try:
+            vault.open(token)  # decrypted in memory only to prove it can be; never shown
+        except (VaultError, TypeError, ValueError):
+            unreadable += 1
+    if unreadable:
+        return [fail(name, f"{unreadable} of {len(stored)} stored credentials cannot be decrypted with {source}", "a key still in use was removed: put the old key back after the new one (comma-separated, newest first)")]
+    if not stored:
+        vault.open(vault.seal(_probe()))
+        return [ok(name, f"{source}: valid (no stored credentials yet; a sample sealed and opened)")]
+    return [ok(name, f"{source}: opens all {len(stored)} stored credentials checked")]
+
+
+def _probe():  # type: ignore[no-untyped-def]
+    from bot.vault import Credentials
+
+    return Credentials(user_name="iam-bot-doctor", console_url="https://example.invalid/", account="000000000000")
+
+
+def check_aws_identity(ctx: Context) -> list[Result]:
+    from botocore.exceptions import BotoCoreError
+
+    from bot.aws import AwsError, IamGateway
+
+    name = "AWS identity"
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    where = f" at {endpoint}" if endpoint else ""
+    try:
+        gateway = IamGateway()
+        account, arn = gateway.caller_identity()
+    except AwsError as exc:
+        if exc.code in _BAD_AWS_CREDENTIALS:
+            return [fail(name, f"AWS rejected the credentials ({exc.code})", "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the profile or the instance role the bot runs with")]
+        if exc.aws_message in ("NoCredentialsError", "PartialCredentialsError"):
+            return [fail(name, "no AWS credentials found", "give the bot credentials the boto3 way: an instance/task role, a profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")]
+        if exc.code == "ConnectionError":
+            return [fail(name, f"cannot reach AWS STS{where} ({exc.aws_message})", "check the network, AWS_DEFAULT_REGION, and AWS_ENDPOINT_URL if you set it")]
+        return [fail(name, f"GetCallerIdentity failed ({exc.code})", "check the bot's AWS credentials")]
+    except BotoCoreError as exc:  # e.g. NoRegionError when the clients are made
+        return [fail(name, f"cannot use AWS ({type(exc).__name__})", "set AWS_DEFAULT_REGION (any region: IAM is global) and credentials")]
+    ctx.iam, ctx.account, ctx.caller_arn = gateway, account, arn
+    if arn.endswith(":root"):
+        return [warn(name, f"account {account} as the root user", "run the bot with a role or user that has the policy from `iam-bot policy`, never as root")]
+    return [ok(name, f"account {account} as {arn}")]
+
+
+def principal_for(caller_arn: str) -> str | None:
+    """The IAM ARN that SimulatePrincipalPolicy takes for a caller ARN from GetCallerIdentity.
+
+    An assumed-role ARN does not carry the role's path, so a role with a path cannot be
+    simulated from it (IAM answers NoSuchEntity, reported as "could not check").
+    """
+    parts = caller_arn.split(":", 5)
+    if len(parts) != 6:
+        return None
+    _, partition, service, _, account, resource = parts
+    if resource.startswith("user/"):
+        return f"arn:{partition}:iam::{account}:{resource}"  # IAM users (moto answers with :sts:)
+    if service == "sts" and resource.startswith("assumed-role/"):
+        role = resource.split("/")[1]
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    if service == "iam" and resource.startswith("role/"):
+        return caller_arn
+    return None
+
+
+PROBE = "iam-bot-doctor-probe"
+
+
+def probes(*, partition: str, account: str, prefix: str, boundary: str | None, principal: str) -> list[tuple[list[str], str, dict[str, str]]]:
+    """(actions, sample resource, context) per scope of the bot's policy, for SimulatePrincipalPolicy."""
+    from bot.deploy_policy import ACTIONS, Scope
+
+    iam = f"arn:{partition}:iam::{account}"
+    resource = {
+        Scope.ACCOUNT: "*",
+        Scope.ANY_USER: f"{iam}:user/{PROBE}",
+        Scope.OWN_USER: f"{iam}:user{prefix}{PROBE}",
+        Scope.BOUNDED_USER: f"{iam}:user{prefix}{PROBE}",
+        Scope.GROUP: f"{iam}:group/{PROBE}",
+        Scope.POLICY: f"{iam}:policy/{PROBE}",
+        Scope.PRINCIPAL: principal,
+    }
+    out = []
+    for scope in Scope:
+        actions = sorted(a for a, s in ACTIONS.items() if s is scope)
+        if actions:
+            context = {"iam:PermissionsBoundary": boundary} if scope is Scope.BOUNDED_USER and boundary else {}
+            out.append((actions, resource[scope], context))
+    return out
+
+
+def judge_permissions(decisions: dict[str, str], *, unbounded_create: str | None, boundary: str | None) -> Result:
+    """One line from the simulator's decisions; `unbounded_create` is CreateUser's decision without the boundary."""
+    name = "AWS permissions"
+    denied = sorted(a for a, d in decisions.items() if d != "allowed")
+    if denied:
+        return fail(name, f"not allowed: {', '.join(denied)}", "attach the policy printed by `iam-bot policy` to the bot's role or user")
+    if boundary and unbounded_create == "allowed":
+        return warn(name, f"all {len(decisions)} actions allowed, but CreateUser is allowed without the boundary too", "use the policy from `iam-bot policy`: it allows CreateUser only with iam:PermissionsBoundary")
+    return ok(name, f"all {len(decisions)} actions the bot uses are allowed")
+
+
+def check_aws_permissions(ctx: Context) -> list[Result]:
+    from bot.aws import AwsError
+
+    name = "AWS permissions"
+    if ctx.iam is None or not ctx.caller_arn:
+        return [skip(name, "no working AWS identity")]
+    principal = principal_for(ctx.caller_arn)
+    if principal is None:
+        return [warn(name, f"could not check: {ctx.caller_arn} cannot be simulated", "run `iam-bot doctor` as the role or user the bot runs as")]
+    s = ctx.settings
+    partition = ctx.caller_arn.split(":")[1]
+    boundary = s.permissions_boundary or None
+    decisions: dict[str, str] = {}
+    try:
+        for actions, resource, context in probes(partition=partition, account=ctx.account or "*", prefix=s.user_path_prefix, boundary=boundary, principal=principal):
+            decisions.update(ctx.iam.simulate(principal_arn=principal, actions=actions, resource_arn=resource, context=context))  # type: ignore[attr-defined]
+        unbounded = None
+        if boundary:
+            own = f"arn:{partition}:iam::{ctx.account}:user{s.user_path_prefix}{PROBE}"
+            unbounded = ctx.iam.simulate(principal_arn=principal, actions=["iam:CreateUser"], resource_arn=own).get("iam:CreateUser")  # type: ignore[attr-defined]
+    except AwsError as exc:
+        if exc.code == "AccessDenied":
+            return [warn(name, "could not check: the bot may not call iam:SimulatePrincipalPolicy", "grant it on the bot's own ARN (it is in `iam-bot policy`), or run doctor with an admin's credentials")]
+        if exc.code == "NoSuchEntity":
+            return [warn(name, f"could not check: IAM does not know {principal} (a role with a path?)", "check the policy by hand against `iam-bot policy`")]
+        return [warn(name, f"could not check (not supported by this endpoint: {exc.code} {exc.aws_message})".rstrip(), "check the bot's policy by hand against `iam-bot policy`")]
+    return [judge_permissions(decisions, unbounded_create=unbounded, boundary=boundary)]
+
+
+def check_boundary(ctx: Context) -> list[Result]:
+    name = "permissions boundary"
+    s = ctx.settings
+    if "IAM_BOT_PERMISSIONS_BOUNDARY" in ctx.broken:
+        return [skip(name, "IAM_BOT_PERMISSIONS_BOUNDARY is invalid (see above)")]
+    if not s.permissions_boundary:
+        return [warn(name, "IAM_BOT_PERMISSIONS_BOUNDARY is not set: created users get no boundary, and the bot's policy cannot stop an admin grant", "create a boundary policy and set IAM_BOT_PERMISSIONS_BOUNDARY to its ARN (see Security model)")]
+    return [ok(name, f"{s.permissions_boundary}, users under {s.user_path_prefix}")]
+
+
+def check_approvers(ctx: Context) -> list[Result]:
+    name = "approvers"
+    s = ctx.settings
+    if "IAM_BOT_APPROVERS" in ctx.broken:
+        return [skip(name, "IAM_BOT_APPROVERS is invalid (see above)")]
+    if not s.approvers:
+        return [fail(name, "IAM_BOT_APPROVERS is not set", "give the Slack member IDs (profile > ... > Copy member ID) of the people who may approve, comma-separated")]
+    if not ctx.slack_ok:
+        return [skip(name, "the bot token does not work")]
+    client = ctx.client(s.slack_bot_token)
+    out = []
+    for user_id in sorted(s.approvers):
+        label = f"approver {user_id}"
+        try:
+            user = client.users_info(user=user_id)["user"]
+        except SlackApiError as exc:
+            error = _slack_error(exc)
+            if error == "user_not_found":
+                out.append(fail(label, "no such user in this workspace", f"remove {user_id} from IAM_BOT_APPROVERS or use the member ID from the person's profile"))
+            elif error == "missing_scope":
+                out.append(fail(label, "cannot look it up: the token lacks users:read", "add users:read and reinstall the app"))
+            else:
+                out.append(fail(label, f"users.info failed ({error})", "check the ID and the bot token"))
+            continue
+        except OSError as exc:
+            out.append(fail(label, f"cannot reach Slack ({_slack_error(exc)})", "check SLACK_API_URL"))
+            continue
+        who = f"@{user.get('name', '?')}"
+        if user.get("deleted"):
+            out.append(fail(label, f"{who} is deactivated", f"remove {user_id} from IAM_BOT_APPROVERS"))
+        elif user.get("is_bot") or user.get("is_app_user"):
+            out.append(fail(label, f"{who} is a bot, not a person", f"remove {user_id} from IAM_BOT_APPROVERS; approvers must be people"))
+        else:
+            out.append(ok(label, f"{who} is an active person"))
+    return out
+
+
+def _check_channel(ctx: Context, *, name: str, setting: str, channel: str, unset: str) -> list[Result]:
+    if setting in ctx.broken:
+        return [skip(name, f"{setting} is invalid (see above)")]
+    if not channel:
+        return [ok(name, unset)]
+    if not ctx.slack_ok:
+        return [skip(name, "the bot token does not work")]
+    client = ctx.client(ctx.settings.slack_bot_token)
+    try:
+        info = client.conversations_info(channel=channel)["channel"]
+    except SlackApiError as exc:
+        error = _slack_error(exc)
+        if error == "channel_not_found":
+            return [fail(name, f"{setting}={channel} not found (a private channel looks so until the bot is in it)", "check the channel ID, and invite the bot: `/invite @iam-bot` in that channel")]
+        if error == "missing_scope":
+            return [fail(name, "cannot look it up: the token lacks channels:read / groups:read", "add them and reinstall the app")]
+        return [fail(name, f"conversations.info failed ({error})", f"check {setting}")]
+    except OSError as exc:
+        return [fail(name, f"cannot reach Slack ({_slack_error(exc)})", "check SLACK_API_URL")]
+    label = f"#{info.get('name', channel)}"
+    if info.get("is_archived"):
+        return [fail(name, f"{label} is archived", f"unarchive it or set {setting} to another channel")]
+    if not info.get("is_member"):
+        return [fail(name, f"the bot is not in {label}", f"`/invite @iam-bot` in {label}")]
+    return [ok(name, f"{label}: the bot is a member")]
+
+
+def check_approval_channel(ctx: Context) -> list[Result]:
+    s = ctx.settings
+    return _check_channel(ctx, name="approval channel", setting="IAM_BOT_APPROVAL_CHANNEL", channel=s.approval_channel, unset="unset: each approver gets approval requests by DM")
+
+
+def check_audit_channel(ctx: Context) -> list[Result]:
+    s = ctx.settings
+    return _check_channel(ctx, name="audit channel", setting="IAM_BOT_AUDIT_CHANNEL", channel=s.audit_channel, unset="unset: no audit lines in Slack")
+
+
+CHECKS: tuple[Callable[[Context], list[Result]], ...] = (
+    check_settings,
+    check_slack_token,
+    check_slack_scopes,
+    check_signing_secret,
+    check_app_token,
+    check_database,
+    check_schema,
+    check_encryption_key,
+    check_aws_identity,
+    check_aws_permissions,
+    check_boundary,
+    check_approvers,
+    check_approval_channel,
+    check_audit_channel,
+)
+
+
+def run_checks() -> list[Result]:
+    settings, broken = parse_settings()
+    ctx = Context(settings=settings, broken=broken)
+    results: list[Result] = []
+    for check in CHECKS:
+        try:
+            results.extend(check(ctx))
+        except Exception as exc:  # a check that breaks must not hide the others; the type only (no values)
+            results.append(fail(check.__name__.removeprefix("check_").replace("_", " "), f"the check itself failed ({type(exc).__name__})", "report this as a bug"))
+    if ctx.engine is not None:
+        ctx.engine.dispose()  # type: ignore[attr-defined]
+    return results
+
+
+def main() -> int:
+    from bot.logsetup import clamp_library_loggers
+
+    clamp_library_loggers()
+    results = run_checks()
+    for r in results:
+        print(r.line())
+    failed = sum(r.status == "fail" for r in results)
+    warned = sum(r.status == "warn" for r in results)
+    print(f"iam-bot doctor: {failed} failed, {warned} warning(s), {sum(r.status == 'ok' for r in results)} ok")
+    sys.stdout.flush()
+    return 1 if failed else 0
