@@ -21,8 +21,11 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.aws import IamGateway
 from bot.clock import Clock, utcnow
 from bot.db import SessionMaker, make_engine, make_sessionmaker
+from bot.directory import Directory
 from bot.notify import Notifier
 from bot.provisioning import Provisioner
+from bot.reminders import ReminderService
+from bot.rulebook import Rulebook, rulebook_for
 from bot.settings import ConfigError, Settings, local_key_file
 from bot.vault import Vault
 from bot.worker import Worker
@@ -42,6 +45,13 @@ class Deps:
     provisioner: Provisioner
     worker: Worker
     clock: Clock = field(default=utcnow)
+    rulebook: Rulebook = field(default_factory=Rulebook)
+    reminders: ReminderService | None = None
+
+    @property
+    def request_ttl(self) -> timedelta:
+        """The rules file's request_ttl_hours wins over IAM_BOT_REQUEST_TTL_HOURS."""
+        return timedelta(hours=self.rulebook.request_ttl_hours or self.settings.request_ttl_hours)
 
 
 def make_web_client(settings: Settings) -> WebClient:
@@ -86,7 +96,9 @@ def build_deps(
     vault = Vault(encryption_keys(settings))
     iam = IamGateway(boto_session)
     client = client or make_web_client(settings)
-    notifier = Notifier(client=client, sessionmaker=sm, settings=settings)
+    rulebook = rulebook_for(settings)  # ConfigError with line numbers for a bad IAM_BOT_RULES file
+    notifier = Notifier(client=client, sessionmaker=sm, settings=settings, rulebook=rulebook, directory=Directory(client))
+    reminders = ReminderService(sessionmaker=sm, notifier=notifier, clock=clock, reminders=rulebook.reminders)
     provisioner = Provisioner(
         sessionmaker=sm,
         iam=iam,
@@ -96,7 +108,7 @@ def build_deps(
         credentials_ttl=timedelta(hours=settings.credentials_ttl_hours),
         worker_id=worker_id,
     )
-    worker = Worker(provisioner, poll_seconds=settings.worker_poll_seconds)
+    worker = Worker(provisioner, poll_seconds=settings.worker_poll_seconds, reminders=reminders)
     return Deps(
         settings=settings,
         engine=engine,
@@ -108,6 +120,8 @@ def build_deps(
         provisioner=provisioner,
         worker=worker,
         clock=clock,
+        rulebook=rulebook,
+        reminders=reminders,
     )
 
 

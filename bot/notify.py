@@ -53,7 +53,9 @@ class Notifier:
         return self.directory.groups_of(user_id, sorted(self.rulebook.known_approver_groups), fresh=fresh)
 
     def eligible_approvers(self, req: AccessRequest, *, fresh: bool = True) -> list[str]:
-        """The people who may decide on `req` now: its users, and its groups' members, never its requester or owner."""
+        """The people who may decide on `req` now: its users, and its groups' members, never its requester or owner.
+
+        Calls Slack for groups: call it with `req` loaded, outside a transaction."""
         users, groups = usecases.approvers_of(req, default_approvers=self.rulebook.default_approvers)
         everyone = self.directory.expand([*users, *groups], fresh=fresh)
         return rules.eligible_approvers(approvers=frozenset(everyone), requester_id=req.requester_id, owner_id=req.owner_id)
@@ -112,7 +114,9 @@ class Notifier:
         """Everyone whose App Home shows this request sees its new state."""
         with self.sm.begin() as s:
             req = s.get(AccessRequest, request_id)
-            approvers = frozenset(self.eligible_approvers(req, fresh=False)) if req else frozenset()
+            named = usecases.approvers_of(req, default_approvers=self.rulebook.default_approvers) if req else ([], [])
+        approvers = frozenset(self.directory.expand([*named[0], *named[1]], fresh=False))  # Slack, outside the transaction
+        with self.sm.begin() as s:
             people = usecases.people_to_refresh(s, request_id=request_id, approvers=approvers)
         for user_id in sorted(people):
             self.publish_home(user_id, now=now)
@@ -135,12 +139,15 @@ class Notifier:
             req = s.get(AccessRequest, request_id)
             assert req is not None
             message = ui.approval_message(req, copied=copied)
-            if only_to is not None:
-                targets = [u for u in only_to if u not in (req.requester_id, req.owner_id)]
-            elif self.settings.approval_channel:
-                targets = [self.settings.approval_channel]
-            else:
-                targets = self.eligible_approvers(req)
+            requester, owner = req.requester_id, req.owner_id
+            users, groups = usecases.approvers_of(req, default_approvers=self.rulebook.default_approvers)
+        if only_to is not None:
+            targets = [u for u in only_to if u not in (requester, owner)]
+        elif self.settings.approval_channel:
+            targets = [self.settings.approval_channel]
+        else:
+            everyone = self.directory.expand([*users, *groups])  # group members read now
+            targets = rules.eligible_approvers(approvers=frozenset(everyone), requester_id=requester, owner_id=owner)
         posted = []
         for target in targets:
             try:
