@@ -282,12 +282,9 @@ class IamGateway:
         # botocore decodes IAM policy documents to dicts; be safe with a JSON string too.
         return json.loads(doc) if isinstance(doc, str) else dict(doc)
 
-    def policy_document(self, arn: str, *, quick: bool = False) -> dict[str, Any]:
+    def policy_document(self, arn: str) -> dict[str, Any]:
         """The default version's document of a managed policy (cached briefly, by ARN)."""
-        if quick:
-            iam = self._quick
-        else:
-            iam = self.iam
+        iam = self.iam
 
         def load() -> dict[str, Any]:
             version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
@@ -301,14 +298,18 @@ class IamGateway:
         For the form's guardrail check while Slack waits; what is missing is checked after submission.
         """
         out: dict[str, dict[str, Any]] = {}
+        iam = self._quick
         for arn in arns:
             if ":iam::aws:policy/" in arn:
                 continue
-            if not self._time_for_one_call(deadline - _QUICK_CONFIG.connect_timeout - _QUICK_CONFIG.read_timeout):
-                break
             try:
-                out[arn] = self.policy_document(arn, quick=True)
-            except AwsError:
+                if not self._time_for_one_call(deadline):
+                    break
+                version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+                if not self._time_for_one_call(deadline):
+                    break
+                out[arn] = self._document(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+            except (ClientError, BotoCoreError, BotoConnectionError):
                 continue
         return out
 

@@ -286,5 +286,9 @@ def _tell_approvers(deps: Deps, request_id: int) -> None:
         assert req is not None
         message = ui.notice_to_approvers(req)
     people = deps.notifier.eligible_approvers(req)
+    if not people:  # an automatic rule names nobody: the default approvers hear of it
+        people = rules.eligible_approvers(
+            approvers=frozenset(deps.rulebook.default_approvers), requester_id=req.requester_id, owner_id=req.owner_id
+        )
     for person in people:
         deps.notifier.dm_quietly(person, message, what="approval notice")
