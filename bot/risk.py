@@ -55,8 +55,8 @@ def powerful(policies: Iterable[PolicyFact]) -> list[str]:
     for p in policies:
         if is_admin_like(p):
             why.append(p.name)
-        elif p.document is not None and forbidden_grants(p.document, BROAD_ACTIONS):
-            why.append(f"{p.name} ({', '.join(forbidden_grants(p.document, BROAD_ACTIONS))})")
+        elif p.document is not None and (broad := [a for a in allowed_actions(p.document) if any(glob_match(b, a) for b in BROAD_ACTIONS)]):
+            why.append(f"{p.name} ({', '.join(dict.fromkeys(broad))})")
     return why
 
 
@@ -100,8 +100,8 @@ def effective_summary(facts: RiskFacts) -> str:
         parts.append("*every action on every service* :warning:")
     for service in sorted(k for k in by_service if k != "*"):
         actions = sorted(by_service[service])
-        shown = ", ".join(a if "*" not in a else f"*{a}*" for a in actions[:6]) + (f" +{len(actions) - 6}" if len(actions) > 6 else "")
-        mark = " :warning:" if "*" in actions else ""
+        shown = ", ".join(actions[:6]) + (f" +{len(actions) - 6}" if len(actions) > 6 else "")
+        mark = " :warning:" if any("*" in a for a in actions) else ""  # wildcards stand out
         parts.append(f"{service} ({shown}){mark}")
     text = "Grants " + "; ".join(parts) if parts else ""
     names = sorted(dict.fromkeys(aws_managed))

@@ -157,7 +157,8 @@ class Settings(BaseSettings):
         except ConfigError as exc:
             problems.extend(str(exc).splitlines())
             book = None
-        if not self.approvers and not (book and book.has_catch_all):
+        # With a broken rules file, whether it has a catch-all rule is unknown: its own errors say enough.
+        if not self.approvers and book is not None and not book.has_catch_all:
             problems.append(
                 "IAM_BOT_APPROVERS: not set; give the Slack user IDs allowed to approve, comma-separated "
                 "(or a catch-all rule, one without `match`, in the IAM_BOT_RULES file)"
