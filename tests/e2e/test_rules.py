@@ -280,6 +280,7 @@ def test_low_risk_request_is_approved_automatically_audited_and_announced(make_b
         assert "approve_request" not in json.dumps(notice.args["blocks"])
     standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "CAUDIT" and "iam-bot (rule read-only)" in c.args["text"])
     assert [u["UserName"] for u in iam.list_users()["Users"]] == ["reader01"]
+    assert standin.problems == []
 
 
 def _only_request(bot: RunningBot) -> AccessRequest:
@@ -411,3 +412,4 @@ def test_break_glass_needs_a_reason_and_confirmation_tells_every_approver_and_is
     refusal = standin.wait_for("chat.postEphemeral", lambda c: c.args["user"] == APPROVER and "break-glass" in c.args["text"])
     assert "Only a requester listed" in refusal.args["text"]
     assert _req(bot, other).state.value == "pending"
+    assert standin.problems == []
