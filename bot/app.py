@@ -24,8 +24,11 @@ from bot.aws import IamGateway
 from bot.clock import Clock, utcnow
 from bot.db import SessionMaker, make_engine, make_sessionmaker
 from bot.logcontext import ContextExecutor, slack_context_middleware
+from bot.directory import Directory
 from bot.notify import Notifier
 from bot.provisioning import Provisioner
+from bot.reminders import ReminderService
+from bot.rulebook import Rulebook, rulebook_for
 from bot.settings import ConfigError, Settings, local_key_file
 from bot.vault import Vault
 from bot.worker import Worker
@@ -45,6 +48,13 @@ class Deps:
     provisioner: Provisioner
     worker: Worker
     clock: Clock = field(default=utcnow)
+    rulebook: Rulebook = field(default_factory=Rulebook)
+    reminders: ReminderService | None = None
+
+    @property
+    def request_ttl(self) -> timedelta:
+        """The rules file's request_ttl_hours wins over IAM_BOT_REQUEST_TTL_HOURS."""
+        return timedelta(hours=self.rulebook.request_ttl_hours or self.settings.request_ttl_hours)
 
 
 def make_web_client(settings: Settings) -> WebClient:
@@ -89,7 +99,9 @@ def build_deps(
     vault = Vault(encryption_keys(settings))
     iam = IamGateway(boto_session)
     client = client or make_web_client(settings)
-    notifier = Notifier(client=client, sessionmaker=sm, settings=settings)
+    rulebook = rulebook_for(settings)  # ConfigError with line numbers for a bad IAM_BOT_RULES file
+    notifier = Notifier(client=client, sessionmaker=sm, settings=settings, rulebook=rulebook, directory=Directory(client))
+    reminders = ReminderService(sessionmaker=sm, notifier=notifier, clock=clock, reminders=rulebook.reminders)
     provisioner = Provisioner(
         sessionmaker=sm,
         iam=iam,
@@ -100,8 +112,13 @@ def build_deps(
         worker_id=worker_id,
         lease=timedelta(seconds=settings.job_lease_seconds),
     )
-    # Housekeeping (DM retries, expiry) at least once per lease, so recovery waits no longer than that.
-    worker = Worker(provisioner, poll_seconds=settings.worker_poll_seconds, housekeeping_seconds=min(30.0, settings.job_lease_seconds))
+    # Housekeeping (DM retries, expiry, reminders) at least once per lease, so recovery waits no longer than that.
+    worker = Worker(
+        provisioner,
+        poll_seconds=settings.worker_poll_seconds,
+        housekeeping_seconds=min(30.0, settings.job_lease_seconds),
+        reminders=reminders,
+    )
     return Deps(
         settings=settings,
         engine=engine,
@@ -113,6 +130,8 @@ def build_deps(
         provisioner=provisioner,
         worker=worker,
         clock=clock,
+        rulebook=rulebook,
+        reminders=reminders,
     )
 
 

@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as B
 from botocore.parsers import ResponseParserError
 
 from bot.passwords import PasswordPolicy
+from bot.risk import PolicyFact, RiskFacts
 from bot.spec import CopiedPermissions
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,101 @@ class IamGateway:
             inline_policies=tuple(inline_names),
             permissions_boundary=boundary,
             inline_documents=docs,
+        )
+
+    # ---- facts for guardrails and risk (policy documents, what groups and copied users grant) ----
+
+    @staticmethod
+    def _document(doc: Any) -> dict[str, Any]:
+        # botocore decodes IAM policy documents to dicts; be safe with a JSON string too.
+        return json.loads(doc) if isinstance(doc, str) else dict(doc)
+
+    def policy_document(self, arn: str) -> dict[str, Any]:
+        """The default version's document of a managed policy (cached briefly, by ARN)."""
+        iam = self.iam
+
+        def load() -> dict[str, Any]:
+            version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+            return self._document(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+
+        return self._cache.get("doc:" + arn, lambda: _call("GetPolicyVersion", load))
+
+    def customer_documents_quick(self, arns: list[str], *, deadline: float) -> dict[str, dict[str, Any]]:
+        """Documents of the customer-managed policies among `arns` that can be read before `deadline`.
+
+        For the form's guardrail check while Slack waits; what is missing is checked after submission.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        iam = self._quick
+        for arn in arns:
+            if ":iam::aws:policy/" in arn:
+                continue
+            try:
+                if not self._time_for_one_call(deadline):
+                    break
+                version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+                if not self._time_for_one_call(deadline):
+                    break
+                out[arn] = self._document(iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"])
+            except (ClientError, BotoCoreError, BotoConnectionError):
+                continue
+        return out
+
+    def _policy_fact(self, arn: str) -> PolicyFact:
+        aws = ":iam::aws:policy/" in arn
+        # AWS-managed documents are long and known by name; customer ones are read and judged.
+        return PolicyFact(name=arn.rsplit("/", 1)[-1], arn=arn, aws_managed=aws, document=None if aws else self.policy_document(arn))
+
+    def group_policies(self, group: str) -> tuple[PolicyFact, ...]:
+        def load() -> tuple[PolicyFact, ...]:
+            iam = self.iam
+            attached = [
+                p["PolicyArn"]
+                for page in iam.get_paginator("list_attached_group_policies").paginate(GroupName=group)
+                for p in page["AttachedPolicies"]
+            ]
+            inline = [n for page in iam.get_paginator("list_group_policies").paginate(GroupName=group) for n in page["PolicyNames"]]
+            facts = [self._policy_fact(a) for a in attached]
+            for name in inline:
+                doc = iam.get_group_policy(GroupName=group, PolicyName=name)["PolicyDocument"]
+                facts.append(PolicyFact(name=name, document=self._document(doc)))
+            return tuple(facts)
+
+        return _call("read policies of group " + group, load)
+
+    def risk_facts(self, *, policy_arns: list[str], groups: list[str], copy_from: str | None) -> RiskFacts:
+        """What a request would grant, read from IAM; what cannot be read is named in `unknown`."""
+        unknown: list[str] = []
+        policies: list[PolicyFact] = []
+        for arn in policy_arns:
+            try:
+                policies.append(self._policy_fact(arn))
+            except AwsError as exc:
+                unknown.append(f"policy {arn.rsplit('/', 1)[-1]} ({exc.code})")
+                policies.append(PolicyFact(name=arn.rsplit("/", 1)[-1], arn=arn, aws_managed=":iam::aws:policy/" in arn))
+        copied: list[PolicyFact] = []
+        copied_groups: tuple[str, ...] = ()
+        if copy_from:
+            try:
+                perms = self.read_permissions(copy_from)
+                copied_groups = perms.groups
+                copied = [self._policy_fact(a) for a in perms.policy_arns]
+                copied += [PolicyFact(name=n, document=self._document(d)) for n, d in perms.inline_documents.items()]
+            except AwsError as exc:
+                unknown.append(f"the permissions of {copy_from} ({exc.code})")
+        group_facts: dict[str, tuple[PolicyFact, ...]] = {}
+        for group in dict.fromkeys([*groups, *copied_groups]):
+            try:
+                group_facts[group] = self.group_policies(group)
+            except AwsError as exc:
+                unknown.append(f"the policies of group {group} ({exc.code})")
+        return RiskFacts(
+            policies=tuple(policies),
+            groups=group_facts,
+            copy_from=copy_from,
+            copied=tuple(copied),
+            copied_groups=copied_groups,
+            unknown=tuple(unknown),
         )
 
     def account_id(self) -> str:

@@ -70,6 +70,12 @@ ACTIONS: dict[str, Scope] = {
     "iam:AddUserToGroup": Scope.GROUP,
     "iam:RemoveUserFromGroup": Scope.GROUP,
     "iam:SimulatePrincipalPolicy": Scope.PRINCIPAL,
+    # Guardrails and risk flags read what a request would grant (bot/risk.py).
+    "iam:GetPolicy": Scope.POLICY,
+    "iam:GetPolicyVersion": Scope.POLICY,
+    "iam:GetGroupPolicy": Scope.GROUP,
+    "iam:ListAttachedGroupPolicies": Scope.GROUP,
+    "iam:ListGroupPolicies": Scope.GROUP,
 }
 
 # Actions that take the iam:PermissionsBoundary condition key (Service Authorization Reference for

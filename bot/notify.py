@@ -12,6 +12,8 @@ from sqlalchemy import select
 
 from bot import rules, usecases
 from bot.db import SessionMaker
+from bot.directory import Directory
+from bot.rulebook import Rulebook
 from bot.settings import Settings
 from bot.spec import CopiedPermissions
 from bot.ui import blocks as ui
@@ -21,10 +23,42 @@ log = logging.getLogger(__name__)
 
 
 class Notifier:
-    def __init__(self, *, client: WebClient, sessionmaker: SessionMaker, settings: Settings):
+    def __init__(
+        self,
+        *,
+        client: WebClient,
+        sessionmaker: SessionMaker,
+        settings: Settings,
+        rulebook: Rulebook | None = None,
+        directory: Directory | None = None,
+    ):
         self.client = client
         self.sm = sessionmaker
         self.settings = settings
+        self.rulebook = rulebook or Rulebook.default(settings.approvers)
+        self.directory = directory or Directory(client)
+
+    # ---- who approves (rules name users and Slack user groups) ----
+
+    def approver_set(self, user_id: str) -> frozenset[str]:
+        """The approvers as Home and status see them: everyone the rules name, plus this person if
+        they are in a group the rules name (membership cached briefly: this only decides what is shown)."""
+        named = self.rulebook.known_approver_users
+        if user_id in named:
+            return named
+        in_group = self.directory.groups_of(user_id, sorted(self.rulebook.known_approver_groups), fresh=False)
+        return named | ({user_id} if in_group else frozenset())
+
+    def approver_groups_of(self, user_id: str, *, fresh: bool = False) -> tuple[str, ...]:
+        return self.directory.groups_of(user_id, sorted(self.rulebook.known_approver_groups), fresh=fresh)
+
+    def eligible_approvers(self, req: AccessRequest, *, fresh: bool = True) -> list[str]:
+        """The people who may decide on `req` now: its users, and its groups' members, never its requester or owner.
+
+        Calls Slack for groups: call it with `req` loaded, outside a transaction."""
+        users, groups = usecases.approvers_of(req, default_approvers=self.rulebook.default_approvers)
+        everyone = self.directory.expand([*users, *groups], fresh=fresh)
+        return rules.eligible_approvers(approvers=frozenset(everyone), requester_id=req.requester_id, owner_id=req.owner_id)
 
     def dm(self, user_id: str, message: dict[str, Any]) -> tuple[str, str]:
         channel = self.client.conversations_open(users=user_id)["channel"]["id"]
@@ -78,8 +112,12 @@ class Notifier:
         self.refresh_homes(request_id, now=now)
 
     def publish_home(self, user_id: str, *, now: datetime) -> None:
+        approvers = self.approver_set(user_id)
+        groups = self.approver_groups_of(user_id) if user_id in approvers else ()
         with self.sm.begin() as s:
-            data = usecases.home_data(s, user_id=user_id, approvers=self.settings.approvers, now=now)
+            data = usecases.home_data(
+                s, user_id=user_id, approvers=approvers, now=now, user_groups=groups, default_approvers=self.rulebook.default_approvers
+            )
             view = ui.home_view(user_id=user_id, data=data)
         try:
             self.client.views_publish(user_id=user_id, view=view)
@@ -89,7 +127,11 @@ class Notifier:
     def refresh_homes(self, request_id: int, *, now: datetime) -> None:
         """Everyone whose App Home shows this request sees its new state."""
         with self.sm.begin() as s:
-            people = usecases.people_to_refresh(s, request_id=request_id, approvers=self.settings.approvers)
+            req = s.get(AccessRequest, request_id)
+            named = usecases.approvers_of(req, default_approvers=self.rulebook.default_approvers) if req else ([], [])
+        approvers = frozenset(self.directory.expand([*named[0], *named[1]], fresh=False))  # Slack, outside the transaction
+        with self.sm.begin() as s:
+            people = usecases.people_to_refresh(s, request_id=request_id, approvers=approvers)
         for user_id in sorted(people):
             self.publish_home(user_id, now=now)
 
@@ -102,17 +144,24 @@ class Notifier:
         except SlackApiError as exc:
             log.warning("audit channel notice not sent: %s", exc.response.get("error"))
 
-    def post_approval_requests(self, request_id: int, *, copied: CopiedPermissions | None = None) -> int:
-        """Send the request with Approve/Deny to the approval channel or to each approver's DM."""
+    def post_approval_requests(self, request_id: int, *, copied: CopiedPermissions | None = None, only_to: list[str] | None = None) -> int:
+        """Send the request with Approve/Deny to the approval channel or to each approver's DM.
+
+        `only_to`: user ids to add (escalation); the approval channel, which everyone reads, is then not posted to again.
+        """
         with self.sm.begin() as s:
             req = s.get(AccessRequest, request_id)
             assert req is not None
             message = ui.approval_message(req, copied=copied)
-            targets = (
-                [self.settings.approval_channel]
-                if self.settings.approval_channel
-                else rules.eligible_approvers(approvers=self.settings.approvers, requester_id=req.requester_id, owner_id=req.owner_id)
-            )
+            requester, owner = req.requester_id, req.owner_id
+            users, groups = usecases.approvers_of(req, default_approvers=self.rulebook.default_approvers)
+        if only_to is not None:
+            targets = [u for u in only_to if u not in (requester, owner)]
+        elif self.settings.approval_channel:
+            targets = [self.settings.approval_channel]
+        else:
+            everyone = self.directory.expand([*users, *groups])  # group members read now
+            targets = rules.eligible_approvers(approvers=frozenset(everyone), requester_id=requester, owner_id=owner)
         posted = []
         for target in targets:
             try:
@@ -127,6 +176,19 @@ class Notifier:
             for channel, ts in posted:
                 s.add(ApprovalMessage(request_id=request_id, channel_id=channel, ts=ts))
         return len(posted)
+
+    def thread_reply(self, request_id: int, message: dict[str, Any]) -> int:
+        """A reply in the thread of every approval message of the request (reminders: no new flood)."""
+        with self.sm.begin() as s:
+            places = [(m.channel_id, m.ts) for m in s.scalars(select(ApprovalMessage).where(ApprovalMessage.request_id == request_id))]
+        sent = 0
+        for channel, ts in places:
+            try:
+                self.client.chat_postMessage(channel=channel, thread_ts=ts, **message)
+                sent += 1
+            except SlackApiError as exc:
+                log.warning("could not reply in %s/%s: %s", channel, ts, exc.response.get("error"))
+        return sent
 
     def refresh_approval_messages(self, request_id: int) -> None:
         """After any change, every message that carried buttons shows the outcome and who decided."""
@@ -143,6 +205,6 @@ class Notifier:
 
     def approver_recipients(self, req: AccessRequest) -> list[str]:
         """Who to tell about a failure: the approver who decided, else all eligible approvers."""
-        if req.decided_by:
+        if req.decided_by and req.decided_by.startswith(("U", "W")) and not req.break_glass:
             return [req.decided_by]
-        return rules.eligible_approvers(approvers=self.settings.approvers, requester_id=req.requester_id, owner_id=req.owner_id)
+        return self.eligible_approvers(req, fresh=False)

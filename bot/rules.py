@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 from models import RequestState
 
@@ -15,6 +16,8 @@ class DecisionContext:
     approvers: frozenset[str]
     state: RequestState
     decided_by: str | None = None
+    approved_by: frozenset[str] = frozenset()  # who already approved (quorum of several)
+    quorum: int = 1
 
 
 def refusal_to_decide(ctx: DecisionContext) -> str | None:
@@ -26,11 +29,37 @@ def refusal_to_decide(ctx: DecisionContext) -> str | None:
         return "You can't approve or deny your own request: another approver has to decide. Nothing was changed."
     if ctx.actor_id == ctx.owner_id:
         return "You can't decide on a request for an account you would own: another approver has to. Nothing was changed."
+    if ctx.actor_id in ctx.approved_by:
+        more = ctx.quorum - len(ctx.approved_by)
+        return f"You already approved this request; it needs {more} more approval{'s' if more != 1 else ''} from someone else. Nothing was changed."
     return None
+
+
+def may_approve(actor_id: str, *, approver_users: Iterable[str], approver_groups: Iterable[str], actor_groups: Iterable[str]) -> bool:
+    """Listed by name, or a member (read at decision time) of a listed Slack user group."""
+    return actor_id in set(approver_users) or bool(set(approver_groups) & set(actor_groups))
+
+
+def distinct_approvals(decisions: Iterable[tuple[str, bool]]) -> list[str]:
+    """Who approved, each person once, in order (the database also keeps one row per person)."""
+    return list(dict.fromkeys(who for who, approved in decisions if approved))
+
+
+def quorum_reached(approvals: Iterable[str], quorum: int) -> bool:
+    return len(set(approvals)) >= quorum
+
+
+def progress_text(approvals: Sequence[str], quorum: int) -> str:
+    """"1 of 2 approvals: <@bob>" for requests needing several approvals."""
+    people = ", ".join(f"<@{a}>" for a in approvals)
+    noun = "approval" if quorum == 1 else "approvals"
+    return f"{len(approvals)} of {quorum} {noun}" + (f": {people}" if people else "")
 
 
 def already_decided_text(state: RequestState, decided_by: str | None) -> str:
     who = f" by <@{decided_by}>" if decided_by else ""
+    if decided_by and not decided_by.startswith(("U", "W")):
+        who = f" by {decided_by}"
     verbs = {
         RequestState.APPROVED: "already approved",
         RequestState.PROVISIONING: "already approved",

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(120.0, validation_alias=_env("IAM_BOT_JOB_LEASE_SECONDS"), ge=1, le=3600)
     user_path_prefix: str = Field("/", validation_alias=_env("IAM_BOT_USER_PATH_PREFIX"))
     permissions_boundary: str = Field("", validation_alias=_env("IAM_BOT_PERMISSIONS_BOUNDARY"))
+    rules_path: str = Field("", validation_alias=_env("IAM_BOT_RULES"))
+    request_ttl_hours: float = Field(72.0, validation_alias=_env("IAM_BOT_REQUEST_TTL_HOURS"), gt=0, le=24 * 30)
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -109,6 +111,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a managed policy ARN such as arn:aws:iam::123456789012:policy/iam-bot-boundary")
         return v
 
+    @field_validator("rules_path")
+    @classmethod
+    def _rules_path(cls, v: str) -> str:
+        v = v.strip()
+        if v and not Path(v).is_file():
+            raise ValueError(f"no such file: {v} (a .yml, .yaml or .toml rules file)")
+        return v
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:
@@ -140,8 +150,19 @@ class Settings(BaseSettings):
             problems.append("SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from your Slack app")
         if not self.socket_mode and not self.slack_signing_secret:
             problems.append("SLACK_SIGNING_SECRET: not set; copy it from your Slack app's Basic Information page")
-        if not self.approvers:
-            problems.append("IAM_BOT_APPROVERS: not set; give the Slack user IDs allowed to approve, comma-separated")
+        from bot.rulebook import rulebook_for  # the rulebook imports ConfigError from here
+
+        try:
+            book = rulebook_for(self)
+        except ConfigError as exc:
+            problems.extend(str(exc).splitlines())
+            book = None
+        # With a broken rules file, whether it has a catch-all rule is unknown: its own errors say enough.
+        if not self.approvers and book is not None and not book.has_catch_all:
+            problems.append(
+                "IAM_BOT_APPROVERS: not set; give the Slack user IDs allowed to approve, comma-separated "
+                "(or a catch-all rule, one without `match`, in the IAM_BOT_RULES file)"
+            )
         if not self.encryption_keys and not self.uses_default_sqlite:
             problems.append(
                 "IAM_BOT_ENCRYPTION_KEY: required with a shared database; generate one with "

@@ -9,12 +9,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Iterable
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import audit, rules
 from bot.lifecycle import transition
+from bot.rulebook import Evaluation
 from bot.spec import RequestSpec, spec_columns
 from models import (
     AccessRequest,
@@ -28,6 +31,7 @@ from models import (
 )
 
 OPEN_STATES = (RequestState.PENDING, RequestState.APPROVED, RequestState.PROVISIONING)
+BOT_ACTOR = "iam-bot"  # decided_by / audit actor when a rule, a guardrail or the clock decides
 _ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: easy to read aloud
 
 
@@ -79,9 +83,24 @@ def load_draft(session: Session, *, draft_id: str, actor_id: str) -> RequestSpec
     return RequestSpec.from_payload(draft.payload)
 
 
-def submit_draft(session: Session, *, draft_id: str, actor_id: str, now: datetime) -> AccessRequest:
-    """Turn a reviewed draft into a pending request, once (a double submit finds the draft gone)."""
+def submit_draft(
+    session: Session,
+    *,
+    draft_id: str,
+    actor_id: str,
+    now: datetime,
+    evaluation: Evaluation,
+    expires_at: datetime | None = None,
+    next_reminder_at: datetime | None = None,
+) -> AccessRequest:
+    """Turn a reviewed draft into a pending request, once (a double submit finds the draft gone).
+
+    `evaluation` is the rulebook's verdict on the draft, made by the caller (it needs Slack for
+    group membership): its rule, approvers and quorum are stored with the request.
+    """
     spec = load_draft(session, draft_id=draft_id, actor_id=actor_id)
+    if evaluation.refusals:
+        raise Refused("Not submitted: " + " ".join(message for _field, message in evaluation.refusals))
     gone = session.execute(delete(RequestDraft).where(RequestDraft.id == draft_id)).rowcount
     if gone != 1:
         raise Refused("This request was already submitted.")
@@ -93,6 +112,14 @@ def submit_draft(session: Session, *, draft_id: str, actor_id: str, now: datetim
         requester_id=actor_id,
         created_at=now,
         updated_at=now,
+        rule_name=evaluation.rule_name,
+        quorum=evaluation.quorum,
+        approver_users=list(evaluation.approver_users),
+        approver_groups=list(evaluation.approver_groups),
+        expires_at=expires_at,
+        next_reminder_at=next_reminder_at,
+        reminders_sent=0,
+        break_glass=False,
         **spec_columns(spec),
     )
     session.add(req)
@@ -112,12 +139,21 @@ def submit_draft(session: Session, *, draft_id: str, actor_id: str, now: datetim
         copy_from=spec.copy_from,
         path=spec.path,
         boundary=spec.permissions_boundary,
+        rule=evaluation.rule_name,
+        quorum=evaluation.quorum,
+        approvers=[*evaluation.approver_users, *evaluation.approver_groups],
+        expires_at=expires_at,
     )
     return req
 
 
-def get_request(session: Session, *, short_id: str) -> AccessRequest:
-    req = session.scalars(select(AccessRequest).where(AccessRequest.short_id == short_id)).first()
+def get_request(session: Session, *, short_id: str, lock: bool = False) -> AccessRequest:
+    stmt = select(AccessRequest).where(AccessRequest.short_id == short_id)
+    if lock:
+        # Deciders of one request queue here (PostgreSQL; SQLite serialises writers anyway), so
+        # two approvals arriving together are counted one after the other: quorum is never missed.
+        stmt = stmt.with_for_update()
+    req = session.scalars(stmt).first()
     if req is None:
         raise Refused(f"There is no request `{short_id[:20]}`.")
     return req
@@ -126,27 +162,59 @@ def get_request(session: Session, *, short_id: str) -> AccessRequest:
 # ---------------------------------------------------------------- decide
 
 
-@dataclass(frozen=True)
-class DecisionResult:
-    request: AccessRequest
-    won: bool
+def approvers_of(req: AccessRequest, *, default_approvers: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(users, groups) who may approve; requests made before rules existed use the default rule."""
+    if req.approver_users is None:
+        return sorted(default_approvers), []
+    return list(req.approver_users), list(req.approver_groups or [])
 
 
-def check_may_decide(session: Session, *, short_id: str, actor_id: str, approvers: frozenset[str]) -> AccessRequest:
-    req = get_request(session, short_id=short_id)
+def approvals_of(session: Session, *, request_id: int) -> list[str]:
+    rows = session.execute(
+        select(Decision.approver_id, Decision.approved).where(Decision.request_id == request_id).order_by(Decision.id)
+    ).all()
+    return rules.distinct_approvals((r[0], r[1]) for r in rows)
+
+
+def check_may_decide(
+    session: Session,
+    *,
+    short_id: str,
+    actor_id: str,
+    default_approvers: Iterable[str],
+    actor_groups: Iterable[str] = (),
+    lock: bool = False,
+) -> AccessRequest:
+    """`actor_groups`: the Slack user groups the actor belongs to, read at decision time."""
+    req = get_request(session, short_id=short_id, lock=lock)
+    users, groups = approvers_of(req, default_approvers=default_approvers)
+    allowed = rules.may_approve(actor_id, approver_users=users, approver_groups=groups, actor_groups=actor_groups)
     refusal = rules.refusal_to_decide(
         rules.DecisionContext(
             actor_id=actor_id,
             requester_id=req.requester_id,
             owner_id=req.owner_id,
-            approvers=approvers,
+            approvers=frozenset(users) | ({actor_id} if allowed else set()),
             state=RequestState(req.state),
             decided_by=req.decided_by,
+            approved_by=frozenset(approvals_of(session, request_id=req.id)),
+            quorum=req.quorum,
         )
     )
     if refusal:
         raise Refused(refusal, audit="decision_refused", request_id=req.id)
     return req
+
+
+def _queue_job(session: Session, *, request_id: int, now: datetime) -> None:
+    session.add(
+        ProvisioningJob(request_id=request_id, state=JobState.QUEUED, attempts=0, next_run_at=now, steps_done=[], created_at=now, updated_at=now)
+    )
+
+
+def _late(session: Session, req: AccessRequest) -> Refused:
+    session.refresh(req)
+    return Refused(rules.already_decided_text(RequestState(req.state), req.decided_by), audit="decision_refused", request_id=req.id)
 
 
 def decide(
@@ -155,33 +223,100 @@ def decide(
     short_id: str,
     actor_id: str,
     approve: bool,
-    approvers: frozenset[str],
+    default_approvers: Iterable[str],
     now: datetime,
+    actor_groups: Iterable[str] = (),
     reason: str | None = None,
 ) -> AccessRequest:
-    """Approve or deny; exactly one concurrent decision wins, the others get Refused."""
-    req = check_may_decide(session, short_id=short_id, actor_id=actor_id, approvers=approvers)
-    dst = RequestState.APPROVED if approve else RequestState.DENIED
-    won = transition(
-        session,
-        request_id=req.id,
-        src=RequestState.PENDING,
-        dst=dst,
-        now=now,
-        decided_by=actor_id,
-        decided_at=now,
-        decision_reason=reason,
+    """Record an approval (the request is approved once `quorum` distinct people approved) or deny.
+
+    Any one deny denies. One row per approver and request (a UNIQUE constraint), so a repeated
+    approval counts once; the final step is a compare-and-set, so of concurrent last approvals
+    exactly one approves and queues the job. The request stays pending until the quorum is met.
+    """
+    req = check_may_decide(
+        session, short_id=short_id, actor_id=actor_id, default_approvers=default_approvers, actor_groups=actor_groups, lock=True
     )
-    if not won:
-        session.refresh(req)
-        raise Refused(rules.already_decided_text(RequestState(req.state), req.decided_by), audit="decision_refused", request_id=req.id)
-    session.add(Decision(request_id=req.id, approver_id=actor_id, approved=approve, reason=reason, created_at=now))
-    if approve:
-        session.add(
-            ProvisioningJob(request_id=req.id, state=JobState.QUEUED, attempts=0, next_run_at=now, steps_done=[], created_at=now, updated_at=now)
+    if not approve:
+        if not transition(
+            session, request_id=req.id, src=RequestState.PENDING, dst=RequestState.DENIED, now=now,
+            decided_by=actor_id, decided_at=now, decision_reason=reason, next_reminder_at=None,
+        ):
+            raise _late(session, req)
+        session.add(Decision(request_id=req.id, approver_id=actor_id, approved=False, reason=reason, created_at=now))
+        audit.record(session, action="denied", actor=actor_id, now=now, request_id=req.id, reason=reason)
+        return req
+    try:
+        with session.begin_nested():
+            session.add(Decision(request_id=req.id, approver_id=actor_id, approved=True, reason=reason, created_at=now))
+    except IntegrityError:
+        raise Refused("You already decided on this request; it needs someone else now. Nothing was changed.", audit="decision_refused", request_id=req.id) from None
+    approvals = approvals_of(session, request_id=req.id)
+    if not rules.quorum_reached(approvals, req.quorum):
+        audit.record(
+            session, action="approval_recorded", actor=actor_id, now=now, request_id=req.id,
+            approvals=len(approvals), quorum=req.quorum,
         )
-    audit.record(session, action="approved" if approve else "denied", actor=actor_id, now=now, request_id=req.id, reason=reason)
+        return req
+    if not transition(
+        session, request_id=req.id, src=RequestState.PENDING, dst=RequestState.APPROVED, now=now,
+        decided_by=actor_id, decided_at=now, decision_reason=reason, next_reminder_at=None,
+    ):
+        raise _late(session, req)
+    _queue_job(session, request_id=req.id, now=now)
+    audit.record(session, action="approved", actor=actor_id, now=now, request_id=req.id, reason=reason, approvals=approvals, quorum=req.quorum)
     return req
+
+
+def auto_approve(session: Session, *, request_id: int, now: datetime) -> bool:
+    """A low-risk request its rule approves at once: still audited, announced and provisioned as usual."""
+    req = session.get(AccessRequest, request_id)
+    assert req is not None
+    why = f"auto-approved by rule {req.rule_name}"
+    if not transition(
+        session, request_id=request_id, src=RequestState.PENDING, dst=RequestState.APPROVED, now=now,
+        decided_by=BOT_ACTOR, decided_at=now, decision_reason=why, next_reminder_at=None,
+    ):
+        return False
+    _queue_job(session, request_id=request_id, now=now)
+    audit.record(session, action="auto_approved", actor=BOT_ACTOR, now=now, request_id=request_id, rule=req.rule_name)
+    return True
+
+
+def deny_by_guardrail(session: Session, *, request_id: int, reason: str, now: datetime) -> bool:
+    """A guardrail that could only be checked after submission (policy documents, copied permissions)."""
+    if not transition(
+        session, request_id=request_id, src=RequestState.PENDING, dst=RequestState.DENIED, now=now,
+        decided_by=BOT_ACTOR, decided_at=now, decision_reason=reason, next_reminder_at=None,
+    ):
+        return False
+    audit.record(session, action="denied", actor=BOT_ACTOR, now=now, request_id=request_id, reason=reason, guardrail=True)
+    return True
+
+
+def break_glass(session: Session, *, short_id: str, actor_id: str, allowed: bool, reason: str, now: datetime) -> AccessRequest:
+    """A break-glass requester approves their own request: reason required, flagged for review."""
+    req = get_request(session, short_id=short_id, lock=True)
+    if actor_id != req.requester_id or not allowed:
+        raise Refused("Only a requester listed for break-glass can approve their own request.", audit="break_glass_refused", request_id=req.id)
+    if not reason.strip():
+        raise Refused("Say why you need to break the glass.")
+    if not transition(
+        session, request_id=req.id, src=RequestState.PENDING, dst=RequestState.APPROVED, now=now,
+        decided_by=actor_id, decided_at=now, decision_reason=reason, break_glass=True, next_reminder_at=None,
+    ):
+        raise _late(session, req)
+    session.add(Decision(request_id=req.id, approver_id=actor_id, approved=True, reason=reason, created_at=now))
+    _queue_job(session, request_id=req.id, now=now)
+    audit.record(session, action="break_glass", actor=actor_id, now=now, request_id=req.id, reason=reason, review_required=True)
+    return req
+
+
+def expire(session: Session, *, request_id: int, now: datetime) -> bool:
+    if not transition(session, request_id=request_id, src=RequestState.PENDING, dst=RequestState.EXPIRED, now=now, next_reminder_at=None):
+        return False
+    audit.record(session, action="expired", actor=BOT_ACTOR, now=now, request_id=request_id)
+    return True
 
 
 def cancel(session: Session, *, short_id: str, actor_id: str, now: datetime) -> AccessRequest:
@@ -189,7 +324,7 @@ def cancel(session: Session, *, short_id: str, actor_id: str, now: datetime) -> 
     req = get_request(session, short_id=short_id)
     if actor_id != req.requester_id:
         raise Refused("Only the person who made this request can cancel it.", audit="cancel_refused", request_id=req.id)
-    if not transition(session, request_id=req.id, src=RequestState.PENDING, dst=RequestState.CANCELLED, now=now):
+    if not transition(session, request_id=req.id, src=RequestState.PENDING, dst=RequestState.CANCELLED, now=now, next_reminder_at=None):
         session.refresh(req)
         raise Refused(rules.already_decided_text(RequestState(req.state), req.decided_by), audit="cancel_refused", request_id=req.id)
     audit.record(session, action="cancelled", actor=actor_id, now=now, request_id=req.id)
@@ -221,7 +356,16 @@ def requests_of(session: Session, *, user_id: str, limit: int = 10) -> list[Acce
     return list(session.scalars(stmt.order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc()).limit(limit)))
 
 
-def awaiting_decision(session: Session, *, approver_id: str, approvers: frozenset[str], limit: int = 10) -> list[AccessRequest]:
+def awaiting_decision(
+    session: Session,
+    *,
+    approver_id: str,
+    approvers: frozenset[str],
+    limit: int = 10,
+    user_groups: Iterable[str] = (),
+    default_approvers: Iterable[str] = (),
+) -> list[AccessRequest]:
+    """Pending requests this person may decide on now (named by the request's rule, or in its groups)."""
     if approver_id not in approvers:
         return []
     stmt = (
@@ -232,9 +376,17 @@ def awaiting_decision(session: Session, *, approver_id: str, approvers: frozense
             AccessRequest.owner_id != approver_id,
         )
         .order_by(AccessRequest.created_at)
-        .limit(limit)
+        .limit(200)
     )
-    return list(session.scalars(stmt))
+    out = []
+    for req in session.scalars(stmt):
+        users, groups = approvers_of(req, default_approvers=default_approvers)
+        if rules.may_approve(approver_id, approver_users=users, approver_groups=groups, actor_groups=user_groups):
+            if approver_id not in approvals_of(session, request_id=req.id):
+                out.append(req)
+        if len(out) == limit:
+            break
+    return out
 
 
 @dataclass(frozen=True)
@@ -246,7 +398,15 @@ class HomeData:
     is_approver: bool
 
 
-def home_data(session: Session, *, user_id: str, approvers: frozenset[str], now: datetime) -> HomeData:
+def home_data(
+    session: Session,
+    *,
+    user_id: str,
+    approvers: frozenset[str],
+    now: datetime,
+    user_groups: Iterable[str] = (),
+    default_approvers: Iterable[str] = (),
+) -> HomeData:
     mine = requests_of(session, user_id=user_id, limit=15)
     revealable = frozenset(
         session.scalars(
@@ -275,14 +435,16 @@ def home_data(session: Session, *, user_id: str, approvers: frozenset[str], now:
     return HomeData(
         mine=mine,
         revealable=revealable,
-        awaiting=awaiting_decision(session, approver_id=user_id, approvers=approvers, limit=15),
+        awaiting=awaiting_decision(
+            session, approver_id=user_id, approvers=approvers, limit=15, user_groups=user_groups, default_approvers=default_approvers
+        ),
         recently_decided=recent,
         is_approver=is_approver,
     )
 
 
 def people_to_refresh(session: Session, *, request_id: int, approvers: frozenset[str]) -> set[str]:
-    """Whose App Home shows this request: its requester, its owner, and the approvers."""
+    """Whose App Home shows this request: its requester, its owner, and the approvers (users, groups expanded)."""
     req = session.get(AccessRequest, request_id)
     return ({req.requester_id, req.owner_id} if req else set()) | set(approvers)
 

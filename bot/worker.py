@@ -7,13 +7,22 @@ import threading
 import time
 
 from bot.provisioning import Provisioner
+from bot.reminders import ReminderService
 
 log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, provisioner: Provisioner, *, poll_seconds: float = 5.0, housekeeping_seconds: float = 30.0):
+    def __init__(
+        self,
+        provisioner: Provisioner,
+        *,
+        poll_seconds: float = 5.0,
+        housekeeping_seconds: float = 30.0,
+        reminders: ReminderService | None = None,
+    ):
         self.provisioner = provisioner
+        self.reminders = reminders
         self.poll_seconds = poll_seconds
         self.housekeeping_seconds = housekeeping_seconds
         self._wake = threading.Event()
@@ -63,6 +72,8 @@ class Worker:
                     self.provisioner.deliver_pending()
                     self.provisioner.purge_expired()
                     self.provisioner.purge_stale_drafts()
+                    if self.reminders is not None:
+                        self.reminders.run_due()  # expiry and reminders of pending requests
             except Exception:
                 # The database may be briefly unreachable; keep the thread alive and try again.
                 log.exception("worker iteration failed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.app import Deps
-from handlers import approvals, commands, errors, home, messages, request_form, reveal
+from handlers import approvals, break_glass, commands, errors, home, messages, request_form, reveal
 
 
 def register(app: App, deps: Deps) -> None:
@@ -13,6 +13,7 @@ def register(app: App, deps: Deps) -> None:
     commands.register(app, deps)
     request_form.register(app, deps)
     approvals.register(app, deps)
+    break_glass.register(app, deps)
     reveal.register(app, deps)
     messages.register(app, deps)
     home.register(app, deps)

@@ -13,10 +13,23 @@ from bot import usecases
 from bot.app import Deps
 from bot.ui import blocks as ui
 from bot.ui import ids
-from handlers.common import action_value, attempt, clicked_in
-from models import AccessRequest
+from bot.rules import progress_text
+from handlers.common import action_value, actor_groups, attempt, clicked_in
+from models import AccessRequest, RequestState
 
 log = logging.getLogger(__name__)
+
+
+def after_partial_approval(deps: Deps, request_id: int, *, actor: str, channel: str) -> None:
+    """An approval that does not meet the quorum yet: every message shows the count; the approver is told."""
+    deps.notifier.refresh_approval_messages(request_id)
+    deps.notifier.refresh_homes(request_id, now=deps.clock())
+    with deps.sessionmaker.begin() as s:
+        req = s.get(AccessRequest, request_id)
+        assert req is not None
+        approvals = usecases.approvals_of(s, request_id=request_id)
+        text = f"Your approval of {req.short_id} is recorded: {progress_text(approvals, req.quorum)}. It waits for another approver."
+    deps.notifier.ephemeral(channel=channel, user=actor, text=text)
 
 
 def after_decision(deps: Deps, request_id: int) -> None:
@@ -36,19 +49,24 @@ def register(app: App, deps: Deps) -> None:
     def approve(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         actor = body["user"]["id"]
+        short_id = action_value(body)
         try:
             req = attempt(
                 deps,
                 actor,
                 usecases.decide,
-                short_id=action_value(body),
+                short_id=short_id,
                 actor_id=actor,
                 approve=True,
-                approvers=deps.settings.approvers,
+                default_approvers=deps.rulebook.default_approvers,
+                actor_groups=actor_groups(deps, short_id=short_id, actor=actor),
                 now=deps.clock(),
             )
         except usecases.Refused as refused:
             refuse(body, str(refused))
+            return
+        if RequestState(req.state) is RequestState.PENDING:
+            after_partial_approval(deps, req.id, actor=actor, channel=clicked_in(body))
             return
         deps.worker.wake()
         after_decision(deps, req.id)
@@ -58,8 +76,15 @@ def register(app: App, deps: Deps) -> None:
         ack()
         actor = body["user"]["id"]
         try:
+            short_id = action_value(body)
             req = attempt(
-                deps, actor, usecases.check_may_decide, short_id=action_value(body), actor_id=actor, approvers=deps.settings.approvers
+                deps,
+                actor,
+                usecases.check_may_decide,
+                short_id=short_id,
+                actor_id=actor,
+                default_approvers=deps.rulebook.default_approvers,
+                actor_groups=actor_groups(deps, short_id=short_id, actor=actor),
             )
             view = ui.deny_modal(short_id=req.short_id, user_name=req.user_name)
         except usecases.Refused as refused:
@@ -79,15 +104,17 @@ def register(app: App, deps: Deps) -> None:
         if not reason:
             ack(response_action="errors", errors={ids.B_DENY_REASON: "Say why, so the requester knows what to change."})
             return
+        short_id = str(view.get("private_metadata") or "")[:20]
         try:
             req = attempt(
                 deps,
                 actor,
                 usecases.decide,
-                short_id=str(view.get("private_metadata") or "")[:20],
+                short_id=short_id,
                 actor_id=actor,
                 approve=False,
-                approvers=deps.settings.approvers,
+                default_approvers=deps.rulebook.default_approvers,
+                actor_groups=actor_groups(deps, short_id=short_id, actor=actor),
                 now=deps.clock(),
                 reason=reason[:1000],
             )

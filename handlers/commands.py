@@ -20,9 +20,27 @@ from handlers.replies import answer
 log = logging.getLogger(__name__)
 
 
-def open_request_modal(client: WebClient, *, trigger_id: str, user_id: str) -> bool:
+def request_form_view(deps: Deps, *, user_id: str) -> dict[str, Any]:
+    """The request modal with the path and boundary the guardrails want filled in, or a refusal."""
+    book = deps.rulebook
+    if not book.may_request(user_id, deps.notifier.directory.groups_of(user_id, book.requester_groups_to_resolve)):
+        return ui.notice_modal(
+            "Not allowed",
+            "You are not on the list of people who may request IAM users through the bot. Ask your AWS admins.",
+        )
+    prefix = deps.settings.user_path_prefix
+    boundary = book.required_boundary(prefix, setting=deps.settings.permissions_boundary or None)
+    notes = []
+    if book.guardrails.forbidden_policies:
+        notes.append("Never granted here: " + ", ".join(f"`{ui.esc(p)}`" for p in book.guardrails.forbidden_policies[:8]))
+    if prefix != "/":
+        notes.append(f"Users live under `{ui.esc(prefix)}`")
+    return ui.request_modal(requester_id=user_id, default_path=prefix, default_boundary=boundary, notes=notes)
+
+
+def open_request_modal(deps: Deps, client: WebClient, *, trigger_id: str, user_id: str) -> bool:
     try:
-        client.views_open(trigger_id=trigger_id, view=ui.request_modal(requester_id=user_id))
+        client.views_open(trigger_id=trigger_id, view=request_form_view(deps, user_id=user_id))
         return True
     except SlackApiError as exc:
         log.warning("views.open failed: %s", exc.response.get("error"))
@@ -31,7 +49,7 @@ def open_request_modal(client: WebClient, *, trigger_id: str, user_id: str) -> b
 
 def send_audit_export(deps: Deps, client: WebClient, *, user_id: str, args: str) -> str:
     """`/iam audit [--since YYYY-MM-DD]`: approvers get the audit export as a file in their DM."""
-    if user_id not in deps.settings.approvers:
+    if user_id not in deps.notifier.approver_set(user_id):
         return "Only designated approvers can export the audit log."
     since = None
     words = args.split()
@@ -71,7 +89,7 @@ def register(app: App, deps: Deps) -> None:
         sub = sub.lower()
         user_id = command["user_id"]
         if sub in ("request", "new"):
-            if not open_request_modal(client, trigger_id=command["trigger_id"], user_id=user_id):
+            if not open_request_modal(deps, client, trigger_id=command["trigger_id"], user_id=user_id):
                 respond(response_type="ephemeral", text="Slack did not let me open the form in time. Please run `/iam request` again.")
         elif sub == "audit":
             respond(response_type="ephemeral", text=send_audit_export(deps, client, user_id=user_id, args=rest))
@@ -89,5 +107,5 @@ def register(app: App, deps: Deps) -> None:
     def open_from_help(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
         user_id = body["user"]["id"]
-        if not open_request_modal(client, trigger_id=body["trigger_id"], user_id=user_id):
+        if not open_request_modal(deps, client, trigger_id=body["trigger_id"], user_id=user_id):
             deps.notifier.dm_quietly(user_id, {"text": "Slack did not let me open the form in time. Please run `/iam request`."}, what="retry hint")

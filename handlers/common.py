@@ -21,6 +21,20 @@ def clicked_in(body: dict[str, Any]) -> str:
     return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
 
 
+def actor_groups(deps: Deps, *, short_id: str, actor: str) -> tuple[str, ...]:
+    """The Slack user groups named as approvers of this request that `actor` is in, read now.
+
+    Read at every decision, never cached: someone removed from the group loses the right at once.
+    """
+    from sqlalchemy import select
+
+    from models import AccessRequest
+
+    with deps.sessionmaker.begin() as s:
+        groups = s.scalars(select(AccessRequest.approver_groups).where(AccessRequest.short_id == short_id)).first()
+    return deps.notifier.directory.groups_of(actor, groups or ())
+
+
 def attempt(deps: Deps, actor: str, use_case: Callable[..., T], **kwargs: Any) -> T:
     """Run `use_case(session, **kwargs)` in a transaction; on Refused, audit it and re-raise."""
     try:

@@ -12,7 +12,8 @@ from models import RequestState
 
 
 def answer(deps: Deps, *, user_id: str, query: Query) -> dict[str, Any]:
-    approvers = deps.settings.approvers
+    approvers = deps.notifier.approver_set(user_id)
+    groups = deps.notifier.approver_groups_of(user_id) if user_id in approvers else ()  # Slack, before the transaction
     with deps.sessionmaker.begin() as s:
         if query.kind == "help":
             return ui.help_message()
@@ -24,7 +25,13 @@ def answer(deps: Deps, *, user_id: str, query: Query) -> dict[str, Any]:
                 return ui.status_message(mine=[], awaiting=[], query=query.arg)
             return ui.timeline_message(req, usecases.timeline(s, request_id=req.id))
         mine = usecases.requests_of(s, user_id=user_id)
-        awaiting = usecases.awaiting_decision(s, approver_id=user_id, approvers=approvers)
+        awaiting = usecases.awaiting_decision(
+            s,
+            approver_id=user_id,
+            approvers=approvers,
+            user_groups=groups,
+            default_approvers=deps.rulebook.default_approvers,
+        )
         if query.kind == "pending":
             mine = [r for r in mine if RequestState(r.state) is RequestState.PENDING]
         return ui.status_message(mine=mine, awaiting=awaiting, query=None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
@@ -56,6 +56,19 @@ class AccessRequest(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     user_arn: Mapped[str | None] = mapped_column(String(2048))
+
+    # Set at submission from the rule that won (bot.rulebook); escalation may add approvers.
+    rule_name: Mapped[str | None] = mapped_column(String(64))
+    quorum: Mapped[int] = mapped_column(default=1, server_default="1")
+    approver_users: Mapped[list[str] | None] = mapped_column(JSON)  # None: made before rules existed
+    approver_groups: Mapped[list[str] | None] = mapped_column(JSON)
+    # {"flags": [...], "summary": "..."}, computed once after submission so messages need no AWS call.
+    risk: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    break_glass: Mapped[bool] = mapped_column(default=False, server_default=false())
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Claimed by compare-and-set, so of several workers exactly one sends each reminder.
+    next_reminder_at: Mapped[datetime | None] = mapped_column(index=True)
+    reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 
     decisions: Mapped[list[Decision]] = relationship(back_populates="request", order_by="Decision.id")
     approval_messages: Mapped[list[ApprovalMessage]] = relationship(back_populates="request")

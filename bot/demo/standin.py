@@ -302,6 +302,7 @@ class SlackStandIn:
         self._views: dict[str, dict[str, Any]] = {}
         self._view_id_by_external_id: dict[str, str] = {}
         self._home_view_id_by_user: dict[str, str] = {}
+        self._usergroups: dict[str, list[str]] = {}  # Slack user groups: id -> member ids
         self._seq = itertools.count(1)
         # Called with each Call once Slack has done it but before the caller hears back:
         # a test may kill the caller there, as if the process died with the answer in flight.
@@ -417,8 +418,13 @@ class SlackStandIn:
             queue = self._failures.setdefault(method, deque())
             queue.extend(_Failure(status, retry_after, error) for _ in range(count))
 
+    def set_group_members(self, group_id: str, users: list[str]) -> None:
+        """Who is in a Slack user group now, as usergroups.users.list will answer."""
+        with self._cond:
+            self._usergroups[group_id] = list(users)
+
     def reset(self) -> None:
-        """Forget calls, problems and pending failures (posted messages/views are kept)."""
+        """Forget calls, problems, pending failures and user groups (posted messages/views are kept)."""
         with self._cond:
             self._calls.clear()
             self._problems.clear()
@@ -427,6 +433,7 @@ class SlackStandIn:
             self.granted_scopes = list(DEFAULT_SCOPES)
             self.user_overrides.clear()
             self.channels.clear()
+            self._usergroups.clear()
 
     def set_user(self, user_id: str, **fields: Any) -> None:
         """Override users.info fields for one user, e.g. set_user("U1", deleted=True)."""
@@ -732,6 +739,12 @@ class SlackStandIn:
             return _error("channel_not_found")
         return _ok(channel=dict(channel))
 
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup", ""))
+        if group not in self._usergroups:
+            return _error("no_such_subteam")
+        return _ok(users=list(self._usergroups[group]))
+
     def _files_upload(self, args: dict[str, Any]) -> dict[str, Any]:
         # Slack retired files.upload (Nov 2025); answering ok but flagging it keeps the
         # bot honest about what would fail in production.
@@ -764,6 +777,7 @@ _HANDLERS: dict[str, Callable[[SlackStandIn, dict[str, Any]], dict[str, Any]]] =
     "views.update": SlackStandIn._views_update,
     "views.publish": SlackStandIn._views_publish,
     "users.info": SlackStandIn._users_info,
+    "usergroups.users.list": SlackStandIn._usergroups_users_list,
     "files.upload": SlackStandIn._files_upload,
     "files.getUploadURLExternal": SlackStandIn._files_get_upload_url_external,
     "files.completeUploadExternal": SlackStandIn._files_complete_upload_external,

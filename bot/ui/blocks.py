@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot import rules
 from bot.spec import CopiedPermissions, RequestSpec, spec_of
 from bot.ui import ids
 from bot.vault import Credentials
@@ -64,6 +65,32 @@ def _code_list(items: Iterable[str], empty: str = "none") -> str:
     return ", ".join(f"`{esc(i)}`" for i in items) if items else f"_{empty}_"
 
 
+def mention(slack_id: str) -> str:
+    """A user, a Slack user group, or the bot itself, as mrkdwn."""
+    if slack_id.startswith(("U", "W")):
+        return f"<@{slack_id}>"
+    if slack_id.startswith("S"):
+        return f"<!subteam^{slack_id}>"
+    return esc(slack_id)
+
+
+def decider(req: AccessRequest) -> str:
+    """Who decided, in words: a person, or the bot on behalf of a rule or a guardrail."""
+    if req.decided_by == "iam-bot":
+        return f"iam-bot (rule {esc(req.rule_name or 'default')})" if RequestState(req.state) is not RequestState.DENIED else "iam-bot (guardrail)"
+    who = mention(req.decided_by or "?")
+    return f"{who} :rotating_light: *break-glass*, to be reviewed" if req.break_glass else who
+
+
+def rule_text(*, rule_name: str, quorum: int, approvers: Sequence[str], auto_approve: bool = False) -> str:
+    """"Rule: admin-grants · needs 2 approvals from @a, @b, @security-team"."""
+    if auto_approve:
+        return f"Rule: *{esc(rule_name)}* · approved automatically (low risk), audited and announced"
+    who = ", ".join(mention(a) for a in approvers) or "_no approver is configured_"
+    noun = "approval" if quorum == 1 else "approvals"
+    return f"Rule: *{esc(rule_name)}* · needs {quorum} {noun} from {who}"
+
+
 def _policy_label(arn: str) -> str:
     return arn.split(":policy/", 1)[-1] if ":policy/" in arn else arn
 
@@ -79,7 +106,9 @@ def _view(**kwargs: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- request form
 
 
-def request_modal(*, requester_id: str) -> dict[str, Any]:
+def request_modal(
+    *, requester_id: str, default_path: str = "/", default_boundary: str | None = None, notes: Sequence[str] = ()
+) -> dict[str, Any]:
     def text_input(block_id: str, label: str, *, hint: str | None = None, optional: bool = False, **el: Any) -> InputBlock:
         return InputBlock(
             block_id=block_id,
@@ -132,7 +161,15 @@ def request_modal(*, requester_id: str) -> dict[str, Any]:
             element=ExternalDataSelectElement(action_id=ids.A_COPY_FROM, min_query_length=0, placeholder="Search users"),
         ),
         DividerBlock(),
-        text_input(ids.B_PATH, "Path", optional=True, hint="Default `/`. Example: /engineering/", max_length=512, placeholder="/"),
+        text_input(
+            ids.B_PATH,
+            "Path",
+            optional=True,
+            hint=f"Default `{default_path}`. Example: {default_path}engineering/" if default_path != "/" else "Default `/`. Example: /engineering/",
+            max_length=512,
+            placeholder=default_path,
+            initial_value=default_path if default_path != "/" else None,
+        ),
         text_input(
             ids.B_TAGS,
             "Tags",
@@ -145,8 +182,13 @@ def request_modal(*, requester_id: str) -> dict[str, Any]:
             block_id=ids.B_BOUNDARY,
             label="Permissions boundary",
             optional=True,
-            hint="A managed policy that caps what the user can ever do.",
-            element=ExternalDataSelectElement(action_id=ids.A_BOUNDARY, min_query_length=0, placeholder="Search policies"),
+            hint="A managed policy that caps what the user can ever do." + (" Required here: filled in for you." if default_boundary else ""),
+            element=ExternalDataSelectElement(
+                action_id=ids.A_BOUNDARY,
+                min_query_length=0,
+                placeholder="Search policies",
+                initial_option=Option(text=clip(_policy_label(default_boundary), 75), value=default_boundary) if default_boundary else None,
+            ),
         ),
         InputBlock(
             block_id=ids.B_OWNER,
@@ -162,6 +204,8 @@ def request_modal(*, requester_id: str) -> dict[str, Any]:
             hint="Approvers see this. Say what the account is for.",
         ),
     ]
+    if notes:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(notes), 3000))]))
     return _view(
         callback_id=ids.REQUEST_VIEW,
         title="Request an IAM user",
@@ -236,6 +280,7 @@ def review_modal(
     approvers: Sequence[str],
     copied: CopiedPermissions | None = None,
     copy_error: str | None = None,
+    rule: str | None = None,
 ) -> dict[str, Any]:
     blocks: list[Any] = [
         SectionBlock(text=MarkdownTextObject(text="Check what will be created. *Back* returns to the form.")),
@@ -246,8 +291,8 @@ def review_modal(
     if not (spec.groups or spec.policy_arns or spec.copy_from):
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=":information_source: No permissions: the user will be able to do nothing until granted some.")]))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*Reason*\n{esc(spec.reason)}", 3000))))
-    who = ", ".join(f"<@{a}>" for a in approvers) or "_no approver is configured_"
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(f"Will be sent for approval to: {who}", 3000))]))
+    who = ", ".join(mention(a) for a in approvers) or "_no approver is configured_"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(rule or f"Will be sent for approval to: {who}", 3000))]))
     return _view(
         callback_id=ids.REVIEW_VIEW,
         external_id=ids.review_external_id(draft_id),
@@ -266,17 +311,17 @@ def outcome_text(req: AccessRequest) -> str:
     state = RequestState(req.state)
     if state is RequestState.DENIED:
         reason = f": {esc(clip(req.decision_reason or '', 500))}" if req.decision_reason else ""
-        return f":no_entry: *Denied* by <@{req.decided_by}> {when(req.decided_at)}{reason}"
+        return f":no_entry: *Denied* by {decider(req)} {when(req.decided_at)}{reason}"
     if state in (RequestState.APPROVED, RequestState.PROVISIONING):
-        return f":white_check_mark: *Approved* by <@{req.decided_by}> {when(req.decided_at)} — creating the user…"
+        return f":white_check_mark: *Approved* by {decider(req)} {when(req.decided_at)} — creating the user…"
     if state is RequestState.COMPLETED:
-        return f":white_check_mark: *Approved* by <@{req.decided_by}> {when(req.decided_at)} — user created, credentials sent to <@{req.owner_id}>"
+        return f":white_check_mark: *Approved* by {decider(req)} {when(req.decided_at)} — user created, credentials sent to <@{req.owner_id}>"
     if state is RequestState.FAILED:
-        return f":x: *Approved* by <@{req.decided_by}> {when(req.decided_at)}, but creating the user failed: {esc(clip(req.failure_reason or 'unknown error', 1500))}"
+        return f":x: *Approved* by {decider(req)} {when(req.decided_at)}, but creating the user failed: {esc(clip(req.failure_reason or 'unknown error', 1500))}"
     if state is RequestState.CANCELLED:
         return f":heavy_minus_sign: *Cancelled* by the requester {when(req.updated_at)}"
     if state is RequestState.EXPIRED:
-        return f":heavy_minus_sign: *Expired* {when(req.updated_at)} without a decision"
+        return f":hourglass: *Expired* {when(req.updated_at)} without a decision"
     return STATE_WORDS[state]
 
 
@@ -284,28 +329,59 @@ def audit_line(req: AccessRequest) -> str:
     """The one-line notice for IAM_BOT_AUDIT_CHANNEL."""
     state = RequestState(req.state)
     who = f"requested by <@{req.requester_id}> for <@{req.owner_id}>"
+    if req.break_glass:
+        who += " :rotating_light: BREAK-GLASS, review it"
     if state is RequestState.COMPLETED:
-        return f":white_check_mark: {req.short_id}: IAM user `{esc(req.user_name)}` created ({esc(req.user_arn or '')}), approved by <@{req.decided_by}>, {who}"
+        return f":white_check_mark: {req.short_id}: IAM user `{esc(req.user_name)}` created ({esc(req.user_arn or '')}), approved by {decider(req)}, {who}"
     if state is RequestState.FAILED:
         return f":x: {req.short_id}: creating `{esc(req.user_name)}` failed ({esc(clip(req.failure_reason or '', 200))}), {who}"
     if state is RequestState.CANCELLED:
         return f":heavy_minus_sign: {req.short_id}: `{esc(req.user_name)}` cancelled by the requester, {who}"
     if state is RequestState.DENIED:
-        return f":no_entry: {req.short_id}: `{esc(req.user_name)}` denied by <@{req.decided_by}>, {who}"
+        return f":no_entry: {req.short_id}: `{esc(req.user_name)}` denied by {decider(req)}, {who}"
+    if state is RequestState.EXPIRED:
+        return f":hourglass: {req.short_id}: `{esc(req.user_name)}` expired without a decision, {who}"
     if req.decided_by:
-        return f":ballot_box_with_check: {req.short_id}: `{esc(req.user_name)}` {state.value} by <@{req.decided_by}>, {who}"
+        return f":ballot_box_with_check: {req.short_id}: `{esc(req.user_name)}` {state.value} by {decider(req)}, {who}"
     return f"{req.short_id}: `{esc(req.user_name)}` {STATE_WORDS[state]}, {who}"
+
+
+def progress_line(req: AccessRequest) -> str | None:
+    """"1 of 2 approvals: <@bob>" while approvals are being gathered (None for a one-approval rule not yet begun)."""
+    approvals = [d.approver_id for d in req.decisions if d.approved]
+    approvals = list(dict.fromkeys(approvals))
+    quorum = req.quorum or 1
+    if quorum <= 1 and not approvals:
+        return None
+    return rules.progress_text(approvals, quorum)
+
+
+def risk_blocks(req: AccessRequest) -> list[Any]:
+    risk = req.risk or {}
+    flags = [str(f) for f in risk.get("flags") or []]
+    out: list[Any] = []
+    if flags:
+        out.append(SectionBlock(text=MarkdownTextObject(text=clip("*:warning: Risk*\n" + "\n".join(f"• {f}" for f in flags[:12]), 3000))))
+    if risk.get("summary"):
+        out.append(ContextBlock(elements=[MarkdownTextObject(text=clip(str(risk["summary"]), 3000))]))
+    return out
 
 
 def approval_message(req: AccessRequest, *, copied: CopiedPermissions | None = None) -> Message:
     spec = spec_of(req)
     blocks: list[Any] = [
         HeaderBlock(text=clip(f"IAM user request {req.short_id}: {req.user_name}", 150)),
-        *_field_sections(spec_fields(spec, requester_id=req.requester_id)),
     ]
+    if req.break_glass:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(
+            f":rotating_light: *Break-glass*: <@{req.requester_id}> approved this request themself. It must be reviewed.\n"
+            f"*Why:* {esc(clip(req.decision_reason or '', 1000))}", 3000))))
+    blocks += _field_sections(spec_fields(spec, requester_id=req.requester_id))
     if spec.copy_from and copied is not None:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=copied_text(spec.copy_from, copied, None))))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*Reason*\n{esc(req.reason)}", 3000))))
+    blocks += risk_blocks(req)
+    progress = progress_line(req)
     if RequestState(req.state) is RequestState.PENDING:
         blocks.append(
             ActionsBlock(
@@ -316,11 +392,93 @@ def approval_message(req: AccessRequest, *, copied: CopiedPermissions | None = N
                 ],
             )
         )
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Requested {when(req.created_at)}")]))
+        context = f"Requested {when(req.created_at)}"
+        if req.rule_name:
+            context += f" · rule *{esc(req.rule_name)}*"
+        if req.expires_at:
+            context += f" · expires {when(req.expires_at)}"
+        if progress:
+            context = f"*{progress}* · " + context
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(context, 3000))]))
     else:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=outcome_text(req))))
-    text = f"IAM user request {req.short_id} from <@{req.requester_id}>: {req.user_name} — {STATE_WORDS[RequestState(req.state)]}"
+        outcome = outcome_text(req)
+        if progress and (req.quorum or 1) > 1:
+            outcome += f"\n{progress}"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(outcome, 3000))))
+    status = progress if progress and RequestState(req.state) is RequestState.PENDING else STATE_WORDS[RequestState(req.state)]
+    text = f"IAM user request {req.short_id} from <@{req.requester_id}>: {req.user_name} — {status}"
     return _message(text, blocks)
+
+
+def reminder_message(req: AccessRequest, *, number: int, escalated_to: Sequence[str] = ()) -> Message:
+    progress = progress_line(req)
+    text = f"Reminder: request {req.short_id} for {req.user_name} still waits for a decision"
+    body = f":bell: Reminder {number}: request *{req.short_id}* for `{esc(req.user_name)}` still waits for a decision"
+    body += f" ({progress})." if progress else "."
+    if req.expires_at:
+        body += f" It expires {when(req.expires_at)}."
+    if escalated_to:
+        body += f"\nEscalated to {', '.join(mention(e) for e in escalated_to)}."
+    return _message(text, [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+
+
+def expired_message(req: AccessRequest) -> Message:
+    text = f"Your request {req.short_id} for {req.user_name} expired without a decision"
+    body = (
+        f":hourglass: Your request *{req.short_id}* for `{esc(req.user_name)}` expired {when(req.updated_at)} without a decision. "
+        "Submit it again with `/iam request` if it is still needed."
+    )
+    return _message(text, [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+
+
+def notice_to_approvers(req: AccessRequest) -> Message:
+    """For approvers who had no say: an automatic or a break-glass approval, told at once."""
+    if req.break_glass:
+        text = f"Break-glass: {req.requester_id} approved their own request {req.short_id} ({req.user_name})"
+        body = (
+            f":rotating_light: *Break-glass*: <@{req.requester_id}> approved their own request *{req.short_id}* "
+            f"for `{esc(req.user_name)}`.\n*Why:* {esc(clip(req.decision_reason or '', 1000))}\nPlease review it."
+        )
+    else:
+        text = f"Request {req.short_id} ({req.user_name}) was approved automatically"
+        body = f":robot_face: Request *{req.short_id}* for `{esc(req.user_name)}` by <@{req.requester_id}> was approved automatically by rule *{esc(req.rule_name or '')}*."
+    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000))), *_field_sections(spec_fields(spec_of(req), requester_id=req.requester_id))]
+    blocks += risk_blocks(req)
+    return _message(text, blocks)
+
+
+def break_glass_modal(*, short_id: str, user_name: str) -> dict[str, Any]:
+    return _view(
+        callback_id=ids.BREAK_GLASS_VIEW,
+        private_metadata=short_id,
+        title="Break glass",
+        submit="Approve it myself",
+        close="Cancel",
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(
+                        f":rotating_light: You are about to approve your own request *{short_id}* for `{esc(user_name)}` "
+                        "without an approver. Every approver is told at once, and the request is flagged for review.",
+                        3000,
+                    )
+                )
+            ),
+            InputBlock(
+                block_id=ids.B_BG_REASON,
+                label="Why can't this wait for an approver?",
+                element=PlainTextInputElement(action_id=ids.A_VALUE, multiline=True, max_length=1000),
+            ),
+            InputBlock(
+                block_id=ids.B_BG_CONFIRM,
+                label="Confirmation",
+                element=CheckboxesElement(
+                    action_id=ids.A_VALUE,
+                    options=[Option(value=ids.BG_CONFIRMED, text="I take responsibility for this access and expect it to be reviewed")],
+                ),
+            ),
+        ],
+    )
 
 
 def deny_modal(*, short_id: str, user_name: str) -> dict[str, Any]:
@@ -345,8 +503,8 @@ def deny_modal(*, short_id: str, user_name: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- requester and owner DMs
 
 
-def submitted_message(req: AccessRequest, *, approvers: Sequence[str]) -> Message:
-    who = ", ".join(f"<@{a}>" for a in approvers)
+def submitted_message(req: AccessRequest, *, approvers: Sequence[str], break_glass: bool = False) -> Message:
+    who = ", ".join(mention(a) for a in approvers)
     text = f"Your request {req.short_id} for IAM user {req.user_name} was sent for approval."
     blocks: list[Any] = [
         SectionBlock(
@@ -359,8 +517,14 @@ def submitted_message(req: AccessRequest, *, approvers: Sequence[str]) -> Messag
             )
         )
     ]
+    if (req.quorum or 1) > 1 or req.rule_name not in (None, "default"):
+        text_ = rule_text(rule_name=req.rule_name or "default", quorum=req.quorum or 1, approvers=approvers)
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(text_, 3000))]))
     if RequestState(req.state) is RequestState.PENDING:
-        blocks.append(ActionsBlock(block_id=f"cancel:{req.short_id}", elements=[_cancel_button(req)]))
+        buttons: list[Any] = [_cancel_button(req)]
+        if break_glass:
+            buttons.append(ButtonElement(text="Break glass: approve it myself", action_id=ids.A_BREAK_GLASS, value=req.short_id, style="danger"))
+        blocks.append(ActionsBlock(block_id=f"cancel:{req.short_id}", elements=buttons))
     return _message(text, blocks)
 
 
@@ -408,6 +572,7 @@ def home_view(*, user_id: str, data: Any) -> dict[str, Any]:
                 f"{', '.join(spec.access_types)} · groups {_code_list(spec.groups)} · policies {_code_list(_policy_label(p) for p in spec.policy_arns)}"
                 + (f" · copy from `{esc(spec.copy_from)}`" if spec.copy_from else "")
                 + f"\n_{esc(clip(req.reason, 300))}_"
+                + (f"\n*{progress_line(req)}*" if progress_line(req) else "")
             )
             blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(summary, 3000))))
             blocks.append(
@@ -540,7 +705,13 @@ def status_message(*, mine: Sequence[AccessRequest], awaiting: Sequence[AccessRe
 _EVENT_WORDS = {
     "requested": "Requested by {actor}",
     "approved": "Approved by {actor}",
+    "approval_recorded": "Approved by {actor} (more approvals needed)",
+    "auto_approved": "Approved automatically by its rule",
+    "break_glass": "Break-glass: approved by the requester {actor} themself, to be reviewed",
     "denied": "Denied by {actor}",
+    "reminded": "Approvers reminded",
+    "escalated": "Escalated to more approvers",
+    "expired": "Expired without a decision",
     "provisioned:user": "IAM user created",
     "provisioned:permissions": "Permissions granted",
     "provisioned:login_profile": "Console password set (to be changed at first sign-in)",
@@ -561,7 +732,7 @@ def timeline_message(req: AccessRequest, events: Sequence[Any]) -> Message:
         words = _EVENT_WORDS.get(e.action)
         if words is None:
             continue  # refused clicks and exports stay in the audit log, not in everyone's status
-        actor = f"<@{e.actor}>" if e.actor.startswith(("U", "W")) else e.actor
+        actor = f"<@{e.actor}>" if e.actor.startswith(("U", "W")) else esc(e.actor)
         extra = f": {esc(clip(str(e.details.get('reason')), 300))}" if e.action == "denied" and e.details.get("reason") else ""
         lines.append(f"• {when(e.created_at)} — {words.format(actor=actor)}{extra}")
     header = f"*{req.short_id}* `{esc(req.user_name)}` — {STATE_WORDS[RequestState(req.state)]}"

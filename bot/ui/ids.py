@@ -37,3 +37,10 @@ ACCESS_KEY = "access_key"
 
 def review_external_id(draft_id: str) -> str:
     return f"iam-review-{draft_id}"
+
+# Break-glass: a listed requester approves their own request, with a reason and a confirmation.
+A_BREAK_GLASS = "break_glass"
+BREAK_GLASS_VIEW = "iam_break_glass"
+B_BG_REASON = "bg_reason"
+B_BG_CONFIRM = "bg_confirm"
+BG_CONFIRMED = "confirmed"

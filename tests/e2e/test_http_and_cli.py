@@ -69,6 +69,18 @@ def test_missing_and_malformed_settings_stop_start_up_with_one_line_each(tmp_pat
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+def test_a_bad_rules_file_stops_serve_with_its_line_numbers(tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text("rules:\n  - name: admins\n    approvers: [U012ABCDEF]\n    quorum: 12\n    auto_aprove: true\n")
+    env = _clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, IAM_BOT_RULES=str(rules))
+    result = _run(["serve"], env, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "iam-bot: IAM_BOT_RULES: rules.yml:5: rules[0].auto_aprove: unknown key (expected one of: name, match, approvers, quorum, auto_approve)",
+        "iam-bot: IAM_BOT_RULES: rules.yml:4: rules[0].quorum: must be a whole number from 1 to 10",
+    ]
+
+
 def test_serve_over_http_then_sigterm(tmp_path, standin, moto, iam):
     port = free_port()
     env = _clean_env(

@@ -359,6 +359,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "conversations_info": {"channels:read", "groups:read"},
     "auth_test": set(),
     "apps_connections_open": set(),  # called with the app-level token (connections:write), not a bot scope
+    "usergroups_users_list": {"usergroups:read"},  # approvers and requesters named by Slack user group
 }
 # Events the bot subscribes to -> scopes they need.
 EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.im": {"im:history"}, "app_home_opened": set()}

@@ -250,3 +250,27 @@ def test_normalize_url(url: str, expected: str) -> None:
 
 def test_settings_class_is_the_one_load_settings_returns() -> None:
     assert isinstance(load_settings(), Settings)
+
+
+# ---------------------------------------------------------------- IAM_BOT_RULES
+
+
+def test_rules_file_must_exist(tmp_path) -> None:
+    lines = config_error(rules_path=str(tmp_path / "nope.yml"))
+    assert lines == [f"IAM_BOT_RULES: no such file: {tmp_path / 'nope.yml'} (a .yml, .yaml or .toml rules file)"]
+
+
+def test_rules_file_errors_stop_serving_with_their_lines(tmp_path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text("rules:\n  - name: a\n    approvers: [U012ABCDEF]\n    quorum: 0\n")
+    lines = serving_problems(slack_bot_token="xoxb-1", slack_signing_secret="s", approvers_raw="U012ABCDEF", rules_path=str(rules))
+    assert lines == ["IAM_BOT_RULES: rules.yml:4: rules[0].quorum: must be a whole number from 1 to 10"]
+
+
+def test_a_catch_all_rule_replaces_iam_bot_approvers(tmp_path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text("rules:\n  - name: admins\n    match: {policies: ['*Admin*']}\n    approvers: [U012ABCDEF]\n")
+    base = dict(slack_bot_token="xoxb-1", slack_signing_secret="s", rules_path=str(rules))
+    assert [line.split(":", 1)[0] for line in serving_problems(**base)] == ["IAM_BOT_APPROVERS"]
+    rules.write_text("rules:\n  - name: everyone\n    approvers: [U012ABCDEF, S012SECOPS]\n")
+    assert serving_problems(**base) == []

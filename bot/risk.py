@@ -1,0 +1,128 @@
+"""What approvers should notice about a request: short risk flags and a summary of what it grants.
+
+PURE: the facts (policy documents, what a copied user has) are read by bot/aws.py and passed in.
+Computed once after submission and stored on the request, so approval messages need no AWS call.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from bot.rulebook import Guardrails, allowed_actions, forbidden_grants, glob_match, policy_matches
+from bot.spec import RequestSpec
+
+# AWS-managed policies that amount to administering the account (or IAM, which is the same).
+ADMIN_LIKE = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess", "*Admin*", "AWSOrganizationsFullAccess")
+BROAD_ACTIONS = ("*", "iam:*", "sts:*", "organizations:*")
+
+
+@dataclass(frozen=True)
+class PolicyFact:
+    """One policy: managed (with its ARN) or inline (arn is empty). Documents are dicts."""
+
+    name: str
+    arn: str = ""
+    aws_managed: bool = False
+    document: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RiskFacts:
+    policies: tuple[PolicyFact, ...] = ()  # managed policies requested directly
+    groups: dict[str, tuple[PolicyFact, ...]] = field(default_factory=dict)  # group -> its policies
+    copy_from: str | None = None
+    copied: tuple[PolicyFact, ...] = ()  # the copy source's attached and inline policies
+    copied_groups: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()  # what could not be read (shown, never silently dropped)
+
+
+def is_admin_like(p: PolicyFact) -> bool:
+    return p.aws_managed and any(glob_match(p.name, pattern) for pattern in ADMIN_LIKE)
+
+
+def wildcards(p: PolicyFact) -> list[str]:
+    """The wildcard actions a document allows (`*`, `iam:*`, `s3:Get*`, ...)."""
+    if p.document is None:
+        return []
+    return list(dict.fromkeys(a for a in allowed_actions(p.document) if "*" in a or "?" in a))
+
+
+def powerful(policies: Iterable[PolicyFact]) -> list[str]:
+    """Why a set of policies is powerful: admin-like AWS policies, or broad wildcards in documents."""
+    why = []
+    for p in policies:
+        if is_admin_like(p):
+            why.append(p.name)
+        elif p.document is not None and (broad := [a for a in allowed_actions(p.document) if any(glob_match(b, a) for b in BROAD_ACTIONS)]):
+            why.append(f"{p.name} ({', '.join(dict.fromkeys(broad))})")
+    return why
+
+
+def risk_flags(spec: RequestSpec, facts: RiskFacts) -> list[str]:
+    flags: list[str] = []
+    for p in facts.policies:
+        if is_admin_like(p):
+            flags.append(f"AWS-managed admin-like policy `{p.name}`")
+        elif not p.aws_managed and (w := wildcards(p)):
+            flags.append(f"Customer policy `{p.name}` allows wildcard actions: {', '.join(f'`{a}`' for a in w[:6])}")
+    for group, policies in facts.groups.items():
+        if why := powerful(policies):
+            flags.append(f"Group `{group}` grants {', '.join(f'`{w}`' for w in why[:4])}")
+    if facts.copy_from and (why := powerful([*facts.copied, *(p for g in facts.copied_groups for p in facts.groups.get(g, ()))])):
+        flags.append(f"Copies from a powerful user `{facts.copy_from}`: {', '.join(f'`{w}`' for w in why[:4])}")
+    if not spec.permissions_boundary:
+        flags.append("No permissions boundary")
+    for what in facts.unknown:
+        flags.append(f"Could not read {what}: check it yourself")
+    return flags
+
+
+def effective_summary(facts: RiskFacts) -> str:
+    """One paragraph: services and actions granted, wildcards marked, AWS-managed policies by name."""
+    by_service: dict[str, set[str]] = defaultdict(set)
+    aws_managed: list[str] = []
+    everything = [*facts.policies, *facts.copied, *(p for ps in facts.groups.values() for p in ps)]
+    for p in everything:
+        if p.document is None:
+            if p.aws_managed:
+                aws_managed.append(p.name)
+            continue
+        for action in allowed_actions(p.document):
+            service, _, name = action.partition(":")
+            if action == "*":
+                by_service["*"].add("*")
+            else:
+                by_service[service.lower()].add(name or "*")
+    parts = []
+    if "*" in by_service:
+        parts.append("*every action on every service* :warning:")
+    for service in sorted(k for k in by_service if k != "*"):
+        actions = sorted(by_service[service])
+        shown = ", ".join(actions[:6]) + (f" +{len(actions) - 6}" if len(actions) > 6 else "")
+        mark = " :warning:" if any("*" in a for a in actions) else ""  # wildcards stand out
+        parts.append(f"{service} ({shown}){mark}")
+    text = "Grants " + "; ".join(parts) if parts else ""
+    names = sorted(dict.fromkeys(aws_managed))
+    if names:
+        text += ("; " if text else "Grants ") + "AWS-managed " + ", ".join(names)
+    return text or "Grants no permissions."
+
+
+def assess(spec: RequestSpec, facts: RiskFacts) -> dict[str, Any]:
+    """What is stored on the request (AccessRequest.risk)."""
+    return {"flags": risk_flags(spec, facts), "summary": effective_summary(facts)}
+
+
+def guardrail_violation(guardrails: Guardrails, facts: RiskFacts) -> str | None:
+    """Guardrails only checkable with the facts: policy documents, and what copying would grant."""
+    for p in facts.policies:
+        if not p.aws_managed and p.document is not None and (hits := forbidden_grants(p.document, guardrails.forbidden_actions)):
+            return f"policy {p.name} allows {', '.join(hits)}, which the bot may never grant"
+    for p in facts.copied:
+        if p.arn and policy_matches(p.arn, guardrails.forbidden_policies):
+            return f"copying from {facts.copy_from} would grant {p.name}, which the bot may never grant"
+        if not p.aws_managed and p.document is not None and (hits := forbidden_grants(p.document, guardrails.forbidden_actions)):
+            return f"copying from {facts.copy_from} would grant {p.name}, which allows {', '.join(hits)}"
+    return None

@@ -1,0 +1,72 @@
+"""bot/risk.py: what approvers are warned about, and the summary of what a request grants."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.risk import PolicyFact, RiskFacts, assess, effective_summary, guardrail_violation, risk_flags
+from bot.rulebook import Guardrails
+from bot.spec import RequestSpec
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/boundary"
+ADMIN = PolicyFact(name="AdministratorAccess", arn="arn:aws:iam::aws:policy/AdministratorAccess", aws_managed=True)
+READONLY = PolicyFact(name="ReadOnlyAccess", arn="arn:aws:iam::aws:policy/ReadOnlyAccess", aws_managed=True)
+
+
+def doc(*actions: str, effect: str = "Allow") -> dict:
+    return {"Version": "2012-10-17", "Statement": [{"Effect": effect, "Action": list(actions), "Resource": "*"}]}
+
+
+def customer(name: str, *actions: str) -> PolicyFact:
+    return PolicyFact(name=name, arn=f"arn:aws:iam::123456789012:policy/{name}", document=doc(*actions))
+
+
+def spec(**kw) -> RequestSpec:
+    return RequestSpec(**{"user_name": "u1", "console_access": True, "access_key": False, "owner_id": "UO", "reason": "r", "permissions_boundary": BOUNDARY, **kw})
+
+
+FLAGS = [
+    ("nothing risky", RiskFacts(policies=(READONLY,)), spec(), []),
+    ("admin-like AWS policy", RiskFacts(policies=(ADMIN,)), spec(), ["AWS-managed admin-like policy `AdministratorAccess`"]),
+    ("wildcards in a customer policy", RiskFacts(policies=(customer("deploy", "s3:*", "ec2:Describe*", "sqs:SendMessage"),)), spec(), ["Customer policy `deploy` allows wildcard actions: `s3:*`, `ec2:Describe*`"]),
+    ("no boundary", RiskFacts(), spec(permissions_boundary=None), ["No permissions boundary"]),
+    ("powerful copy source", RiskFacts(copy_from="ops", copied=(customer("all", "*"),)), spec(copy_from="ops"), ["Copies from a powerful user `ops`: `all (*)`"]),
+    ("copy source powerful through a group", RiskFacts(copy_from="ops", copied_groups=("admins",), groups={"admins": (ADMIN,)}), spec(copy_from="ops"), ["Group `admins` grants `AdministratorAccess`", "Copies from a powerful user `ops`: `AdministratorAccess`"]),
+    ("harmless copy source", RiskFacts(copy_from="dev", copied=(customer("read", "s3:GetObject"),)), spec(copy_from="dev"), []),
+    ("group granting iam:*", RiskFacts(groups={"iam-admins": (customer("iam", "iam:*"),)}), spec(groups=("iam-admins",)), ["Group `iam-admins` grants `iam (iam:*)`"]),
+    ("unreadable facts are named", RiskFacts(unknown=("policy x (AccessDenied)",)), spec(), ["Could not read policy x (AccessDenied): check it yourself"]),
+]
+
+
+@pytest.mark.parametrize("facts,request_spec,expected", [f[1:] for f in FLAGS], ids=[f[0] for f in FLAGS])
+def test_risk_flags(facts: RiskFacts, request_spec: RequestSpec, expected: list[str]) -> None:
+    assert risk_flags(request_spec, facts) == expected
+
+
+def test_summary_lists_services_and_marks_wildcards() -> None:
+    facts = RiskFacts(
+        policies=(customer("deploy", "s3:GetObject", "s3:PutObject", "ec2:*"), READONLY),
+        groups={"devs": (PolicyFact(name="inline", document=doc("sqs:SendMessage")),)},
+    )
+    text = effective_summary(facts)
+    assert text == "Grants ec2 (*) :warning:; s3 (GetObject, PutObject); sqs (SendMessage); AWS-managed ReadOnlyAccess"
+    assert effective_summary(RiskFacts(policies=(customer("all", "*"),))).startswith("Grants *every action on every service*")
+    assert effective_summary(RiskFacts()) == "Grants no permissions."
+    deny_only = PolicyFact(name="d", document=doc("*", effect="Deny"))
+    assert effective_summary(RiskFacts(policies=(deny_only,))) == "Grants no permissions."
+    assert set(assess(spec(), facts)) == {"flags", "summary"}
+
+
+@pytest.mark.parametrize(
+    "facts,expected",
+    [
+        (RiskFacts(policies=(customer("deploy", "s3:GetObject"),)), None),
+        (RiskFacts(policies=(customer("wild", "iam:*"),)), "policy wild allows iam:*, which the bot may never grant"),
+        (RiskFacts(copy_from="ops", copied=(ADMIN,)), "copying from ops would grant AdministratorAccess, which the bot may never grant"),
+        (RiskFacts(copy_from="ops", copied=(PolicyFact(name="inline-all", document=doc("*")),)), "copying from ops would grant inline-all, which allows *, iam:*"),
+        (RiskFacts(policies=(ADMIN,)), None),  # AWS-managed policies are judged by name, in the form
+    ],
+)
+def test_guardrail_violation_after_submission(facts: RiskFacts, expected: str | None) -> None:
+    g = Guardrails(forbidden_policies=("AdministratorAccess",), forbidden_actions=("*", "iam:*"))
+    assert guardrail_violation(g, facts) == expected
