@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test bench chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(BIN)/python scripts/bench_journey.py
+
+chaos: $(VENV)/.test
+	bash scripts/ensure-postgres.sh
+	$(BIN)/python scripts/chaos.py
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -73,6 +73,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_database: Po
 
 
 @pytest.fixture
+def postgres_url(pg_database: PostgresDatabase | None) -> str:
+    """For what only PostgreSQL does: several replicas on one database."""
+    if pg_database is None:
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
+    from bot.db import make_engine, migrate
+
+    migrate(make_engine(pg_database.url))
+    pg_database.truncate_all()
+    return pg_database.url
+
+
+@pytest.fixture
 def bot(database_url: str, standin: SlackStandIn, moto: MotoServer, iam) -> Iterator[RunningBot]:
     running = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url).start()
     yield running

@@ -51,6 +51,7 @@ DEFAULT_SCOPES = (
     "files:write",
     "im:history",
     "app_mentions:read",
+    "usergroups:read",
     "users:read",
     "channels:read",
     "groups:read",

@@ -14,16 +14,36 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from models import ProvisioningJob
-from tests.support.chaos import KILL_POINTS, Chaos
+from tests.support.chaos import FAULTS, KILL_POINTS, Chaos
 from tests.support.harness import FakeClock, RunningBot, wait_until
 from tests.support.journeys import APPROVER, click, credentials_dm, request_user
 
 SECRET_KEY_SHAPE = r"[A-Za-z0-9/+]{40}"
 
 
+def _chaos(url, standin, moto, iam, tmp_path):
+    return Chaos(database_url=url, standin=standin, moto_url=moto.url, iam=iam, key=Fernet.generate_key().decode(), logdir=tmp_path)
+
+
 @pytest.fixture
 def chaos(database_url, standin, moto, iam, tmp_path):
-    c = Chaos(database_url=database_url, standin=standin, moto_url=moto.url, iam=iam, key=Fernet.generate_key().decode(), logdir=tmp_path)
+    c = _chaos(database_url, standin, moto, iam, tmp_path)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def pg_chaos(postgres_url, standin, moto, iam, tmp_path):
+    """Replicas share one PostgreSQL database, as deployed behind a load balancer."""
+    c = _chaos(postgres_url, standin, moto, iam, tmp_path)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def sqlite_chaos(standin, moto, iam, tmp_path):
+    """SQLite serves one process: a killed process is restarted, not replaced by a replica."""
+    c = _chaos(f"sqlite:///{tmp_path / 'bot.db'}", standin, moto, iam, tmp_path)
     yield c
     c.close()
 
@@ -41,9 +61,8 @@ def _no_tracebacks_or_secrets(chaos: Chaos) -> None:
 
 
 @pytest.mark.postgres
-def test_a_replica_killed_at_any_step_is_finished_by_another_once(chaos, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("replicas share PostgreSQL; SQLite is covered by the restart test below")
+def test_a_replica_killed_at_any_step_is_finished_by_another_once(pg_chaos):
+    chaos = pg_chaos
     victim, survivor = chaos.replica("a"), chaos.replica("b")
     outcomes = []
     for n, point in enumerate(KILL_POINTS):
@@ -54,9 +73,8 @@ def test_a_replica_killed_at_any_step_is_finished_by_another_once(chaos, databas
     _no_tracebacks_or_secrets(chaos)
 
 
-def test_a_single_process_killed_mid_job_resumes_after_restart(chaos, database_url):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL is covered by the replica test above")
+def test_a_single_process_killed_mid_job_resumes_after_restart(sqlite_chaos):
+    chaos = sqlite_chaos
     victim = chaos.replica("only")
     outcomes = []
     for n, point in enumerate(KILL_POINTS[1::2]):  # after CreateUser, after AttachUserPolicy, after CreateAccessKey, after the DM
@@ -67,9 +85,8 @@ def test_a_single_process_killed_mid_job_resumes_after_restart(chaos, database_u
 
 
 @pytest.mark.postgres
-def test_concurrent_approvals_on_two_replicas_provision_each_request_once(chaos, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("replicas share PostgreSQL")
+def test_concurrent_approvals_on_two_replicas_provision_each_request_once(pg_chaos):
+    chaos = pg_chaos
     a, b = chaos.replica("a"), chaos.replica("b")
     outcomes = chaos.concurrent_approvals(a, b, count=12)
     assert all(o.ok for o in outcomes), _report(outcomes)
@@ -110,7 +127,6 @@ def test_sigterm_mid_job_releases_it_and_exits_within_ten_seconds(chaos, databas
     assert "finishing the job in hand" in victim.logs()
 
 
-FAULTS = [(400, "Throttling"), (503, "ServiceUnavailable"), (500, "InternalFailure"), (0, "connection-reset"), (400, "RequestLimitExceeded")]
 
 
 def test_throttling_5xx_and_dropped_connections_on_every_iam_action_in_turn(database_url, standin, moto, iam, monkeypatch):

@@ -192,6 +192,9 @@ class Chaos:
         out.recovery_seconds = recovery
         return out, heir
 
+    def fault_every_action(self, process: BotProcess, *, rounds: int = 1) -> list[Outcome]:
+        return fault_every_action(self, process, rounds=rounds)
+
     def concurrent_approvals(self, a: BotProcess, b: BotProcess, count: int) -> list[Outcome]:
         """`count` requests, each approved at the same moment on two replicas by two approvers."""
         tag = uuid.uuid4().hex[:4]
@@ -205,6 +208,40 @@ class Chaos:
                 assert f.result().status_code == 200
         wait_until(lambda: all(self.settled(s) for s, _ in asked), timeout=120 + count, what="every raced request settled")
         return [self.outcome(s, u, reveal_on=a, console=False) for s, u in asked]
+
+
+FAULTS = [(400, "Throttling"), (503, "ServiceUnavailable"), (500, "InternalFailure"), (0, "connection-reset"), (400, "RequestLimitExceeded")]
+
+
+def fault_every_action(chaos: Chaos, process: BotProcess, *, rounds: int = 1) -> list[Outcome]:
+    """Each IAM action a job makes fails twice (more than AWS_MAX_ATTEMPTS=2 lets botocore absorb),
+    with rotating faults; the job backs off for real and resumes. Returns one outcome per fault."""
+    short_id = request_user(process, user_name=f"warm-{uuid.uuid4().hex[:4]}", access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
+    click(process, APPROVER, "approve_request", short_id)
+    wait_until(lambda: chaos.settled(short_id), timeout=60, what="a clean run")
+    seen = len(chaos.proxy.seen)
+    short_id = request_user(process, user_name=f"learn-{uuid.uuid4().hex[:4]}", access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
+    click(process, APPROVER, "approve_request", short_id)
+    wait_until(lambda: chaos.settled(short_id), timeout=60, what="a clean run")
+    actions = list(dict.fromkeys(chaos.proxy.seen[seen:]))
+    outcomes = []
+    n = 0
+    for _ in range(rounds):
+        for action in actions:
+            status, code = FAULTS[n % len(FAULTS)]
+            user_name = f"fault-{n:03d}-{uuid.uuid4().hex[:4]}"
+            n += 1
+            short_id = request_user(process, user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
+            chaos.proxy.fail(action, code=code, status=status, times=2)
+            started = time.monotonic()
+            click(process, APPROVER, "approve_request", short_id)
+            wait_until(lambda: chaos.settled(short_id), timeout=180, what=f"recovery from {code} on {action}")
+            out = chaos.outcome(short_id, user_name, reveal_on=process)
+            out.point = f"{action} ({code})"
+            out.recovery_seconds = time.monotonic() - started
+            outcomes.append(out)
+            print(f"  {out.point}: {'ok' if out.ok else 'NOT OK'} ({out.recovery_seconds:.1f} s)", flush=True)
+    return outcomes
 
 
 def _code_blocks(view: dict[str, Any]) -> list[str]:

@@ -33,6 +33,12 @@ class FaultProxy:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller was killed on purpose while its answer was on the way
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 params = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}

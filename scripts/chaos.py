@@ -1,0 +1,116 @@
+"""Cause each fault many times and print counts: requests, users created, duplicates, lost, recovery.
+
+    python scripts/chaos.py [--crashes 50] [--races 100] [--throttle-rounds 2]
+
+Needs PostgreSQL on 127.0.0.1:5432 (a throwaway database is created and dropped). Runs real
+`iam-bot serve` replicas against moto (behind a fault-injecting proxy) and the Slack stand-in,
+exactly as tests/e2e/test_exactly_once.py does, only more often; prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+for _k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_k, None)
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+
+import boto3  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+
+from bot.db import make_engine, migrate  # noqa: E402
+from bot.demo.standin import SlackStandIn  # noqa: E402
+from tests.support.chaos import KILL_POINTS, Chaos, Outcome  # noqa: E402
+from tests.support.services import MotoServer, PostgresDatabase  # noqa: E402
+
+
+def summary(title: str, outcomes: list[Outcome], extra: str = "") -> None:
+    users = sum(o.users for o in outcomes)
+    duplicates = sum(max(0, o.users - 1) + max(0, o.keys - 1) + max(0, o.dms - 1) for o in outcomes)
+    lost = sum(1 for o in outcomes if o.users == 0 or o.dms == 0 or o.state != "completed")
+    inconsistent = sum(1 for o in outcomes if not o.consistent)
+    print(f"\n## {title}")
+    print(f"requests {len(outcomes)} | IAM users created {users} | duplicates (users, keys, DMs) {duplicates} | lost {lost} | revealed credentials not matching IAM {inconsistent}")
+    recoveries = [o.recovery_seconds for o in outcomes if o.recovery_seconds]
+    if recoveries:
+        ranked = sorted(recoveries)
+        p95 = ranked[min(len(ranked) - 1, int(0.95 * len(ranked)))]
+        print(f"recovery (s): median {statistics.median(ranked):.1f} | p95 {p95:.1f} | max {ranked[-1]:.1f}")
+    if extra:
+        print(extra)
+    bad = [o for o in outcomes if not o.ok]
+    for o in bad[:10]:
+        print(f"  NOT OK {o.point}: users={o.users} keys={o.keys} dms={o.dms} state={o.state} job={o.job} consistent={o.consistent}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crashes", type=int, default=50, help="SIGKILL-and-recover cycles at random points (default 50)")
+    parser.add_argument("--races", type=int, default=100, help="requests each approved at once on two replicas (default 100: 200 approvals)")
+    parser.add_argument("--throttle-rounds", type=int, default=2, help="rounds of faults on every IAM action of a job (default 2)")
+    parser.add_argument("--seed", type=int, default=20261128)
+    args = parser.parse_args()
+    random.seed(args.seed)
+
+    workdir = Path(tempfile.mkdtemp(prefix="iam-bot-chaos-"))
+    moto = MotoServer(workdir).start()
+    standin = SlackStandIn().start()
+    db = PostgresDatabase().create()
+    migrate(make_engine(db.url))
+    iam = boto3.client("iam", endpoint_url=moto.url, region_name="us-east-1")
+    chaos = Chaos(database_url=db.url, standin=standin, moto_url=moto.url, iam=iam, key=Fernet.generate_key().decode(), logdir=workdir)
+    print(f"# iam-bot chaos run (seed {args.seed}); PostgreSQL, moto behind a fault proxy, replicas lease {chaos.lease_seconds:.0f} s")
+    try:
+        # 1. Crash and recover: each cycle kills the replica working the job at a random point;
+        #    the other replica takes over once the lease expires, and a new replica joins.
+        outcomes: list[Outcome] = []
+        points: Counter[str] = Counter()
+        victim, survivor = chaos.replica("a"), chaos.replica("b")
+        started = time.monotonic()
+        for n in range(args.crashes):
+            point = random.choice(KILL_POINTS)
+            out, _ = chaos.crash_cycle(victim, point, n, survivor=survivor)
+            outcomes.append(out)
+            points[out.point] += 1
+            victim, survivor = survivor, chaos.replica(f"r{n}")
+            print(f"  crash {n + 1}/{args.crashes}: {out.point}: {'ok' if out.ok else 'NOT OK'} ({out.recovery_seconds:.1f} s)", flush=True)
+        summary(
+            f"{args.crashes} SIGKILLs at random points of the job ({time.monotonic() - started:.0f} s)",
+            outcomes,
+            "kill points: " + ", ".join(f"{p} x{c}" for p, c in sorted(points.items())),
+        )
+
+        # 2. Races: every request approved by two approvers at once, on two replicas.
+        a, b = survivor, chaos.replica("race-b")
+        started = time.monotonic()
+        raced = chaos.concurrent_approvals(a, b, count=args.races)
+        summary(f"{args.races} requests, {2 * args.races} concurrent approvals on two replicas ({time.monotonic() - started:.0f} s)", raced)
+
+        # 3. Every IAM action of a job fails (throttling, 5xx, dropped connection) more often than
+        #    botocore retries; the job retries later. Real time here: the job's back-off is 10 s.
+        os.environ["AWS_MAX_ATTEMPTS"] = "2"
+        throttled = chaos.replica("throttled")
+        os.environ.pop("AWS_MAX_ATTEMPTS")
+        outcomes = chaos.fault_every_action(throttled, rounds=args.throttle_rounds)
+        summary(f"faults on every IAM action of a job, {args.throttle_rounds} round(s)", outcomes, f"actions: {', '.join(sorted({o.point.split(' ')[0] for o in outcomes}))}")
+        leaked = [line for line in chaos.logs().splitlines() if "Traceback" in line]
+        print(f"\nlog lines across all replicas: {len(chaos.logs().splitlines())}; tracebacks: {len(leaked)}")
+    finally:
+        chaos.close()
+        standin.stop()
+        moto.stop()
+        db.drop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
