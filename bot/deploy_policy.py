@@ -142,8 +142,9 @@ def render_policy(*, account: str = "*", path_prefix: str = "/", boundary_arn: s
 
     allow("ReadAccountWide", Scope.ACCOUNT, "*")
     allow("ReadAnyUser", Scope.ANY_USER, f"{iam}:user/*")
-    # AWS managed policies live in the "aws" account; "*" covers both.
-    allow("ReadPolicies", Scope.POLICY, f"{iam}:policy/*" if account == "*" else [f"{iam}:policy/*", f"arn:{partition}:iam::aws:policy/*"])
+    # The account's own policies and AWS managed ones (account "aws", which parliament cannot parse
+    # as an account): "*" in the account field matches both, and these are reads only.
+    allow("ReadPolicies", Scope.POLICY, f"arn:{partition}:iam::*:policy/*")
     allow("ManageGroupMembership", Scope.GROUP, f"{iam}:group/*")
     allow("ManageOwnUsers", Scope.OWN_USER, own_users)
     if boundary:

@@ -29,6 +29,7 @@ BOT_SCOPES = (
     "files:write",
     "im:history",
     "app_mentions:read",
+    "usergroups:read",
     "users:read",
     "channels:read",
     "groups:read",

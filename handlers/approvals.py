@@ -14,7 +14,7 @@ from bot.app import Deps
 from bot.ui import blocks as ui
 from bot.ui import ids
 from bot.rules import progress_text
-from handlers.common import action_value, actor_groups, attempt, clicked_in
+from handlers.common import action_value, actor_groups, attempt, clicked_in, reason_and_request
 from models import AccessRequest, RequestState
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,10 @@ def register(app: App, deps: Deps) -> None:
     @app.view(ids.DENY_VIEW)
     def deny_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = body["user"]["id"]
-        values = (view.get("state") or {}).get("values") or {}
-        reason = (((values.get(ids.B_DENY_REASON) or {}).get(ids.A_VALUE) or {}).get("value") or "").strip()
+        reason, short_id = reason_and_request(view, ids.B_DENY_REASON)
         if not reason:
             ack(response_action="errors", errors={ids.B_DENY_REASON: "Say why, so the requester knows what to change."})
             return
-        short_id = str(view.get("private_metadata") or "")[:20]
         try:
             req = attempt(
                 deps,

@@ -13,7 +13,7 @@ from bot import usecases
 from bot.app import Deps
 from bot.ui import blocks as ui
 from bot.ui import ids
-from handlers.common import action_value, attempt, clicked_in
+from handlers.common import action_value, attempt, clicked_in, reason_and_request, view_input
 from handlers.request_form import _tell_approvers, _tell_requester
 from models import RequestState
 
@@ -52,9 +52,8 @@ def register(app: App, deps: Deps) -> None:
     @app.view(ids.BREAK_GLASS_VIEW)
     def submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         actor = body["user"]["id"]
-        values = (view.get("state") or {}).get("values") or {}
-        reason = (((values.get(ids.B_BG_REASON) or {}).get(ids.A_VALUE) or {}).get("value") or "").strip()
-        confirm = ((values.get(ids.B_BG_CONFIRM) or {}).get(ids.A_VALUE) or {}).get("selected_options") or []
+        reason, short_id = reason_and_request(view, ids.B_BG_REASON)
+        confirm = view_input(view, ids.B_BG_CONFIRM, "selected_options") or []
         errors = {}
         if not reason:
             errors[ids.B_BG_REASON] = "Say why this cannot wait for an approver; reviewers read it."
@@ -63,7 +62,6 @@ def register(app: App, deps: Deps) -> None:
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        short_id = str(view.get("private_metadata") or "")[:20]
         try:
             req = attempt(
                 deps,

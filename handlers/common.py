@@ -6,6 +6,7 @@ from typing import Any, Callable, TypeVar
 
 from bot import usecases
 from bot.app import Deps
+from bot.ui import ids
 
 T = TypeVar("T")
 
@@ -14,6 +15,17 @@ def action_value(body: dict[str, Any]) -> str:
     """The clicked button's value (a request's short id), bounded: payloads may be hostile."""
     actions = body.get("actions") or [{}]
     return str(actions[0].get("value") or "")[:20]
+
+
+def view_input(view: dict[str, Any], block_id: str, field: str = "value") -> Any:
+    """A submitted modal's input (`value`, `selected_options`, ...) by block id; None if absent."""
+    values = (view.get("state") or {}).get("values") or {}
+    return ((values.get(block_id) or {}).get(ids.A_VALUE) or {}).get(field)
+
+
+def reason_and_request(view: dict[str, Any], block_id: str) -> tuple[str, str]:
+    """The typed reason and the request's short id (carried in private_metadata) of a reason modal."""
+    return (view_input(view, block_id) or "").strip(), str(view.get("private_metadata") or "")[:20]
 
 
 def clicked_in(body: dict[str, Any]) -> str:

@@ -35,6 +35,8 @@ from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 from slack_sdk.models.blocks import Block
+
+from bot.doctor import BOT_SCOPES
 from slack_sdk.models.views import View
 
 TEAM_ID = "T0TEST"
@@ -44,18 +46,8 @@ BOT_ID = "BBOT"
 APP_ID = "A0TEST"
 # Bot scopes the stand-in's token reports in `x-oauth-scopes` (as Slack does on every Web API
 # answer); the app as created from deploy/slack-app-manifest.yml (tests/e2e/test_doctor.py checks).
-DEFAULT_SCOPES = (
-    "commands",
-    "chat:write",
-    "im:write",
-    "files:write",
-    "im:history",
-    "app_mentions:read",
-    "usergroups:read",
-    "users:read",
-    "channels:read",
-    "groups:read",
-)
+# What a token made from deploy/slack-app-manifest.yml is granted: the scopes the doctor expects.
+DEFAULT_SCOPES = tuple(BOT_SCOPES)
 
 # Form fields whose value slack_sdk serialises as a JSON string (blocks/attachments/view
 # given as str, files.completeUploadExternal's `files`, message metadata).

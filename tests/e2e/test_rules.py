@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import textwrap
 import threading
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import AccessRequest, AuditEvent, Decision, ProvisioningJob
-from tests.support.harness import RunningBot, wait_until
+from tests.support.harness import FakeClock, RunningBot, wait_until
 from tests.support.journeys import (
     APPROVER,
     APPROVER2,
@@ -35,17 +34,6 @@ ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 READONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
 
-class FakeClock:
-    """An injectable clock: tests move time instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
 
 
 @pytest.fixture
