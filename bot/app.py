@@ -183,7 +183,9 @@ def create_app(settings: Settings, deps: Deps) -> App:
         signing_secret=settings.slack_signing_secret or None,
         client=deps.client,
         # Listeners run after ack() in this pool; each gets a copy of the delivery's log context.
-        listener_executor=ContextExecutor(max_workers=5, thread_name_prefix="bolt-listener"),
+        # An ack waits for a free listener thread: enough threads that a burst of clicks (whose
+        # listeners go on to update messages and Home) never keeps the next ack waiting.
+        listener_executor=ContextExecutor(max_workers=24, thread_name_prefix="bolt-listener"),
         token_verification_enabled=False,  # no auth.test at start: start-up must not depend on Slack
         request_verification_enabled=not settings.socket_mode,
         raise_error_for_unhandled_request=False,

@@ -41,7 +41,8 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # Up to 30 connections per process: 8 HTTP threads, 24 listener threads and the worker, each holding one briefly.
+    return create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def make_sessionmaker(engine: Engine) -> SessionMaker:

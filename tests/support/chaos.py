@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 from sqlalchemy import create_engine, select
 
 from bot.provisioning import CREDENTIALS_DM
@@ -87,9 +89,10 @@ class Chaos:
     logdir: Path
     lease_seconds: float = 2.0
     replicas: list[BotProcess] = field(default_factory=list)
+    ack_seconds: list[float] = field(default_factory=list)  # how long each raced click waited for its 200
 
     def __post_init__(self) -> None:
-        self.proxy = FaultProxy(self.moto_url)
+        self.proxies: dict[str, FaultProxy] = {}  # one per replica: a fault or a kill reaches the replica that made the call
         self.engine = create_engine(self.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
         try:
             self.iam.create_group(GroupName=GROUP)
@@ -97,10 +100,11 @@ class Chaos:
             pass
 
     def replica(self, name: str) -> BotProcess:
+        proxy = self.proxies[name] = FaultProxy(self.moto_url)
         process = BotProcess(
             database_url=self.database_url,
             standin=self.standin,
-            aws_url=self.proxy.url,
+            aws_url=proxy.url,
             key=self.key,
             logdir=self.logdir,
             name=name,
@@ -112,7 +116,8 @@ class Chaos:
     def close(self) -> None:
         for process in self.replicas:
             process.stop()
-        self.proxy.stop()
+        for proxy in self.proxies.values():
+            proxy.stop()
         self.engine.dispose()
 
     def logs(self) -> str:
@@ -158,39 +163,58 @@ class Chaos:
 
     def last_password(self, user_name: str) -> str | None:
         """The password IAM was last given for this user (seen by the proxy, kept in memory)."""
-        sent = [p for a, p in self.proxy.history if a in ("CreateLoginProfile", "UpdateLoginProfile") and p.get("UserName") == user_name]
+        history = [entry for proxy in self.proxies.values() for entry in proxy.history]
+        sent = [p for a, p in sorted(history, key=lambda e: e[1].get("_seq", 0)) if a in ("CreateLoginProfile", "UpdateLoginProfile") and p.get("UserName") == user_name]
         return sent[-1].get("Password") if sent else None
 
     # ------------------------------------------------------------------ the faults
 
-    def crash_cycle(self, victim: BotProcess, point: tuple[str, str, str], n: int, survivor: BotProcess | None = None) -> tuple[Outcome, BotProcess]:
-        """Request on `victim`, approve, kill it at `point`; a survivor (or a restart) finishes the job."""
+    def crash_cycle(self, replicas: list[BotProcess], point: tuple[str, str, str], n: int) -> tuple[Outcome, BotProcess]:
+        """Request, approve, and SIGKILL whichever replica runs the job at `point`; returns the
+        outcome and the dead replica. Another replica (or, alone, a restarted one) must finish it."""
         where, action, when = point
         user_name = f"crash-{n:03d}-{uuid.uuid4().hex[:4]}"
-        short_id = request_user(victim, user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
+        short_id = request_user(replicas[0], user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
+        killed: list[BotProcess] = []
+        lock = threading.Lock()
+
+        def kill(process: BotProcess) -> None:
+            with lock:
+                if not killed:
+                    killed.append(process)
+                    process.kill()
+
         if where == "iam":
-            self.proxy.trip(action, victim.kill, when=when)
+            for process in replicas:
+                self.proxies[process.name].trip(action, lambda p=process: kill(p), when=when)
         else:
-            fired: list[bool] = []
 
             def kill_on_dm(call: Call) -> None:
-                if not fired and is_credentials_dm(call, short_id):
-                    fired.append(True)
-                    victim.kill()
+                if not killed and is_credentials_dm(call, short_id):
+                    kill(self.job_runner(user_name, replicas))
 
             self.standin.after_call.append(kill_on_dm)
-        click(victim, APPROVER, "approve_request", short_id)
-        wait_until(lambda: victim.proc is not None and victim.proc.poll() is not None, timeout=60, what=f"{victim.name} killed at {point}")
+        try:
+            click(replicas[-1], APPROVER, "approve_request", short_id)
+        except requests.ConnectionError:
+            pass  # the job started so fast that the kill beat the click's 200; the approval had committed
+        wait_until(lambda: bool(killed) and killed[0].proc is not None and killed[0].proc.poll() is not None, timeout=60, what=f"a replica killed at {point}")
         killed_at = time.monotonic()
-        if where == "slack":
-            self.standin.after_call.clear()
-        heir = survivor or self.replica(f"restart{n:03d}")
+        for proxy in self.proxies.values():
+            proxy.disarm()
+        self.standin.after_call.clear()
+        dead = killed[0]
+        alive = [p for p in replicas if p is not dead] or [self.replica(f"restart{n:03d}")]
         wait_until(lambda: self.settled(short_id), timeout=90, what=f"request {short_id} recovered after a kill at {point}")
-        recovery = time.monotonic() - killed_at
-        out = self.outcome(short_id, user_name, reveal_on=heir)
+        out = self.outcome(short_id, user_name, reveal_on=alive[0])
         out.point = f"{action} ({when})"
-        out.recovery_seconds = recovery
-        return out, heir
+        out.recovery_seconds = time.monotonic() - killed_at
+        return out, dead
+
+    def job_runner(self, user_name: str, replicas: list[BotProcess]) -> BotProcess:
+        """The replica whose IAM calls created this user: the one that ran the job."""
+        latest = {p.name: max((e[1]["_seq"] for e in self.proxies[p.name].history if e[1].get("UserName") == user_name), default=-1) for p in replicas}
+        return max(replicas, key=lambda p: latest[p.name])
 
     def fault_every_action(self, process: BotProcess, *, rounds: int = 1) -> list[Outcome]:
         return fault_every_action(self, process, rounds=rounds)
@@ -205,7 +229,9 @@ class Chaos:
                 clicks.append(pool.submit(click, a, APPROVER, "approve_request", short_id))
                 clicks.append(pool.submit(click, b, APPROVER2, "approve_request", short_id))
             for f in clicks:
-                assert f.result().status_code == 200
+                resp = f.result()
+                assert resp.status_code == 200
+                self.ack_seconds.append(resp.elapsed.total_seconds())
         wait_until(lambda: all(self.settled(s) for s, _ in asked), timeout=120 + count, what="every raced request settled")
         return [self.outcome(s, u, reveal_on=a, console=False) for s, u in asked]
 
@@ -219,11 +245,12 @@ def fault_every_action(chaos: Chaos, process: BotProcess, *, rounds: int = 1) ->
     short_id = request_user(process, user_name=f"warm-{uuid.uuid4().hex[:4]}", access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
     click(process, APPROVER, "approve_request", short_id)
     wait_until(lambda: chaos.settled(short_id), timeout=60, what="a clean run")
-    seen = len(chaos.proxy.seen)
+    proxy = chaos.proxies[process.name]
+    seen = len(proxy.seen)
     short_id = request_user(process, user_name=f"learn-{uuid.uuid4().hex[:4]}", access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
     click(process, APPROVER, "approve_request", short_id)
     wait_until(lambda: chaos.settled(short_id), timeout=60, what="a clean run")
-    actions = list(dict.fromkeys(chaos.proxy.seen[seen:]))
+    actions = list(dict.fromkeys(proxy.seen[seen:]))
     outcomes = []
     n = 0
     for _ in range(rounds):
@@ -232,7 +259,7 @@ def fault_every_action(chaos: Chaos, process: BotProcess, *, rounds: int = 1) ->
             user_name = f"fault-{n:03d}-{uuid.uuid4().hex[:4]}"
             n += 1
             short_id = request_user(process, user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
-            chaos.proxy.fail(action, code=code, status=status, times=2)
+            proxy.fail(action, code=code, status=status, times=2)
             started = time.monotonic()
             click(process, APPROVER, "approve_request", short_id)
             wait_until(lambda: chaos.settled(short_id), timeout=180, what=f"recovery from {code} on {action}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Callable
@@ -15,6 +16,9 @@ _ERROR = """<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
   <Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>
   <RequestId>fault-proxy-{n}</RequestId>
 </ErrorResponse>"""
+
+
+_SEQ = itertools.count()  # orders calls across several proxies
 
 
 class FaultProxy:
@@ -44,7 +48,7 @@ class FaultProxy:
                 params = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
                 action = params.get("Action", "")
                 with proxy._lock:
-                    proxy.history.append((action, params))
+                    proxy.history.append((action, {**params, "_seq": next(_SEQ)}))
                 fault = proxy._take(action)
                 if fault is not None and fault[1] == "connection-reset":
                     self.close_connection = True  # no answer at all: a connection error to the caller
@@ -89,6 +93,10 @@ class FaultProxy:
         IAM never carries it out) or "after" (IAM did it; the caller has not heard yet)."""
         with self._lock:
             self._trips[(action, when)].append(callback)
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._trips.clear()
 
     def _spring(self, action: str, when: str) -> bool:
         with self._lock:
