@@ -67,3 +67,20 @@ def test_a_delivery_a_dead_process_never_answered_is_handled_on_retry(bot):
     assert _dm_replies(bot) == 1
     with bot.deps.sessionmaker.begin() as s:
         assert s.get(InboundDelivery, "event:EvDIEDBEFOREACK").acked_at is not None
+
+
+def test_slack_rate_limits_are_waited_out_as_retry_after_says(bot):
+    bot.standin.fail_next("chat.postMessage", status=429, retry_after=1, count=2)
+    bot.slack.dm(REQUESTER, "help")
+    answered = bot.standin.wait_for("chat.postMessage", lambda c: c.status == 200 and c.args["channel"] == DM, timeout=20)
+    tries = [c for c in bot.standin.calls_to("chat.postMessage") if c.args.get("channel") == DM]
+    assert [c.status for c in tries] == [429, 429, 200]
+    assert tries[1].at - tries[0].at >= 0.9 and tries[2].at - tries[1].at >= 0.9  # Retry-After: 1
+    assert answered is tries[2]
+
+
+def test_slack_server_errors_are_retried(bot):
+    bot.standin.fail_next("chat.postMessage", status=503, error="service_unavailable", count=1)
+    bot.slack.dm(REQUESTER, "help")
+    bot.standin.wait_for("chat.postMessage", lambda c: c.status == 200 and c.args["channel"] == DM, timeout=20)
+    assert [c.status for c in bot.standin.calls_to("chat.postMessage") if c.args.get("channel") == DM] == [503, 200]
