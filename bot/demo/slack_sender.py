@@ -77,6 +77,9 @@ class SlackSender:
         all_headers = {
             "Content-Type": content_type,
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            # One request per connection: a caller that keeps its responses (a test racing 200
+            # clicks) must not also keep 200 sockets open against the server's connection limit.
+            "Connection": "close",
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": (
                 signature if signature is not None else self._sign(ts, body)

@@ -24,6 +24,7 @@ import email.policy
 import itertools
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -274,6 +275,15 @@ VIEW_DEFAULTS: dict[str, Any] = {
 }
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # several replicas' bursts of calls, as Slack would take them
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return  # a caller killed on purpose mid-call (chaos tests) is not the stand-in's error
+        super().handle_error(request, client_address)
+
+
 class SlackStandIn:
     """Slack Web API stand-in; see the module docstring."""
 
@@ -312,7 +322,7 @@ class SlackStandIn:
         class Handler(_RequestHandler):
             owner = standin
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self._base = f"http://{host}:{port}"

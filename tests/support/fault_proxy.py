@@ -80,7 +80,10 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(resp.content)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        self._server.request_queue_size = 128
+        self._server.server_bind()
+        self._server.server_activate()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
