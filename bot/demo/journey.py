@@ -29,7 +29,7 @@ from sqlalchemy import select
 from bot.demo.contract import MODAL_LABELS
 from bot.demo.render import MASK, masked, render_message, render_view
 from bot.demo.slack_sender import SlackSender
-from bot.demo.standin import TEAM_ID, Call, SlackStandIn
+from bot.demo.standin import TEAM_ID, Call, SlackStandIn, poll
 from bot.ui import ids
 
 ALICE, BOB = "UALICE", "UBOB"
@@ -246,13 +246,10 @@ def seed(iam: Any) -> str:
 
 
 def _wait(what: str, predicate: Callable[[], Any], timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise StepFailed(f"{what} (waited {timeout:.0f} s)")
+    value = poll(predicate, timeout)
+    if not value:
+        raise StepFailed(f"{what} (waited {timeout:.0f} s)")
+    return value
 
 
 def _new_call(standin: SlackStandIn, method: str, after: int, match: Callable[[Call], bool], what: str) -> Call:

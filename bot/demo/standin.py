@@ -850,3 +850,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output quiet; every call is in SlackStandIn.calls anyway
+
+
+def poll(predicate: Callable[[], Any], timeout: float, interval: float = 0.02) -> Any:
+    """The first truthy value of `predicate()` within `timeout` seconds, else None.
+
+    The bot answers Slack asynchronously (after ack), so whoever drives it waits for what it
+    does instead of asserting at once: the demo and the tests alike.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None

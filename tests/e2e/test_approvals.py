@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from models import AccessRequest, AuditEvent, Decision, ProvisioningJob
 from tests.support.harness import RunningBot, wait_until
-from tests.support.journeys import APPROVER, APPROVER2, OUTSIDER, REQUESTER, approval_messages, click, credentials_dm, request_user
+from tests.support.journeys import APPROVER, APPROVER2, OUTSIDER, approval_messages, click, credentials_dm, request_user
 
 
 def _state(bot, short_id: str) -> str:

@@ -21,7 +21,6 @@ from tests.support.journeys import (
     approval_messages,
     click,
     credentials_dm,
-    form_values,
     open_request_modal,
     request_user,
     submit_form,

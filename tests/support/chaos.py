@@ -9,7 +9,6 @@ after Slack stored the credentials DM.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 import uuid

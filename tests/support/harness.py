@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -18,7 +17,7 @@ from bot.logsetup import clamp_library_loggers
 from bot.server import make_wsgi
 from bot.settings import Settings
 from bot.demo.slack_sender import SlackSender
-from bot.demo.standin import SlackStandIn
+from bot.demo.standin import SlackStandIn, poll
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-token"
@@ -113,10 +112,7 @@ class RunningBot:
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    value = poll(predicate, timeout, interval=0.05)
+    if not value:
+        raise AssertionError(f"timed out waiting for {what}")
+    return value
