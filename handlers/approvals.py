@@ -41,6 +41,22 @@ def after_decision(deps: Deps, request_id: int) -> None:
     deps.notifier.dm_quietly(requester, message, what="decision notice")
 
 
+def decide(deps: Deps, *, actor: str, short_id: str, approve: bool, reason: str | None = None) -> AccessRequest:
+    """The decision use case, with the actor's Slack user groups read now (leaving one removes the right)."""
+    return attempt(
+        deps,
+        actor,
+        usecases.decide,
+        short_id=short_id,
+        actor_id=actor,
+        approve=approve,
+        default_approvers=deps.rulebook.default_approvers,
+        actor_groups=actor_groups(deps, short_id=short_id, actor=actor),
+        now=deps.clock(),
+        reason=reason,
+    )
+
+
 def register(app: App, deps: Deps) -> None:
     def refuse(body: dict[str, Any], text: str) -> None:
         deps.notifier.ephemeral(channel=clicked_in(body), user=body["user"]["id"], text=text)
@@ -51,17 +67,7 @@ def register(app: App, deps: Deps) -> None:
         actor = body["user"]["id"]
         short_id = action_value(body)
         try:
-            req = attempt(
-                deps,
-                actor,
-                usecases.decide,
-                short_id=short_id,
-                actor_id=actor,
-                approve=True,
-                default_approvers=deps.rulebook.default_approvers,
-                actor_groups=actor_groups(deps, short_id=short_id, actor=actor),
-                now=deps.clock(),
-            )
+            req = decide(deps, actor=actor, short_id=short_id, approve=True)
         except usecases.Refused as refused:
             refuse(body, str(refused))
             return
@@ -104,18 +110,7 @@ def register(app: App, deps: Deps) -> None:
             ack(response_action="errors", errors={ids.B_DENY_REASON: "Say why, so the requester knows what to change."})
             return
         try:
-            req = attempt(
-                deps,
-                actor,
-                usecases.decide,
-                short_id=short_id,
-                actor_id=actor,
-                approve=False,
-                default_approvers=deps.rulebook.default_approvers,
-                actor_groups=actor_groups(deps, short_id=short_id, actor=actor),
-                now=deps.clock(),
-                reason=reason[:1000],
-            )
+            req = decide(deps, actor=actor, short_id=short_id, approve=False, reason=reason[:1000])
         except usecases.Refused as refused:
             ack(response_action="update", view=ui.notice_modal("Not denied", str(refused)))
             return
