@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 from datetime import timedelta
@@ -143,6 +144,13 @@ class OnceApp(App):
     """
 
     deps: Deps
+    listener_pool: ContextExecutor
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Let listeners already running (after their ack) finish, for up to `timeout` s."""
+        done = threading.Thread(target=self.listener_pool.shutdown, kwargs={"wait": True}, daemon=True)
+        done.start()
+        done.join(timeout)
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         resp = super().dispatch(req)
@@ -173,7 +181,7 @@ def drop_repeated_deliveries(deps: Deps):  # type: ignore[no-untyped-def]
     return middleware
 
 
-def create_app(settings: Settings, deps: Deps) -> App:
+def create_app(settings: Settings, deps: Deps) -> OnceApp:
     from handlers import register  # handlers depend on bot, not the reverse: import at wiring time
 
     app = OnceApp(
@@ -185,12 +193,13 @@ def create_app(settings: Settings, deps: Deps) -> App:
         # Listeners run after ack() in this pool; each gets a copy of the delivery's log context.
         # An ack waits for a free listener thread: enough threads that a burst of clicks (whose
         # listeners go on to update messages and Home) never keeps the next ack waiting.
-        listener_executor=ContextExecutor(max_workers=24, thread_name_prefix="bolt-listener"),
+        listener_executor=(pool := ContextExecutor(max_workers=24, thread_name_prefix="bolt-listener")),
         token_verification_enabled=False,  # no auth.test at start: start-up must not depend on Slack
         request_verification_enabled=not settings.socket_mode,
         raise_error_for_unhandled_request=False,
     )
     app.deps = deps
+    app.listener_pool = pool
     app.middleware(slack_context_middleware)  # first: every later line knows which delivery it is about
     app.middleware(drop_repeated_deliveries(deps))
     register(app, deps)

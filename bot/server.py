@@ -14,7 +14,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot import inbound
-from bot.app import Deps
+from bot.app import Deps, OnceApp
 from bot.db import check_database
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,18 @@ def make_wsgi(app: App, deps: Deps) -> Callable[..., Iterable[bytes]]:
     return wsgi
 
 
+def _drain(app: App) -> None:
+    """Listeners already acknowledged (a DM to send, a message to update) get 2 s to finish."""
+    if isinstance(app, OnceApp):
+        app.drain(2.0)
+
+
 def serve_http(app: App, deps: Deps, *, host: str = "0.0.0.0", port: int) -> None:
     from waitress.server import create_server
 
     server = create_server(make_wsgi(app, deps), host=host, port=port, threads=8, ident="iam-bot")
-    _on_sigterm(lambda: (deps.worker.stop(), server.close()))
+    # Within the 10 s a platform allows: stop taking requests, drain listeners (2 s), worker (5 s).
+    _on_sigterm(lambda: (server.close(), _drain(app), deps.worker.stop()))
     log.info("iam-bot listening on http://%s:%s/slack/events", host, port)
     try:
         server.run()
@@ -103,7 +110,7 @@ def serve_socket_mode(app: App, deps: Deps) -> None:
 
     handler = SocketModeHandler(app, deps.settings.slack_app_token)
     stopped = threading.Event()
-    _on_sigterm(lambda: (deps.worker.stop(), handler.close(), stopped.set()))
+    _on_sigterm(lambda: (handler.close(), _drain(app), deps.worker.stop(), stopped.set()))
     log.info("iam-bot connecting to Slack in Socket Mode")
     handler.connect()
     try:

@@ -105,8 +105,9 @@ class RunningBot:
         return self
 
     def stop(self) -> None:
-        self.deps.worker.stop(timeout=5)
         self.server.close()
+        self.app.drain(5.0)  # nothing of this test's may reach the next test's stand-in
+        self.deps.worker.stop(timeout=5)
         logging.getLogger().removeHandler(self.logs)
         self.deps.engine.dispose()
 
