@@ -97,14 +97,23 @@ class RunningBot:
         self.app = create_app(self.settings, self.deps)
         self.server = create_server(make_wsgi(self.app, self.deps), host="127.0.0.1", port=0, threads=8)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
         if self.start_worker:
             self.deps.worker.start()
         self.slack = SlackSender(self.url, SIGNING_SECRET, response_url_base=self.standin.hooks_url)
         return self
 
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except OSError:
+            if not self._closing:  # stop() closed the socket under the loop's select(): expected
+                raise
+
     def stop(self) -> None:
+        self._closing = True
         self.server.close()
         self.app.drain(5.0)  # nothing of this test's may reach the next test's stand-in
         self.deps.worker.stop(timeout=5)
