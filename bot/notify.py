@@ -40,17 +40,15 @@ class Notifier:
 
     # ---- who approves (rules name users and Slack user groups) ----
 
-    def approver_set(self, user_id: str) -> frozenset[str]:
-        """The approvers as Home and status see them: everyone the rules name, plus this person if
-        they are in a group the rules name (membership cached briefly: this only decides what is shown)."""
-        named = self.rulebook.known_approver_users
-        if user_id in named:
-            return named
-        in_group = self.directory.groups_of(user_id, sorted(self.rulebook.known_approver_groups), fresh=False)
-        return named | ({user_id} if in_group else frozenset())
+    def approver_view(self, user_id: str) -> tuple[frozenset[str], tuple[str, ...]]:
+        """The approvers as Home and status see them (everyone the rules name, plus this person if
+        they are in a group the rules name), and which of those groups this person is in.
+        Membership is cached briefly: this only decides what is shown, never who may decide."""
+        groups = self.directory.groups_of(user_id, sorted(self.rulebook.known_approver_groups), fresh=False)
+        return self.rulebook.known_approver_users | ({user_id} if groups else frozenset()), groups
 
-    def approver_groups_of(self, user_id: str, *, fresh: bool = False) -> tuple[str, ...]:
-        return self.directory.groups_of(user_id, sorted(self.rulebook.known_approver_groups), fresh=fresh)
+    def approver_set(self, user_id: str) -> frozenset[str]:
+        return self.approver_view(user_id)[0]
 
     def eligible_approvers(self, req: AccessRequest, *, fresh: bool = True) -> list[str]:
         """The people who may decide on `req` now: its users, and its groups' members, never its requester or owner.
@@ -112,8 +110,7 @@ class Notifier:
         self.refresh_homes(request_id, now=now)
 
     def publish_home(self, user_id: str, *, now: datetime) -> None:
-        approvers = self.approver_set(user_id)
-        groups = self.approver_groups_of(user_id) if user_id in approvers else ()
+        approvers, groups = self.approver_view(user_id)
         with self.sm.begin() as s:
             data = usecases.home_data(
                 s, user_id=user_id, approvers=approvers, now=now, user_groups=groups, default_approvers=self.rulebook.default_approvers

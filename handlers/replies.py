@@ -12,8 +12,7 @@ from models import RequestState
 
 
 def answer(deps: Deps, *, user_id: str, query: Query) -> dict[str, Any]:
-    approvers = deps.notifier.approver_set(user_id)
-    groups = deps.notifier.approver_groups_of(user_id) if user_id in approvers else ()  # Slack, before the transaction
+    approvers, groups = deps.notifier.approver_view(user_id)  # Slack, before the transaction
     with deps.sessionmaker.begin() as s:
         if query.kind == "help":
             return ui.help_message()
