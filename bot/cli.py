@@ -8,7 +8,7 @@ import threading
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from bot.settings import ConfigError, load_settings
+from bot.runtime.settings import ConfigError, load_settings
 
 
 def _fail(message: str) -> int:
@@ -18,7 +18,7 @@ def _fail(message: str) -> int:
 
 
 def cmd_migrate() -> int:
-    from bot.db import make_engine, migrate
+    from bot.runtime.db import make_engine, migrate
 
     settings = load_settings()
     migrate(make_engine(settings.database_url))
@@ -29,8 +29,8 @@ def cmd_migrate() -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from bot import audit
-    from bot.db import make_engine, make_sessionmaker
+    from bot.audit import trail as audit
+    from bot.runtime.db import make_engine, make_sessionmaker
 
     settings = load_settings()
     sm = make_sessionmaker(make_engine(settings.database_url))
@@ -60,7 +60,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from bot.deploy_policy import boundary_account, policy_warnings, render_json, render_policy
+    from bot.ops.deploy_policy import boundary_account, policy_warnings, render_json, render_policy
 
     settings = load_settings()
     boundary = settings.permissions_boundary or None
@@ -76,16 +76,16 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor() -> int:
-    from bot.doctor import main as doctor_main
+    from bot.ops.doctor import main as doctor_main
 
     return doctor_main()
 
 
 def cmd_serve() -> int:
-    from bot.app import build_deps, create_app
-    from bot.db import make_engine, migrate
-    from bot.logsetup import setup_logging
-    from bot.server import serve_http, serve_socket_mode
+    from bot.runtime.app import build_deps, create_app
+    from bot.runtime.db import make_engine, migrate
+    from bot.runtime.logsetup import setup_logging
+    from bot.runtime.server import serve_http, serve_socket_mode
 
     settings = load_settings()
     setup_logging(settings.log_level)

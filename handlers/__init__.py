@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.app import Deps
+from bot.runtime.app import Deps
 from handlers import approvals, break_glass, commands, errors, home, messages, request_form, reveal
 
 

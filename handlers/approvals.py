@@ -9,11 +9,11 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import usecases
-from bot.app import Deps
-from bot.ui import blocks as ui
-from bot.ui import ids
-from bot.rules import progress_text
+from bot.requests import usecases
+from bot.runtime.app import Deps
+from bot.slack.ui import blocks as ui
+from bot.slack.ui import ids
+from bot.policy.approval import progress_text
 from handlers.common import action_value, actor_groups, attempt, clicked_in, reason_and_request
 from models import AccessRequest, RequestState
 

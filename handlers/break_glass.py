@@ -9,10 +9,10 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import usecases
-from bot.app import Deps
-from bot.ui import blocks as ui
-from bot.ui import ids
+from bot.requests import usecases
+from bot.runtime.app import Deps
+from bot.slack.ui import blocks as ui
+from bot.slack.ui import ids
 from handlers.common import action_value, attempt, clicked_in, reason_and_request, view_input
 from handlers.request_form import _tell_approvers, _tell_requester
 from models import RequestState

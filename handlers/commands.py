@@ -10,11 +10,11 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import audit
-from bot.app import Deps
-from bot.phrases import Query
-from bot.ui import blocks as ui
-from bot.ui import ids
+from bot.audit import trail as audit
+from bot.runtime.app import Deps
+from bot.slack.phrases import Query
+from bot.slack.ui import blocks as ui
+from bot.slack.ui import ids
 from handlers.replies import answer
 
 log = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
 
-from bot import usecases
-from bot.app import Deps
-from bot.ui import ids
+from bot.requests import usecases
+from bot.runtime.app import Deps
+from bot.slack.ui import ids
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.response import BoltResponse
 
-from bot.app import Deps
+from bot.runtime.app import Deps
 
 log = logging.getLogger(__name__)
 

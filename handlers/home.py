@@ -9,10 +9,10 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import usecases
-from bot.app import Deps
-from bot.ui import blocks as ui
-from bot.ui import ids
+from bot.requests import usecases
+from bot.runtime.app import Deps
+from bot.slack.ui import blocks as ui
+from bot.slack.ui import ids
 from handlers.common import action_value, attempt, clicked_in
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot import phrases
-from bot.app import Deps
+from bot.slack import phrases
+from bot.runtime.app import Deps
 from handlers.replies import answer
 
 

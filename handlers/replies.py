@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import usecases
-from bot.app import Deps
-from bot.phrases import Query
-from bot.ui import blocks as ui
+from bot.requests import usecases
+from bot.runtime.app import Deps
+from bot.slack.phrases import Query
+from bot.slack.ui import blocks as ui
 from models import RequestState
 
 

@@ -12,17 +12,18 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import risk, rules, usecases
-from bot.app import Deps
-from bot.rulebook import Evaluation
-from bot.spec import RequestSpec
-from bot.typeahead import ranked
-from bot.aws import AwsError
-from bot.logcontext import bind
-from bot.ui import blocks as ui
-from bot.ui import ids
-from bot.validation import RawForm, validate_form
-from bot.spec import spec_of
+from bot.policy import approval as rules, risk
+from bot.requests import usecases
+from bot.runtime.app import Deps
+from bot.policy.rulebook import Evaluation
+from bot.domain.spec import RequestSpec
+from bot.slack.typeahead import ranked
+from bot.iam.gateway import AwsError
+from bot.common.logcontext import bind
+from bot.slack.ui import blocks as ui
+from bot.slack.ui import ids
+from bot.requests.validation import RawForm, validate_form
+from bot.domain.spec import spec_of
 from models import AccessRequest
 
 log = logging.getLogger(__name__)

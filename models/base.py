@@ -25,7 +25,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given; use bot.clock.utcnow()")
+            raise ValueError("naive datetime given; use bot.common.clock.utcnow()")
         return value.astimezone(timezone.utc)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # type: ignore[override]

@@ -57,7 +57,7 @@ class AccessRequest(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     user_arn: Mapped[str | None] = mapped_column(String(2048))
 
-    # Set at submission from the rule that won (bot.rulebook); escalation may add approvers.
+    # Set at submission from the rule that won (bot.policy.rulebook); escalation may add approvers.
     rule_name: Mapped[str | None] = mapped_column(String(64))
     quorum: Mapped[int] = mapped_column(default=1, server_default="1")
     approver_users: Mapped[list[str] | None] = mapped_column(JSON)  # None: made before rules existed

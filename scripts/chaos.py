@@ -27,7 +27,7 @@ os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", 
 import boto3  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
-from bot.db import make_engine, migrate  # noqa: E402
+from bot.runtime.db import make_engine, migrate  # noqa: E402
 from bot.demo.standin import SlackStandIn  # noqa: E402
 from tests.support.chaos import KILL_POINTS, Chaos, Outcome  # noqa: E402
 from tests.support.services import MotoServer, PostgresDatabase  # noqa: E402

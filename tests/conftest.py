@@ -65,7 +65,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_database: Po
         return f"sqlite:///{tmp_path / 'iam-bot.db'}"
     if pg_database is None:
         pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    from bot.db import make_engine, migrate
+    from bot.runtime.db import make_engine, migrate
 
     migrate(make_engine(pg_database.url))
     pg_database.truncate_all()
@@ -77,7 +77,7 @@ def postgres_url(pg_database: PostgresDatabase | None) -> str:
     """For what only PostgreSQL does: several replicas on one database."""
     if pg_database is None:
         pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-    from bot.db import make_engine, migrate
+    from bot.runtime.db import make_engine, migrate
 
     migrate(make_engine(pg_database.url))
     pg_database.truncate_all()

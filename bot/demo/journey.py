@@ -30,7 +30,7 @@ from bot.demo.contract import MODAL_LABELS
 from bot.demo.render import MASK, masked, render_message, render_view
 from bot.demo.slack_sender import SlackSender
 from bot.demo.standin import TEAM_ID, Call, SlackStandIn, poll
-from bot.ui import ids
+from bot.slack.ui import ids
 
 ALICE, BOB = "UALICE", "UBOB"
 NAMES = {ALICE: "alice", BOB: "bob"}
@@ -169,7 +169,7 @@ class World:
     standin: SlackStandIn
     slack: SlackSender
     app_url: str
-    deps: Any  # bot.app.Deps
+    deps: Any  # bot.runtime.app.Deps
     iam: Any  # a boto3 IAM client on moto, for seeding and for checking what the bot did
     db_path: Path
 
@@ -181,10 +181,10 @@ def running_world(workdir: Path) -> Iterator[World]:
     from moto.server import ThreadedMotoServer
     from waitress.server import create_server
 
-    from bot.app import build_deps, create_app
-    from bot.db import make_engine, migrate
-    from bot.server import make_wsgi
-    from bot.settings import Settings, load_settings
+    from bot.runtime.app import build_deps, create_app
+    from bot.runtime.db import make_engine, migrate
+    from bot.runtime.server import make_wsgi
+    from bot.runtime.settings import Settings, load_settings
 
     with ExitStack() as stack:
         point_at = stack.enter_context(isolated_aws_env(workdir))
@@ -524,7 +524,7 @@ class Journey:
 
 def run_demo(out: TextIO = sys.stdout) -> int:
     """Start everything, run the journey, print the transcript; 0 only if every step was verified."""
-    from bot.logsetup import setup_logging
+    from bot.runtime.logsetup import setup_logging
 
     if hasattr(out, "reconfigure"):
         out.reconfigure(errors="replace")  # a terminal without UTF-8 gets "?" for the box lines, not a crash

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.deploy_policy import render_json, render_policy
+from bot.ops.deploy_policy import render_json, render_policy
 from tests.support.services import free_port
 from tests.unit.test_dockerfile import args_of
 

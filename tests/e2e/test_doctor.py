@@ -20,7 +20,7 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from bot.db import alembic_config, make_engine, migrate
+from bot.runtime.db import alembic_config, make_engine, migrate
 from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.support.services import MotoServer, free_port
 from bot.demo.standin import DEFAULT_SCOPES, SlackStandIn

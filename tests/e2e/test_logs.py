@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from bot.logsetup import make_handler
+from bot.runtime.logsetup import make_handler
 from tests.support.harness import wait_until
 from tests.support.journeys import APPROVER, REQUESTER, approval_messages, click, credentials_dm, request_user
 

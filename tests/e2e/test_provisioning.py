@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select
 
-from bot.passwords import PasswordPolicy, satisfies
+from bot.credentials.passwords import PasswordPolicy, satisfies
 from models import AccessRequest, CredentialEnvelope
 from tests.support.harness import FakeClock, RunningBot, wait_until
 from tests.support.journeys import APPROVER, REQUESTER, click, credentials_dm, request_user
@@ -167,7 +167,7 @@ def test_throttling_is_retried_by_botocore_then_by_the_job(database_url, standin
         assert "still being created" in early.args["text"]
         assert standin.calls_to("views.open")[-1].args["view"]["callback_id"] == "iam_request"
         with bot.deps.sessionmaker.begin() as s:
-            from bot import usecases
+            from bot.requests import usecases
 
             assert usecases.home_data(s, user_id=REQUESTER, approvers=frozenset(), now=clock()).revealable == frozenset()
         clock.advance(seconds=11)

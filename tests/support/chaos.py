@@ -20,7 +20,7 @@ from typing import Any
 import requests
 from sqlalchemy import create_engine, select
 
-from bot.provisioning import CREDENTIALS_DM
+from bot.jobs.provisioning import CREDENTIALS_DM
 from models import AccessRequest, CredentialEnvelope, ProvisioningJob
 from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import wait_until

@@ -11,11 +11,11 @@ from typing import Any, Callable
 import boto3
 from cryptography.fernet import Fernet
 
-from bot.app import Deps, build_deps, create_app
-from bot.db import make_engine, migrate
-from bot.logsetup import clamp_library_loggers
-from bot.server import make_wsgi
-from bot.settings import Settings
+from bot.runtime.app import Deps, build_deps, create_app
+from bot.runtime.db import make_engine, migrate
+from bot.runtime.logsetup import clamp_library_loggers
+from bot.runtime.server import make_wsgi
+from bot.runtime.settings import Settings
 from bot.demo.slack_sender import SlackSender
 from bot.demo.standin import SlackStandIn, poll
 

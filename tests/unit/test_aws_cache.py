@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bot.aws import _TtlCache
+from bot.iam.gateway import _TtlCache
 
 
 def test_fresh_then_stale_served_while_one_refresh_runs() -> None:

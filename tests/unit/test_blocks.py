@@ -1,4 +1,4 @@
-"""bot.ui.blocks: every view and message validates with slack_sdk, stays in Slack's limits, and escapes user text."""
+"""bot.slack.ui.blocks: every view and message validates with slack_sdk, stays in Slack's limits, and escapes user text."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from slack_sdk.models.blocks import Block, Option
 from slack_sdk.models.views import View
 
-from bot.spec import CopiedPermissions, RequestSpec, spec_columns
-from bot.ui import blocks as ui
-from bot.ui import ids
-from bot.validation import RawForm, validate_form
-from bot.vault import Credentials
+from bot.domain.spec import CopiedPermissions, RequestSpec, spec_columns
+from bot.slack.ui import blocks as ui
+from bot.slack.ui import ids
+from bot.requests.validation import RawForm, validate_form
+from bot.credentials.vault import Credentials
 from models import AccessRequest, RequestState
 from bot.demo.contract import MODAL_LABELS
 

@@ -1,6 +1,6 @@
-"""The bot's IAM policy (bot/deploy_policy.py, deploy/iam-policy.json) and the Slack manifest stay in step with the code.
+"""The bot's IAM policy (bot/ops/deploy_policy.py, deploy/iam-policy.json) and the Slack manifest stay in step with the code.
 
-The IAM policy must allow every AWS call bot/aws.py makes and nothing else, confined and bounded as
+The IAM policy must allow every AWS call bot/iam/gateway.py makes and nothing else, confined and bounded as
 the README's security model says, and pass parliament's lint; the Slack manifest must grant the
 scopes for every Web API method and event the bot uses and nothing else. Both lists are read from
 the source with `ast`, so a new call without a deploy change fails here, not in production.
@@ -20,11 +20,11 @@ import yaml
 from botocore import xform_name
 from slack_sdk import WebClient
 
-from bot import deploy_policy
-from bot.deploy_policy import ACTIONS, Scope, render_json, render_policy
+from bot.ops import deploy_policy
+from bot.ops.deploy_policy import ACTIONS, Scope, render_json, render_policy
 
 ROOT = Path(__file__).resolve().parents[2]
-AWS_MODULE = ROOT / "bot" / "aws.py"
+AWS_MODULE = ROOT / "bot" / "iam" / "gateway.py"
 POLICY_FILE = ROOT / "deploy" / "iam-policy.json"
 MANIFEST_FILE = ROOT / "deploy" / "slack-app-manifest.yml"
 
@@ -123,7 +123,7 @@ def _client_uses(tree: ast.AST, clients: dict[str, str]) -> Iterator[tuple[str, 
             ):
                 arg = node.args[0] if node.args else None
                 assert isinstance(arg, ast.Constant) and isinstance(arg.value, str), (
-                    f"bot/aws.py:{node.lineno}: get_paginator needs a literal operation name for this test"
+                    f"bot/iam/gateway.py:{node.lineno}: get_paginator needs a literal operation name for this test"
                 )
                 yield service_of(node.func.value), arg.value, node.lineno  # type: ignore[misc]
 
@@ -140,7 +140,7 @@ def _operation_names(service: str) -> dict[str, str]:
 def code_actions() -> set[str]:
     tree = ast.parse(AWS_MODULE.read_text(), filename=str(AWS_MODULE))
     clients = _boto_clients(tree)
-    assert {"iam", "_quick", "_sts"} <= set(clients), f"client attributes not found in bot/aws.py: {clients}"
+    assert {"iam", "_quick", "_sts"} <= set(clients), f"client attributes not found in bot/iam/gateway.py: {clients}"
     models: dict[str, dict[str, str]] = {}
     actions: set[str] = set()
     unknown: list[str] = []
@@ -149,7 +149,7 @@ def code_actions() -> set[str]:
             continue
         ops = models.setdefault(service, _operation_names(service))
         if attr not in ops:
-            unknown.append(f"bot/aws.py:{line}: {service}.{attr}")
+            unknown.append(f"bot/iam/gateway.py:{line}: {service}.{attr}")
             continue
         actions.add(f"{service}:{ops[attr]}")
     assert not unknown, "not boto3 operations: " + ", ".join(unknown)

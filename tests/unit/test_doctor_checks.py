@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.deploy_policy import ACTIONS, Scope
-from bot.doctor import BOT_SCOPES, PROBE, Result, judge_permissions, principal_for, probes
+from bot.ops.deploy_policy import ACTIONS, Scope
+from bot.ops.doctor import BOT_SCOPES, PROBE, Result, judge_permissions, principal_for, probes
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUNDARY = "arn:aws:iam::123456789012:policy/b"

@@ -1,4 +1,4 @@
-"""bot.inbound's pure parts: which bodies are Slack payloads, and what identifies a delivery."""
+"""bot.slack.inbound's pure parts: which bodies are Slack payloads, and what identifies a delivery."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.inbound import delivery_key, malformed
+from bot.slack.inbound import delivery_key, malformed
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -1,4 +1,4 @@
-"""bot.lifecycle (against a real SQLite file database) and bot.rules."""
+"""bot.requests.lifecycle (against a real SQLite file database) and bot.policy.approval."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
-from bot import rules
-from bot.db import make_engine, make_sessionmaker, migrate
-from bot.lifecycle import TRANSITIONS, IllegalTransition, allowed, transition
+from bot.policy import approval as rules
+from bot.runtime.db import make_engine, make_sessionmaker, migrate
+from bot.requests.lifecycle import TRANSITIONS, IllegalTransition, allowed, transition
 from models import AccessRequest, RequestState
 from models.states import FINAL_STATES
 
 S = RequestState
 ALL_STATES = list(RequestState)
 ALL_PAIRS = list(itertools.product(ALL_STATES, ALL_STATES))
-# The lifecycle as specified, written out independently of bot.lifecycle.
+# The lifecycle as specified, written out independently of bot.requests.lifecycle.
 EXPECTED_LEGAL = {
     (S.PENDING, S.APPROVED),
     (S.PENDING, S.DENIED),

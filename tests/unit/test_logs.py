@@ -10,8 +10,8 @@ from typing import Iterator
 
 import pytest
 
-from bot.logcontext import ContextExecutor, bind, current, log_context, slack_ids
-from bot.logsetup import JsonFormatter, TextFormatter, make_handler
+from bot.common.logcontext import ContextExecutor, bind, current, log_context, slack_ids
+from bot.runtime.logsetup import JsonFormatter, TextFormatter, make_handler
 
 
 class _Tty(io.StringIO):

@@ -8,8 +8,8 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy import text
 
-from bot import audit
-from bot.db import alembic_config, make_engine, make_sessionmaker, migrate
+from bot.audit import trail as audit
+from bot.runtime.db import alembic_config, make_engine, make_sessionmaker, migrate
 
 
 def test_existing_audit_events_are_chained_by_the_upgrade(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""bot.passwords: generated passwords satisfy every IAM password policy and are safe to display."""
+"""bot.credentials.passwords: generated passwords satisfy every IAM password policy and are safe to display."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.passwords import SYMBOLS, PasswordPolicy, generate_password, satisfies
+from bot.credentials.passwords import SYMBOLS, PasswordPolicy, generate_password, satisfies
 
 FORBIDDEN = set("&<>`'\",")
 # IAM's allowed symbols: ! @ # $ % ^ & * ( ) _ + - = [ ] { } | '

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.phrases import Query, parse
+from bot.slack.phrases import Query, parse
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from bot.demo.contract import MODAL_LABELS
 from bot.demo.render import MASK, masked, mrkdwn, render_blocks, render_message, render_view
-from bot.ui import blocks as ui
-from bot.vault import Credentials
+from bot.slack.ui import blocks as ui
+from bot.credentials.vault import Credentials
 
 NAMES = {"UALICE": "alice", "UBOB": "bob"}
 

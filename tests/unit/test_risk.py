@@ -1,12 +1,12 @@
-"""bot/risk.py: what approvers are warned about, and the summary of what a request grants."""
+"""bot/policy/risk.py: what approvers are warned about, and the summary of what a request grants."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.risk import PolicyFact, RiskFacts, assess, effective_summary, guardrail_violation, risk_flags
-from bot.rulebook import Guardrails
-from bot.spec import RequestSpec
+from bot.policy.risk import PolicyFact, RiskFacts, assess, effective_summary, guardrail_violation, risk_flags
+from bot.policy.rulebook import Guardrails
+from bot.domain.spec import RequestSpec
 
 BOUNDARY = "arn:aws:iam::123456789012:policy/boundary"
 ADMIN = PolicyFact(name="AdministratorAccess", arn="arn:aws:iam::aws:policy/AdministratorAccess", aws_managed=True)

@@ -1,4 +1,4 @@
-"""bot/rulebook.py and the quorum predicates of bot/rules.py, as plain functions, table-driven."""
+"""bot/policy/rulebook.py and the quorum predicates of bot/policy/approval.py, as plain functions, table-driven."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import rules
-from bot.rulebook import (
+from bot.policy import approval as rules
+from bot.policy.rulebook import (
     Guardrails,
     Match,
     Reminders,
@@ -17,8 +17,8 @@ from bot.rulebook import (
     forbidden_grants,
     load_rulebook,
 )
-from bot.settings import ConfigError
-from bot.spec import RequestSpec
+from bot.runtime.settings import ConfigError
+from bot.domain.spec import RequestSpec
 from models import RequestState
 
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"

@@ -1,4 +1,4 @@
-"""bot.settings and bot.db.normalize_url: one line per bad setting, secrets never echoed."""
+"""bot.runtime.settings and bot.runtime.db.normalize_url: one line per bad setting, secrets never echoed."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.db import normalize_url
-from bot.settings import _FIELD_ENV, ConfigError, Settings, load_settings
+from bot.runtime.db import normalize_url
+from bot.runtime.settings import _FIELD_ENV, ConfigError, Settings, load_settings
 
 ENV_NAMES = sorted(_FIELD_ENV.values())
 GOOD_KEY = Fernet.generate_key().decode()

@@ -1,4 +1,4 @@
-"""bot.validation: every rule, with the exact field key it reports, plus property tests."""
+"""bot.requests.validation: every rule, with the exact field key it reports, plus property tests."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.spec import RequestSpec
-from bot.validation import RawForm, parse_tags, path_error, user_name_error, validate_form
+from bot.domain.spec import RequestSpec
+from bot.requests.validation import RawForm, parse_tags, path_error, user_name_error, validate_form
 
 OWNER = "U012ABCDEF"
 ARN_AWS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
@@ -258,7 +258,7 @@ def test_reserved_bot_tag_rejected(key: str) -> None:
 
 
 def test_accepted_tags_leave_room_for_the_bot_marker_tag() -> None:
-    from bot.aws import MARKER_TAG
+    from bot.iam.gateway import MARKER_TAG
 
     spec = accepted(tags="\n".join(f"k{i}=v" for i in range(49)))
     assert all(k.lower() != MARKER_TAG for k, _ in spec.tags)
@@ -448,7 +448,7 @@ def test_every_field_reports_under_its_own_key() -> None:
 
 def test_error_keys_are_the_request_modal_block_ids() -> None:
     """Slack shows `errors` only under blocks whose block_id matches the key."""
-    from bot.ui.blocks import request_modal
+    from bot.slack.ui.blocks import request_modal
 
     modal = request_modal(requester_id=OWNER)
     input_ids = {b["block_id"] for b in modal["blocks"] if b["type"] == "input"}

@@ -1,4 +1,4 @@
-"""bot.vault: sealing, key rotation, errors without key material, and credentials that never print secrets."""
+"""bot.credentials.vault: sealing, key rotation, errors without key material, and credentials that never print secrets."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import io
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.validation import user_name_error
-from bot.vault import Credentials, Vault, VaultError
+from bot.requests.validation import user_name_error
+from bot.credentials.vault import Credentials, Vault, VaultError
 
 PASSWORD = "Zq7!pW2#mN9$kL4^"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"

@@ -20,7 +20,7 @@ depends_on = None
 
 
 def _digest(prev: str, row: sa.Row) -> str:
-    # Same canonical form as bot.audit.event_hash, frozen here so this migration never changes.
+    # Same canonical form as bot.audit.trail.event_hash, frozen here so this migration never changes.
     created = row.created_at
     if created.tzinfo is None:
         created = created.replace(tzinfo=timezone.utc)

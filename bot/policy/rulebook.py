@@ -14,8 +14,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Iterable
 
-from bot.settings import ConfigError
-from bot.spec import RequestSpec
+from bot.runtime.settings import ConfigError
+from bot.domain.spec import RequestSpec
 
 SETTING = "IAM_BOT_RULES"
 SLACK_ID_RE = re.compile(r"[UWS][A-Z0-9]{2,}")

@@ -16,7 +16,7 @@ from typing import Callable, Literal
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.settings import _FIELD_ENV, ConfigError, Settings, load_settings, local_key_file
+from bot.runtime.settings import _FIELD_ENV, ConfigError, Settings, load_settings, local_key_file
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -211,7 +211,7 @@ def check_database(ctx: Context) -> list[Result]:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from bot.db import make_engine, normalize_url
+    from bot.runtime.db import make_engine, normalize_url
 
     name = "database"
     try:
@@ -239,7 +239,7 @@ def check_schema(ctx: Context) -> list[Result]:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from bot.db import alembic_config
+    from bot.runtime.db import alembic_config
 
     name = "database schema"
     if ctx.engine is None:
@@ -262,7 +262,7 @@ def check_schema(ctx: Context) -> list[Result]:
 def check_encryption_key(ctx: Context) -> list[Result]:
     from sqlalchemy import select
 
-    from bot.vault import Vault, VaultError
+    from bot.credentials.vault import Vault, VaultError
     from models.entities import CredentialEnvelope
 
     name = "encryption key"
@@ -307,7 +307,7 @@ def check_encryption_key(ctx: Context) -> list[Result]:
 
 
 def _probe():  # type: ignore[no-untyped-def]
-    from bot.vault import Credentials
+    from bot.credentials.vault import Credentials
 
     return Credentials(user_name="iam-bot-doctor", console_url="https://example.invalid/", account="000000000000")
 
@@ -315,7 +315,7 @@ def _probe():  # type: ignore[no-untyped-def]
 def check_aws_identity(ctx: Context) -> list[Result]:
     from botocore.exceptions import BotoCoreError
 
-    from bot.aws import AwsError, IamGateway
+    from bot.iam.gateway import AwsError, IamGateway
 
     name = "AWS identity"
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
@@ -364,7 +364,7 @@ PROBE = "iam-bot-doctor-probe"
 
 def probes(*, partition: str, account: str, prefix: str, boundary: str | None, principal: str) -> list[tuple[list[str], str, dict[str, str]]]:
     """(actions, sample resource, context) per scope of the bot's policy, for SimulatePrincipalPolicy."""
-    from bot.deploy_policy import ACTIONS, Scope
+    from bot.ops.deploy_policy import ACTIONS, Scope
 
     iam = f"arn:{partition}:iam::{account}"
     resource = {
@@ -397,7 +397,7 @@ def judge_permissions(decisions: dict[str, str], *, unbounded_create: str | None
 
 
 def check_aws_permissions(ctx: Context) -> list[Result]:
-    from bot.aws import AwsError
+    from bot.iam.gateway import AwsError
 
     name = "AWS permissions"
     if ctx.iam is None or not ctx.caller_arn:
@@ -542,7 +542,7 @@ def run_checks() -> list[Result]:
 
 
 def main() -> int:
-    from bot.logsetup import clamp_library_loggers
+    from bot.runtime.logsetup import clamp_library_loggers
 
     clamp_library_loggers()
     results = run_checks()

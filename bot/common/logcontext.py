@@ -1,7 +1,7 @@
 """What a log line is about: the request's short id and Slack's ids, carried by a context variable.
 
 Set for each Slack delivery by a Bolt global middleware, and for each provisioning job by the
-worker; `bot.logsetup` writes them into every line. Only ids, never a payload: nothing here can
+worker; `bot.runtime.logsetup` writes them into every line. Only ids, never a payload: nothing here can
 carry a secret.
 """
 
@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping
 
-from bot.ui import ids
+from bot.slack.ui import ids
 
 log = logging.getLogger("bot.slack")
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from models import AuditEvent
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.audit")  # the name operators filter on (README, "Logs")
 
 # Keys that must never be written to the audit log, whatever a caller passes.
 _FORBIDDEN = frozenset({"password", "secret", "secret_access_key", "token", "ciphertext"})

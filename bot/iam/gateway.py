@@ -14,9 +14,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
 from botocore.parsers import ResponseParserError
 
-from bot.passwords import PasswordPolicy
-from bot.risk import PolicyFact, RiskFacts
-from bot.spec import CopiedPermissions
+from bot.credentials.passwords import PasswordPolicy
+from bot.policy.risk import PolicyFact, RiskFacts
+from bot.domain.spec import CopiedPermissions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

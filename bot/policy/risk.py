@@ -10,8 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from bot.rulebook import Guardrails, allowed_actions, forbidden_grants, glob_match, policy_matches
-from bot.spec import RequestSpec
+from bot.policy.rulebook import Guardrails, allowed_actions, forbidden_grants, glob_match, policy_matches
+from bot.domain.spec import RequestSpec
 
 # AWS-managed policies that amount to administering the account (or IAM, which is the same).
 ADMIN_LIKE = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess", "*Admin*", "AWSOrganizationsFullAccess")

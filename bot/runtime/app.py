@@ -20,19 +20,19 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot import inbound
-from bot.aws import IamGateway
-from bot.clock import Clock, utcnow
-from bot.db import SessionMaker, make_engine, make_sessionmaker
-from bot.logcontext import ContextExecutor, slack_context_middleware
-from bot.directory import Directory
-from bot.notify import Notifier
-from bot.provisioning import Provisioner
-from bot.reminders import ReminderService
-from bot.rulebook import Rulebook, rulebook_for
-from bot.settings import ConfigError, Settings, local_key_file
-from bot.vault import Vault
-from bot.worker import Worker
+from bot.slack import inbound
+from bot.iam.gateway import IamGateway
+from bot.common.clock import Clock, utcnow
+from bot.runtime.db import SessionMaker, make_engine, make_sessionmaker
+from bot.common.logcontext import ContextExecutor, slack_context_middleware
+from bot.slack.directory import Directory
+from bot.slack.notifier import Notifier
+from bot.jobs.provisioning import Provisioner
+from bot.jobs.reminders import ReminderService
+from bot.policy.rulebook import Rulebook, rulebook_for
+from bot.runtime.settings import ConfigError, Settings, local_key_file
+from bot.credentials.vault import Vault
+from bot.jobs.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def create_app(settings: Settings, deps: Deps) -> OnceApp:
     from handlers import register  # handlers depend on bot, not the reverse: import at wiring time
 
     app = OnceApp(
-        # Bolt copies its base logger's level into every logger it makes; clamped (bot.logsetup)
+        # Bolt copies its base logger's level into every logger it makes; clamped (bot.runtime.logsetup)
         # so a DEBUG run never logs request or response bodies.
         logger=logging.getLogger("slack_bolt"),
         signing_secret=settings.slack_signing_secret or None,

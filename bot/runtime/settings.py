@@ -150,7 +150,7 @@ class Settings(BaseSettings):
             problems.append("SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from your Slack app")
         if not self.socket_mode and not self.slack_signing_secret:
             problems.append("SLACK_SIGNING_SECRET: not set; copy it from your Slack app's Basic Information page")
-        from bot.rulebook import rulebook_for  # the rulebook imports ConfigError from here
+        from bot.policy.rulebook import rulebook_for  # the rulebook imports ConfigError from here
 
         try:
             book = rulebook_for(self)

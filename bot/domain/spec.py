@@ -1,4 +1,4 @@
-"""What a requester asks for, as one immutable value (validated by bot.validation)."""
+"""What a requester asks for, as one immutable value (validated by bot.requests.validation)."""
 
 from __future__ import annotations
 

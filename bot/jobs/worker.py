@@ -6,8 +6,8 @@ import logging
 import threading
 import time
 
-from bot.provisioning import Provisioner
-from bot.reminders import ReminderService
+from bot.jobs.provisioning import Provisioner
+from bot.jobs.reminders import ReminderService
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import rules
-from bot.spec import CopiedPermissions, RequestSpec, spec_of
-from bot.ui import ids
-from bot.vault import Credentials
+from bot.policy import approval as rules
+from bot.domain.spec import CopiedPermissions, RequestSpec, spec_of
+from bot.slack.ui import ids
+from bot.credentials.vault import Credentials
 from models import AccessRequest, RequestState
 
 Message = dict[str, Any]  # {"text": fallback, "blocks": [...]}: splat into chat.postMessage

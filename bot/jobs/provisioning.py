@@ -17,17 +17,18 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot import audit, inbound
-from bot.aws import AwsError, IamGateway
-from bot.clock import Clock
-from bot.db import SessionMaker
-from bot.lifecycle import transition
-from bot.logcontext import bind, log_context
-from bot.notify import Notifier
-from bot.passwords import generate_password
-from bot.spec import spec_of
-from bot.ui import blocks as ui
-from bot.vault import Credentials, Vault
+from bot.audit import trail as audit
+from bot.slack import inbound
+from bot.iam.gateway import AwsError, IamGateway
+from bot.common.clock import Clock
+from bot.runtime.db import SessionMaker
+from bot.requests.lifecycle import transition
+from bot.common.logcontext import bind, log_context
+from bot.slack.notifier import Notifier
+from bot.credentials.passwords import generate_password
+from bot.domain.spec import spec_of
+from bot.slack.ui import blocks as ui
+from bot.credentials.vault import Credentials, Vault
 from models import AccessRequest, CredentialEnvelope, JobState, ProvisioningJob, RequestDraft, RequestState
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,11 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import audit, rules
-from bot.lifecycle import transition
-from bot.rulebook import Evaluation
-from bot.spec import RequestSpec, spec_columns
+from bot.audit import trail as audit
+from bot.policy import approval as rules
+from bot.requests.lifecycle import transition
+from bot.policy.rulebook import Evaluation
+from bot.domain.spec import RequestSpec, spec_columns
 from models import (
     AccessRequest,
     AuditEvent,

@@ -13,9 +13,9 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
-from bot import inbound
-from bot.app import Deps, OnceApp
-from bot.db import check_database
+from bot.slack import inbound
+from bot.runtime.app import Deps, OnceApp
+from bot.runtime.db import check_database
 
 log = logging.getLogger(__name__)
 

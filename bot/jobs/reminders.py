@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from bot import audit, usecases
-from bot.clock import Clock
-from bot.db import SessionMaker
-from bot.notify import Notifier
-from bot.rulebook import Reminders, is_group
-from bot.ui import blocks as ui
+from bot.audit import trail as audit
+from bot.requests import usecases
+from bot.common.clock import Clock
+from bot.runtime.db import SessionMaker
+from bot.slack.notifier import Notifier
+from bot.policy.rulebook import Reminders, is_group
+from bot.slack.ui import blocks as ui
 from models import AccessRequest, RequestState
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Logging: one line per event, JSON when stderr is not a terminal, and no secrets.
 
-Every line carries the context of what it is about (`bot.logcontext`: the request's short id,
+Every line carries the context of what it is about (`bot.common.logcontext`: the request's short id,
 Slack's user/channel/team/trigger/event ids, the provisioning job). Libraries that log request
 bodies are held at INFO or above whatever LOG_LEVEL says.
 """
@@ -13,7 +13,7 @@ import sys
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from bot.logcontext import current
+from bot.common.logcontext import current
 
 # botocore logs request parameters (CreateLoginProfile's Password) and slack_sdk logs request
 # bodies (the reveal modal) at DEBUG; never let them, whatever LOG_LEVEL says.

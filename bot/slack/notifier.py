@@ -10,13 +10,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
-from bot import rules, usecases
-from bot.db import SessionMaker
-from bot.directory import Directory
-from bot.rulebook import Rulebook
-from bot.settings import Settings
-from bot.spec import CopiedPermissions
-from bot.ui import blocks as ui
+from bot.policy import approval as rules
+from bot.requests import usecases
+from bot.runtime.db import SessionMaker
+from bot.slack.directory import Directory
+from bot.policy.rulebook import Rulebook
+from bot.runtime.settings import Settings
+from bot.domain.spec import CopiedPermissions
+from bot.slack.ui import blocks as ui
 from models import AccessRequest, ApprovalMessage
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.spec import RequestSpec
+from bot.domain.spec import RequestSpec
 
 # Patterns are used with fullmatch: `$` would also accept a trailing newline.
 USER_NAME_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
