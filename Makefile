@@ -9,8 +9,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# `make run` installs the demo's extra too: without Slack settings it runs the demo.
 $(VENV)/.app: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[demo]'
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
@@ -26,6 +27,7 @@ else
 endif
 
 test: $(VENV)/.test
+	$(BIN)/lint-imports
 	bash scripts/ensure-postgres.sh
 	IAM_BOT_REQUIRE_PG=1 $(BIN)/python -m pytest
 

@@ -8,6 +8,7 @@ import threading
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from bot.iam.errors import AwsError
 from bot.runtime.settings import ConfigError, load_settings
 
 
@@ -82,7 +83,7 @@ def cmd_doctor() -> int:
 
 
 def cmd_serve() -> int:
-    from bot.runtime.app import build_deps, create_app
+    from bot.runtime.app import build, create_app
     from bot.runtime.db import make_engine, migrate
     from bot.runtime.logsetup import setup_logging
     from bot.runtime.server import serve_http, serve_socket_mode
@@ -91,7 +92,7 @@ def cmd_serve() -> int:
     setup_logging(settings.log_level)
     settings.check_for_serving()
     migrate(make_engine(settings.database_url))
-    deps = build_deps(settings)
+    deps = build(settings)
     app = create_app(settings, deps)
     deps.worker.start()
     threading.Thread(target=deps.iam.warm, name="iam-warm-up", daemon=True).start()
@@ -103,6 +104,12 @@ def cmd_serve() -> int:
 
 
 def cmd_demo() -> int:
+    import importlib.util
+
+    # The demo and what it needs (moto, its Flask server, requests) are not in the production install.
+    missing = [m for m in ("bot.demo", "moto", "flask", "requests") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"the demo needs its extra, `pip install '.[demo]'` in a checkout (missing: {', '.join(missing)}); `make run` installs it")
     from bot.demo.journey import run_demo
 
     return run_demo()
@@ -139,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"DATABASE_URL: database error ({type(exc).__name__}); check the URL")
     except ModuleNotFoundError as exc:
         return _fail(f"DATABASE_URL: needs a driver that is not installed ({exc.name})")
+    except AwsError as exc:  # the AWS clients could not even be made (no region, a broken profile)
+        return _fail(f"AWS: {exc.code} while trying to {exc.action}; set AWS_DEFAULT_REGION (any region: IAM is global) and credentials the boto3 way")
 
 
 if __name__ == "__main__":

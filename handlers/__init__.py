@@ -1,19 +1,35 @@
-"""Thin Bolt listeners: ack() first, parse, call the core, render with the builders, respond."""
+"""Thin Bolt listeners: ack() first, parse the payload, call one workflow, answer with the builders.
+
+The handlers declare what they need (`Services`); the runtime (bot.runtime.app) builds it and calls
+`register`. They import no models, no SQLAlchemy, no AWS and no Slack Web API client.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from slack_bolt import App
 
-from bot.runtime.app import Deps
-from handlers import approvals, break_glass, commands, errors, home, messages, request_form, reveal
+from bot.slack.notifier import Notifier
+from bot.workflows.audit_export import AuditExport
+from bot.workflows.decisions import Decisions
+from bot.workflows.request_form import RequestForm
+from bot.workflows.reveal import Reveal
+from bot.workflows.status import StatusDesk
 
 
-def register(app: App, deps: Deps) -> None:
-    errors.register(app, deps)
-    commands.register(app, deps)
-    request_form.register(app, deps)
-    approvals.register(app, deps)
-    break_glass.register(app, deps)
-    reveal.register(app, deps)
-    messages.register(app, deps)
-    home.register(app, deps)
+@dataclass(frozen=True)
+class Services:
+    form: RequestForm
+    decisions: Decisions
+    reveal: Reveal
+    status: StatusDesk
+    audit_export: AuditExport
+    notifier: Notifier  # private answers (refusals) where a click happened, and error DMs
+
+
+def register(app: App, services: Services) -> None:
+    from handlers import approvals, break_glass, commands, errors, home, messages, request_form, reveal
+
+    for module in (errors, commands, request_form, approvals, break_glass, reveal, messages, home):
+        module.register(app, services)

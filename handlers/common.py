@@ -1,20 +1,21 @@
-"""Running a use case from a listener: one transaction, and refusals audited even though it rolls back."""
+"""Reading Slack payloads defensively (they may be hostile), and answering a refused click privately."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Any
 
-from bot.requests import usecases
-from bot.runtime.app import Deps
 from bot.slack.ui import ids
+from handlers import Services
 
-T = TypeVar("T")
 
-
-def action_value(body: dict[str, Any]) -> str:
-    """The clicked button's value (a request's short id), bounded: payloads may be hostile."""
+def action_value(body: dict[str, Any], limit: int = 200) -> str:
+    """The clicked button's value (a request's short id, with a plan digest on Approve/Deny), bounded."""
     actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")[:20]
+    return str(actions[0].get("value") or "")[:limit]
+
+
+def short_id_of(body: dict[str, Any]) -> str:
+    return ids.parse_approval_value(action_value(body))[0]
 
 
 def view_input(view: dict[str, Any], block_id: str, field: str = "value") -> Any:
@@ -33,28 +34,6 @@ def clicked_in(body: dict[str, Any]) -> str:
     return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
 
 
-def actor_groups(deps: Deps, *, short_id: str, actor: str) -> tuple[str, ...]:
-    """The Slack user groups named as approvers of this request that `actor` is in, read now.
-
-    Read at every decision, never cached: someone removed from the group loses the right at once.
-    """
-    from sqlalchemy import select
-
-    from models import AccessRequest
-
-    with deps.sessionmaker.begin() as s:
-        groups = s.scalars(select(AccessRequest.approver_groups).where(AccessRequest.short_id == short_id)).first()
-    return deps.notifier.directory.groups_of(actor, groups or ())
-
-
-def attempt(deps: Deps, actor: str, use_case: Callable[..., T], **kwargs: Any) -> T:
-    """Run `use_case(session, **kwargs)` in a transaction; on Refused, audit it and re-raise."""
-    try:
-        with deps.sessionmaker.begin() as session:
-            return use_case(session, **kwargs)
-    except usecases.Refused as refused:
-        if refused.audit:
-            with deps.sessionmaker.begin() as session:
-                usecases.record_refusal(session, refused=refused, actor_id=actor, now=deps.clock())
-        raise
-
+def tell(services: Services, body: dict[str, Any], text: str) -> None:
+    """Answer the person who clicked, privately, where they clicked (by DM from a view)."""
+    services.notifier.ephemeral(channel=clicked_in(body), user=body["user"]["id"], text=text)

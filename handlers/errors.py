@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.response import BoltResponse
 
-from bot.runtime.app import Deps
+from handlers import Services
 
 log = logging.getLogger(__name__)
 
@@ -18,12 +18,12 @@ SORRY = (
 )
 
 
-def register(app: App, deps: Deps) -> None:
+def register(app: App, services: Services) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
         # Only the type goes to the log line: exception texts can quote request data.
         log.error("listener failed: %s", type(error).__name__, exc_info=error)
         user = (body.get("user") or {}).get("id") or body.get("user_id") or (body.get("event") or {}).get("user")
         if user:
-            deps.notifier.dm_quietly(user, {"text": SORRY}, what="error notice")
+            services.notifier.dm_quietly(user, {"text": SORRY}, what="error notice")
         return None

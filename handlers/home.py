@@ -1,45 +1,32 @@
-"""The App Home tab, and cancelling a pending request (from Home or the confirmation DM)."""
+"""The App Home tab, and cancelling a request (from Home or the confirmation DM)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from slack_bolt import Ack, App
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot.requests import usecases
-from bot.runtime.app import Deps
-from bot.slack.ui import blocks as ui
+from bot.common.errors import Refused
 from bot.slack.ui import ids
-from handlers.common import action_value, attempt, clicked_in
+from handlers import Services
+from handlers.common import clicked_in, short_id_of, tell
 
-log = logging.getLogger(__name__)
 
-
-def register(app: App, deps: Deps) -> None:
+def register(app: App, services: Services) -> None:
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
-            deps.notifier.publish_home(event["user"], now=deps.clock())
+            services.status.publish_home(event["user"])
 
     @app.action(ids.A_CANCEL)
-    def cancel(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def cancel(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        actor = body["user"]["id"]
-        short_id = action_value(body)
-        channel = clicked_in(body)
         try:
-            req = attempt(deps, actor, usecases.cancel, short_id=short_id, actor_id=actor, now=deps.clock())
-        except usecases.Refused as refused:
-            deps.notifier.ephemeral(channel=channel, user=actor, text=str(refused))
-            return
-        message_ts = (body.get("container") or {}).get("message_ts")
-        if channel and message_ts:
-            # The confirmation DM the button was in now says what happened.
-            try:
-                client.chat_update(channel=channel, ts=message_ts, **ui.decision_message(req))
-            except SlackApiError as exc:
-                log.info("could not update the cancelled request's DM: %s", exc.response.get("error"))
-        deps.notifier.announce_change(req.id, now=deps.clock())
+            services.decisions.cancel(
+                actor=body["user"]["id"],
+                short_id=short_id_of(body),
+                channel=clicked_in(body),
+                message_ts=(body.get("container") or {}).get("message_ts"),
+            )
+        except Refused as refused:
+            tell(services, body, str(refused))

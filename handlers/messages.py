@@ -5,26 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt import App
-from slack_sdk import WebClient
 
 from bot.slack import phrases
-from bot.runtime.app import Deps
-from handlers.replies import answer
+from handlers import Services
 
 
-def register(app: App, deps: Deps) -> None:
+def register(app: App, services: Services) -> None:
     @app.event("message")
-    def direct_message(event: dict[str, Any], client: WebClient) -> None:
+    def direct_message(event: dict[str, Any]) -> None:
         # Only plain DMs from people: no edits, joins, or the bot's own messages.
         if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id") or not event.get("user"):
             return
-        reply = answer(deps, user_id=event["user"], query=phrases.parse(event.get("text") or ""))
+        reply = services.status.answer(user_id=event["user"], query=phrases.parse(event.get("text") or ""))
         # In the thread the person wrote in; a top-level DM gets a top-level answer.
-        client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts"), **reply)
+        services.notifier.reply(channel=event["channel"], thread_ts=event.get("thread_ts"), message=reply)
 
     @app.event("app_mention")
-    def mention(event: dict[str, Any], client: WebClient) -> None:
+    def mention(event: dict[str, Any]) -> None:
         if not event.get("user"):
             return
-        reply = answer(deps, user_id=event["user"], query=phrases.parse(event.get("text") or ""))
-        client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts") or event.get("ts"), **reply)
+        reply = services.status.answer(user_id=event["user"], query=phrases.parse(event.get("text") or ""))
+        services.notifier.reply(channel=event["channel"], thread_ts=event.get("thread_ts") or event.get("ts"), message=reply)

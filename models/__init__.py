@@ -8,10 +8,12 @@ from models.entities import (
     CredentialEnvelope,
     Decision,
     InboundDelivery,
-    ProvisioningJob,
+    Job,
+    Plan,
+    PolicyDocument,
     RequestDraft,
 )
-from models.states import JobState, RequestState
+from models.states import JobKind, JobState, RequestState
 
 __all__ = [
     "AccessRequest",
@@ -21,8 +23,11 @@ __all__ = [
     "CredentialEnvelope",
     "Decision",
     "InboundDelivery",
+    "Job",
+    "JobKind",
     "JobState",
-    "ProvisioningJob",
+    "Plan",
+    "PolicyDocument",
     "RequestDraft",
     "RequestState",
 ]

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, false
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
 from models.states import JobState, RequestState
@@ -27,11 +27,14 @@ class RequestDraft(Base):
 
 
 class AccessRequest(Base):
+    """A request and where it stands; what it will do in IAM is its current plan (`plan_digest`)."""
+
     __tablename__ = "access_requests"
     __table_args__ = (Index("ix_access_requests_user_name_lower_state", "user_name_lower", "state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     short_id: Mapped[str] = mapped_column(String(12), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default="create_user", server_default="create_user")
     state: Mapped[RequestState] = mapped_column(_enum(RequestState), index=True)
     requester_id: Mapped[str] = mapped_column(String(32), index=True)
     owner_id: Mapped[str] = mapped_column(String(32), index=True)
@@ -70,15 +73,43 @@ class AccessRequest(Base):
     next_reminder_at: Mapped[datetime | None] = mapped_column(index=True)
     reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 
-    decisions: Mapped[list[Decision]] = relationship(back_populates="request", order_by="Decision.id")
-    approval_messages: Mapped[list[ApprovalMessage]] = relationship(back_populates="request")
+    auto_approve: Mapped[bool] = mapped_column(default=False, server_default=false())  # the rule's verdict at submission
+
+    # The plan approvers are asked about (plans.digest), and the one they approved: the worker applies
+    # exactly that one. A plan made again (IAM drifted) gets a new digest; approvals of the old one lapse.
+    plan_digest: Mapped[str | None] = mapped_column(String(64))
+    approved_digest: Mapped[str | None] = mapped_column(String(64))
+    plan_changes: Mapped[list[str] | None] = mapped_column(JSON)  # why the plan was made again, in words
+
+
+class Plan(Base):
+    """A request's plan, insert-only: `body` is bot.domain.plan.Plan.to_body(), `digest` its SHA-256."""
+
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("request_id", "digest", name="uq_plans_request_id_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class PolicyDocument(Base):
+    """A policy document a plan names, stored once by the SHA-256 of its canonical JSON."""
+
+    __tablename__ = "policy_documents"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
 
 
 class Decision(Base):
-    """One approver's decision; one row per approver and request."""
+    """One approver's decision on one plan of a request (`plan_digest`: what they approved)."""
 
     __tablename__ = "decisions"
-    __table_args__ = (UniqueConstraint("request_id", "approver_id"),)
+    __table_args__ = (UniqueConstraint("request_id", "approver_id", "plan_digest", name="uq_decisions_request_approver_plan"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"))
@@ -86,8 +117,7 @@ class Decision(Base):
     approved: Mapped[bool]
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
-
-    request: Mapped[AccessRequest] = relationship(back_populates="decisions")
+    plan_digest: Mapped[str | None] = mapped_column(String(64))  # None: decided before plans existed
 
 
 class ApprovalMessage(Base):
@@ -101,16 +131,20 @@ class ApprovalMessage(Base):
     channel_id: Mapped[str] = mapped_column(String(32))
     ts: Mapped[str] = mapped_column(String(32))
 
-    request: Mapped[AccessRequest] = relationship(back_populates="approval_messages")
 
+class Job(Base):
+    """Durable work on a request, claimed by workers with a lease: one row per request and kind.
 
-class ProvisioningJob(Base):
-    """The durable provisioning job of an approved request; workers claim it with a lease."""
+    `plan`: resolve the request into a plan against IAM, judge it, and ask (or deny, or approve);
+    `apply`: apply the approved plan. A row is queued again when its work is needed again.
+    """
 
-    __tablename__ = "provisioning_jobs"
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("request_id", "kind", name="uq_jobs_request_id_kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), unique=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"))
+    kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[JobState] = mapped_column(_enum(JobState), index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     next_run_at: Mapped[datetime]

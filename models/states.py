@@ -4,6 +4,7 @@ import enum
 
 
 class RequestState(str, enum.Enum):
+    SUBMITTED = "submitted"  # being resolved into a plan and judged; not yet offered to approvers
     PENDING = "pending"
     APPROVED = "approved"
     PROVISIONING = "provisioning"
@@ -21,6 +22,11 @@ class RequestState(str, enum.Enum):
 FINAL_STATES = frozenset(
     {RequestState.COMPLETED, RequestState.DENIED, RequestState.CANCELLED, RequestState.EXPIRED, RequestState.FAILED}
 )
+
+
+class JobKind(str, enum.Enum):
+    PLAN = "plan"
+    APPLY = "apply"
 
 
 class JobState(str, enum.Enum):

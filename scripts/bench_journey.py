@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
 
 from tests.support.harness import RunningBot  # noqa: E402
-from tests.support.journeys import APPROVER, REQUESTER, approval_messages, credentials_dm, form_values  # noqa: E402
+from tests.support.journeys import APPROVER, REQUESTER, approval_messages, button_value, credentials_dm, form_values  # noqa: E402
 from tests.support.services import MotoServer  # noqa: E402
 from bot.demo.standin import SlackStandIn  # noqa: E402
 
@@ -73,7 +73,9 @@ def main() -> None:
             assert short_id
             message = approval_messages(bot, short_id)[0]
             resp, ms = timed(
-                lambda: bot.slack.block_action(APPROVER, "approve_request", short_id, channel_id=message.response["channel"], message_ts=message.response["ts"])
+                lambda: bot.slack.block_action(
+                    APPROVER, "approve_request", button_value(message, "approve_request") or "", channel_id=message.response["channel"], message_ts=message.response["ts"]
+                )
             )
             acked = time.monotonic()
             acks["approve click (ack)"].append(ms)

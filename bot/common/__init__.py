@@ -1,0 +1,1 @@
+"""What every part of the bot shares: constants, Slack id kinds, the clock, errors, compare-and-set, log context."""

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import secrets
 import string
-from dataclasses import dataclass
+
+from bot.domain.facts import PasswordPolicy
 
 # IAM's allowed symbols, minus those Slack mrkdwn or CSV would mangle (& < > ` ' " ,).
 SYMBOLS = "!@#$%^*()_+-=[]{}|"
 _CLASSES = (string.ascii_uppercase, string.ascii_lowercase, string.digits, SYMBOLS)
-
-
-@dataclass(frozen=True)
-class PasswordPolicy:
-    # AWS's rules when the account sets no policy: 8+ characters, three of the four classes.
-    minimum_length: int = 8
-    require_symbols: bool = False
-    require_numbers: bool = False
-    require_uppercase: bool = False
-    require_lowercase: bool = False
 
 
 def generate_password(policy: PasswordPolicy, *, length: int = 24) -> str:

@@ -181,7 +181,7 @@ def running_world(workdir: Path) -> Iterator[World]:
     from moto.server import ThreadedMotoServer
     from waitress.server import create_server
 
-    from bot.runtime.app import build_deps, create_app
+    from bot.runtime.app import build, create_app
     from bot.runtime.db import make_engine, migrate
     from bot.runtime.server import make_wsgi
     from bot.runtime.settings import Settings, load_settings
@@ -217,9 +217,9 @@ def running_world(workdir: Path) -> Iterator[World]:
         settings = load_settings(**explicit)
         migrate(make_engine(settings.database_url))
         session = boto3.session.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name=REGION)
-        deps = build_deps(settings, boto_session=session, worker_id="demo")
+        deps = build(settings, boto_session=session, worker_id="demo")
         stack.callback(deps.engine.dispose)
-        endpoints = [deps.iam.iam.meta.endpoint_url, deps.iam._quick.meta.endpoint_url, deps.iam._sts.meta.endpoint_url]
+        endpoints = deps.iam.endpoint_urls()
         if not all(_loopback(e) for e in endpoints):
             raise RuntimeError(f"refusing to run: an AWS client points at {endpoints}, not at the local moto")
         app = create_app(settings, deps)
@@ -235,9 +235,12 @@ def running_world(workdir: Path) -> Iterator[World]:
 
 
 def seed(iam: Any) -> str:
-    """A small account: three groups and a customer-managed policy. Returns the policy's ARN."""
+    """A small account: three groups (developers may deploy, by an inline policy) and a customer-managed
+    policy. Returns the policy's ARN."""
     for group in GROUPS:
         iam.create_group(GroupName=group)
+    deploy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:UpdateFunctionCode", "Resource": "*"}]}
+    iam.put_group_policy(GroupName="developers", PolicyName="deploy-functions", PolicyDocument=json.dumps(deploy))
     doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}]}
     return iam.create_policy(PolicyName=POLICY_NAME, PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
 
@@ -321,6 +324,7 @@ class Journey:
         self.groups: list[dict[str, Any]] = []
         self.policies: list[dict[str, Any]] = []
         self.short_id = ""
+        self.approve_value = ""
         self.approval: Call | None = None
         self.credentials_dm: Call | None = None
 
@@ -401,7 +405,9 @@ class Journey:
         self.approval = _new_call(
             standin, "chat.postMessage", before, lambda c: _button_value(c, ids.A_APPROVE) is not None, "the approver's DM with Approve was sent"
         )
-        self.short_id = _button_value(self.approval, ids.A_APPROVE) or ""
+        # Approve carries the request's short id and the digest of the plan the message shows.
+        self.approve_value = _button_value(self.approval, ids.A_APPROVE) or ""
+        self.short_id = ids.parse_approval_value(self.approve_value)[0]
         confirmation = _new_call(
             standin, "chat.postMessage", before, lambda c: c.response["channel"] == "D" + ALICE[1:] and self.short_id in c.args["text"], "@alice's confirmation was sent"
         )
@@ -410,8 +416,14 @@ class Journey:
         step.say(f"@alice gets a DM ({confirmation.response['channel']}):")
         step.show(render_message(confirmation.args, names=NAMES))
         req = self._request_row()
-        step.check(req is not None and RequestState(req.state) is RequestState.PENDING, f"request {self.short_id} is stored, pending")
+        step.check(req is not None and req.state is RequestState.PENDING, f"request {self.short_id} is stored, pending")
         step.check(self.approval.response["channel"] == "D" + BOB[1:], "the approval went to @bob, who did not ask for it")
+        shown = json.dumps(self.approval.args.get("blocks"))
+        digest = ids.parse_approval_value(self.approve_value)[1] or ""
+        step.check(
+            req is not None and digest == req.plan_digest and digest[:12] in shown and "deploy-functions" in shown,
+            "@bob sees the plan read from IAM (with what group developers grants) and Approve carries its digest",
+        )
 
     def approve(self, step: Step) -> None:
         from models import RequestState
@@ -420,7 +432,7 @@ class Journey:
         standin, before = self.w.standin, len(self.w.standin.calls)
         message = self.approval.response
         resp = self.w.slack.block_action(
-            BOB, ids.A_APPROVE, self.short_id, channel_id=message["channel"], message_ts=message["ts"], message=message.get("message")
+            BOB, ids.A_APPROVE, self.approve_value, channel_id=message["channel"], message_ts=message["ts"], message=message.get("message")
         )
         step.check(resp.status_code == 200, "Slack got its answer at once")
         updated = _new_call(
@@ -433,7 +445,8 @@ class Journey:
         step.say("@bob's DM now reads:")
         step.show(render_message(updated.args, names=NAMES))
         req = self._request_row()
-        step.check(req is not None and req.decided_by == BOB and RequestState(req.state) is not RequestState.PENDING, "the approval is recorded, by @bob")
+        step.check(req is not None and req.decided_by == BOB and req.state is not RequestState.PENDING, "the approval is recorded, by @bob")
+        step.check(req is not None and req.approved_digest == req.plan_digest, "what @bob approved is the plan's digest: exactly that plan is applied")
 
     def provision(self, step: Step) -> None:
         from models import RequestState
@@ -460,7 +473,7 @@ class Journey:
         step.check(all(tags.get(k) == v for k, v in TAGS.items()) and tags.get("iam-bot:request") == self.short_id, "with the tags asked, and the request's own tag")
         step.check(len(keys) == 1 and keys[0]["Status"] == "Active", "one active access key and a console password exist")
         req = self._request_row()
-        step.check(req is not None and RequestState(req.state) is RequestState.COMPLETED, f"request {self.short_id} is completed")
+        step.check(req is not None and req.state is RequestState.COMPLETED, f"request {self.short_id} is completed")
 
     def reveal(self, step: Step) -> None:
         assert self.credentials_dm is not None

@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from slack_sdk.models.blocks import Block
 
-from bot.ops.doctor import BOT_SCOPES
+from bot.slack.scopes import BOT_SCOPES
 from slack_sdk.models.views import View
 
 TEAM_ID = "T0TEST"

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from models import AccessRequest
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -54,49 +51,3 @@ class RequestSpec:
         if self.access_key:
             kinds.append("Access key")
         return kinds
-
-
-@dataclass(frozen=True)
-class CopiedPermissions:
-    """What copying from an existing user brings: read from IAM at review and at provisioning."""
-
-    source_user: str
-    groups: tuple[str, ...] = ()
-    policy_arns: tuple[str, ...] = ()
-    inline_policies: tuple[str, ...] = ()
-    permissions_boundary: str | None = None
-    inline_documents: dict[str, str] = field(default_factory=dict, compare=False)
-
-
-def spec_columns(spec: RequestSpec) -> dict[str, Any]:
-    """The AccessRequest columns that hold a spec (the one mapping between the two)."""
-    return {
-        "owner_id": spec.owner_id,
-        "user_name": spec.user_name,
-        "user_name_lower": spec.user_name.lower(),
-        "console_access": spec.console_access,
-        "access_key": spec.access_key,
-        "groups": list(spec.groups),
-        "policy_arns": list(spec.policy_arns),
-        "copy_from": spec.copy_from,
-        "path": spec.path,
-        "tags": dict(spec.tags),
-        "permissions_boundary": spec.permissions_boundary,
-        "reason": spec.reason,
-    }
-
-
-def spec_of(req: AccessRequest) -> RequestSpec:
-    return RequestSpec(
-        user_name=req.user_name,
-        console_access=req.console_access,
-        access_key=req.access_key,
-        owner_id=req.owner_id,
-        reason=req.reason,
-        groups=tuple(req.groups or ()),
-        policy_arns=tuple(req.policy_arns or ()),
-        copy_from=req.copy_from,
-        path=req.path,
-        tags=tuple((k, v) for k, v in (req.tags or {}).items()),
-        permissions_boundary=req.permissions_boundary,
-    )

@@ -1,35 +1,52 @@
 """Time-based work on pending requests, driven by the database: reminders with back-off, escalation, expiry.
 
-Run from the worker's housekeeping. Each reminder is claimed by compare-and-set on
-`next_reminder_at` and each expiry by the request's state, so however many replicas run this,
-every reminder is sent once and every request expires once, and a restart loses nothing.
+Run from the worker's housekeeping. Each reminder is claimed by compare-and-set on `reminders_sent`
+and each expiry by the request's state, so however many replicas run this, every reminder is sent
+once and every request expires once, and a restart loses nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bot.audit import trail as audit
-from bot.requests import usecases
-from bot.common.clock import Clock
-from bot.runtime.db import SessionMaker
+from bot.common.constants import BOT_ACTOR
+from bot.common.slack_ids import is_usergroup
+from bot.common.sql import SessionMaker, compare_and_set
+from bot.policy.rulebook import Reminders
+from bot.requests import store, usecases
+from bot.slack import ui
+from bot.slack.directory import Directory
 from bot.slack.notifier import Notifier
-from bot.policy.rulebook import Reminders, is_group
-from bot.slack.ui import blocks as ui
+from bot.workflows.announce import Announcer, Event
 from models import AccessRequest, RequestState
 
 log = logging.getLogger(__name__)
 
 
 class ReminderService:
-    def __init__(self, *, sessionmaker: SessionMaker, notifier: Notifier, clock: Clock, reminders: Reminders | None):
+    def __init__(
+        self,
+        *,
+        sessionmaker: SessionMaker,
+        notifier: Notifier,
+        directory: Directory,
+        announcer: Announcer,
+        clock: Callable[[], datetime],
+        reminders: Reminders | None,
+        default_approvers: tuple[str, ...] = (),
+    ):
         self.sm = sessionmaker
         self.notifier = notifier
+        self.directory = directory
+        self.announcer = announcer
         self.clock = clock
         self.reminders = reminders
+        self.default_approvers = default_approvers
 
     def run_due(self) -> tuple[int, int]:
         """Expire what is past its time to live, then send the reminders that are due: (expired, reminded)."""
@@ -51,14 +68,9 @@ class ReminderService:
         for request_id in due:
             with self.sm.begin() as s:
                 won = usecases.expire(s, request_id=request_id, now=now)
-                req = s.get(AccessRequest, request_id)
-                assert req is not None
-                requester, message = req.requester_id, ui.expired_message(req)
-            if not won:
-                continue  # decided meanwhile, or another replica expired it
-            expired += 1
-            self.notifier.announce_change(request_id, now=now)
-            self.notifier.dm_quietly(requester, message, what="expiry notice")
+            if won:  # else decided meanwhile, or another replica expired it
+                expired += 1
+                self.announcer.announce(request_id, Event.EXPIRED)
         return expired
 
     # ---------------------------------------------------------------- reminders
@@ -69,17 +81,13 @@ class ReminderService:
         now = self.clock()
         with self.sm.begin() as s:
             due = s.execute(
-                select(AccessRequest.id, AccessRequest.next_reminder_at, AccessRequest.reminders_sent).where(
+                select(AccessRequest.id, AccessRequest.reminders_sent).where(
                     AccessRequest.state == RequestState.PENDING,
                     AccessRequest.next_reminder_at.is_not(None),
                     AccessRequest.next_reminder_at <= now,
                 )
             ).all()
-        sent = 0
-        for request_id, _due_at, count in due:
-            if self._remind(request_id, count=count, now=now):
-                sent += 1
-        return sent
+        return sum(self._remind(request_id, count=count, now=now) for request_id, count in due)
 
     def _remind(self, request_id: int, *, count: int, now: datetime) -> bool:
         r = self.reminders
@@ -92,45 +100,42 @@ class ReminderService:
         if escalate:
             # Who already has the request (read before the claim: no Slack call inside a transaction).
             with self.sm.begin() as s:
-                req = s.get(AccessRequest, request_id)
-                assert req is not None
-                users, groups = usecases.approvers_of(req, default_approvers=self.notifier.rulebook.default_approvers)
-            asked_before = set(self.notifier.directory.expand([*users, *groups]))
+                users, groups = store.approvers_of(store.load_request(s, request_id), default_approvers=self.default_approvers)
+            asked_before = set(self.directory.expand([*users, *groups]))
         with self.sm.begin() as s:
             # The claim: only the worker that moves the count on from the value it read sends it.
-            claimed = s.execute(
-                update(AccessRequest)
-                .where(
+            if not compare_and_set(
+                s,
+                AccessRequest,
+                where=[
                     AccessRequest.id == request_id,
                     AccessRequest.state == RequestState.PENDING,
                     AccessRequest.reminders_sent == count,
                     AccessRequest.next_reminder_at <= now,
-                )
-                .values(next_reminder_at=next_at, reminders_sent=number)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if claimed != 1:
+                ],
+                values={"next_reminder_at": next_at, "reminders_sent": number},
+            ):
                 return False
-            req = s.get(AccessRequest, request_id)
-            assert req is not None
+            req = store.load_request(s, request_id)
             s.refresh(req)
-            added_users: list[str] = []
             if escalate:
-                users = list(req.approver_users or [])
-                groups = list(req.approver_groups or [])
-                added_users = [e for e in escalate if not is_group(e) and e not in users]
-                added_groups = [e for e in escalate if is_group(e) and e not in groups]
+                users, groups = list(req.approver_users or []), list(req.approver_groups or [])
+                added_users = [e for e in escalate if not is_usergroup(e) and e not in users]
+                added_groups = [e for e in escalate if is_usergroup(e) and e not in groups]
                 req.approver_users = users + added_users
                 req.approver_groups = groups + added_groups
                 escalate = added_users + added_groups
                 if escalate:
-                    audit.record(s, action="escalated", actor=usecases.BOT_ACTOR, now=now, request_id=request_id, to=escalate)
-            audit.record(s, action="reminded", actor=usecases.BOT_ACTOR, now=now, request_id=request_id, number=number, next_at=next_at)
-            message = ui.reminder_message(req, number=number, escalated_to=escalate)
-        self.notifier.thread_reply(request_id, message)
+                    audit.record(s, action="escalated", actor=BOT_ACTOR, now=now, request_id=request_id, to=escalate)
+            audit.record(s, action="reminded", actor=BOT_ACTOR, now=now, request_id=request_id, number=number, next_at=next_at)
+            view = store.view_of(s, req)
+            places = store.approval_places(s, request_id=request_id)
+        self.notifier.reply_in_threads(places, ui.reminder_message(view, number=number, escalated_to=escalate))
         if escalate:
             # The new approvers get the request itself, once, in their DMs with the buttons.
-            people = [p for p in self.notifier.directory.expand(escalate) if p not in asked_before]
-            self.notifier.post_approval_requests(request_id, only_to=people)
-            self.notifier.refresh_homes(request_id, now=now)
+            people = [p for p in self.directory.expand(escalate) if p not in asked_before and p not in (view.requester_id, view.owner_id)]
+            posted = self.notifier.post_to(people, ui.approval_message(view), what=f"request {view.short_id}")
+            with self.sm.begin() as s:
+                store.add_approval_places(s, request_id=request_id, places=posted)
+            self.announcer.refresh_homes_of(request_id)
         return True

@@ -1,13 +1,15 @@
-"""The in-process worker thread: runs provisioning jobs, retries DMs, purges expired credentials."""
+"""The in-process worker thread: runs plan and apply jobs, then, on a slower beat, housekeeping
+(credentials DMs to retry, expired credentials, reminders and expiry, stale drafts)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from typing import Callable, Mapping
 
-from bot.jobs.provisioning import Provisioner
-from bot.jobs.reminders import ReminderService
+from bot.common.logcontext import log_context
+from bot.jobs.queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -15,14 +17,16 @@ log = logging.getLogger(__name__)
 class Worker:
     def __init__(
         self,
-        provisioner: Provisioner,
+        queue: JobQueue,
         *,
+        runners: Mapping[str, Callable[[int], None]],
+        housekeeping: list[Callable[[], object]],
         poll_seconds: float = 5.0,
         housekeeping_seconds: float = 30.0,
-        reminders: ReminderService | None = None,
     ):
-        self.provisioner = provisioner
-        self.reminders = reminders
+        self.queue = queue
+        self.runners = runners  # job kind -> run(job_id)
+        self.housekeeping = housekeeping
         self.poll_seconds = poll_seconds
         self.housekeeping_seconds = housekeeping_seconds
         self._wake = threading.Event()
@@ -37,8 +41,25 @@ class Worker:
         return self
 
     def wake(self) -> None:
-        """Called after an approval commits, so the job starts now rather than at the next poll."""
+        """Called after a commit that queued a job, so it starts now rather than at the next poll."""
         self._wake.set()
+
+    def run_once(self) -> bool:
+        """Claim and run the next due job, if any; True if one ran."""
+        claimed = self.queue.claim_next()
+        if claimed is None:
+            return False
+        job_id, kind = claimed
+        with log_context(job=job_id):
+            self.runners[kind](job_id)
+        return True
+
+    def run_until_idle(self) -> int:
+        """Run every due job (tests and the demo drive a stopped worker with this)."""
+        n = 0
+        while self.run_once():
+            n += 1
+        return n
 
     def stop(self, timeout: float = 5.0) -> None:
         """Let the job in hand finish for up to `timeout` s, then release what this worker holds.
@@ -53,7 +74,7 @@ class Worker:
         if self._thread is not None:
             self._thread.join(timeout)
         try:
-            self.provisioner.release_leases()
+            self.queue.release_leases()
         except Exception:
             log.exception("could not release leases on shutdown")
 
@@ -65,15 +86,12 @@ class Worker:
         while not self._stop.is_set():
             self.last_beat = time.monotonic()
             try:
-                while not self._stop.is_set() and self.provisioner.run_once():
+                while not self._stop.is_set() and self.run_once():
                     self.last_beat = time.monotonic()
                 if time.monotonic() - self._last_housekeeping >= self.housekeeping_seconds:
                     self._last_housekeeping = time.monotonic()
-                    self.provisioner.deliver_pending()
-                    self.provisioner.purge_expired()
-                    self.provisioner.purge_stale_drafts()
-                    if self.reminders is not None:
-                        self.reminders.run_due()  # expiry and reminders of pending requests
+                    for task in self.housekeeping:
+                        task()
             except Exception:
                 # The database may be briefly unreachable; keep the thread alive and try again.
                 log.exception("worker iteration failed")

@@ -16,24 +16,11 @@ from typing import Callable, Literal
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.runtime.settings import _FIELD_ENV, ConfigError, Settings, load_settings, local_key_file
+from bot.runtime.settings import FIELD_ENV, ConfigError, Settings, load_settings, local_key_file
+from bot.slack.scopes import BOT_SCOPES
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
-# The bot scopes of deploy/slack-app-manifest.yml (the installed package has no deploy/ folder;
-# tests/unit/test_doctor_checks.py keeps the two equal).
-BOT_SCOPES = (
-    "commands",
-    "chat:write",
-    "im:write",
-    "files:write",
-    "im:history",
-    "app_mentions:read",
-    "usergroups:read",
-    "users:read",
-    "channels:read",
-    "groups:read",
-)
 
 _REJECTED_TOKEN = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"}
 _BAD_AWS_CREDENTIALS = {
@@ -106,7 +93,7 @@ def parse_settings() -> tuple[Settings, dict[str, str]]:
         for line in str(exc).splitlines():
             env, _, why = line.partition(": ")
             broken[env] = why
-        fields = {f: Settings.model_fields[f].default for f, env in _FIELD_ENV.items() if env in broken}
+        fields = {f: Settings.model_fields[f].default for f, env in FIELD_ENV.items() if env in broken}
         return load_settings(**fields), broken
 
 
@@ -313,8 +300,6 @@ def _probe():  # type: ignore[no-untyped-def]
 
 
 def check_aws_identity(ctx: Context) -> list[Result]:
-    from botocore.exceptions import BotoCoreError
-
     from bot.iam.gateway import AwsError, IamGateway
 
     name = "AWS identity"
@@ -324,6 +309,8 @@ def check_aws_identity(ctx: Context) -> list[Result]:
         gateway = IamGateway()
         account, arn = gateway.caller_identity()
     except AwsError as exc:
+        if exc.action == IamGateway.SETUP:  # e.g. NoRegionError when the clients are made
+            return [fail(name, f"cannot use AWS ({exc.code})", "set AWS_DEFAULT_REGION (any region: IAM is global) and credentials")]
         if exc.code in _BAD_AWS_CREDENTIALS:
             return [fail(name, f"AWS rejected the credentials ({exc.code})", "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the profile or the instance role the bot runs with")]
         if exc.aws_message in ("NoCredentialsError", "PartialCredentialsError"):
@@ -331,8 +318,6 @@ def check_aws_identity(ctx: Context) -> list[Result]:
         if exc.code == "ConnectionError":
             return [fail(name, f"cannot reach AWS STS{where} ({exc.aws_message})", "check the network, AWS_DEFAULT_REGION, and AWS_ENDPOINT_URL if you set it")]
         return [fail(name, f"GetCallerIdentity failed ({exc.code})", "check the bot's AWS credentials")]
-    except BotoCoreError as exc:  # e.g. NoRegionError when the clients are made
-        return [fail(name, f"cannot use AWS ({type(exc).__name__})", "set AWS_DEFAULT_REGION (any region: IAM is global) and credentials")]
     ctx.iam, ctx.account, ctx.caller_arn = gateway, account, arn
     if arn.endswith(":root"):
         return [warn(name, f"account {account} as the root user", "run the bot with a role or user that has the policy from `iam-bot policy`, never as root")]

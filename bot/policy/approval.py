@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from bot.common.slack_ids import is_user
 from models import RequestState
 
 
@@ -57,8 +58,10 @@ def progress_text(approvals: Sequence[str], quorum: int) -> str:
 
 
 def already_decided_text(state: RequestState, decided_by: str | None) -> str:
+    if state is RequestState.SUBMITTED:
+        return "This request is still being checked against IAM; its approvers are asked as soon as that is done. Nothing was changed."
     who = f" by <@{decided_by}>" if decided_by else ""
-    if decided_by and not decided_by.startswith(("U", "W")):
+    if decided_by and not is_user(decided_by):
         who = f" by {decided_by}"
     verbs = {
         RequestState.APPROVED: "already approved",

@@ -1,17 +1,18 @@
 """What approvers should notice about a request: short risk flags and a summary of what it grants.
 
-PURE: the facts (policy documents, what a copied user has) are read by bot/aws.py and passed in.
-Computed once after submission and stored on the request, so approval messages need no AWS call.
+PURE: judged on the plan's effective grant (`facts_from_plan`), whose documents were read from IAM
+when the plan was made. Computed once per plan and stored on the request, so messages need no AWS call.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
-from bot.policy.rulebook import Guardrails, allowed_actions, forbidden_grants, glob_match, policy_matches
+from bot.domain.plan import Granted, Plan, StepKind
 from bot.domain.spec import RequestSpec
+from bot.policy.documents import allowed_actions, glob_match
 
 # AWS-managed policies that amount to administering the account (or IAM, which is the same).
 ADMIN_LIKE = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess", "*Admin*", "AWSOrganizationsFullAccess")
@@ -115,14 +116,23 @@ def assess(spec: RequestSpec, facts: RiskFacts) -> dict[str, Any]:
     return {"flags": risk_flags(spec, facts), "summary": effective_summary(facts)}
 
 
-def guardrail_violation(guardrails: Guardrails, facts: RiskFacts) -> str | None:
-    """Guardrails only checkable with the facts: policy documents, and what copying would grant."""
-    for p in facts.policies:
-        if not p.aws_managed and p.document is not None and (hits := forbidden_grants(p.document, guardrails.forbidden_actions)):
-            return f"policy {p.name} allows {', '.join(hits)}, which the bot may never grant"
-    for p in facts.copied:
-        if p.arn and policy_matches(p.arn, guardrails.forbidden_policies):
-            return f"copying from {facts.copy_from} would grant {p.name}, which the bot may never grant"
-        if not p.aws_managed and p.document is not None and (hits := forbidden_grants(p.document, guardrails.forbidden_actions)):
-            return f"copying from {facts.copy_from} would grant {p.name}, which allows {', '.join(hits)}"
-    return None
+def facts_from_plan(plan: Plan, documents: Mapping[str, Mapping[str, Any]]) -> RiskFacts:
+    """The plan's effective grant in the shape risk and guardrails judge.
+
+    AWS-managed policies are judged by name (their documents are long and their names say what they
+    are); customer-managed and inline ones by their documents, as the plan read them.
+    """
+
+    def fact(g: Granted) -> PolicyFact:
+        doc = None if g.aws_managed or g.document is None else documents.get(g.document)
+        return PolicyFact(name=g.name, arn=g.arn or "", aws_managed=g.aws_managed, document=dict(doc) if doc is not None else None)
+
+    groups = list(dict.fromkeys(s.target for s in plan.steps if s.kind is StepKind.ADD_TO_GROUP))
+    return RiskFacts(
+        policies=tuple(fact(g) for g in plan.grant.direct if g.managed and not g.origin),
+        groups={group: tuple(fact(g) for g in plan.grant.via_group(group)) for group in groups},
+        copy_from=plan.copied_from,
+        copied=tuple(fact(g) for g in plan.grant.direct if g.origin),
+        copied_groups=tuple(s.target for s in plan.steps if s.kind is StepKind.ADD_TO_GROUP and s.origin),
+        unknown=plan.grant.unknown,
+    )

@@ -1,75 +1,82 @@
-"""Wiring: build the dependencies from settings, and the Bolt app (the only place Bolt is wired)."""
+"""The composition root: every part built once from the settings (`build`), and the Bolt app wired
+to the handlers (`create_app`, the only place Bolt is wired). Nothing below this layer knows Bolt
+or the handlers; the handlers know only the workflows they are given (handlers.Services)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
-import boto3
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine
-from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from sqlalchemy import Engine
 
-from bot.slack import inbound
-from bot.iam.gateway import IamGateway
+import handlers
 from bot.common.clock import Clock, utcnow
-from bot.runtime.db import SessionMaker, make_engine, make_sessionmaker
-from bot.common.logcontext import ContextExecutor, slack_context_middleware
+from bot.common.errors import ConfigError
+from bot.common.logcontext import ContextExecutor
+from bot.common.sql import SessionMaker
+from bot.credentials.vault import Vault
+from bot.iam.gateway import BotoSession, IamGateway
+from bot.jobs.applying import ApplyJob
+from bot.jobs.delivery import Delivery
+from bot.jobs.housekeeping import Housekeeping
+from bot.jobs.planning import PlanJob
+from bot.jobs.queue import JobQueue
+from bot.jobs.reminders import ReminderService
+from bot.jobs.worker import Worker
+from bot.policy.rulebook import Rulebook
+from bot.runtime.db import make_engine, make_sessionmaker
+from bot.runtime.middleware import OnceApp, drop_repeated_deliveries, slack_context_middleware
+from bot.runtime.settings import Settings, local_key_file, rulebook_for
+from bot.slack.client import make_web_client
 from bot.slack.directory import Directory
 from bot.slack.notifier import Notifier
-from bot.jobs.provisioning import Provisioner
-from bot.jobs.reminders import ReminderService
-from bot.policy.rulebook import Rulebook, rulebook_for
-from bot.runtime.settings import ConfigError, Settings, local_key_file
-from bot.credentials.vault import Vault
-from bot.jobs.worker import Worker
+from bot.workflows.announce import Announcer
+from bot.workflows.audit_export import AuditExport
+from bot.workflows.decisions import Decisions
+from bot.workflows.request_form import RequestForm
+from bot.workflows.reveal import Reveal
+from bot.workflows.status import StatusDesk
+from models import JobKind
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Deps:
+class Components:
+    """Everything `iam-bot serve` runs, built once. The runners, the CLI, the demo and the tests hold it;
+    no part of the core receives it (each gets only its own collaborators)."""
+
     settings: Settings
     engine: Engine
     sessionmaker: SessionMaker
+    clock: Clock
+    rulebook: Rulebook
     vault: Vault
     iam: IamGateway
     client: WebClient
     notifier: Notifier
-    provisioner: Provisioner
+    directory: Directory
+    announcer: Announcer
+    status: StatusDesk
+    form: RequestForm
+    decisions: Decisions
+    reveal: Reveal
+    audit_export: AuditExport
+    queue: JobQueue
+    delivery: Delivery
+    reminders: ReminderService
+    housekeeping: Housekeeping
     worker: Worker
-    clock: Clock = field(default=utcnow)
-    rulebook: Rulebook = field(default_factory=Rulebook)
-    reminders: ReminderService | None = None
 
     @property
-    def request_ttl(self) -> timedelta:
-        """The rules file's request_ttl_hours wins over IAM_BOT_REQUEST_TTL_HOURS."""
-        return timedelta(hours=self.rulebook.request_ttl_hours or self.settings.request_ttl_hours)
-
-
-def make_web_client(settings: Settings) -> WebClient:
-    # slack_sdk's own retry handlers: 429 honours Retry-After; connection resets and 5xx retry too.
-    return WebClient(
-        token=settings.slack_bot_token,
-        base_url=settings.slack_api_url,
-        timeout=10,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+    def services(self) -> handlers.Services:
+        return handlers.Services(
+            form=self.form, decisions=self.decisions, reveal=self.reveal, status=self.status, audit_export=self.audit_export, notifier=self.notifier
+        )
 
 
 def encryption_keys(settings: Settings) -> list[str]:
@@ -87,109 +94,76 @@ def encryption_keys(settings: Settings) -> list[str]:
     return [path.read_text().strip()]
 
 
-def build_deps(
+def build(
     settings: Settings,
     *,
     clock: Clock = utcnow,
-    boto_session: boto3.session.Session | None = None,
+    boto_session: BotoSession | None = None,
     client: WebClient | None = None,
     worker_id: str | None = None,
-) -> Deps:
+    housekeeping: bool = True,
+) -> Components:
+    """`housekeeping=False`: the worker runs jobs only; reminders, expiry and purges are left to the caller (tests)."""
     engine = make_engine(settings.database_url)
     sm = make_sessionmaker(engine)
+    rulebook = rulebook_for(settings)  # ConfigError with line numbers for a bad IAM_BOT_RULES file
     vault = Vault(encryption_keys(settings))
     iam = IamGateway(boto_session)
-    client = client or make_web_client(settings)
-    rulebook = rulebook_for(settings)  # ConfigError with line numbers for a bad IAM_BOT_RULES file
-    notifier = Notifier(client=client, sessionmaker=sm, settings=settings, rulebook=rulebook, directory=Directory(client))
-    reminders = ReminderService(sessionmaker=sm, notifier=notifier, clock=clock, reminders=rulebook.reminders)
-    provisioner = Provisioner(
-        sessionmaker=sm,
-        iam=iam,
-        vault=vault,
-        notifier=notifier,
-        clock=clock,
+    client = client or make_web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    notifier = Notifier(client, audit_channel=settings.audit_channel)
+    directory = Directory(client)
+    lease = timedelta(seconds=settings.job_lease_seconds)
+    request_ttl = timedelta(hours=rulebook.request_ttl_hours or settings.request_ttl_hours)  # the rules file wins
+    queue = JobQueue(sessionmaker=sm, clock=clock, worker_id=worker_id, lease=lease)
+    wake = lambda: worker.wake()  # noqa: E731 - the worker is built last; approvals wake it
+    status = StatusDesk(sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, clock=clock)
+    announcer = Announcer(
+        sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook,
+        approval_channel=settings.approval_channel, publish_home=status.publish_home,
+    )
+    decisions = Decisions(sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, announcer=announcer, clock=clock, wake=wake)
+    form = RequestForm(
+        sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, rulebook=rulebook,
+        path_prefix=settings.user_path_prefix, boundary_setting=settings.permissions_boundary or None,
+        request_ttl=request_ttl, clock=clock, wake=wake,
+    )
+    reveal = Reveal(sessionmaker=sm, vault=vault, notifier=notifier, publish_home=status.publish_home, clock=clock)
+    audit_export = AuditExport(sessionmaker=sm, notifier=notifier, is_approver=status.is_approver, clock=clock)
+    delivery = Delivery(sessionmaker=sm, notifier=notifier, clock=clock, retry_after=lease, refresh_homes=announcer.refresh_homes_of)
+    reminders = ReminderService(
+        sessionmaker=sm, notifier=notifier, directory=directory, announcer=announcer, clock=clock,
+        reminders=rulebook.reminders, default_approvers=rulebook.default_approvers,
+    )
+    keeping = Housekeeping(sessionmaker=sm, clock=clock)
+    plan_job = PlanJob(sessionmaker=sm, queue=queue, iam=iam, rulebook=rulebook, announcer=announcer, clock=clock, request_ttl=request_ttl, wake=wake)
+    apply_job = ApplyJob(
+        sessionmaker=sm, queue=queue, iam=iam, vault=vault, announcer=announcer, delivery=delivery, clock=clock,
         credentials_ttl=timedelta(hours=settings.credentials_ttl_hours),
-        worker_id=worker_id,
-        lease=timedelta(seconds=settings.job_lease_seconds),
     )
-    # Housekeeping (DM retries, expiry, reminders) at least once per lease, so recovery waits no longer than that.
     worker = Worker(
-        provisioner,
+        queue,
+        runners={JobKind.PLAN.value: plan_job.run, JobKind.APPLY.value: apply_job.run},
+        housekeeping=[delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due]
+        if housekeeping
+        else [],
         poll_seconds=settings.worker_poll_seconds,
+        # Housekeeping (DM retries, expiry, reminders) at least once per lease, so recovery waits no longer than that.
         housekeeping_seconds=min(30.0, settings.job_lease_seconds),
-        reminders=reminders,
     )
-    return Deps(
-        settings=settings,
-        engine=engine,
-        sessionmaker=sm,
-        vault=vault,
-        iam=iam,
-        client=client,
-        notifier=notifier,
-        provisioner=provisioner,
-        worker=worker,
-        clock=clock,
-        rulebook=rulebook,
-        reminders=reminders,
+    return Components(
+        settings=settings, engine=engine, sessionmaker=sm, clock=clock, rulebook=rulebook, vault=vault, iam=iam, client=client,
+        notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
+        audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
     )
 
 
-class OnceApp(App):
-    """Bolt's App, plus: a delivery whose listener answered Slack is marked as answered.
-
-    The key is claimed by `drop_repeated_deliveries` (after Bolt checked the signature, so an
-    unsigned request can never claim a real one's key); this records that Slack got its answer.
-    """
-
-    deps: Deps
-    listener_pool: ContextExecutor
-
-    def drain(self, timeout: float = 5.0) -> None:
-        """Let listeners already running (after their ack) finish, for up to `timeout` s."""
-        done = threading.Thread(target=self.listener_pool.shutdown, kwargs={"wait": True}, daemon=True)
-        done.start()
-        done.join(timeout)
-
-    def dispatch(self, req: BoltRequest) -> BoltResponse:
-        resp = super().dispatch(req)
-        key = req.context.get("delivery_key")
-        if key and resp.status < 400:
-            try:
-                with self.deps.sessionmaker.begin() as s:
-                    inbound.mark_acked(s, key=key, now=self.deps.clock())
-            except Exception:
-                log.exception("could not mark delivery as answered")  # at worst a retry is handled again
-        return resp
-
-
-def drop_repeated_deliveries(deps: Deps):  # type: ignore[no-untyped-def]
-    def middleware(req: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
-        key = inbound.delivery_key(req.body)
-        if key is None:
-            return next()
-        with deps.sessionmaker.begin() as s:
-            fresh = inbound.claim(s, key=key, now=deps.clock())
-        if not fresh:
-            retry = req.headers.get("x-slack-retry-num", ["0"])[0]
-            log.info("dropped a repeated Slack delivery (%s, retry %s)", key.split(":", 1)[0], retry)
-            return BoltResponse(status=200, body="")
-        req.context["delivery_key"] = key
-        return next()
-
-    return middleware
-
-
-def create_app(settings: Settings, deps: Deps) -> OnceApp:
-    from handlers import register  # handlers depend on bot, not the reverse: import at wiring time
-
+def create_app(settings: Settings, components: Components) -> OnceApp:
     app = OnceApp(
         # Bolt copies its base logger's level into every logger it makes; clamped (bot.runtime.logsetup)
         # so a DEBUG run never logs request or response bodies.
         logger=logging.getLogger("slack_bolt"),
         signing_secret=settings.slack_signing_secret or None,
-        client=deps.client,
+        client=components.client,
         # Listeners run after ack() in this pool; each gets a copy of the delivery's log context.
         # An ack waits for a free listener thread: enough threads that a burst of clicks (whose
         # listeners go on to update messages and Home) never keeps the next ack waiting.
@@ -198,9 +172,10 @@ def create_app(settings: Settings, deps: Deps) -> OnceApp:
         request_verification_enabled=not settings.socket_mode,
         raise_error_for_unhandled_request=False,
     )
-    app.deps = deps
     app.listener_pool = pool
+    app.sessionmaker = components.sessionmaker
+    app.clock = components.clock
     app.middleware(slack_context_middleware)  # first: every later line knows which delivery it is about
-    app.middleware(drop_repeated_deliveries(deps))
-    register(app, deps)
+    app.middleware(drop_repeated_deliveries(components.sessionmaker, components.clock))
+    handlers.register(app, components.services)
     return app

@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
-SessionMaker = sessionmaker[Session]
+from bot.common.sql import SessionMaker
 
 
 def normalize_url(url: str) -> str:
@@ -56,13 +56,28 @@ def alembic_config() -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Upgrade to head; on PostgreSQL an advisory lock keeps replicas from migrating at once."""
+    """Upgrade to head; on PostgreSQL an advisory lock keeps replicas from migrating at once.
+
+    On SQLite, Alembic's batch mode recreates a table to alter it, which foreign keys would refuse
+    once other rows point at it: they are turned off (outside the transaction, where SQLite allows
+    it) and every reference is checked before the upgrade commits.
+    """
     cfg = alembic_config()
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if raw is not None and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("the migration left rows that refer to rows that do not exist; nothing was changed")
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def check_database(engine: Engine) -> None:

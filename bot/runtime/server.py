@@ -14,13 +14,14 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot.slack import inbound
-from bot.runtime.app import Deps, OnceApp
+from bot.runtime.app import Components
+from bot.runtime.middleware import OnceApp
 from bot.runtime.db import check_database
 
 log = logging.getLogger(__name__)
 
 
-def health(deps: Deps) -> tuple[bool, dict[str, Any]]:
+def health(deps: Components) -> tuple[bool, dict[str, Any]]:
     report: dict[str, Any] = {}
     try:
         check_database(deps.engine)
@@ -49,7 +50,7 @@ def _signed(verifier: SignatureVerifier, raw: bytes, environ: dict[str, Any]) ->
         return False
 
 
-def make_wsgi(app: App, deps: Deps) -> Callable[..., Iterable[bytes]]:
+def make_wsgi(app: App, deps: Components) -> Callable[..., Iterable[bytes]]:
     slack = SlackRequestHandler(app, path="/slack/events")
     verifier = SignatureVerifier(deps.settings.slack_signing_secret) if deps.settings.slack_signing_secret else None
 
@@ -90,7 +91,7 @@ def _drain(app: App) -> None:
         app.drain(2.0)
 
 
-def serve_http(app: App, deps: Deps, *, host: str = "0.0.0.0", port: int) -> None:
+def serve_http(app: App, deps: Components, *, host: str = "0.0.0.0", port: int) -> None:
     from waitress.server import create_server
 
     server = create_server(make_wsgi(app, deps), host=host, port=port, threads=8, ident="iam-bot")
@@ -105,7 +106,7 @@ def serve_http(app: App, deps: Deps, *, host: str = "0.0.0.0", port: int) -> Non
         deps.worker.stop()
 
 
-def serve_socket_mode(app: App, deps: Deps) -> None:
+def serve_socket_mode(app: App, deps: Components) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     handler = SocketModeHandler(app, deps.settings.slack_app_token)

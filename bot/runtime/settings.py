@@ -9,13 +9,14 @@ from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.common.errors import ConfigError
+from bot.common.slack_ids import is_channel, is_user
+from bot.policy.rulebook import Rulebook
+from bot.policy.rules_file import load_rulebook
+
+__all__ = ["ConfigError", "FIELD_ENV", "Settings", "load_settings", "local_key_file", "rulebook_for"]
+
 DEFAULT_DATABASE_URL = "sqlite:///iam-bot.db"
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-
-
-class ConfigError(Exception):
-    """Raised with one line per invalid setting; the CLI prints it and exits non-zero."""
 
 
 def _env(name: str) -> AliasChoices:
@@ -68,7 +69,7 @@ class Settings(BaseSettings):
     @field_validator("approvers_raw")
     @classmethod
     def _approvers(cls, v: str) -> str:
-        bad = [a for a in _split(v) if not _USER_ID.match(a)]
+        bad = [a for a in _split(v) if not is_user(a)]
         if bad:
             raise ValueError(f"not Slack user IDs: {', '.join(bad)} (expected IDs like U012ABCDEF, comma-separated)")
         return v
@@ -77,7 +78,7 @@ class Settings(BaseSettings):
     @classmethod
     def _channel(cls, v: str) -> str:
         v = v.strip()
-        if v and not _CHANNEL_ID.match(v):
+        if v and not is_channel(v):
             raise ValueError("must be a channel ID like C012ABCDEF, not a channel name")
         return v
 
@@ -150,8 +151,6 @@ class Settings(BaseSettings):
             problems.append("SLACK_BOT_TOKEN: not set; copy the Bot User OAuth Token (xoxb-...) from your Slack app")
         if not self.socket_mode and not self.slack_signing_secret:
             problems.append("SLACK_SIGNING_SECRET: not set; copy it from your Slack app's Basic Information page")
-        from bot.policy.rulebook import rulebook_for  # the rulebook imports ConfigError from here
-
         try:
             book = rulebook_for(self)
         except ConfigError as exc:
@@ -176,7 +175,7 @@ def _split(raw: str) -> list[str]:
     return [p.strip() for p in raw.split(",") if p.strip()]
 
 
-_FIELD_ENV = {
+FIELD_ENV = {
     name: (field.validation_alias.choices[0] if isinstance(field.validation_alias, AliasChoices) else name.upper())
     for name, field in Settings.model_fields.items()
 }
@@ -190,7 +189,7 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             loc = str(err["loc"][0]) if err["loc"] else "?"
-            env = _FIELD_ENV.get(loc, loc)
+            env = FIELD_ENV.get(loc, loc)
             msg = err["msg"].removeprefix("Value error, ")
             lines.append(f"{env}: {msg}")
         raise ConfigError("\n".join(lines)) from None
@@ -200,3 +199,10 @@ def local_key_file(settings: Settings) -> Path:
     """Where a local/dev SQLite deployment keeps its generated encryption key."""
     db_path = settings.database_url.split("///", 1)[-1] or "iam-bot.db"
     return Path(db_path).resolve().parent / "iam-bot.key"
+
+
+def rulebook_for(settings: Settings) -> Rulebook:
+    """The rules in force: the file named by IAM_BOT_RULES, else the one rule made of IAM_BOT_APPROVERS."""
+    if settings.rules_path:
+        return load_rulebook(settings.rules_path, default_approvers=settings.approvers)
+    return Rulebook.default(settings.approvers)

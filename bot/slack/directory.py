@@ -14,6 +14,8 @@ from typing import Iterable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.common.slack_ids import is_usergroup
+
 log = logging.getLogger(__name__)
 
 
@@ -48,5 +50,5 @@ class Directory:
         """User ids for a list of user and group ids, each once, in order."""
         out: list[str] = []
         for i in ids:
-            out.extend(sorted(self.members(i, fresh=fresh)) if i.startswith("S") else [i])
+            out.extend(sorted(self.members(i, fresh=fresh)) if is_usergroup(i) else [i])
         return list(dict.fromkeys(out))

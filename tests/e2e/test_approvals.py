@@ -7,7 +7,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from models import AccessRequest, AuditEvent, Decision, ProvisioningJob
+from models import AccessRequest, AuditEvent, Decision, Job
 from tests.support.harness import RunningBot, wait_until
 from tests.support.journeys import APPROVER, APPROVER2, OUTSIDER, approval_messages, click, credentials_dm, request_user
 
@@ -69,7 +69,7 @@ def test_four_concurrent_approvals_make_one_user_and_one_dm(bot, iam):
     with bot.deps.sessionmaker.begin() as s:
         winner = s.scalars(select(AccessRequest.decided_by)).one()
         assert s.scalar(select(func.count()).select_from(Decision)) == 1
-        assert s.scalar(select(func.count()).select_from(ProvisioningJob)) == 1
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.kind == "apply")) == 1
     wait_until(lambda: len(bot.standin.calls_to("chat.postEphemeral")) == 3, what="three refusals")
     for refusal in bot.standin.calls_to("chat.postEphemeral"):
         assert f"already approved by <@{winner}>" in refusal.args["text"]

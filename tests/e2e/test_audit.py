@@ -51,12 +51,12 @@ def test_journey_is_exported_complete_and_without_secrets(bot):
     for expected in (
         "reviewed",
         "requested",
+        "planned",
         "decision_refused",
         "approved",
-        "provisioned:user",
-        "provisioned:permissions",
-        "provisioned:login_profile",
-        "provisioned:access_key",
+        "applied:create_user",
+        "applied:create_login_profile",
+        "applied:create_access_key",
         "completed",
         "credentials_delivered",
         "credentials_revealed",
@@ -65,9 +65,9 @@ def test_journey_is_exported_complete_and_without_secrets(bot):
     refused = next(r for r in rows if r["action"] == "decision_refused")
     assert refused["actor"] == "UOUTSIDER1" and "designated approver" in json.loads(refused["details"])["why"]
     assert password not in result.stdout
-    user_step = json.loads(next(r for r in rows if r["action"] == "provisioned:user")["details"])
+    user_step = json.loads(next(r for r in rows if r["action"] == "applied:create_user")["details"])
     assert [i.split(":")[0] for i in user_step["aws_request_ids"]] == ["CreateUser"]  # each step names its AWS request
-    key_step = json.loads(next(r for r in rows if r["action"] == "provisioned:access_key")["details"])
+    key_step = json.loads(next(r for r in rows if r["action"] == "applied:create_access_key")["details"])
     assert any(i.startswith("CreateAccessKey:") for i in key_step["aws_request_ids"])
     jsonl = _cli(bot, "audit", "export", "--format", "jsonl").stdout
     assert [json.loads(line)["action"] for line in jsonl.splitlines()] == actions

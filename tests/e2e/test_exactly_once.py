@@ -13,7 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from models import ProvisioningJob
+from models import Job
 from tests.support.chaos import FAULTS, KILL_POINTS, Chaos
 from tests.support.harness import FakeClock, RunningBot, wait_until
 from tests.support.journeys import APPROVER, click, credentials_dm, request_user
@@ -117,7 +117,7 @@ def test_sigterm_mid_job_releases_it_and_exits_within_ten_seconds(chaos, databas
     release.set()
     assert took < 10, f"SIGTERM took {took:.1f}s"
     with chaos.engine.connect() as c:
-        job = c.execute(select(ProvisioningJob.state, ProvisioningJob.lease_owner)).one()
+        job = c.execute(select(Job.state, Job.lease_owner).where(Job.kind == "apply")).one()
     assert (job.state.value if hasattr(job.state, "value") else job.state, job.lease_owner) == ("queued", None)
     heir = chaos.replica("b")
     started = time.monotonic()

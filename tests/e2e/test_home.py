@@ -28,7 +28,8 @@ def _buttons(view: dict, short_id: str) -> list[str]:
     out = []
     for block in view["blocks"]:
         for el in [block.get("accessory") or {}, *(block.get("elements") or [])]:
-            if el.get("type") == "button" and el.get("value") == short_id:
+            # Approve and Deny carry the plan's digest after the request's short id.
+            if el.get("type") == "button" and str(el.get("value")).split(":", 1)[0] == short_id:
                 out.append(el["action_id"])
     return out
 
@@ -49,7 +50,8 @@ def test_requester_and_approver_act_from_home(bot):
 
     # Approve from the Home tab, exactly as from the message.
     before = len(bot.standin.calls_to("views.publish"))
-    bot.slack.block_action(APPROVER, "approve_request", short_id, view=approver_home)
+    value = next(el["value"] for b in approver_home["blocks"] for el in b.get("elements") or [] if el.get("action_id") == "approve_request")
+    bot.slack.block_action(APPROVER, "approve_request", value, view=approver_home)
     wait_until(lambda: _state(bot, short_id) == "completed", what="completed")
     refreshed = _next_home(bot, APPROVER, before)
     assert _buttons(refreshed, short_id) == [] and "Recently decided" in json.dumps(refreshed) and short_id in json.dumps(refreshed)

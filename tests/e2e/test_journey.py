@@ -132,7 +132,7 @@ def test_request_approve_provision_reveal_status(bot, iam, moto):
         req = s.scalars(select(AccessRequest)).one()
         assert req.state.value == "completed" and req.decided_by == APPROVER
         actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
-    assert actions[:3] == ["reviewed", "requested", "approved"] and "completed" in actions and actions[-1] == "credentials_revealed"
+    assert actions[:4] == ["reviewed", "requested", "planned", "approved"] and "completed" in actions and actions[-1] == "credentials_revealed"
 
 
 def _shown(view: dict, label: str) -> str:
@@ -149,7 +149,7 @@ def _assert_not_in_database(bot, secrets: list[str]) -> None:
 
     engine = bot.deps.engine
     with engine.connect() as c:
-        for table in ("access_requests", "audit_events", "credential_envelopes", "request_drafts", "provisioning_jobs", "decisions"):
+        for table in ("access_requests", "audit_events", "credential_envelopes", "request_drafts", "jobs", "plans", "policy_documents", "decisions"):
             rows = c.execute(text(f"SELECT * FROM {table}")).fetchall()
             dump = repr(rows)
             for s in secrets:

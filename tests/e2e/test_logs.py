@@ -60,6 +60,6 @@ def test_every_line_is_json_names_its_request_and_slack_ids_and_holds_no_secret(
     assert event("credentials_revealed")["user"] == REQUESTER and event("credentials_revealed")["request"] == short_id
     assert event("requested")["trigger"] and event("requested")["user"] == REQUESTER
     # Lines written by the worker carry the job and the request.
-    for action in ("provisioned:user", "provisioned:access_key", "completed", "credentials_delivered"):
+    for action in ("planned", "applied:create_user", "applied:create_access_key", "completed", "credentials_delivered"):
         assert event(action)["request"] == short_id and event(action)["job"], action
         assert "user" not in event(action)  # no Slack delivery's ids leak into the worker

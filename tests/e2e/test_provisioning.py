@@ -67,7 +67,8 @@ def test_failure_is_rolled_back_and_explained(bot, iam):
     click(bot, APPROVER, "approve_request", short_id)
     wait_until(lambda: _request(bot, short_id).state.value == "failed", what="failed")
     req = _request(bot, short_id)
-    assert "NoSuchEntity" in req.failure_reason and "AddUserToGroup" in req.failure_reason
+    # Checked just before AddUserToGroup (is the group still what was approved?), and found gone.
+    assert "NoSuchEntity" in req.failure_reason and "group temporary" in req.failure_reason
     # Nothing left half-made in IAM.
     assert iam.list_users()["Users"] == []
     # Requester and approver are told what happened and what to do; the approval message shows it.
@@ -100,7 +101,7 @@ def test_unrevealed_credentials_expire_and_are_purged(database_url, standin, mot
         assert "late01" in dm.args["text"]
         wait_until(lambda: _envelope(bot).dm_ts == dm.response["ts"], what="delivery recorded")
         clock.advance(hours=24, seconds=1)
-        assert bot.deps.provisioner.purge_expired() == 1
+        assert bot.deps.delivery.purge_expired() == 1
         with bot.deps.sessionmaker.begin() as s:
             env = s.scalars(select(CredentialEnvelope)).one()
             assert env.ciphertext is None and env.purged_at is not None and env.revealed_at is None
@@ -124,9 +125,9 @@ def test_credentials_dm_that_slack_refused_is_retried_not_dropped(database_url, 
         with bot.deps.sessionmaker.begin() as s:
             assert s.scalars(select(CredentialEnvelope)).one().delivered_at is None
         clock.advance(minutes=3)
-        assert bot.deps.provisioner.deliver_pending() == 1
+        assert bot.deps.delivery.deliver_pending() == 1
         credentials_dm(bot, short_id)
-        assert bot.deps.provisioner.deliver_pending() == 0  # delivered once, never twice
+        assert bot.deps.delivery.deliver_pending() == 0  # delivered once, never twice
     finally:
         bot.stop()
 
@@ -167,9 +168,9 @@ def test_throttling_is_retried_by_botocore_then_by_the_job(database_url, standin
         assert "still being created" in early.args["text"]
         assert standin.calls_to("views.open")[-1].args["view"]["callback_id"] == "iam_request"
         with bot.deps.sessionmaker.begin() as s:
-            from bot.requests import usecases
+            from bot.requests import queries
 
-            assert usecases.home_data(s, user_id=REQUESTER, approvers=frozenset(), now=clock()).revealable == frozenset()
+            assert queries.home_data(s, user_id=REQUESTER, approvers=frozenset(), now=clock()).revealable == frozenset()
         clock.advance(seconds=11)
         bot.deps.worker.wake()
         credentials_dm(bot, short_id)
@@ -184,8 +185,8 @@ def test_throttling_is_retried_by_botocore_then_by_the_job(database_url, standin
 
 
 def _job_state(bot) -> tuple[str, str | None]:
-    from models import ProvisioningJob
+    from models import Job
 
     with bot.deps.sessionmaker.begin() as s:
-        job = s.scalars(select(ProvisioningJob)).one()
+        job = s.scalars(select(Job).where(Job.kind == "apply")).one()
         return job.state.value, job.last_error

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import func, select
 
-from models import AccessRequest, AuditEvent, Decision, ProvisioningJob
+from models import AccessRequest, AuditEvent, Decision, Job
 from tests.support.harness import FakeClock, RunningBot, wait_until
 from tests.support.journeys import (
     APPROVER,
@@ -57,9 +57,9 @@ def _req(bot: RunningBot, short_id: str) -> AccessRequest:
         return s.scalars(select(AccessRequest).where(AccessRequest.short_id == short_id)).one()
 
 
-def _count(bot: RunningBot, model: Any) -> int:
+def _count(bot: RunningBot, model: Any, *where: Any) -> int:
     with bot.deps.sessionmaker.begin() as s:
-        return s.scalar(select(func.count()).select_from(model))
+        return s.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def _actions(bot: RunningBot, short_id: str) -> list[str]:
@@ -108,9 +108,9 @@ def test_quorum_of_two_shows_progress_counts_a_person_once_and_provisions_on_the
     credentials_dm(bot, short_id)
     wait_until(lambda: _req(bot, short_id).state.value == "completed", what="completed")
     assert [u["UserName"] for u in iam.list_users()["Users"]] == ["quorum01"]
-    assert _count(bot, ProvisioningJob) == 1
+    assert _count(bot, Job, Job.kind == "apply") == 1
     wait_until(lambda: "DAPPROVER3" in _updates_showing(bot, "2 of 2 approvals: <@UAPPROVER1>, <@UAPPROVER2>"), what="final count shown")
-    assert _actions(bot, short_id)[:4] == ["requested", "approval_recorded", "decision_refused", "approved"]
+    assert _actions(bot, short_id)[:5] == ["requested", "planned", "approval_recorded", "decision_refused", "approved"]
     assert bot.standin.problems == []
 
 
@@ -132,7 +132,7 @@ def test_concurrent_approvals_are_all_counted_and_approve_once(make_bot, iam):
         t.join()
     credentials_dm(bot, short_id)
     wait_until(lambda: _req(bot, short_id).state.value == "completed", what="completed")
-    assert _count(bot, ProvisioningJob) == 1
+    assert _count(bot, Job, Job.kind == "apply") == 1
     assert _count(bot, Decision) == 2  # the third was refused: already approved
     late = bot.standin.wait_for("chat.postEphemeral", lambda c: "already approved by" in c.args["text"])
     assert late.args["user"] in (APPROVER, APPROVER2, APPROVER3)
@@ -293,8 +293,8 @@ def _replies(bot: RunningBot) -> list[Any]:
 
 def test_reminders_back_off_in_the_thread_escalate_and_two_workers_send_each_once(make_bot, database_url, standin):
     clock = FakeClock()
-    bot = make_bot(REMINDER_RULES, clock=clock, start_worker=False)
-    other = make_bot(REMINDER_RULES, clock=clock, start_worker=False, worker_id="replica-2")  # a second replica, same database
+    bot = make_bot(REMINDER_RULES, clock=clock, housekeeping=False)
+    other = make_bot(REMINDER_RULES, clock=clock, housekeeping=False, worker_id="replica-2")  # a second replica, same database
     short_id = request_user(bot, user_name="slow01", access=["console"])
     messages = {(m.response["channel"], m.response["ts"]) for m in approval_messages(bot, short_id)}
 
@@ -338,13 +338,13 @@ def test_reminders_back_off_in_the_thread_escalate_and_two_workers_send_each_onc
 
     # The backup can now decide.
     click(bot, BACKUP, "approve_request", short_id, escalated[0])
-    wait_until(lambda: _req(bot, short_id).state.value == "approved", what="approved by the backup")
+    wait_until(lambda: _req(bot, short_id).decided_by == BACKUP and _req(bot, short_id).state.value != "pending", what="approved by the backup")
     assert standin.problems == []
 
 
 def test_pending_request_expires_after_72_hours(make_bot, standin):
     clock = FakeClock()
-    bot = make_bot("rules: []\n", clock=clock, start_worker=False)
+    bot = make_bot("rules: []\n", clock=clock, housekeeping=False)
     short_id = request_user(bot, user_name="never01", access=["console"])
     clock.advance(hours=71, minutes=59)
     assert bot.deps.reminders.run_due() == (0, 0)

@@ -20,8 +20,8 @@ from typing import Any
 import requests
 from sqlalchemy import create_engine, select
 
-from bot.jobs.provisioning import CREDENTIALS_DM
-from models import AccessRequest, CredentialEnvelope, ProvisioningJob
+from bot.common.constants import CREDENTIALS_DM_EVENT as CREDENTIALS_DM
+from models import AccessRequest, CredentialEnvelope, Job
 from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import wait_until
 from tests.support.journeys import APPROVER, APPROVER2, REQUESTER, click, request_user
@@ -127,7 +127,7 @@ class Chaos:
     def row(self, short_id: str) -> tuple[str, str, bool]:
         with self.engine.connect() as c:
             req = c.execute(select(AccessRequest.id, AccessRequest.state).where(AccessRequest.short_id == short_id)).one()
-            job = c.execute(select(ProvisioningJob.state).where(ProvisioningJob.request_id == req.id)).scalar()
+            job = c.execute(select(Job.state).where(Job.request_id == req.id, Job.kind == "apply")).scalar()
             delivered = c.execute(select(CredentialEnvelope.delivered_at).where(CredentialEnvelope.request_id == req.id)).scalar()
         state = req.state.value if hasattr(req.state, "value") else str(req.state)
         job_state = job.value if hasattr(job, "value") else str(job)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import boto3
 from cryptography.fernet import Fernet
 
-from bot.runtime.app import Deps, build_deps, create_app
+from bot.runtime.app import Components, build, create_app
 from bot.runtime.db import make_engine, migrate
 from bot.runtime.logsetup import clamp_library_loggers
 from bot.runtime.server import make_wsgi
@@ -65,6 +65,7 @@ class RunningBot:
     approval_channel: str = ""
     clock: Callable[[], Any] | None = None
     start_worker: bool = True
+    housekeeping: bool = True  # False: the worker runs jobs only; the test runs reminders, expiry and purges itself
     worker_id: str | None = None
     key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     extra: dict[str, Any] = field(default_factory=dict)
@@ -90,10 +91,10 @@ class RunningBot:
         clamp_library_loggers()
         migrate(make_engine(self.settings.database_url))
         session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
-        kwargs: dict[str, Any] = {"boto_session": session, "worker_id": self.worker_id}
+        kwargs: dict[str, Any] = {"boto_session": session, "worker_id": self.worker_id, "housekeeping": self.housekeeping}
         if self.clock is not None:
             kwargs["clock"] = self.clock
-        self.deps: Deps = build_deps(self.settings, **kwargs)
+        self.deps: Components = build(self.settings, **kwargs)
         self.app = create_app(self.settings, self.deps)
         self.server = create_server(make_wsgi(self.app, self.deps), host="127.0.0.1", port=0, threads=8)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"

@@ -63,14 +63,18 @@ def submit_form(bot: RunningBot, user: str = REQUESTER, **fields: Any) -> dict[s
     return resp.json() if resp.text else {}
 
 
-def request_user(bot: RunningBot, user: str = REQUESTER, **fields: Any) -> str:
-    """Request -> review -> submit; returns the request's short id once approvers were asked."""
+def submit_request(bot: RunningBot, user: str = REQUESTER, **fields: Any) -> None:
+    """Request -> review -> Submit request, without waiting for what the worker does next (the plan)."""
     answer = submit_form(bot, user, **fields)
     assert answer.get("response_action") == "push", answer
-    review = answer["view"]
-    before = {id(c) for c in bot.standin.calls_to("chat.postMessage")}
-    resp = bot.slack.view_submission(user, review, {})
+    resp = bot.slack.view_submission(user, answer["view"], {})
     assert resp.status_code == 200 and resp.json() == {"response_action": "clear"}, resp.text
+
+
+def request_user(bot: RunningBot, user: str = REQUESTER, **fields: Any) -> str:
+    """Request -> review -> submit; returns the request's short id once approvers were asked."""
+    before = {id(c) for c in bot.standin.calls_to("chat.postMessage")}
+    submit_request(bot, user, **fields)
     call = bot.standin.wait_for("chat.postMessage", lambda c: id(c) not in before and _approve_value(c) is not None)
     short_id = _approve_value(call)
     assert short_id
@@ -79,12 +83,19 @@ def request_user(bot: RunningBot, user: str = REQUESTER, **fields: Any) -> str:
     return short_id
 
 
-def _approve_value(call: Call) -> str | None:
+def button_value(call: Call, action_id: str) -> str | None:
+    """The value of a button in a message the bot sent (Approve and Deny carry `<short id>:<plan digest>`)."""
     for block in call.args.get("blocks") or []:
         for el in block.get("elements") or []:
-            if el.get("action_id") == "approve_request":
+            if el.get("action_id") == action_id:
                 return el.get("value")
     return None
+
+
+def _approve_value(call: Call) -> str | None:
+    """The short id of the request a message asks to approve."""
+    value = button_value(call, "approve_request")
+    return value.split(":", 1)[0] if value else None
 
 
 def approval_messages(bot: RunningBot, short_id: str) -> list[Call]:
@@ -92,12 +103,14 @@ def approval_messages(bot: RunningBot, short_id: str) -> list[Call]:
 
 
 def click(bot: RunningBot, user: str, action_id: str, short_id: str, message: Call | None = None) -> Any:
+    """Click a button of a message, with the value the message gave it (Approve carries the plan's digest)."""
     if message is None:
         message = approval_messages(bot, short_id)[0]
+    value = button_value(message, action_id) or short_id
     return bot.slack.block_action(
         user,
         action_id,
-        short_id,
+        value,
         channel_id=message.response["channel"],
         message_ts=message.response["ts"],
         message=message.response.get("message"),

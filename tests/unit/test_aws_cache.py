@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
-from bot.iam.gateway import _TtlCache
+from bot.iam.cache import TtlCache
 
 
 def test_fresh_then_stale_served_while_one_refresh_runs() -> None:
-    cache = _TtlCache(ttl=0.05)
+    cache = TtlCache(ttl=0.05)
     calls: list[int] = []
     release = threading.Event()
 
@@ -33,7 +33,7 @@ def test_fresh_then_stale_served_while_one_refresh_runs() -> None:
 
 
 def test_failed_refresh_keeps_serving_the_old_listing() -> None:
-    cache = _TtlCache(ttl=0.01)
+    cache = TtlCache(ttl=0.01)
     assert cache.get("k", lambda: "old") == "old"
     time.sleep(0.02)
 

@@ -100,3 +100,17 @@ def test_no_secret_is_baked_in() -> None:
 def test_release_step_is_documented() -> None:
     assert "iam-bot migrate" in DOCKERFILE.read_text()
     assert "release: iam-bot migrate" in (ROOT / "Procfile").read_text()
+
+
+def test_the_demo_and_its_stand_ins_stay_out_of_the_production_install_and_image() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = " ".join(project["dependencies"]).lower()
+    for name in ("moto", "flask", "requests", "werkzeug"):
+        assert name not in runtime, f"{name} is a runtime dependency"
+    assert any(d.startswith("moto") for d in project["optional-dependencies"]["demo"])
+    # The image installs the package without extras, and leaves the demo's code out.
+    installs = [rest for word, rest in instructions() if word == "RUN" and "pip install" in rest]
+    assert installs and all("[" not in rest.split("pip install", 1)[1].split("&&")[0] for rest in installs), installs
+    assert "bot/demo" in (ROOT / ".dockerignore").read_text().split()

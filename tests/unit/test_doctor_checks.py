@@ -7,7 +7,8 @@ from pathlib import Path
 import yaml
 
 from bot.ops.deploy_policy import ACTIONS, Scope
-from bot.ops.doctor import BOT_SCOPES, PROBE, Result, judge_permissions, principal_for, probes
+from bot.slack.scopes import BOT_SCOPES
+from bot.ops.doctor import PROBE, Result, judge_permissions, principal_for, probes
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUNDARY = "arn:aws:iam::123456789012:policy/b"

@@ -25,6 +25,11 @@ ALL_STATES = list(RequestState)
 ALL_PAIRS = list(itertools.product(ALL_STATES, ALL_STATES))
 # The lifecycle as specified, written out independently of bot.requests.lifecycle.
 EXPECTED_LEGAL = {
+    (S.SUBMITTED, S.PENDING),  # planned and judged: the approvers are asked
+    (S.SUBMITTED, S.APPROVED),  # its rule approves it
+    (S.SUBMITTED, S.DENIED),  # a guardrail judged on the plan
+    (S.SUBMITTED, S.CANCELLED),
+    (S.SUBMITTED, S.FAILED),  # it names what IAM does not have
     (S.PENDING, S.APPROVED),
     (S.PENDING, S.DENIED),
     (S.PENDING, S.CANCELLED),
@@ -33,6 +38,7 @@ EXPECTED_LEGAL = {
     (S.APPROVED, S.FAILED),
     (S.PROVISIONING, S.COMPLETED),
     (S.PROVISIONING, S.FAILED),
+    (S.PROVISIONING, S.SUBMITTED),  # IAM drifted from the approved plan: made again, asked again
 }
 LEGAL_PAIRS = sorted(EXPECTED_LEGAL, key=lambda p: (p[0].value, p[1].value))
 ILLEGAL_PAIRS = [p for p in ALL_PAIRS if p not in EXPECTED_LEGAL]

@@ -10,7 +10,8 @@ from typing import Iterator
 
 import pytest
 
-from bot.common.logcontext import ContextExecutor, bind, current, log_context, slack_ids
+from bot.common.logcontext import ContextExecutor, bind, current, log_context
+from bot.runtime.middleware import slack_ids
 from bot.runtime.logsetup import JsonFormatter, TextFormatter, make_handler
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from bot.demo.contract import MODAL_LABELS
 from bot.demo.render import MASK, masked, mrkdwn, render_blocks, render_message, render_view
-from bot.slack.ui import blocks as ui
+from bot.slack import ui
 from bot.credentials.vault import Credentials
 
 NAMES = {"UALICE": "alice", "UBOB": "bob"}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.policy.risk import PolicyFact, RiskFacts, assess, effective_summary, guardrail_violation, risk_flags
-from bot.policy.rulebook import Guardrails
+from bot.policy.guardrails import Guardrails
+from bot.policy.guardrails import violation as guardrail_violation
+from bot.policy.risk import PolicyFact, RiskFacts, assess, effective_summary, risk_flags
 from bot.domain.spec import RequestSpec
 
 BOUNDARY = "arn:aws:iam::123456789012:policy/boundary"

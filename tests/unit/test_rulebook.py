@@ -8,16 +8,11 @@ from pathlib import Path
 import pytest
 
 from bot.policy import approval as rules
-from bot.policy.rulebook import (
-    Guardrails,
-    Match,
-    Reminders,
-    Rule,
-    Rulebook,
-    forbidden_grants,
-    load_rulebook,
-)
-from bot.runtime.settings import ConfigError
+from bot.common.errors import ConfigError
+from bot.policy.documents import forbidden_grants
+from bot.policy.guardrails import Guardrails
+from bot.policy.rulebook import Match, Reminders, Rule, Rulebook
+from bot.policy.rules_file import load_rulebook
 from bot.domain.spec import RequestSpec
 from models import RequestState
 

@@ -9,9 +9,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.runtime.db import normalize_url
-from bot.runtime.settings import _FIELD_ENV, ConfigError, Settings, load_settings
+from bot.runtime.settings import FIELD_ENV, ConfigError, Settings, load_settings
 
-ENV_NAMES = sorted(_FIELD_ENV.values())
+ENV_NAMES = sorted(FIELD_ENV.values())
 GOOD_KEY = Fernet.generate_key().decode()
 
 

@@ -448,7 +448,7 @@ def test_every_field_reports_under_its_own_key() -> None:
 
 def test_error_keys_are_the_request_modal_block_ids() -> None:
     """Slack shows `errors` only under blocks whose block_id matches the key."""
-    from bot.slack.ui.blocks import request_modal
+    from bot.slack.ui import request_modal
 
     modal = request_modal(requester_id=OWNER)
     input_ids = {b["block_id"] for b in modal["blocks"] if b["type"] == "input"}

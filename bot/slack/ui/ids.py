@@ -44,3 +44,14 @@ BREAK_GLASS_VIEW = "iam_break_glass"
 B_BG_REASON = "bg_reason"
 B_BG_CONFIRM = "bg_confirm"
 BG_CONFIRMED = "confirmed"
+
+
+def approval_value(short_id: str, digest: str | None) -> str:
+    """An Approve/Deny button's value: the request and the digest of the plan the message shows."""
+    return f"{short_id}:{digest}" if digest else short_id
+
+
+def parse_approval_value(value: str) -> tuple[str, str | None]:
+    """(short id, plan digest) from a button's value; bounded, since payloads may be hostile."""
+    short_id, _, digest = value[:200].partition(":")
+    return short_id[:20], (digest[:64] or None)

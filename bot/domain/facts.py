@@ -1,0 +1,100 @@
+"""What was read from IAM, as plain values: the input of a plan and of the typeahead lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+AWS_MANAGED_MARK = ":iam::aws:policy/"
+
+
+def is_aws_managed(arn: str) -> bool:
+    return AWS_MANAGED_MARK in arn
+
+
+def policy_name(arn: str) -> str:
+    """The name at the end of a managed policy's ARN (after its path)."""
+    return arn.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    """One managed policy in the typeahead list."""
+
+    arn: str
+    name: str
+    aws_managed: bool
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """The account's password policy; AWS's rules when it sets none: 8+ characters, three of the four classes."""
+
+    minimum_length: int = 8
+    require_symbols: bool = False
+    require_numbers: bool = False
+    require_uppercase: bool = False
+    require_lowercase: bool = False
+
+
+@dataclass(frozen=True)
+class ManagedPolicy:
+    """A managed policy as read: its default version and that version's document.
+
+    `version` and `document` are None when they could not be read (the reason is in IamFacts.unknown).
+    """
+
+    arn: str
+    version: str | None = None
+    document: Mapping[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return policy_name(self.arn)
+
+    @property
+    def aws_managed(self) -> bool:
+        return is_aws_managed(self.arn)
+
+
+@dataclass(frozen=True)
+class InlinePolicy:
+    name: str
+    document: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class GroupFacts:
+    """A group as read: the managed policies attached to it (ARNs) and its inline policies."""
+
+    name: str
+    attached: tuple[str, ...] = ()
+    inline: tuple[InlinePolicy, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserFacts:
+    """An existing user as read (the source of "Copy permissions from existing user")."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+    attached: tuple[str, ...] = ()
+    inline: tuple[InlinePolicy, ...] = ()
+    boundary: str | None = None
+
+
+@dataclass(frozen=True)
+class IamFacts:
+    """Everything a plan needs, read at one moment.
+
+    `missing` names what the request refers to and IAM does not have (the request cannot be done as
+    asked); `unknown` names what could not be read (throttled, denied): shown to approvers, never
+    silently dropped.
+    """
+
+    account: str = ""
+    users: Mapping[str, UserFacts] = field(default_factory=dict)
+    groups: Mapping[str, GroupFacts] = field(default_factory=dict)
+    policies: Mapping[str, ManagedPolicy] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()

@@ -1,0 +1,71 @@
+"""Read models: plain snapshots of requests, built in one transaction (bot.requests.store.view_of) and
+drawn by the Block Kit builders outside it, so no message needs a session or walks a lazy relationship."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from bot.domain.plan import Plan
+from bot.domain.spec import RequestSpec
+from models.states import RequestState
+
+
+@dataclass(frozen=True)
+class RequestView:
+    id: int
+    short_id: str
+    state: RequestState
+    requester_id: str
+    spec: RequestSpec
+    created_at: datetime
+    updated_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    failure_reason: str | None = None
+    user_arn: str | None = None
+    rule_name: str | None = None
+    quorum: int = 1
+    approvals: tuple[str, ...] = ()  # who approved the current plan, each once, in order
+    risk_flags: tuple[str, ...] = ()
+    risk_summary: str = ""
+    break_glass: bool = False
+    expires_at: datetime | None = None
+    plan: Plan | None = None
+    plan_digest: str | None = None
+    plan_changes: tuple[str, ...] = ()  # why the plan was made again, when it was (shown to approvers)
+
+    @property
+    def owner_id(self) -> str:
+        return self.spec.owner_id
+
+    @property
+    def user_name(self) -> str:
+        return self.spec.user_name
+
+    @property
+    def reason(self) -> str:
+        return self.spec.reason
+
+    @property
+    def pending(self) -> bool:
+        return self.state is RequestState.PENDING
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    action: str
+    actor: str
+    created_at: datetime
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HomeData:
+    mine: tuple[RequestView, ...] = ()
+    revealable: frozenset[int] = frozenset()  # ids of requests whose credentials wait for this owner
+    awaiting: tuple[RequestView, ...] = ()
+    recently_decided: tuple[RequestView, ...] = ()
+    is_approver: bool = False

@@ -1,0 +1,288 @@
+"""The apply job: the approved plan's steps, in order, exactly, idempotently against IAM's real state.
+
+Before each step that grants something, IAM is read again and compared with the plan (a group that
+gained a policy, a policy whose default version moved): if it would grant more than was approved,
+the job stops before that step, undoes what this request made (only a user carrying its marker),
+and the request goes back to being checked and asked again with what changed. A permanent AWS error
+fails the request the same careful way; a transient one is retried later.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import select
+
+from bot.audit import trail as audit
+from bot.common.constants import BOT_ACTOR, MARKER_TAG
+from bot.common.logcontext import bind
+from bot.common.sql import SessionMaker
+from bot.credentials.passwords import generate_password
+from bot.credentials.vault import Credentials, Vault
+from bot.domain.plan import Plan, Step, StepKind, document_hash, group_drift, policy_drift
+from bot.domain.spec import RequestSpec
+from bot.iam.errors import AwsError
+from bot.iam.gateway import IamGateway
+from bot.jobs.delivery import Delivery
+from bot.jobs.queue import MAX_ATTEMPTS, JobQueue, LeaseLost
+from bot.policy import risk
+from bot.requests import planner, store, usecases
+from bot.workflows.announce import Announcer, Event
+from models import CredentialEnvelope, JobState, RequestState
+
+log = logging.getLogger(__name__)
+
+
+class PlanFailed(Exception):
+    """The plan cannot be applied as it stands (a name IAM no longer has); explained to people."""
+
+
+class ApplyJob:
+    def __init__(
+        self,
+        *,
+        sessionmaker: SessionMaker,
+        queue: JobQueue,
+        iam: IamGateway,
+        vault: Vault,
+        announcer: Announcer,
+        delivery: Delivery,
+        clock: Callable[[], datetime],
+        credentials_ttl: timedelta,
+    ):
+        self.sm = sessionmaker
+        self.queue = queue
+        self.iam = iam
+        self.vault = vault
+        self.announcer = announcer
+        self.delivery = delivery
+        self.clock = clock
+        self.ttl = credentials_ttl
+
+    def run(self, job_id: int) -> None:
+        try:
+            self._run(job_id)
+        except LeaseLost:
+            log.warning("job %s was taken over by another worker; this one stops", job_id)
+
+    # ---------------------------------------------------------------- fenced records
+
+    def _step_done(self, job_id: int, step: Step, **details: object) -> None:
+        with self.sm.begin() as s:
+            job = self.queue.own(s, job_id)
+            request_ids = self.iam.take_request_ids()
+            if self.queue.mark(job, step.key):
+                audit.record(
+                    s, action=f"applied:{step.kind.value}", actor=BOT_ACTOR, now=self.clock(), request_id=job.request_id,
+                    target=step.target or None, origin=step.origin or None, aws_request_ids=request_ids, **details,
+                )
+
+    def _save_partial(self, job_id: int, request_id: int, owner_id: str, creds: Credentials) -> None:
+        """Seal what exists so far: a crash after this point never has to create it again."""
+        now = self.clock()
+        with self.sm.begin() as s:
+            self.queue.own(s, job_id)
+            env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
+            if env is None:
+                env = CredentialEnvelope(request_id=request_id, owner_id=owner_id, created_at=now, expires_at=now + self.ttl)
+                s.add(env)
+            env.ciphertext = self.vault.seal(creds)
+
+    def _load_partial(self, request_id: int) -> Credentials | None:
+        with self.sm.begin() as s:
+            env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
+            if env is None or env.ciphertext is None:
+                return None
+            return self.vault.open(env.ciphertext)
+
+    # ---------------------------------------------------------------- the job
+
+    def _run(self, job_id: int) -> None:
+        self.iam.take_request_ids()  # start this job's record clean
+        now = self.clock()
+        with self.sm.begin() as s:
+            job = self.queue.own(s, job_id)
+            req = store.load_request(s, job.request_id)
+            if req.state is RequestState.APPROVED:
+                usecases.start_applying(s, request_id=req.id, now=now)
+            elif req.state is not RequestState.PROVISIONING:
+                self.queue.finish(job, state=JobState.DONE if req.state is RequestState.COMPLETED else JobState.FAILED)
+                return
+            plan = store.plan_of(s, request_id=req.id, digest=req.approved_digest) if req.approved_digest else None
+            spec, marker, owner_id, request_id = store.spec_of(req), req.short_id, req.owner_id, req.id
+            attempts, done = job.attempts, set(job.steps_done)
+        bind(request=marker)
+        try:
+            if plan is None:
+                plan = self._adopt_plan(job_id, request_id, spec, marker)
+            with self.sm.begin() as s:
+                documents = store.documents(s, [st.document for st in plan.steps if st.document])
+            arn = ""
+            for step in plan.steps:
+                if step.kind is StepKind.CREATE_LOGIN_PROFILE or step.kind is StepKind.CREATE_ACCESS_KEY:
+                    continue  # credentials come last, sealed as they are made (below)
+                if step.kind is not StepKind.CREATE_USER and step.key in done:
+                    continue
+                if step.key not in done and (drift := self._drift(plan, step)):
+                    self._back_to_approvers(job_id, request_id, marker, plan.user_name, drift)
+                    return
+                result = self._apply(step, plan=plan, marker=marker, documents=documents)
+                if step.kind is StepKind.CREATE_USER:
+                    arn = result or ""
+                    self._step_done(job_id, step, arn=arn, boundary=step.boundary)
+                else:
+                    self._step_done(job_id, step)
+            self._credentials(job_id, plan, request_id=request_id, owner_id=owner_id)
+            self._complete(job_id, request_id, arn)
+        except LeaseLost:
+            raise
+        except PlanFailed as exc:
+            self._fail(job_id, request_id, marker, plan.user_name if plan else spec.user_name, str(exc), code="PlanFailed")
+            return
+        except AwsError as exc:
+            if (exc.transient or self._not_visible_yet(exc, spec.user_name)) and attempts < MAX_ATTEMPTS:
+                delay = self.queue.retry_later(job_id, code=exc.code, action=exc.action, attempts=attempts)
+                log.warning("job %s: transient %s during %s; retrying in %s", job_id, exc.code, exc.action, delay)
+                return
+            self._fail(job_id, request_id, marker, spec.user_name, exc.explain(), code=exc.code, aws_request_id=exc.request_id)
+            return
+        except Exception as exc:  # a bug or an unexpected answer: fail safe, keep details in the log only
+            log.exception("apply job %s crashed", job_id)
+            self._fail(
+                job_id, request_id, marker, spec.user_name,
+                f"The bot hit an unexpected error ({type(exc).__name__}); the operator can find it in the logs.",
+                code=type(exc).__name__,
+            )
+            return
+        self.announcer.announce(request_id, Event.COMPLETED)
+        self.delivery.deliver(request_id)
+
+    def _adopt_plan(self, job_id: int, request_id: int, spec: RequestSpec, marker: str) -> Plan:
+        """A request approved before plans existed: resolve its plan now, as provisioning always did then."""
+        facts = planner.gather_facts(self.iam, spec)
+        if facts.missing:
+            raise PlanFailed("The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
+        plan, documents = planner.plan_create_user(spec, facts, marker=marker)
+        with self.sm.begin() as s:
+            self.queue.own(s, job_id)
+            digest = usecases.record_plan(
+                s, request_id=request_id, plan=plan, documents=documents,
+                risk=risk.assess(spec, risk.facts_from_plan(plan, documents)), changes=[], now=self.clock(),
+            )
+            usecases.adopt_plan(s, request_id=request_id, digest=digest, now=self.clock())
+        return plan
+
+    def _drift(self, plan: Plan, step: Step) -> list[str]:
+        """What this step would grant now beyond the plan (read from IAM just before it)."""
+        if step.kind is StepKind.CREATE_USER and step.boundary:
+            return policy_drift(plan, step.boundary, version=self.iam.policy_version(step.boundary), boundary=True)
+        if step.kind is StepKind.ATTACH_POLICY:
+            return policy_drift(plan, step.target, version=self.iam.policy_version(step.target))
+        if step.kind is StepKind.ADD_TO_GROUP:
+            group = self.iam.read_group(step.target)
+            return group_drift(
+                plan,
+                step.target,
+                attached={arn: self.iam.policy_version(arn) for arn in group.attached},
+                inline={p.name: document_hash(p.document) for p in group.inline},
+            )
+        return []
+
+    def _apply(self, step: Step, *, plan: Plan, marker: str, documents: dict[str, dict]) -> str | None:  # type: ignore[type-arg]
+        user = plan.user_name
+        if step.kind is StepKind.CREATE_USER:
+            tags = [(k, v) for k, v in step.tags if k != MARKER_TAG]  # the gateway adds the marker itself
+            return self.iam.ensure_user(user_name=user, path=step.path or "/", tags=tags, boundary=step.boundary, marker=marker)
+        if step.kind is StepKind.ADD_TO_GROUP:
+            self.iam.add_to_group(user_name=user, group=step.target)
+        elif step.kind is StepKind.ATTACH_POLICY:
+            self.iam.attach_policy(user_name=user, policy_arn=step.target)
+        elif step.kind is StepKind.PUT_USER_POLICY:
+            document = documents.get(step.document or "")
+            if document is None:
+                raise PlanFailed(f"The approved plan's document for the inline policy {step.target} is missing from the database; submit a new request.")
+            self.iam.put_inline_policy(user_name=user, name=step.target, document=document)
+        return None
+
+    def _credentials(self, job_id: int, plan: Plan, *, request_id: int, owner_id: str) -> None:
+        """The console password and the access key, each sealed at once, each made once."""
+        creds = self._load_partial(request_id)
+        if creds is None:
+            url, account = self.iam.console_url()
+            creds = Credentials(user_name=plan.user_name, console_url=url, account=account)
+            self._save_partial(job_id, request_id, owner_id, creds)
+        for step in plan.steps:
+            if step.kind is StepKind.CREATE_LOGIN_PROFILE and creds.password is None:
+                password = generate_password(self.iam.password_policy())
+                self.iam.set_login_profile(user_name=plan.user_name, password=password)
+                creds = creds.with_(password=password)
+                self._save_partial(job_id, request_id, owner_id, creds)
+                self._step_done(job_id, step, password_reset_required=True)
+            elif step.kind is StepKind.CREATE_ACCESS_KEY and creds.access_key_id is None:
+                key_id, secret = self.iam.create_fresh_access_key(user_name=plan.user_name)
+                creds = creds.with_(access_key_id=key_id, secret_access_key=secret)
+                self._save_partial(job_id, request_id, owner_id, creds)
+                self._step_done(job_id, step, access_key_id=key_id)
+        del creds
+
+    def _not_visible_yet(self, exc: AwsError, user_name: str) -> bool:
+        """NoSuchEntity for the user we just created is IAM's propagation delay, not a missing group."""
+        if exc.code != "NoSuchEntity" or exc.action in ("CreateUser", "GetUser") or exc.action.startswith("read "):
+            return False
+        try:
+            return not self.iam.user_visible(user_name)
+        except AwsError:
+            return True  # could not tell: retrying later is the safe side
+
+    # ---------------------------------------------------------------- endings
+
+    def _complete(self, job_id: int, request_id: int, arn: str) -> None:
+        now = self.clock()
+        with self.sm.begin() as s:
+            job = self.queue.own(s, job_id)
+            env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
+            if env is not None:
+                env.expires_at = now + self.ttl
+            usecases.complete(s, request_id=request_id, arn=arn, now=now)
+            self.queue.finish(job)
+
+    def _undo(self, user_name: str, marker: str) -> tuple[bool, str]:
+        """Remove what this request created (only a user carrying its marker); (removed, what went wrong)."""
+        try:
+            return self.iam.delete_user_we_created(user_name=user_name, marker=marker), ""
+        except AwsError as exc:
+            return False, f" Cleaning up also failed ({exc.code}): an AWS admin should delete user {user_name} if it exists."
+
+    def _purge_partial(self, s, request_id: int) -> None:  # type: ignore[no-untyped-def]
+        env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
+        if env is not None:
+            env.ciphertext = None
+            env.purged_at = self.clock()
+
+    def _back_to_approvers(self, job_id: int, request_id: int, marker: str, user_name: str, drift: list[str]) -> None:
+        """IAM would grant more than was approved: apply nothing more, undo what was made, ask again."""
+        with self.sm.begin() as s:
+            self.queue.own(s, job_id)  # a worker that lost the job must not undo what the new holder made
+        removed, problem = self._undo(user_name, marker)
+        log.warning("request %s: IAM drifted from the approved plan (%d change(s)); asking the approvers again", marker, len(drift))
+        with self.sm.begin() as s:
+            job = self.queue.own(s, job_id)
+            self._purge_partial(s, request_id)
+            usecases.replan(s, request_id=request_id, changes=[*drift, *([problem.strip()] if problem else [])], now=self.clock())
+            audit.record(s, action="rolled_back", actor=BOT_ACTOR, now=self.clock(), request_id=request_id, removed_user=removed)
+            self.queue.finish(job, error="plan drift")
+        self.announcer.announce(request_id, Event.REPLANNING)
+
+    def _fail(self, job_id: int, request_id: int, marker: str, user_name: str, reason: str, *, code: str, aws_request_id: str | None = None) -> None:
+        with self.sm.begin() as s:
+            self.queue.own(s, job_id)  # a worker that lost the job must not roll back what the new holder made
+        removed, problem = self._undo(user_name, marker)
+        with self.sm.begin() as s:
+            job = self.queue.own(s, job_id)
+            self._purge_partial(s, request_id)
+            usecases.fail(s, request_id=request_id, reason=reason + problem, code=code, aws_request_id=aws_request_id, rolled_back=removed, now=self.clock())
+            self.queue.finish(job, state=JobState.FAILED, error=code)
+        log.error("request %s failed: %s", marker, code)
+        self.announcer.announce(request_id, Event.FAILED)

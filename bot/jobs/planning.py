@@ -1,0 +1,112 @@
+"""The plan job: a submitted request is resolved against IAM into its plan, judged, then asked,
+denied by a guardrail or approved by its rule, and announced. Durable: a crash before it finishes
+leaves the job to the next worker, so no submitted request is lost on its way to the approvers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Callable
+
+from bot.common.logcontext import bind
+from bot.common.sql import SessionMaker
+from bot.domain.plan import changes as plan_changes
+from bot.iam.errors import AwsError
+from bot.policy import guardrails, risk
+from bot.policy.rulebook import Rulebook
+from bot.requests import planner, store, usecases
+from bot.requests.planner import IamReader
+from bot.jobs.queue import MAX_ATTEMPTS, JobQueue, LeaseLost
+from bot.workflows.announce import Announcer, Event
+from models import JobState, RequestState
+
+log = logging.getLogger(__name__)
+
+
+class PlanJob:
+    def __init__(
+        self,
+        *,
+        sessionmaker: SessionMaker,
+        queue: JobQueue,
+        iam: IamReader,
+        rulebook: Rulebook,
+        announcer: Announcer,
+        clock: Callable[[], datetime],
+        request_ttl: timedelta,
+        wake: Callable[[], None],
+    ):
+        self.sm = sessionmaker
+        self.queue = queue
+        self.iam = iam
+        self.rulebook = rulebook
+        self.announcer = announcer
+        self.clock = clock
+        self.request_ttl = request_ttl
+        self.wake = wake
+
+    def run(self, job_id: int) -> None:
+        try:
+            self._run(job_id)
+        except LeaseLost:
+            log.warning("plan job %s was taken over by another worker; this one stops", job_id)
+
+    def _run(self, job_id: int) -> None:
+        with self.sm.begin() as s:
+            job = self.queue.own(s, job_id)
+            req = store.load_request(s, job.request_id)
+            if req.state is not RequestState.SUBMITTED:
+                self.queue.finish(job)  # cancelled meanwhile, or done by another worker
+                return
+            spec, marker, request_id, attempts, auto = store.spec_of(req), req.short_id, req.id, job.attempts, req.auto_approve
+            previous = store.plan_of(s, request_id=req.id, digest=req.plan_digest) if req.plan_digest else None
+            drift = list(req.plan_changes or ())  # what the apply job saw change, if that is why we are here
+        bind(request=marker)
+        try:
+            facts = planner.gather_facts(self.iam, spec)
+        except AwsError as exc:  # transient: IAM was busy; nothing is judged on a partial read
+            if attempts < MAX_ATTEMPTS:
+                delay = self.queue.retry_later(job_id, code=exc.code, action=exc.action, attempts=attempts)
+                log.warning("plan job %s: transient %s during %s; retrying in %s", job_id, exc.code, exc.action, delay)
+                return
+            self._fail(job_id, request_id, f"AWS kept refusing to answer while the request was checked ({exc.code} during {exc.action}). Submit it again later.")
+            return
+        if facts.missing:
+            self._fail(job_id, request_id, "The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
+            return
+        plan, documents = planner.plan_create_user(spec, facts, marker=marker)
+        judged = risk.facts_from_plan(plan, documents)
+        violation = guardrails.violation(self.rulebook.guardrails, judged)
+        changed = (plan_changes(previous, plan) or drift) if previous is not None else drift
+        now = self.clock()
+        with self.sm.begin() as s:
+            job = self.queue.own(s, job_id)
+            usecases.record_plan(s, request_id=request_id, plan=plan, documents=documents, risk=risk.assess(spec, judged), changes=changed, now=now)
+            if violation:
+                won, event = usecases.deny_by_guardrail(s, request_id=request_id, reason=f"Refused by a guardrail: {violation}.", now=now), Event.DENIED
+            elif auto:
+                won, event = usecases.auto_approve(s, request_id=request_id, now=now), Event.AUTO_APPROVED
+            else:
+                reminders = self.rulebook.reminders
+                won = usecases.ask(
+                    s,
+                    request_id=request_id,
+                    now=now,
+                    expires_at=now + self.request_ttl,
+                    next_reminder_at=now + timedelta(hours=reminders.delay_hours(0)) if reminders else None,
+                )
+                event = Event.ASKED
+            self.queue.finish(job)
+        if not won:
+            return  # cancelled while being checked
+        if event is Event.AUTO_APPROVED:
+            self.wake()
+        self.announcer.announce(request_id, event)
+
+    def _fail(self, job_id: int, request_id: int, reason: str) -> None:
+        with self.sm.begin() as s:
+            job = self.queue.own(s, job_id)
+            won = usecases.fail_planning(s, request_id=request_id, reason=reason, now=self.clock())
+            self.queue.finish(job, state=JobState.FAILED, error=reason[:200])
+        if won:
+            self.announcer.announce(request_id, Event.FAILED)

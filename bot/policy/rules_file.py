@@ -1,0 +1,342 @@
+"""The rules file (IAM_BOT_RULES, YAML or TOML) read into a Rulebook.
+
+Every problem in the file is reported as one line with its line number, and unknown keys are errors:
+a typo must never silently weaken a rule.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Iterable
+
+from bot.common.errors import ConfigError
+from bot.common.slack_ids import APPROVER_ID_RE, is_usergroup
+from bot.policy.guardrails import Guardrails
+from bot.policy.rulebook import ACCESS_KINDS, DEFAULT_RULE, BreakGlass, Match, Reminders, Rule, Rulebook
+
+SETTING = "IAM_BOT_RULES"
+POLICY_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+")
+
+
+class _Problems:
+    def __init__(self, file_label: str, line_of: Any):
+        self.file_label = file_label
+        self.line_of = line_of
+        self.lines: list[str] = []
+
+    def add(self, path: tuple[Any, ...], message: str) -> None:
+        line = self.line_of(path)
+        where = f"{self.file_label}:{line}" if line else self.file_label
+        self.lines.append(f"{SETTING}: {where}: {_dotted(path)}: {message}")
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _yaml_data_and_lines(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(n: Any, path: tuple[Any, ...]) -> None:
+        lines[path] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = path + (k.value,)
+                walk(v, key)
+                lines[key] = k.start_mark.line + 1  # the key's line reads best in an error
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                walk(item, path + (i,))
+
+    if node is not None:
+        walk(node, ())
+    return data, lines
+
+
+def _toml_line_finder(text: str) -> Any:
+    """Best-effort line numbers for TOML (tomllib keeps none): follow tables, array tables and keys."""
+    src = text.splitlines()
+
+    def find(path: tuple[Any, ...]) -> int | None:
+        start, best = 0, None
+        header = ""
+        for i, part in enumerate(path):
+            if isinstance(part, int):
+                # The (part+1)-th [[header]] from where its key was found.
+                seen = -1
+                for n in range(start, len(src)):
+                    if re.fullmatch(rf"\s*\[\[\s*{re.escape(header)}\s*\]\]\s*(#.*)?", src[n]):
+                        seen += 1
+                        if seen == part:
+                            start, best = n + 1, n + 1
+                            break
+                else:
+                    return best
+                continue
+            header = ".".join(str(p) for p in path[: i + 1] if not isinstance(p, int))
+            key = re.escape(str(part))
+            inside_array_table = i > 0 and isinstance(path[i - 1], int)
+            for n in range(start, len(src)):
+                line = src[n]
+                if re.match(rf"\s*\[\[?\s*{re.escape(header)}\s*\]\]?", line):
+                    start, best = n, n + 1  # a header: an index may follow, counted from here
+                    break
+                if re.match(rf"\s*\"?{key}\"?\s*[=.]", line):
+                    start, best = n + 1, n + 1
+                    break
+                if re.search(rf"[{{,]\s*\"?{key}\"?\s*=", line):  # inside an inline table
+                    return n + 1
+                if inside_array_table and line.lstrip().startswith("["):
+                    return best  # the next table begins: the key is not in this one
+        return best
+
+    return find
+
+
+def load_rulebook(path: str | Path, *, default_approvers: Iterable[str] = ()) -> Rulebook:
+    """Read and check a rules file; raise ConfigError with one line per problem, naming its line."""
+    p = Path(path)
+    label = p.name
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{SETTING}: cannot read {p}: {exc.strerror or type(exc).__name__}") from None
+    suffix = p.suffix.lower()
+    if suffix in (".yml", ".yaml"):
+        import yaml
+
+        try:
+            data, lines = _yaml_data_and_lines(text)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = f":{mark.line + 1}" if mark else ""
+            raise ConfigError(f"{SETTING}: {label}{line}: not valid YAML: {exc.problem or exc.context}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{SETTING}: {label}: not valid YAML: {type(exc).__name__}") from None
+
+        def line_of(path: tuple[Any, ...]) -> int | None:
+            while path not in lines and path:
+                path = path[:-1]
+            return lines.get(path)
+
+    elif suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            m = re.search(r"\(at line (\d+)", str(exc))
+            line = f":{m.group(1)}" if m else ""
+            raise ConfigError(f"{SETTING}: {label}{line}: not valid TOML: {str(exc).split(' (at line')[0]}") from None
+        finder = _toml_line_finder(text)
+
+        def line_of(path: tuple[Any, ...]) -> int | None:
+            while path:
+                found = finder(path)
+                if found:
+                    return found
+                path = path[:-1]
+            return None
+
+    else:
+        raise ConfigError(f"{SETTING}: {label}: use a .yml, .yaml or .toml file")
+    problems = _Problems(label, line_of)
+    book = _build(data, problems, default_approvers=tuple(default_approvers), source=str(p))
+    if problems.lines:
+        raise ConfigError("\n".join(problems.lines))
+    return book
+
+
+# ---------------------------------------------------------------- checking the file's shape
+
+
+def _keys(value: dict[str, Any], path: tuple[Any, ...], allowed: Iterable[str], problems: _Problems) -> None:
+    allowed = list(allowed)
+    for k in value:
+        if k not in allowed:
+            problems.add(path + (k,), f"unknown key (expected one of: {', '.join(allowed)})")
+
+
+def _number(value: Any, path: tuple[Any, ...], problems: _Problems, *, low: float, high: float, what: str) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+        problems.add(path, f"must be {what}")
+        return None
+    return float(value)
+
+
+def _whole(value: Any, path: tuple[Any, ...], problems: _Problems, *, low: int, high: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.add(path, f"must be a whole number from {low} to {high}")
+        return None
+    return value
+
+
+def _strings(value: Any, path: tuple[Any, ...], problems: _Problems, *, what: str = "a list of strings") -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        problems.add(path, f"must be {what}")
+        return None
+    return tuple(v.strip() for v in value)
+
+
+def _slack_ids(value: Any, path: tuple[Any, ...], problems: _Problems) -> tuple[str, ...] | None:
+    ids = _strings(value, path, problems, what="a list of Slack IDs (U…/W… users, S… user groups)")
+    if ids is None:
+        return None
+    for i, v in enumerate(ids):
+        if not APPROVER_ID_RE.fullmatch(v):
+            problems.add(path + (i,), f"{v!r} is not a Slack user ID (U…/W…) or user group ID (S…)")
+            return None
+    return ids
+
+
+def _mapping(value: Any, path: tuple[Any, ...], problems: _Problems) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        problems.add(path, "must be a mapping of keys to values")
+        return None
+    return value
+
+
+def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...], source: str) -> Rulebook:
+    if data is None:
+        data = {}
+    top = _mapping(data, (), problems)
+    if top is None:
+        return Rulebook()
+    _keys(top, (), ("request_ttl_hours", "reminders", "guardrails", "break_glass", "rules"), problems)
+
+    ttl = None
+    if "request_ttl_hours" in top:
+        ttl = _number(top["request_ttl_hours"], ("request_ttl_hours",), problems, low=0, high=24 * 30, what="a number of hours above 0, at most 720")
+
+    reminders = None
+    if (raw := top.get("reminders")) is not None and (r := _mapping(raw, ("reminders",), problems)) is not None:
+        _keys(r, ("reminders",), ("first_after_hours", "backoff", "max", "escalate_to"), problems)
+        first = _number(r.get("first_after_hours"), ("reminders", "first_after_hours"), problems, low=0, high=24 * 30, what="a number of hours above 0")
+        backoff = _number(r.get("backoff", 2), ("reminders", "backoff"), problems, low=0.999, high=100, what="a number from 1 to 100")
+        most = _whole(r.get("max", 3), ("reminders", "max"), problems, low=1, high=20)
+        escalate = _slack_ids(r.get("escalate_to", []), ("reminders", "escalate_to"), problems)
+        if first is not None and backoff is not None and most is not None and escalate is not None:
+            reminders = Reminders(first_after_hours=first, backoff=backoff, max=most, escalate_to=escalate)
+
+    guardrails = Guardrails()
+    if (raw := top.get("guardrails")) is not None and (g := _mapping(raw, ("guardrails",), problems)) is not None:
+        _keys(g, ("guardrails",), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies"), problems)
+        boundaries: list[tuple[str, str]] = []
+        if "required_boundaries" in g and (b := _mapping(g["required_boundaries"], ("guardrails", "required_boundaries"), problems)) is not None:
+            for prefix, arn in b.items():
+                where = ("guardrails", "required_boundaries", prefix)
+                if not (isinstance(prefix, str) and prefix.startswith("/") and prefix.endswith("/")):
+                    problems.add(where, "a path prefix starts and ends with /, such as /prod/")
+                elif not (isinstance(arn, str) and POLICY_ARN_RE.fullmatch(arn)):
+                    problems.add(where, "must be a managed policy ARN such as arn:aws:iam::123456789012:policy/boundary")
+                else:
+                    boundaries.append((prefix, arn))
+        guardrails = Guardrails(
+            forbidden_policies=_strings(g.get("forbidden_policies", []), ("guardrails", "forbidden_policies"), problems) or (),
+            forbidden_actions=_strings(g.get("forbidden_actions", []), ("guardrails", "forbidden_actions"), problems) or (),
+            required_boundaries=tuple(boundaries),
+            requesters=_slack_ids(g["requesters"], ("guardrails", "requesters"), problems) if "requesters" in g else None,
+            max_groups=_whole(g["max_groups"], ("guardrails", "max_groups"), problems, low=0, high=10) if "max_groups" in g else None,
+            max_policies=_whole(g["max_policies"], ("guardrails", "max_policies"), problems, low=0, high=20) if "max_policies" in g else None,
+        )
+
+    break_glass = None
+    if (raw := top.get("break_glass")) is not None and (bg := _mapping(raw, ("break_glass",), problems)) is not None:
+        _keys(bg, ("break_glass",), ("requesters",), problems)
+        who = _slack_ids(bg.get("requesters", []), ("break_glass", "requesters"), problems)
+        if who is not None and not who:
+            problems.add(("break_glass", "requesters"), "list at least one Slack ID, or remove break_glass to turn it off")
+        elif who:
+            break_glass = BreakGlass(requesters=who)
+
+    rules: list[Rule] = []
+    raw_rules = top.get("rules", [])
+    if not isinstance(raw_rules, list):
+        problems.add(("rules",), "must be a list of rules")
+        raw_rules = []
+    names: set[str] = set()
+    for i, raw in enumerate(raw_rules):
+        if (rule := _rule(raw, ("rules", i), problems, names)) is not None:
+            rules.append(rule)
+    return Rulebook(
+        rules=tuple(rules),
+        default_approvers=default_approvers,
+        guardrails=guardrails,
+        reminders=reminders,
+        break_glass=break_glass,
+        request_ttl_hours=ttl,
+        source=source,
+    )
+
+
+def _rule(raw: Any, path: tuple[Any, ...], problems: _Problems, names: set[str]) -> Rule | None:
+    r = _mapping(raw, path, problems)
+    if r is None:
+        return None
+    before = len(problems.lines)
+    _keys(r, path, ("name", "match", "approvers", "quorum", "auto_approve"), problems)
+    name = r.get("name")
+    if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name)):
+        problems.add(path + ("name",), "every rule needs a name: letters, digits, . _ - (at most 64)")
+        name = None
+    elif name in names or name == DEFAULT_RULE:
+        problems.add(path + ("name",), f"the name {name!r} is already used")
+    else:
+        names.add(name)
+    auto = r.get("auto_approve", False)
+    if not isinstance(auto, bool):
+        problems.add(path + ("auto_approve",), "must be true or false")
+        auto = False
+    quorum = _whole(r.get("quorum", 1), path + ("quorum",), problems, low=1, high=10) or 1
+    checked = _slack_ids(r.get("approvers", []), path + ("approvers",), problems)
+    approvers = checked or ()
+    if checked == () and not auto:
+        problems.add(path + ("approvers",), "list who may approve (Slack user or user group IDs), or set auto_approve: true")
+    users = [a for a in approvers if not is_usergroup(a)]
+    if approvers and not any(is_usergroup(a) for a in approvers) and quorum > len(users):
+        problems.add(path + ("quorum",), f"needs {quorum} approvals but lists only {len(users)} approver(s)")
+    match = _match(r.get("match"), path + ("match",), problems) if "match" in r else Match()
+    if len(problems.lines) != before or name is None:
+        return None
+    return Rule(name=name, approvers=approvers, quorum=quorum, auto_approve=auto, match=match or Match())
+
+
+def _match(raw: Any, path: tuple[Any, ...], problems: _Problems) -> Match | None:
+    m = _mapping(raw, path, problems)
+    if m is None:
+        return None
+    _keys(m, path, ("policies", "groups", "copy_from", "paths", "access"), problems)
+    copy_from: bool | tuple[str, ...] | None = None
+    if "copy_from" in m:
+        if isinstance(m["copy_from"], bool):
+            copy_from = m["copy_from"]
+        else:
+            copy_from = _strings(m["copy_from"], path + ("copy_from",), problems, what="true, false, or a list of user-name globs")
+    access = m.get("access")
+    if access is not None and access not in ACCESS_KINDS:
+        problems.add(path + ("access",), "must be console, key or both")
+        access = None
+    paths = _strings(m["paths"], path + ("paths",), problems) if "paths" in m else None
+    for i, p in enumerate(paths or ()):
+        if not p.startswith("/"):
+            problems.add(path + ("paths", i), f"{p!r}: an IAM path glob starts with /, such as /prod/*")
+    return Match(
+        policies=_strings(m["policies"], path + ("policies",), problems) if "policies" in m else None,
+        groups=_strings(m["groups"], path + ("groups",), problems) if "groups" in m else None,
+        copy_from=copy_from,
+        paths=paths,
+        access=access,
+    )

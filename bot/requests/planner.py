@@ -1,0 +1,147 @@
+"""Requests resolved into plans: read the facts from IAM once (`gather_facts`), then build the plan
+from them with a pure function, one per kind of request (`plan_create_user` is the first).
+
+A new kind of request (change a user, revoke a grant, offboard, rotate a key) is a new builder here
+that turns its ask and the facts into steps and an effective grant; the lifecycle, the approval of
+the digest and the worker that applies the steps stay the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Protocol
+
+from bot.common.constants import MARKER_TAG
+from bot.domain.facts import GroupFacts, IamFacts, InlinePolicy, ManagedPolicy, UserFacts, policy_name
+from bot.domain.plan import EffectiveGrant, Granted, Plan, PlanKind, Step, StepKind, document_hash
+from bot.domain.spec import RequestSpec
+from bot.iam.errors import AwsError
+
+
+class IamReader(Protocol):
+    def read_user(self, user_name: str) -> UserFacts: ...
+    def read_group(self, group: str) -> GroupFacts: ...
+    def read_policy(self, arn: str) -> ManagedPolicy: ...
+    def account_id(self) -> str: ...
+
+
+def gather_facts(iam: IamReader, spec: RequestSpec) -> IamFacts:
+    """Everything a create-user plan needs, read now: the copy source first, then every group and
+    every managed policy the user would hold (asked for, copied, through groups, and the boundary).
+
+    A name IAM does not have goes in `missing`; what IAM would not tell goes in `unknown`, in words.
+    Transient errors (throttling, 5xx) are raised: the caller retries later rather than plan on a gap.
+    """
+    missing: list[str] = []
+    unknown: list[str] = []
+
+    def read(what: str, fn: Any, key: str) -> Any:
+        try:
+            return fn(key)
+        except AwsError as exc:
+            if exc.transient:
+                raise
+            if exc.code == "NoSuchEntity":
+                missing.append(what)
+            else:
+                unknown.append(f"{what} ({exc.code})")
+            return None
+
+    users: dict[str, UserFacts] = {}
+    if spec.copy_from and (user := read(f"the permissions of {spec.copy_from}", iam.read_user, spec.copy_from)) is not None:
+        users[spec.copy_from] = user
+    copied = users.get(spec.copy_from or "")
+
+    groups: dict[str, GroupFacts] = {}
+    for name in dict.fromkeys([*spec.groups, *(copied.groups if copied else ())]):
+        if (group := read(f"group {name}", iam.read_group, name)) is not None:
+            groups[name] = group
+
+    boundary = spec.permissions_boundary or (copied.boundary if copied else None)
+    arns = [*spec.policy_arns, *(copied.attached if copied else ()), *(a for g in groups.values() for a in g.attached)]
+    if boundary:
+        arns.append(boundary)
+    policies: dict[str, ManagedPolicy] = {}
+    for arn in dict.fromkeys(arns):
+        found = read(f"policy {policy_name(arn)}", iam.read_policy, arn)
+        policies[arn] = found if found is not None else ManagedPolicy(arn=arn)
+    return IamFacts(
+        account=iam.account_id(),
+        users=users,
+        groups=groups,
+        policies=policies,
+        missing=tuple(missing),
+        unknown=tuple(unknown),
+    )
+
+
+def plan_create_user(spec: RequestSpec, facts: IamFacts, *, marker: str) -> tuple[Plan, dict[str, Mapping[str, Any]]]:
+    """The plan for a new user, and the documents it names by hash. Pure.
+
+    What "copy from" brings is taken from `facts` as read: its groups, managed and inline policies
+    and boundary become steps of their own, so nothing is read from the source user again.
+    Asked-for items come first and win over the same item copied.
+    """
+    documents: dict[str, Mapping[str, Any]] = {}
+
+    def keep(document: Mapping[str, Any] | None) -> str | None:
+        if document is None:
+            return None
+        h = document_hash(document)
+        documents[h] = document
+        return h
+
+    def managed(arn: str, *, group: str | None = None, origin: str = "") -> Granted:
+        p = facts.policies.get(arn) or ManagedPolicy(arn=arn)
+        return Granted(name=p.name, group=group, arn=arn, version=p.version, document=keep(p.document), origin=origin)
+
+    def inline(p: InlinePolicy, *, group: str | None = None, origin: str = "") -> Granted:
+        return Granted(name=p.name, group=group, document=keep(p.document), origin=origin)
+
+    copied = facts.users.get(spec.copy_from) if spec.copy_from else None
+    from_copy = f"copied from {spec.copy_from}" if spec.copy_from else ""
+
+    boundary = spec.permissions_boundary or (copied.boundary if copied else None)
+    steps = [Step(StepKind.CREATE_USER, path=spec.path, tags=(*spec.tags, (MARKER_TAG, marker)), boundary=boundary,
+                  origin="" if spec.permissions_boundary or not boundary else from_copy)]
+
+    group_origin = {g: "" for g in spec.groups}
+    policy_origin = {p: "" for p in spec.policy_arns}
+    if copied:
+        for g in copied.groups:
+            group_origin.setdefault(g, from_copy)
+        for p in copied.attached:
+            policy_origin.setdefault(p, from_copy)
+
+    grants: list[Granted] = []
+    for name, origin in group_origin.items():
+        steps.append(Step(StepKind.ADD_TO_GROUP, target=name, origin=origin))
+        group = facts.groups.get(name)
+        for arn in group.attached if group else ():
+            grants.append(managed(arn, group=name, origin=origin))
+        for p in group.inline if group else ():
+            grants.append(inline(p, group=name, origin=origin))
+    for arn, origin in policy_origin.items():
+        steps.append(Step(StepKind.ATTACH_POLICY, target=arn, origin=origin))
+        grants.append(managed(arn, origin=origin))
+    for p in copied.inline if copied else ():
+        g = inline(p, origin=from_copy)
+        steps.append(Step(StepKind.PUT_USER_POLICY, target=p.name, origin=from_copy, document=g.document))
+        grants.append(g)
+    if spec.console_access:
+        steps.append(Step(StepKind.CREATE_LOGIN_PROFILE))
+    if spec.access_key:
+        steps.append(Step(StepKind.CREATE_ACCESS_KEY))
+
+    plan = Plan(
+        kind=PlanKind.CREATE_USER,
+        account=facts.account,
+        user_name=spec.user_name,
+        steps=tuple(steps),
+        grant=EffectiveGrant(
+            policies=tuple(grants),
+            boundary=managed(boundary, origin=steps[0].origin) if boundary else None,
+            unknown=facts.unknown,
+        ),
+        copied_from=spec.copy_from,
+    )
+    return plan, documents

@@ -1,0 +1,242 @@
+"""Requests in the database: rows to plain values (specs, plans, views), plans stored insert-only,
+jobs queued. Everything here takes the caller's session and never commits."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.common.errors import Refused
+from bot.domain.plan import Plan, plan_digest
+from bot.domain.spec import RequestSpec
+from bot.domain.views import RequestView
+from bot.policy import approval
+from models import AccessRequest, ApprovalMessage, Decision, Job, JobKind, JobState, PolicyDocument, RequestState
+from models import Plan as PlanRow
+
+OPEN_STATES = (RequestState.SUBMITTED, RequestState.PENDING, RequestState.APPROVED, RequestState.PROVISIONING)
+
+
+class PlanIntegrityError(Exception):
+    """A stored plan whose body no longer hashes to its digest: it was changed after it was made."""
+
+
+# ---------------------------------------------------------------- the ask
+
+
+def spec_columns(spec: RequestSpec) -> dict[str, Any]:
+    """The AccessRequest columns that hold a spec (the one mapping between the two)."""
+    return {
+        "owner_id": spec.owner_id,
+        "user_name": spec.user_name,
+        "user_name_lower": spec.user_name.lower(),
+        "console_access": spec.console_access,
+        "access_key": spec.access_key,
+        "groups": list(spec.groups),
+        "policy_arns": list(spec.policy_arns),
+        "copy_from": spec.copy_from,
+        "path": spec.path,
+        "tags": dict(spec.tags),
+        "permissions_boundary": spec.permissions_boundary,
+        "reason": spec.reason,
+    }
+
+
+def spec_of(req: AccessRequest) -> RequestSpec:
+    return RequestSpec(
+        user_name=req.user_name,
+        console_access=req.console_access,
+        access_key=req.access_key,
+        owner_id=req.owner_id,
+        reason=req.reason,
+        groups=tuple(req.groups or ()),
+        policy_arns=tuple(req.policy_arns or ()),
+        copy_from=req.copy_from,
+        path=req.path,
+        tags=tuple((k, v) for k, v in (req.tags or {}).items()),
+        permissions_boundary=req.permissions_boundary,
+    )
+
+
+# ---------------------------------------------------------------- finding requests
+
+
+def get_request(session: Session, *, short_id: str, lock: bool = False) -> AccessRequest:
+    """The request a person names; Refused (safe to show) if there is none."""
+    stmt = select(AccessRequest).where(AccessRequest.short_id == short_id)
+    if lock:
+        # Deciders of one request queue here (PostgreSQL; SQLite serialises writers anyway), so two
+        # approvals arriving together are counted one after the other: quorum is never missed.
+        stmt = stmt.with_for_update()
+    req = session.scalars(stmt).first()
+    if req is None:
+        raise Refused(f"There is no request `{short_id[:20]}`.")
+    return req
+
+
+def load_request(session: Session, request_id: int, *, lock: bool = False) -> AccessRequest:
+    """A request the bot itself refers to (a job, an announcement): it always exists."""
+    req = session.get(AccessRequest, request_id, with_for_update=lock)
+    if req is None:
+        raise LookupError(f"request row {request_id} does not exist")
+    return req
+
+
+def open_request_for_name(session: Session, *, user_name: str) -> AccessRequest | None:
+    return session.scalars(
+        select(AccessRequest)
+        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.state.in_(OPEN_STATES))
+        .limit(1)
+    ).first()
+
+
+# ---------------------------------------------------------------- approvals
+
+
+def approvers_of(req: AccessRequest, *, default_approvers: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(users, groups) who may approve; requests made before rules existed use the default rule."""
+    if req.approver_users is None:
+        return sorted(default_approvers), []
+    return list(req.approver_users), list(req.approver_groups or [])
+
+
+def _for_digest(digest: str | None) -> Any:
+    return Decision.plan_digest.is_(None) if digest is None else Decision.plan_digest == digest
+
+
+def approvals_of(session: Session, *, request_id: int, digest: str | None) -> list[str]:
+    """Who approved this plan of the request, each once, in order (approvals of another plan lapsed)."""
+    rows = session.execute(
+        select(Decision.approver_id, Decision.approved)
+        .where(Decision.request_id == request_id, _for_digest(digest))
+        .order_by(Decision.id)
+    ).all()
+    return approval.distinct_approvals((r[0], r[1]) for r in rows)
+
+
+# ---------------------------------------------------------------- plans and their documents
+
+
+def save_plan(session: Session, *, request_id: int, plan: Plan, documents: Mapping[str, Mapping[str, Any]], now: datetime) -> str:
+    """Store a plan (once per digest) and the documents it names (once per hash); returns its digest."""
+    body = plan.to_body()
+    digest = plan_digest(body)
+    wanted = set(plan.grant.documents) | {s.document for s in plan.steps if s.document}
+    have = set(session.scalars(select(PolicyDocument.digest).where(PolicyDocument.digest.in_(wanted)))) if wanted else set()
+    for doc_hash in sorted(wanted - have):
+        if doc_hash in documents:
+            session.add(PolicyDocument(digest=doc_hash, document=dict(documents[doc_hash]), created_at=now))
+    exists = session.scalars(select(PlanRow.id).where(PlanRow.request_id == request_id, PlanRow.digest == digest)).first()
+    if exists is None:
+        session.add(PlanRow(request_id=request_id, digest=digest, body=body, created_at=now))
+    session.flush()
+    return digest
+
+
+def plan_of(session: Session, *, request_id: int, digest: str) -> Plan:
+    """The stored plan with this digest, checked: a body that no longer hashes to it is refused."""
+    row = session.scalars(select(PlanRow).where(PlanRow.request_id == request_id, PlanRow.digest == digest)).first()
+    if row is None:
+        raise PlanIntegrityError(f"request row {request_id} has no plan {digest[:12]}")
+    if plan_digest(row.body) != digest:
+        raise PlanIntegrityError(f"the stored plan {digest[:12]} of request row {request_id} does not match its digest")
+    return Plan.from_body(row.body)
+
+
+def documents(session: Session, hashes: Iterable[str]) -> dict[str, dict[str, Any]]:
+    wanted = sorted(set(hashes))
+    if not wanted:
+        return {}
+    return {d.digest: d.document for d in session.scalars(select(PolicyDocument).where(PolicyDocument.digest.in_(wanted)))}
+
+
+# ---------------------------------------------------------------- views
+
+
+def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: bool = False) -> list[RequestView]:
+    """Plain snapshots of requests, with two queries for all of them (approvals, and plans if asked)."""
+    if not reqs:
+        return []
+    ids = [r.id for r in reqs]
+    decided: dict[int, list[tuple[str | None, str, bool]]] = defaultdict(list)
+    for request_id, digest, who, approved in session.execute(
+        select(Decision.request_id, Decision.plan_digest, Decision.approver_id, Decision.approved)
+        .where(Decision.request_id.in_(ids))
+        .order_by(Decision.id)
+    ):
+        decided[request_id].append((digest, who, approved))
+    plans: dict[tuple[int, str], Plan] = {}
+    if with_plans:
+        for row in session.scalars(select(PlanRow).where(PlanRow.request_id.in_(ids))):
+            plans[(row.request_id, row.digest)] = Plan.from_body(row.body)
+    out = []
+    for req in reqs:
+        approvals = approval.distinct_approvals((who, ok) for digest, who, ok in decided[req.id] if digest == req.plan_digest)
+        risk = req.risk or {}
+        out.append(
+            RequestView(
+                id=req.id,
+                short_id=req.short_id,
+                state=req.state,
+                requester_id=req.requester_id,
+                spec=spec_of(req),
+                created_at=req.created_at,
+                updated_at=req.updated_at,
+                decided_by=req.decided_by,
+                decided_at=req.decided_at,
+                decision_reason=req.decision_reason,
+                failure_reason=req.failure_reason,
+                user_arn=req.user_arn,
+                rule_name=req.rule_name,
+                quorum=req.quorum or 1,
+                approvals=tuple(approvals),
+                risk_flags=tuple(str(f) for f in risk.get("flags") or ()),
+                risk_summary=str(risk.get("summary") or ""),
+                break_glass=req.break_glass,
+                expires_at=req.expires_at,
+                plan=plans.get((req.id, req.plan_digest)) if req.plan_digest else None,
+                plan_digest=req.plan_digest,
+                plan_changes=tuple(req.plan_changes or ()),
+            )
+        )
+    return out
+
+
+def view_of(session: Session, req: AccessRequest) -> RequestView:
+    return views_of(session, [req], with_plans=True)[0]
+
+
+# ---------------------------------------------------------------- where approvers were asked
+
+
+def approval_places(session: Session, *, request_id: int) -> list[tuple[str, str]]:
+    """(channel, ts) of every message that carries (or carried) the request's buttons."""
+    return [(m.channel_id, m.ts) for m in session.scalars(select(ApprovalMessage).where(ApprovalMessage.request_id == request_id).order_by(ApprovalMessage.id))]
+
+
+def add_approval_places(session: Session, *, request_id: int, places: Iterable[tuple[str, str]]) -> None:
+    for channel, ts in places:
+        session.add(ApprovalMessage(request_id=request_id, channel_id=channel, ts=ts))
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def enqueue_job(session: Session, *, request_id: int, kind: JobKind, now: datetime) -> None:
+    """Queue the request's job of this kind: a new row, or its row queued again from the start."""
+    job = session.scalars(select(Job).where(Job.request_id == request_id, Job.kind == kind.value).with_for_update()).first()
+    if job is None:
+        session.add(Job(request_id=request_id, kind=kind.value, state=JobState.QUEUED, attempts=0, next_run_at=now, steps_done=[], created_at=now, updated_at=now))
+        return
+    job.state = JobState.QUEUED
+    job.attempts = 0
+    job.next_run_at = now
+    job.lease_owner = None
+    job.lease_expires_at = None
+    job.steps_done = []
+    job.last_error = None
+    job.updated_at = now

@@ -1,0 +1,273 @@
+"""Modals: the request form and its typeahead options, the review, deny and break-glass forms, notices (pure)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from slack_sdk.models.blocks import (
+    CheckboxesElement,
+    ContextBlock,
+    DividerBlock,
+    ExternalDataMultiSelectElement,
+    ExternalDataSelectElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    SectionBlock,
+    UserSelectElement,
+)
+
+from bot.domain.plan import Plan
+from bot.domain.spec import RequestSpec
+from bot.slack.ui import ids
+from bot.slack.ui.plan import plan_blocks
+from bot.slack.ui.text import clip, code_list, esc, mention, modal, policy_label
+
+# ---------------------------------------------------------------- request form
+
+
+def request_modal(
+    *, requester_id: str, default_path: str = "/", default_boundary: str | None = None, notes: Sequence[str] = ()
+) -> dict[str, Any]:
+    def text_input(block_id: str, label: str, *, hint: str | None = None, optional: bool = False, **el: Any) -> InputBlock:
+        return InputBlock(
+            block_id=block_id,
+            label=label,
+            hint=hint,
+            optional=optional,
+            element=PlainTextInputElement(action_id=ids.A_VALUE, **el),
+        )
+
+    blocks = [
+        text_input(
+            ids.B_USER_NAME,
+            "User name",
+            hint="1–64 letters, digits and + = , . @ _ -. Must be unused in the account (case-insensitive).",
+            max_length=64,
+            placeholder="jane.doe",
+        ),
+        InputBlock(
+            block_id=ids.B_ACCESS_TYPE,
+            label="Access type",
+            hint="Choose one or both.",
+            element=CheckboxesElement(
+                action_id=ids.A_VALUE,
+                options=[
+                    Option(value=ids.ACCESS_CONSOLE, text="Console access", description="Sign in to the AWS console with a password"),
+                    Option(value=ids.ACCESS_KEY, text="Access key", description="Programmatic access: CLI, SDKs, API"),
+                ],
+            ),
+        ),
+        SectionBlock(text=MarkdownTextObject(text="*Permissions* — any of groups, managed policies, or a copy of an existing user's.")),
+        InputBlock(
+            block_id=ids.B_GROUPS,
+            label="Groups",
+            optional=True,
+            hint="Type to search the account's IAM groups.",
+            element=ExternalDataMultiSelectElement(action_id=ids.A_GROUPS, min_query_length=0, placeholder="Search groups"),
+        ),
+        InputBlock(
+            block_id=ids.B_POLICIES,
+            label="Managed policies",
+            optional=True,
+            hint="AWS-managed and customer-managed policies attached directly to the user.",
+            element=ExternalDataMultiSelectElement(action_id=ids.A_POLICIES, min_query_length=0, placeholder="Search policies"),
+        ),
+        InputBlock(
+            block_id=ids.B_COPY_FROM,
+            label="Copy permissions from existing user",
+            optional=True,
+            hint="Copies its groups, attached and inline policies, and permissions boundary.",
+            element=ExternalDataSelectElement(action_id=ids.A_COPY_FROM, min_query_length=0, placeholder="Search users"),
+        ),
+        DividerBlock(),
+        text_input(
+            ids.B_PATH,
+            "Path",
+            optional=True,
+            hint=f"Default `{default_path}`. Example: {default_path}engineering/" if default_path != "/" else "Default `/`. Example: /engineering/",
+            max_length=512,
+            placeholder=default_path,
+            initial_value=default_path if default_path != "/" else None,
+        ),
+        text_input(
+            ids.B_TAGS,
+            "Tags",
+            optional=True,
+            multiline=True,
+            hint="One key=value per line, at most 49 (the bot adds one tag of its own).",
+            placeholder="team=payments\ncost-center=1234",
+        ),
+        InputBlock(
+            block_id=ids.B_BOUNDARY,
+            label="Permissions boundary",
+            optional=True,
+            hint="A managed policy that caps what the user can ever do." + (" Required here: filled in for you." if default_boundary else ""),
+            element=ExternalDataSelectElement(
+                action_id=ids.A_BOUNDARY,
+                min_query_length=0,
+                placeholder="Search policies",
+                # An option's value holds 150 characters; a longer required boundary is filled in on submission instead.
+                initial_option=Option(text=clip(policy_label(default_boundary), 75), value=default_boundary)
+                if default_boundary and len(default_boundary) <= 150
+                else None,
+            ),
+        ),
+        InputBlock(
+            block_id=ids.B_OWNER,
+            label="Account owner",
+            hint="The Slack user who will receive the credentials.",
+            element=UserSelectElement(action_id=ids.A_VALUE, initial_user=requester_id),
+        ),
+        text_input(
+            ids.B_REASON,
+            "Reason",
+            multiline=True,
+            max_length=3000,
+            hint="Approvers see this. Say what the account is for.",
+        ),
+    ]
+    if notes:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(notes), 3000))]))
+    return modal(
+        callback_id=ids.REQUEST_VIEW,
+        title="Request an IAM user",
+        submit="Review",
+        close="Cancel",
+        blocks=blocks,
+    )
+
+
+def options(items: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Options for external_select: (label, value); Slack caps label at 75 and value at 150 chars."""
+    out = []
+    for label, value in items:
+        if len(value) > 150:
+            continue  # Slack rejects the whole list for one over-long value
+        out.append(Option(text=clip(label, 75), value=value).to_dict())
+        if len(out) == 100:
+            break
+    return out
+
+
+# ---------------------------------------------------------------- review
+
+
+def spec_fields(spec: RequestSpec, *, requester_id: str | None = None) -> list[str]:
+    tags = "\n".join(f"`{esc(k)}={esc(v)}`" for k, v in spec.tags) or "_none_"
+    lines = []
+    if requester_id:
+        lines.append(f"*Requested by*\n<@{requester_id}>")
+    lines += [
+        f"*Account owner*\n<@{spec.owner_id}>",
+        f"*User name*\n`{esc(spec.user_name)}`",
+        f"*Access type*\n{', '.join(spec.access_types)}",
+        f"*Path*\n`{esc(spec.path)}`",
+        f"*Groups*\n{code_list(spec.groups)}",
+        f"*Managed policies*\n{code_list(policy_label(p) for p in spec.policy_arns)}",
+        f"*Copy permissions from*\n{('`' + esc(spec.copy_from) + '`') if spec.copy_from else '_none_'}",
+        f"*Permissions boundary*\n{('`' + esc(policy_label(spec.permissions_boundary)) + '`') if spec.permissions_boundary else '_none_'}",
+        f"*Tags*\n{tags}",
+    ]
+    return [clip(f, 2000) for f in lines]
+
+
+def field_sections(fields: list[str]) -> list[SectionBlock]:
+    # A section holds at most 10 fields.
+    return [
+        SectionBlock(fields=[MarkdownTextObject(text=f) for f in fields[i : i + 10]]) for i in range(0, len(fields), 10)
+    ]
+
+
+def review_modal(
+    *,
+    spec: RequestSpec,
+    draft_id: str,
+    requester_id: str,
+    approvers: Sequence[str],
+    rule: str | None = None,
+    plan: Plan | None = None,
+    plan_error: str | None = None,
+) -> dict[str, Any]:
+    """What will be asked for, and (filled in after the ack, by views.update) the plan read from IAM."""
+    blocks: list[Any] = [
+        SectionBlock(text=MarkdownTextObject(text="Check what will be created. *Back* returns to the form.")),
+        *field_sections(spec_fields(spec)),
+    ]
+    if plan_error:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f":warning: Could not read the plan from IAM: {esc(plan_error)} It is read again when you submit.", 3000))))
+    else:
+        blocks += plan_blocks(plan, holdings=False)
+    if not (spec.groups or spec.policy_arns or spec.copy_from):
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=":information_source: No permissions: the user will be able to do nothing until granted some.")]))
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*Reason*\n{esc(spec.reason)}", 3000))))
+    who = ", ".join(mention(a) for a in approvers) or "_no approver is configured_"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(rule or f"Will be sent for approval to: {who}", 3000))]))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text="On submit the bot reads IAM again and approvers approve exactly the plan it makes then.")]))
+    return modal(
+        callback_id=ids.REVIEW_VIEW,
+        external_id=ids.review_external_id(draft_id),
+        private_metadata=draft_id,
+        title="Review your request",
+        submit="Submit request",
+        close="Back",
+        blocks=blocks[:100],
+    )
+
+
+def break_glass_modal(*, short_id: str, user_name: str) -> dict[str, Any]:
+    return modal(
+        callback_id=ids.BREAK_GLASS_VIEW,
+        private_metadata=short_id,
+        title="Break glass",
+        submit="Approve it myself",
+        close="Cancel",
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(
+                        f":rotating_light: You are about to approve your own request *{short_id}* for `{esc(user_name)}` "
+                        "without an approver. Every approver is told at once, and the request is flagged for review.",
+                        3000,
+                    )
+                )
+            ),
+            InputBlock(
+                block_id=ids.B_BG_REASON,
+                label="Why can't this wait for an approver?",
+                element=PlainTextInputElement(action_id=ids.A_VALUE, multiline=True, max_length=1000),
+            ),
+            InputBlock(
+                block_id=ids.B_BG_CONFIRM,
+                label="Confirmation",
+                element=CheckboxesElement(
+                    action_id=ids.A_VALUE,
+                    options=[Option(value=ids.BG_CONFIRMED, text="I take responsibility for this access and expect it to be reviewed")],
+                ),
+            ),
+        ],
+    )
+
+
+def deny_modal(*, short_id: str, user_name: str) -> dict[str, Any]:
+    return modal(
+        callback_id=ids.DENY_VIEW,
+        private_metadata=short_id,
+        title="Deny request",
+        submit="Deny",
+        close="Cancel",
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=clip(f"Deny request *{short_id}* for `{esc(user_name)}`?", 3000))),
+            InputBlock(
+                block_id=ids.B_DENY_REASON,
+                label="Reason",
+                hint="The requester sees this.",
+                element=PlainTextInputElement(action_id=ids.A_VALUE, multiline=True, max_length=1000),
+            ),
+        ],
+    )
+
+
+def notice_modal(title: str, message: str) -> dict[str, Any]:
+    return modal(title=clip(title, 24), close="Close", blocks=[SectionBlock(text=MarkdownTextObject(text=clip(message, 3000)))])

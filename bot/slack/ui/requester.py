@@ -1,0 +1,133 @@
+"""What requesters and owners see: confirmation, decisions, expiry, the credentials DM and reveal (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Sequence
+
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
+
+from bot.credentials.vault import Credentials
+from bot.domain.views import RequestView
+from bot.slack.ui import ids
+from bot.slack.ui.approval import decider, outcome_text, rule_text
+from bot.slack.ui.plan import plan_blocks
+from bot.slack.ui.text import STATE_WORDS, Message, clip, esc, mention, message, modal, when
+from models import RequestState
+
+
+def submitted_message(req: RequestView, *, approvers: Sequence[str], break_glass: bool = False) -> Message:
+    who = ", ".join(mention(a) for a in approvers)
+    text = f"Your request {req.short_id} for IAM user {req.user_name} was sent for approval."
+    blocks: list[Any] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=clip(
+                    f":inbox_tray: Your request *{req.short_id}* for IAM user `{esc(req.user_name)}` was sent for approval to {who}.\n"
+                    f"Ask `/iam status {req.short_id}` any time.",
+                    3000,
+                )
+            )
+        )
+    ]
+    if req.quorum > 1 or req.rule_name not in (None, "default"):
+        text_ = rule_text(rule_name=req.rule_name or "default", quorum=req.quorum, approvers=approvers)
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(text_, 3000))]))
+    blocks += plan_blocks(req.plan, digest=req.plan_digest, changes=req.plan_changes)
+    if req.state is RequestState.PENDING:
+        buttons: list[Any] = [cancel_button(req)]
+        if break_glass:
+            buttons.append(ButtonElement(text="Break glass: approve it myself", action_id=ids.A_BREAK_GLASS, value=req.short_id, style="danger"))
+        blocks.append(ActionsBlock(block_id=f"cancel:{req.short_id}", elements=buttons))
+    return message(text, blocks)
+
+
+def cancel_button(req: RequestView) -> ButtonElement:
+    return ButtonElement(
+        text="Cancel request",
+        action_id=ids.A_CANCEL,
+        value=req.short_id,
+        confirm={
+            "title": {"type": "plain_text", "text": "Cancel this request?"},
+            "text": {"type": "mrkdwn", "text": clip(f"Withdraw request *{req.short_id}* for `{esc(req.user_name)}`?", 300)},
+            "confirm": {"type": "plain_text", "text": "Cancel request"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+        },
+    )
+
+
+def decision_message(req: RequestView) -> Message:
+    text = f"Request {req.short_id} for {req.user_name}: {STATE_WORDS[req.state]}"
+    body = f"Your request *{req.short_id}* for `{esc(req.user_name)}`:\n{outcome_text(req)}"
+    if req.state is RequestState.DENIED:
+        body += "\nIf something needs to change, submit a new request with `/iam request`."
+    return message(text, [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+
+
+def credentials_ready_message(req: RequestView, *, expires_at: datetime) -> Message:
+    text = f"Your IAM user {req.user_name} is ready. Reveal the credentials once, before they expire."
+    return message(
+        text,
+        [
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(
+                        f":key: Your IAM user `{esc(req.user_name)}` is ready (request *{req.short_id}*, approved by {decider(req)}).\n"
+                        f"The credentials can be revealed *once*, by you only, until {when(expires_at)}. Have a password manager ready.",
+                        3000,
+                    )
+                )
+            ),
+            ActionsBlock(
+                block_id=f"reveal:{req.short_id}",
+                elements=[ButtonElement(text="Reveal credentials", action_id=ids.A_REVEAL, value=req.short_id, style="primary")],
+            ),
+        ],
+    )
+
+
+def credentials_gone_message(req: RequestView, *, revealed_at: datetime | None) -> Message:
+    if revealed_at:
+        body = (
+            f":lock: The credentials for `{esc(req.user_name)}` were revealed {when(revealed_at)} and are no longer stored. "
+            "If you lost them, ask an AWS admin to reset the password or rotate the access key."
+        )
+    else:
+        body = (
+            f":lock: The credentials for `{esc(req.user_name)}` expired unrevealed and were destroyed. "
+            "Ask an AWS admin to reset the password or create a new access key."
+        )
+    return message(f"Credentials for {req.user_name}: no longer available", [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+
+
+def expired_message(req: RequestView) -> Message:
+    text = f"Your request {req.short_id} for {req.user_name} expired without a decision"
+    body = (
+        f":hourglass: Your request *{req.short_id}* for `{esc(req.user_name)}` expired {when(req.updated_at)} without a decision. "
+        "Submit it again with `/iam request` if it is still needed."
+    )
+    return message(text, [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+
+
+def reveal_modal(creds: Credentials) -> dict[str, Any]:
+    def code(label: str, value: str) -> SectionBlock:
+        return SectionBlock(text=MarkdownTextObject(text=f"*{label}*\n```{value}```"))
+
+    blocks: list[Any] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=":warning: Copy these now: they are shown *once* and are no longer stored by the bot."
+                + (" You must set a new password at first sign-in." if creds.password else "")
+            )
+        ),
+        code("Console sign-in URL", creds.console_url),
+        code("User name", creds.user_name),
+    ]
+    if creds.password:
+        blocks.append(code("Password", creds.password))
+    if creds.access_key_id:
+        blocks.append(code("Access key ID", creds.access_key_id))
+        blocks.append(code("Secret access key", creds.secret_access_key or ""))
+    blocks.append(code("Credentials CSV (as the AWS console offers it)", creds.csv()))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text="Turn on MFA after signing in. Rotate access keys regularly.")]))
+    return modal(callback_id=ids.REVEAL_VIEW, title="Your AWS credentials", close="Done", blocks=blocks)

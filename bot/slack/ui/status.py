@@ -1,0 +1,126 @@
+"""Status in plain words: a person's requests, one request's timeline, help (pure)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObject, SectionBlock
+
+from bot.common.slack_ids import is_user
+from bot.domain.views import RequestView, TimelineEvent
+from bot.slack.ui import ids
+from bot.slack.ui.text import STATE_WORDS, Message, clip, esc, is_bot, mention, message, when
+from models import RequestState
+
+
+def status_line(req: RequestView) -> str:
+    state = req.state
+    decided = f", decided by {esc(req.decided_by) if is_bot(req.decided_by) else mention(req.decided_by)} {when(req.decided_at)}" if req.decided_by else ""
+    failed = f"\n    {esc(clip(req.failure_reason or '', 300))}" if state is RequestState.FAILED else ""
+    return (
+        f"• *{req.short_id}* `{esc(req.user_name)}` — {STATE_WORDS[state]}{decided}; "
+        f"requested by <@{req.requester_id}> {when(req.created_at)}{failed}"
+    )
+
+
+def status_message(*, mine: Sequence[RequestView], awaiting: Sequence[RequestView], query: str | None) -> Message:
+    blocks: list[Any] = []
+    if query and not mine:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"No request of yours matches `{esc(query)}`. Try `/iam status` to list them all.", 3000))))
+    elif not mine:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="You have no IAM user requests yet. Start one with `/iam request`.")))
+    else:
+        title = f"*Requests matching `{esc(query)}`*" if query else "*Your recent requests*"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(title + "\n" + "\n".join(status_line(r) for r in mine[:10]), 3000))))
+    if awaiting:
+        lines = "\n".join(status_line(r) for r in awaiting[:10])
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*Waiting for your decision*\n{lines}", 3000))))
+    text = f"{len(mine)} request(s)" + (f", {len(awaiting)} waiting for you" if awaiting else "")
+    return message(text, blocks)
+
+
+_EVENT_WORDS = {
+    "requested": "Requested by {actor}",
+    "planned": "Checked against IAM: plan `{digest}` made",
+    "plan_adopted": "Plan `{digest}` made when it was applied (approved before plans existed)",
+    "plan_drift": "IAM changed since the approval; nothing beyond the approved plan was applied, so it is made again and asked again",
+    "approved": "Approved by {actor}",
+    "approval_recorded": "Approved by {actor} (more approvals needed)",
+    "auto_approved": "Approved automatically by its rule",
+    "break_glass": "Break-glass: approved by the requester {actor} themself, to be reviewed",
+    "denied": "Denied by {actor}",
+    "reminded": "Approvers reminded",
+    "escalated": "Escalated to more approvers",
+    "expired": "Expired without a decision",
+    "cancelled": "Cancelled by {actor}",
+    "applied:create_user": "IAM user created",
+    "applied:add_to_group": "Added to group `{target}`",
+    "applied:attach_policy": "Policy `{target}` attached",
+    "applied:put_user_policy": "Inline policy `{target}` put",
+    "applied:create_login_profile": "Console password set (to be changed at first sign-in)",
+    "applied:create_access_key": "Access key created",
+    "provisioning_retry": "AWS was busy; retrying",
+    "completed": "Completed",
+    "failed": "Failed; nothing was left behind in AWS",
+    "credentials_delivered": "Credentials sent",
+    "credentials_revealed": "Credentials revealed by {actor}",
+    "credentials_expired": "Credentials expired unrevealed and were destroyed",
+}
+
+
+def _event_line(e: TimelineEvent) -> str | None:
+    words = _EVENT_WORDS.get(e.action)
+    if words is None:
+        return None  # refused clicks and exports stay in the audit log, not in everyone's status
+    actor = mention(e.actor) if is_user(e.actor) else esc(e.actor)
+    target = str(e.details.get("target") or "")
+    text = words.format(actor=actor, digest=str(e.details.get("digest") or "")[:12], target=esc(target.rsplit("/", 1)[-1]))
+    if e.action == "denied" and e.details.get("reason"):
+        text += f": {esc(clip(str(e.details.get('reason')), 300))}"
+    return f"• {when(e.created_at)} — {text}"
+
+
+def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Message:
+    """One request's story, from the audit log (no secrets are ever in it)."""
+    lines = [line for e in events if (line := _event_line(e))]
+    header = f"*{req.short_id}* `{esc(req.user_name)}` — {STATE_WORDS[req.state]}"
+    body = header + "\n" + ("\n".join(lines[-30:]) or "_no events yet_")
+    if req.state is RequestState.FAILED and req.failure_reason:
+        body += f"\n*Why it failed:* {esc(clip(req.failure_reason, 800))}"
+    return message(f"{req.short_id} {req.user_name}: {STATE_WORDS[req.state]}", [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+
+
+def unknown_phrase_message(text: str) -> Message:
+    return message(
+        "I did not understand that. Try: status, status <user name or request id>, what's pending, my requests, help.",
+        [
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(
+                        f"I don't know what `{esc(clip(text, 80))}` means. Try `status`, `status developer01`, `status #R7KQ2ZX`, "
+                        "`what's pending`, `my requests` or `help`.",
+                        3000,
+                    )
+                )
+            )
+        ],
+    )
+
+
+def help_message() -> Message:
+    return message(
+        "iam-bot: request an AWS IAM user with /iam request; check with /iam status",
+        [
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=(
+                        "*iam-bot* creates AWS IAM users after an approver says yes, and hands the credentials to their owner, once.\n"
+                        "• `/iam request` — ask for a new IAM user\n"
+                        "• `/iam status [user name or request id]` — how your requests stand (also: DM me `status`)\n"
+                        "• `/iam help` — this message"
+                    )
+                )
+            ),
+            ActionsBlock(elements=[ButtonElement(text="Request an IAM user", action_id=ids.A_OPEN_REQUEST, style="primary")]),
+        ],
+    )

@@ -1,0 +1,219 @@
+"""The request modal: who may open it, typeahead, checks while Slack waits, the review with its plan, submit."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from bot.common.errors import Refused
+from bot.common.logcontext import bind
+from bot.common.sql import SessionMaker
+from bot.domain.facts import IamFacts
+from bot.domain.plan import Plan
+from bot.domain.spec import RequestSpec
+from bot.iam.errors import AwsError
+from bot.iam.gateway import IamGateway
+from bot.policy.rulebook import Evaluation, Rulebook
+from bot.requests import planner, store, usecases
+from bot.requests.validation import RawForm, validate_form
+from bot.slack import ui
+from bot.slack.directory import Directory
+from bot.slack.notifier import Notifier
+from bot.slack.typeahead import ranked
+from bot.slack.ui import ids
+from bot.policy import approval
+
+log = logging.getLogger(__name__)
+
+# Of Slack's 3 s for answering a view submission, what the IAM checks may use.
+QUICK_CHECK_SECONDS = 2.2
+# Where each guardrail refusal is shown in the form (a refused requester sees it at the top).
+REFUSAL_BLOCKS = {
+    "requester": ids.B_USER_NAME,
+    "path": ids.B_PATH,
+    "boundary": ids.B_BOUNDARY,
+    "groups": ids.B_GROUPS,
+    "policies": ids.B_POLICIES,
+}
+NOT_ALLOWED = "You are not on the list of people who may request IAM users through the bot. Ask your AWS admins."
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """The form's answer: field errors to show in the modal, or the review screen to push."""
+
+    errors: dict[str, str]
+    review: dict[str, Any] | None = None
+    draft_id: str | None = None
+
+
+class RequestForm:
+    def __init__(
+        self,
+        *,
+        sessionmaker: SessionMaker,
+        iam: IamGateway,
+        notifier: Notifier,
+        directory: Directory,
+        rulebook: Rulebook,
+        path_prefix: str,
+        boundary_setting: str | None,
+        request_ttl: timedelta,
+        clock: Callable[[], datetime],
+        wake: Callable[[], None],
+    ):
+        self.sm = sessionmaker
+        self.iam = iam
+        self.notifier = notifier
+        self.directory = directory
+        self.rulebook = rulebook
+        self.path_prefix = path_prefix
+        self.boundary_setting = boundary_setting
+        self.request_ttl = request_ttl
+        self.clock = clock
+        self.wake = wake
+
+    # ---------------------------------------------------------------- the modal
+
+    def _requester_groups(self, user_id: str) -> tuple[str, ...]:
+        return self.directory.groups_of(user_id, self.rulebook.requester_groups_to_resolve)
+
+    def may_request(self, user_id: str) -> bool:
+        return self.rulebook.may_request(user_id, self._requester_groups(user_id))
+
+    def modal(self, *, user_id: str) -> dict[str, Any]:
+        """The request modal with the path and boundary the guardrails want filled in, or a refusal."""
+        if not self.may_request(user_id):
+            return ui.notice_modal("Not allowed", NOT_ALLOWED)
+        book = self.rulebook
+        boundary = book.required_boundary(self.path_prefix, setting=self.boundary_setting)
+        notes = []
+        if book.guardrails.forbidden_policies:
+            notes.append("Never granted here: " + ", ".join(f"`{ui.esc(p)}`" for p in book.guardrails.forbidden_policies[:8]))
+        if self.path_prefix != "/":
+            notes.append(f"Users live under `{ui.esc(self.path_prefix)}`")
+        return ui.request_modal(requester_id=user_id, default_path=self.path_prefix, default_boundary=boundary, notes=notes)
+
+    def open(self, *, trigger_id: str, user_id: str) -> bool:
+        """Open the modal at once (nothing slow before views.open); False if Slack refused the trigger."""
+        return self.notifier.open_view(trigger_id=trigger_id, view=self.modal(user_id=user_id))
+
+    # ---------------------------------------------------------------- typeahead (from a brief cache)
+
+    def group_options(self, query: str) -> list[dict[str, Any]]:
+        return ui.options((g, g) for g in ranked(query, self.iam.group_names(), str))
+
+    def policy_options(self, query: str) -> list[dict[str, Any]]:
+        return ui.options(
+            (f"{p.name} ({'AWS' if p.aws_managed else 'customer'})", p.arn) for p in ranked(query, self.iam.policies(), lambda p: p.name)
+        )
+
+    def user_options(self, query: str) -> list[dict[str, Any]]:
+        return ui.options((u, u) for u in ranked(query, self.iam.user_names(), str))
+
+    # ---------------------------------------------------------------- the form
+
+    def with_required_defaults(self, spec: RequestSpec, raw: RawForm) -> RequestSpec:
+        """An empty path means the users' path prefix; an empty boundary means the one required there."""
+        if not raw.path.strip():
+            spec = dataclasses.replace(spec, path=self.path_prefix)
+        if spec.permissions_boundary is None:
+            required = self.rulebook.required_boundary(spec.path, setting=self.boundary_setting)
+            if required:
+                spec = dataclasses.replace(spec, permissions_boundary=required)
+        return spec
+
+    def evaluate(self, spec: RequestSpec, requester_id: str, *, policy_documents: dict[str, Any] | None = None) -> Evaluation:
+        """The rulebook's verdict; Slack user-group membership of the requester is read now."""
+        return self.rulebook.evaluate(
+            spec,
+            requester_id,
+            self._requester_groups(requester_id),
+            boundary_setting=self.boundary_setting,
+            path_prefix=self.path_prefix,
+            policy_documents=policy_documents,
+        )
+
+    def who_is_asked(self, ev: Evaluation, *, requester_id: str, owner_id: str) -> list[str]:
+        users = approval.eligible_approvers(approvers=frozenset(ev.approver_users), requester_id=requester_id, owner_id=owner_id)
+        return [*users, *ev.approver_groups]
+
+    def check(self, *, user_id: str, raw: RawForm) -> Checked:
+        """Validate the form, quick checks against IAM and the guardrails within Slack's 3 s, then save a draft.
+
+        IAM answers that come too late are skipped here: the plan made at submission reads everything.
+        """
+        deadline = time.monotonic() + QUICK_CHECK_SECONDS
+        spec, errors = validate_form(raw)
+        if spec is None:
+            return Checked(errors=errors)
+        spec = self.with_required_defaults(spec, raw)
+        with self.sm.begin() as s:
+            dup = store.open_request_for_name(s, user_name=spec.user_name)
+        if dup is not None:
+            errors[ids.B_USER_NAME] = f"Request {dup.short_id} for this name is already open. Choose another name."
+        elif self.iam.user_exists_quick(spec.user_name, deadline=deadline):
+            errors[ids.B_USER_NAME] = "An IAM user with this name already exists (names are case-insensitive). Choose another."
+        # The copy-from name came from our own list, spelled as IAM spells it.
+        if spec.copy_from and self.iam.user_exists_quick(spec.copy_from, deadline=deadline, exact_only=True) is False:
+            errors[ids.B_COPY_FROM] = "This user no longer exists in IAM. Pick another."
+        docs = self.iam.customer_documents_quick(list(spec.policy_arns), deadline=deadline) if self.rulebook.guardrails.forbidden_actions else {}
+        ev = self.evaluate(spec, user_id, policy_documents=docs)
+        for field, message in ev.refusals:
+            errors.setdefault(REFUSAL_BLOCKS.get(field, ids.B_USER_NAME), message)
+        if errors:
+            return Checked(errors=errors)
+        with self.sm.begin() as s:
+            draft_id = usecases.save_draft(s, requester_id=user_id, spec=spec, now=self.clock())
+        # Without "copy from" the steps follow from the form alone: shown at once, no IAM call.
+        preview = None if spec.copy_from else self._preview(spec, IamFacts(account=self.iam.known_account_id() or ""))
+        return Checked(errors={}, review=self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, plan=preview), draft_id=draft_id)
+
+    @staticmethod
+    def _preview(spec: RequestSpec, facts: IamFacts) -> Plan:
+        return planner.plan_create_user(spec, facts, marker="(on submission)")[0]
+
+    def _review(self, spec: RequestSpec, *, draft_id: str, user_id: str, ev: Evaluation, **plan: Any) -> dict[str, Any]:
+        approvers = self.who_is_asked(ev, requester_id=user_id, owner_id=spec.owner_id)
+        rule = ui.rule_text(rule_name=ev.rule_name, quorum=ev.quorum, approvers=approvers, auto_approve=ev.auto_approve)
+        return ui.review_modal(spec=spec, draft_id=draft_id, requester_id=user_id, approvers=approvers, rule=rule, **plan)
+
+    def fill_review(self, *, draft_id: str, user_id: str) -> None:
+        """After the ack, for "copy from": read what the source user has (it may take longer than Slack
+        waits) and show the steps it brings. The only IAM read of the review, as before plans existed;
+        the whole plan, with what every group grants, is read when the request is submitted."""
+        try:
+            with self.sm.begin() as s:
+                spec = usecases.load_draft(s, draft_id=draft_id, actor_id=user_id)
+        except Refused:
+            return  # submitted (or gone) meanwhile: nothing to fill
+        if not spec.copy_from:
+            return
+        ev = self.evaluate(spec, user_id)
+        try:
+            source = self.iam.read_user(spec.copy_from)
+            preview = self._preview(spec, IamFacts(account=self.iam.known_account_id() or "", users={spec.copy_from: source}))
+            filled = self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, plan=preview)
+        except AwsError as exc:
+            filled = self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, plan_error=exc.explain())
+        self.notifier.update_view(external_id=ids.review_external_id(draft_id), view=filled)
+
+    # ---------------------------------------------------------------- the review: submit
+
+    def submit(self, *, draft_id: str, user_id: str) -> None:
+        """Submit the reviewed draft; the worker makes its plan, judges it and asks the approvers.
+
+        Raises Refused (shown in the modal) if the draft is gone or the rules now refuse it.
+        """
+        now = self.clock()
+        with self.sm.begin() as s:
+            spec = usecases.load_draft(s, draft_id=draft_id, actor_id=user_id)
+        # Judged again at submission: the rules or the requester's groups may have changed since the review.
+        ev = self.evaluate(spec, user_id)
+        with self.sm.begin() as s:
+            req = usecases.submit_draft(s, draft_id=draft_id, actor_id=user_id, now=now, evaluation=ev, expires_at=now + self.request_ttl)
+            bind(request=req.short_id)  # the lines of what follows name it
+        self.wake()

@@ -1,0 +1,66 @@
+"""Status in plain words (DM, @mention, /iam status) and the App Home tab, from the same read model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from bot.common.sql import SessionMaker
+from bot.policy.rulebook import Rulebook
+from bot.requests import queries
+from bot.slack import ui
+from bot.slack.directory import Directory
+from bot.slack.notifier import Notifier
+from bot.slack.phrases import Query
+from models import RequestState
+
+
+class StatusDesk:
+    def __init__(self, *, sessionmaker: SessionMaker, notifier: Notifier, directory: Directory, rulebook: Rulebook, clock: Callable[[], datetime]):
+        self.sm = sessionmaker
+        self.notifier = notifier
+        self.directory = directory
+        self.rulebook = rulebook
+        self.clock = clock
+
+    def approver_view(self, user_id: str, *, fresh: bool = False) -> tuple[frozenset[str], tuple[str, ...]]:
+        """The approvers as Home and status see them (everyone the rules name, plus this person if
+        they are in a group the rules name), and which of those groups this person is in.
+
+        For showing things, membership may come from a short cache; `fresh=True` reads it now, for
+        decisions about what a person may do (an audit export).
+        """
+        groups = self.directory.groups_of(user_id, sorted(self.rulebook.known_approver_groups), fresh=fresh)
+        return self.rulebook.known_approver_users | ({user_id} if groups else frozenset()), groups
+
+    def is_approver(self, user_id: str) -> bool:
+        """Named by the rules, or a member now of a group they name."""
+        return user_id in self.approver_view(user_id, fresh=True)[0]
+
+    def answer(self, *, user_id: str, query: Query) -> dict[str, Any]:
+        if query.kind == "help":
+            return ui.help_message()
+        if query.kind == "unknown":
+            return ui.unknown_phrase_message(query.arg or "")
+        approvers, groups = self.approver_view(user_id)  # Slack, before the transaction
+        with self.sm.begin() as s:
+            if query.kind == "one" and query.arg:
+                req = queries.visible_request(s, query=query.arg, user_id=user_id, approvers=approvers)
+                if req is None:
+                    return ui.status_message(mine=[], awaiting=[], query=query.arg)
+                return ui.timeline_message(req, queries.timeline(s, request_id=req.id))
+            mine = queries.requests_of(s, user_id=user_id)
+            awaiting = queries.awaiting_decision(
+                s, approver_id=user_id, approvers=approvers, user_groups=groups, default_approvers=self.rulebook.default_approvers
+            )
+        if query.kind == "pending":
+            mine = [r for r in mine if r.state in (RequestState.PENDING, RequestState.SUBMITTED)]
+        return ui.status_message(mine=mine, awaiting=awaiting, query=None)
+
+    def publish_home(self, user_id: str) -> None:
+        approvers, groups = self.approver_view(user_id)
+        with self.sm.begin() as s:
+            data = queries.home_data(
+                s, user_id=user_id, approvers=approvers, now=self.clock(), user_groups=groups, default_approvers=self.rulebook.default_approvers
+            )
+        self.notifier.publish_home(user_id, ui.home_view(user_id=user_id, data=data))

@@ -1,0 +1,165 @@
+"""bot.requests.usecases and store on a real SQLite database: submission, plans, decisions by digest, drift, jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.common.errors import Refused
+from bot.domain.facts import GroupFacts, IamFacts, ManagedPolicy
+from bot.domain.spec import RequestSpec
+from bot.policy.rulebook import Evaluation
+from bot.requests import store, usecases
+from bot.requests.planner import plan_create_user
+from bot.runtime.db import make_engine, make_sessionmaker, migrate
+from models import AccessRequest, AuditEvent, Job, JobState, Plan, RequestState
+
+T0 = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
+READONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+REQUESTER, A1, A2 = "UREQ0001", "UAPP0001", "UAPP0002"
+TWO = Evaluation(rule_name="two", approver_users=(A1, A2), approver_groups=(), quorum=2, auto_approve=False)
+
+
+@pytest.fixture
+def sm(tmp_path: Path) -> Iterator:
+    engine = make_engine(f"sqlite:///{tmp_path / 'iam-bot.db'}")
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def _facts(*attached: str) -> IamFacts:
+    return IamFacts(
+        account="123456789012",
+        groups={"readers": GroupFacts("readers", attached=attached)},
+        policies={a: ManagedPolicy(a, "v1", {"Statement": []}) for a in attached},
+    )
+
+
+SPEC = RequestSpec(user_name="alice", console_access=False, access_key=True, owner_id=REQUESTER, reason="work", groups=("readers",))
+
+
+def _submitted(sm, evaluation: Evaluation = TWO) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    with sm.begin() as s:
+        draft = usecases.save_draft(s, requester_id=REQUESTER, spec=SPEC, now=T0)
+    with sm.begin() as s:
+        req = usecases.submit_draft(s, draft_id=draft, actor_id=REQUESTER, now=T0, evaluation=evaluation, expires_at=T0 + timedelta(hours=72))
+        return req.id, req.short_id
+
+
+def _plan_and_ask(sm, rid: int, short_id: str, facts: IamFacts) -> str:  # type: ignore[no-untyped-def]
+    plan, docs = plan_create_user(SPEC, facts, marker=short_id)
+    with sm.begin() as s:
+        digest = usecases.record_plan(s, request_id=rid, plan=plan, documents=docs, risk={"flags": [], "summary": ""}, changes=[], now=T0)
+        assert usecases.ask(s, request_id=rid, now=T0, expires_at=T0 + timedelta(hours=72), next_reminder_at=None)
+    return digest
+
+
+def _decide(sm, short_id: str, actor: str, digest: str | None, approve: bool = True):  # type: ignore[no-untyped-def]
+    with sm.begin() as s:
+        return usecases.decide(s, short_id=short_id, actor_id=actor, approve=approve, digest=digest, default_approvers=(), now=T0).state
+
+
+def _jobs(sm, rid: int) -> dict[str, JobState]:  # type: ignore[no-untyped-def]
+    with sm.begin() as s:
+        return {j.kind: j.state for j in s.scalars(select(Job).where(Job.request_id == rid))}
+
+
+def test_a_submission_is_checked_before_anyone_is_asked(sm) -> None:
+    rid, short_id = _submitted(sm)
+    assert _jobs(sm, rid) == {"plan": JobState.QUEUED}
+    # Nobody can decide on it while it is being checked, and the refusal says why.
+    with pytest.raises(Refused, match="still being checked"):
+        _decide(sm, short_id, A1, None)
+    digest = _plan_and_ask(sm, rid, short_id, _facts(READONLY))
+    with sm.begin() as s:
+        req = store.load_request(s, rid)
+        assert req.state is RequestState.PENDING and req.plan_digest == digest
+        assert store.plan_of(s, request_id=rid, digest=digest).user_name == "alice"
+
+
+def test_approvals_count_for_the_plan_they_approved_only(sm) -> None:
+    rid, short_id = _submitted(sm)
+    first = _plan_and_ask(sm, rid, short_id, _facts(READONLY))
+    with pytest.raises(Refused, match="earlier plan"):
+        _decide(sm, short_id, A1, "0" * 64)  # a message showing another plan
+    with pytest.raises(Refused, match="earlier plan"):
+        _decide(sm, short_id, A1, None)  # a button without a digest approves nothing
+    assert _decide(sm, short_id, A1, first) is RequestState.PENDING  # 1 of 2
+    assert _decide(sm, short_id, A2, first) is RequestState.APPROVED
+    with sm.begin() as s:
+        req = store.load_request(s, rid)
+        assert req.approved_digest == first
+        assert s.scalars(select(AuditEvent.details).where(AuditEvent.action == "approved")).one()["digest"] == first
+    assert _jobs(sm, rid)["apply"] is JobState.QUEUED
+
+
+def test_drift_sends_it_back_and_earlier_approvals_lapse(sm) -> None:
+    rid, short_id = _submitted(sm)
+    first = _plan_and_ask(sm, rid, short_id, _facts(READONLY))
+    _decide(sm, short_id, A1, first)
+    _decide(sm, short_id, A2, first)
+    with sm.begin() as s:
+        assert usecases.start_applying(s, request_id=rid, now=T0)
+        assert usecases.replan(s, request_id=rid, changes=["group `readers` now also has `AdministratorAccess` attached"], now=T0)
+        req = store.load_request(s, rid)
+        assert (req.state, req.approved_digest, req.decided_by) == (RequestState.SUBMITTED, None, None)
+    assert _jobs(sm, rid)["plan"] is JobState.QUEUED  # queued again, from the start
+    second = _plan_and_ask(sm, rid, short_id, _facts(READONLY, ADMIN))
+    assert second != first
+    with sm.begin() as s:
+        assert store.approvals_of(s, request_id=rid, digest=second) == []  # nobody approved this one yet
+        assert store.approvals_of(s, request_id=rid, digest=first) == [A1, A2]  # kept, for the record
+        assert len(s.scalars(select(Plan).where(Plan.request_id == rid)).all()) == 2
+    assert _decide(sm, short_id, A1, second) is RequestState.PENDING  # the same person may approve the new plan
+    assert _decide(sm, short_id, A2, second) is RequestState.APPROVED
+
+
+def test_a_stored_plan_that_was_changed_is_refused(sm) -> None:
+    rid, short_id = _submitted(sm)
+    digest = _plan_and_ask(sm, rid, short_id, _facts(READONLY))
+    with sm.begin() as s:
+        row = s.scalars(select(Plan).where(Plan.request_id == rid)).one()
+        body = dict(row.body)
+        body["steps"] = [*body["steps"], {"kind": "attach_policy", "target": ADMIN}]
+        s.execute(update(Plan).where(Plan.id == row.id).values(body=body))
+    with sm.begin() as s, pytest.raises(store.PlanIntegrityError):
+        store.plan_of(s, request_id=rid, digest=digest)
+
+
+def test_the_requester_can_cancel_while_it_is_being_checked(sm) -> None:
+    rid, short_id = _submitted(sm)
+    with sm.begin() as s:
+        usecases.cancel(s, short_id=short_id, actor_id=REQUESTER, now=T0)
+    with sm.begin() as s:
+        assert store.load_request(s, rid).state is RequestState.CANCELLED
+        # The plan job that then runs finds nothing to do: ask() no longer wins.
+        assert not usecases.ask(s, request_id=rid, now=T0, expires_at=None, next_reminder_at=None)
+
+
+def test_auto_approval_approves_the_plan_it_judged(sm) -> None:
+    auto = Evaluation(rule_name="ro", approver_users=(), approver_groups=(), quorum=1, auto_approve=True)
+    rid, short_id = _submitted(sm, auto)
+    plan, docs = plan_create_user(SPEC, _facts(READONLY), marker=short_id)
+    with sm.begin() as s:
+        digest = usecases.record_plan(s, request_id=rid, plan=plan, documents=docs, risk={}, changes=[], now=T0)
+        assert usecases.auto_approve(s, request_id=rid, now=T0)
+        req = s.get(AccessRequest, rid)
+        assert req is not None and req.approved_digest == digest and req.decided_by == "iam-bot"
+    assert _jobs(sm, rid)["apply"] is JobState.QUEUED
+
+
+def test_documents_are_stored_once_by_hash(sm) -> None:
+    rid, short_id = _submitted(sm)
+    plan, docs = plan_create_user(SPEC, _facts(READONLY), marker=short_id)
+    with sm.begin() as s:
+        store.save_plan(s, request_id=rid, plan=plan, documents=docs, now=T0)
+        store.save_plan(s, request_id=rid, plan=plan, documents=docs, now=T0)  # the same plan again: nothing new
+    with sm.begin() as s:
+        assert store.documents(s, docs) == {h: dict(d) for h, d in docs.items()}
+        assert len(s.scalars(select(Plan).where(Plan.request_id == rid)).all()) == 1
