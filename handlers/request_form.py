@@ -89,8 +89,8 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors=checked.errors)
             return
         ack(response_action="push", view=checked.review)
-        # The plan read from IAM fills the review after the ack: IAM may take longer than Slack waits.
-        form.fill_review(draft_id=checked.draft_id, user_id=user_id)
+        if checked.fill_later:  # what "copy from" brings is read after the ack: IAM may take longer than Slack waits
+            form.fill_review(draft_id=checked.draft_id, user_id=user_id)
 
     # ---- the review: submit the request ----
 

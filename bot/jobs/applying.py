@@ -156,8 +156,9 @@ class ApplyJob:
                 code=type(exc).__name__,
             )
             return
-        self.announcer.announce(request_id, Event.COMPLETED)
+        # The owner waits on the credentials DM; the messages and Homes that show the outcome follow it.
         self.delivery.deliver(request_id)
+        self.announcer.announce(request_id, Event.COMPLETED)
 
     def _adopt_plan(self, job_id: int, request_id: int, spec: RequestSpec, marker: str) -> Plan:
         """A request approved before plans existed: resolve its plan now, as provisioning always did then."""

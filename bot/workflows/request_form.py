@@ -48,6 +48,7 @@ class Checked:
     errors: dict[str, str]
     review: dict[str, Any] | None = None
     draft_id: str | None = None
+    fill_later: bool = False  # "copy from": the review is filled in after the ack (`fill_review`)
 
 
 class RequestForm:
@@ -170,7 +171,9 @@ class RequestForm:
             draft_id = usecases.save_draft(s, requester_id=user_id, spec=spec, now=self.clock())
         # Without "copy from" the steps follow from the form alone: shown at once, no IAM call.
         preview = None if spec.copy_from else self._preview(spec, IamFacts(account=self.iam.known_account_id() or ""))
-        return Checked(errors={}, review=self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, plan=preview), draft_id=draft_id)
+        return Checked(
+            errors={}, review=self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, plan=preview), draft_id=draft_id, fill_later=bool(spec.copy_from)
+        )
 
     @staticmethod
     def _preview(spec: RequestSpec, facts: IamFacts) -> Plan:
