@@ -8,7 +8,8 @@ nothing here can carry a secret.
 from __future__ import annotations
 
 import contextvars
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping
 
@@ -45,7 +46,31 @@ def start(**fields: Any) -> None:
 
 
 class ContextExecutor(ThreadPoolExecutor):
-    """Bolt's listener executor, running each listener in a copy of the submitter's context."""
+    """Bolt's listener executor, running each listener in a copy of the submitter's context.
+
+    It also knows which listeners are still running (`wait_idle`): every listener a Slack delivery
+    starts is submitted here before Slack gets its answer, so once they are done, everything that
+    delivery set off in this process has happened.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._running: set[Future[Any]] = set()
+        self._running_lock = threading.Lock()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+        future = super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+        with self._running_lock:
+            self._running.add(future)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: Future[Any]) -> None:
+        with self._running_lock:
+            self._running.discard(future)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every listener submitted so far has finished; False if some still run after `timeout`."""
+        with self._running_lock:
+            running = set(self._running)
+        return not wait(running, timeout=timeout).not_done

@@ -229,7 +229,7 @@ def running_world(workdir: Path) -> Iterator[World]:
         deps.worker.start()
         stack.callback(deps.worker.stop, 5)
         app_url = f"http://127.0.0.1:{server.effective_port}"
-        slack = SlackSender(app_url, signing_secret, team_id=TEAM_ID, response_url_base=standin.hooks_url, timeout=WAIT)
+        slack = SlackSender(app_url, signing_secret, team_id=TEAM_ID, response_url_base=standin.hooks_url, timeout=WAIT, on_view_response=standin.accept_view_response)
         iam = session.client("iam", endpoint_url=moto_url)
         yield World(moto_url, standin, slack, app_url, deps, iam, db_path)
 

@@ -50,9 +50,13 @@ class SlackSender:
         *,
         response_url_base: str = "https://hooks.slack.com/",
         timeout: float = 10.0,
+        on_view_response: Any = None,
     ) -> None:
         """`response_url_base`: pass ``SlackStandIn.hooks_url`` so the app's respond()
-        calls reach the stand-in instead of the (unreachable) real Slack."""
+        calls reach the stand-in instead of the (unreachable) real Slack.
+        `on_view_response`: pass ``SlackStandIn.accept_view_response``, so a view the app pushes or
+        updates in its answer to a submission is known to the stand-in afterwards, as to Slack."""
+        self.on_view_response = on_view_response
         base = app_base_url.rstrip("/")
         self.url = base if base.endswith("/slack/events") else f"{base}/slack/events"
         self.team_id = team_id
@@ -259,7 +263,15 @@ class SlackSender:
                 "response_urls": [],
             }
         )
-        return self._post_payload(payload)
+        resp = self._post_payload(payload)
+        if self.on_view_response is not None and resp.status_code == 200 and resp.text:
+            try:
+                answer = resp.json()
+            except ValueError:
+                answer = None
+            if isinstance(answer, dict) and answer.get("response_action") in ("push", "update") and isinstance(answer.get("view"), dict):
+                self.on_view_response(answer["response_action"], payload["view"], answer["view"])
+        return resp
 
     def view_closed(self, user_id: str, view: dict[str, Any]) -> requests.Response:
         """Sent only for views opened with notify_on_close=true, as Slack does."""

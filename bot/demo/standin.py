@@ -677,6 +677,14 @@ class SlackStandIn:
         self._views[view_id] = stored
         return dict(stored)
 
+    def accept_view_response(self, action: str, submitted: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
+        """A view the app answered a submission with (`response_action` push or update): Slack shows it
+        and then knows it (views.update by its id or external_id works); so does the stand-in."""
+        with self._cond:
+            previous = self._views.get(str(submitted.get("id"))) if action == "update" else None
+            view_id = str(submitted.get("id")) if action == "update" else self._new_view_id()
+            return self._store_view(view, view_id, previous)
+
     def _new_view_id(self) -> str:
         return f"V{next(self._seq):08d}"
 

@@ -19,8 +19,9 @@ class TtlCache:
     about that long, so only the very first lookup (or `warm()` at start) waits for IAM.
     """
 
-    def __init__(self, ttl: float):
+    def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl
+        self.clock = clock  # seconds, monotonic; tests move a fake one instead of sleeping
         self._lock = threading.Lock()
         self._data: dict[str, tuple[float, Any]] = {}
         self._refreshing: set[str] = set()
@@ -28,7 +29,7 @@ class TtlCache:
     def get(self, key: str, load: Callable[[], T]) -> T:
         with self._lock:
             hit = self._data.get(key)
-            fresh = hit is not None and time.monotonic() - hit[0] < self.ttl
+            fresh = hit is not None and self.clock() - hit[0] < self.ttl
             refresh_in_background = hit is not None and not fresh and key not in self._refreshing
             if refresh_in_background:
                 self._refreshing.add(key)
@@ -41,7 +42,7 @@ class TtlCache:
             return hit[1]  # stale, and another thread is already refreshing it
         value = load()  # outside the lock: a slow IAM listing must not block other lookups
         with self._lock:
-            self._data[key] = (time.monotonic(), value)
+            self._data[key] = (self.clock(), value)
         return value
 
     def peek(self, key: str) -> Any:
@@ -54,7 +55,7 @@ class TtlCache:
         try:
             value = load()
             with self._lock:
-                self._data[key] = (time.monotonic(), value)
+                self._data[key] = (self.clock(), value)
         except Exception:
             log.warning("refreshing the IAM %s listing failed; serving the previous one", key)
         finally:

@@ -27,7 +27,7 @@ def test_unsigned_wrongly_signed_and_replayed_requests_are_rejected(bot):
     assert bot.slack.post(body, form, timestamp=int(time.time()) - 6 * 60).status_code == 401
     other = SlackSender(bot.url, "another-secret")
     assert other.command("UREQUESTER1", "request").status_code == 401
-    time.sleep(0.3)
+    bot.settle()
     assert bot.standin.calls_to("views.open") == []
 
 

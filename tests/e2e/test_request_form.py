@@ -82,8 +82,9 @@ def test_copy_from_review_shows_what_will_be_copied(bot, iam):
     assert answer["response_action"] == "push"
     assert "Reading" in json.dumps(answer["view"])  # pushed at once, filled in after the ack
     update = bot.standin.wait_for("views.update", lambda c: c.args["external_id"] == answer["view"]["external_id"])
+    assert update.response["ok"], update.response  # the pushed review is known to Slack: the update lands
     shown = json.dumps(update.args["view"])
-    for expected in ("deployers", "ReadOnlyAccess", "inline-s3"):
+    for expected in ("deployers", "ReadOnlyAccess", "inline-s3", "copied from template-user"):
         assert expected in shown
     assert bot.standin.problems == []
 

@@ -103,7 +103,7 @@ class RunningBot:
         self._thread.start()
         if self.start_worker:
             self.deps.worker.start()
-        self.slack = SlackSender(self.url, SIGNING_SECRET, response_url_base=self.standin.hooks_url)
+        self.slack = SlackSender(self.url, SIGNING_SECRET, response_url_base=self.standin.hooks_url, on_view_response=self.standin.accept_view_response)
         return self
 
     def _serve(self) -> None:
@@ -112,6 +112,11 @@ class RunningBot:
         except OSError:
             if not self._closing:  # stop() closed the socket under the loop's select(): expected
                 raise
+
+    def settle(self, timeout: float = 20.0) -> None:
+        """Wait until every listener the deliveries sent so far started has finished: after this, what
+        they could have done (rightly or wrongly) has happened, so asserting that nothing did is fair."""
+        assert self.app.listener_pool.wait_idle(timeout), f"listeners still running after {timeout}s"
 
     def stop(self) -> None:
         self._closing = True

@@ -62,7 +62,7 @@ class BotProcess:
         )
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
-        self.slack = SlackSender(self.url, SIGNING_SECRET, response_url_base=standin.hooks_url)
+        self.slack = SlackSender(self.url, SIGNING_SECRET, response_url_base=standin.hooks_url, on_view_response=standin.accept_view_response)
 
     def start(self, timeout: float = 60) -> BotProcess:
         self._log = open(self.log_path, "ab")
