@@ -1,0 +1,1 @@
+"""The hash-chained audit trail: every event, in the transaction of its change; verify and export."""

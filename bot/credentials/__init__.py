@@ -1,0 +1,1 @@
+"""Console passwords that meet the account's policy, and the vault that seals credentials (Fernet)."""
