@@ -7,7 +7,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import or_, select
 
 from bot.audit import trail as audit
@@ -15,7 +14,7 @@ from bot.common.constants import BOT_ACTOR, CREDENTIALS_DM_EVENT, REVEAL_CLAIM_W
 from bot.common.sql import SessionMaker, compare_and_set
 from bot.requests import store
 from bot.slack import ui
-from bot.slack.notifier import Notifier, Place
+from bot.slack.notifier import Notifier, Place, SlackRefused
 from models import AccessRequest, CredentialEnvelope, RequestState
 
 log = logging.getLogger(__name__)
@@ -65,8 +64,8 @@ class Delivery:
         if sent is None:
             try:
                 sent = self.notifier.dm(view.owner_id, message)
-            except SlackApiError as exc:
-                log.warning("credentials DM for request %s not sent (%s); will retry", request_id, exc.response.get("error"))
+            except SlackRefused as exc:
+                log.warning("credentials DM for request %s not sent (%s); will retry", request_id, exc.code)
                 return False
         channel, ts = sent
         with self.sm.begin() as s:
@@ -88,9 +87,9 @@ class Delivery:
         """After an attempt with no known outcome: the DM Slack may have delivered, found by its metadata."""
         try:
             found = self.notifier.find_dm(owner, event_type=CREDENTIALS_DM_EVENT, request=short_id)
-        except SlackApiError as exc:
+        except SlackRefused as exc:
             # Cannot tell: a second DM (whose reveal still works once) beats credentials never announced.
-            log.warning("could not read the owner's DM history (%s); sending the credentials DM again", exc.response.get("error"))
+            log.warning("could not read the owner's DM history (%s); sending the credentials DM again", exc.code)
             return None
         if found:
             log.info("credentials DM for %s had been delivered before the process stopped; not sending it again", short_id)

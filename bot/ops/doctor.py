@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-
 from bot.runtime.settings import FIELD_ENV, ConfigError, Settings, load_settings, local_key_file
+from bot.slack.probe import SlackProbe, SlackProblem
 from bot.slack.scopes import BOT_SCOPES
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -80,8 +78,9 @@ class Context:
         bad = [n for n in names if n in self.broken]
         return f"{', '.join(bad)} is invalid (see above)" if bad else None
 
-    def client(self, token: str) -> WebClient:
-        return WebClient(token=token, base_url=self.settings.slack_api_url, timeout=10)
+    @property
+    def slack(self) -> SlackProbe:
+        return SlackProbe(base_url=self.settings.slack_api_url)
 
 
 def parse_settings() -> tuple[Settings, dict[str, str]]:
@@ -108,12 +107,6 @@ def check_settings(ctx: Context) -> list[Result]:
     return [fail(env, why, f"correct {env}") for env, why in ctx.broken.items()]
 
 
-def _slack_error(exc: Exception) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
-    return type(exc).__name__  # URLError, timeout, ...: never the exception text (it may carry the request)
-
-
 def check_slack_token(ctx: Context) -> list[Result]:
     name = "Slack bot token"
     s = ctx.settings
@@ -123,23 +116,16 @@ def check_slack_token(ctx: Context) -> list[Result]:
     if not s.slack_bot_token:
         return [fail(name, "SLACK_BOT_TOKEN is not set", "copy the Bot User OAuth Token (xoxb-...) from your Slack app's OAuth & Permissions page")]
     try:
-        client = ctx.client(s.slack_bot_token)
-        resp = client.auth_test()
-    except SlackApiError as exc:
-        error = _slack_error(exc)
-        if error in _REJECTED_TOKEN:
-            return [fail(name, f"Slack rejected SLACK_BOT_TOKEN ({error})", "copy the Bot User OAuth Token again from OAuth & Permissions; reinstall the app if it was revoked")]
-        return [fail(name, f"auth.test failed ({error})", "check SLACK_BOT_TOKEN and SLACK_API_URL")]
-    except OSError as exc:  # network (URLError, timeouts): nothing answered at SLACK_API_URL
-        return [fail(name, f"cannot reach Slack at {s.slack_api_url} ({_slack_error(exc)})", "check SLACK_API_URL and that this host can reach it")]
+        me = ctx.slack.identity(s.slack_bot_token)
+    except SlackProblem as exc:
+        if exc.unreachable:
+            return [fail(name, f"cannot reach Slack at {s.slack_api_url} ({exc.code})", "check SLACK_API_URL and that this host can reach it")]
+        if exc.code in _REJECTED_TOKEN:
+            return [fail(name, f"Slack rejected SLACK_BOT_TOKEN ({exc.code})", "copy the Bot User OAuth Token again from OAuth & Permissions; reinstall the app if it was revoked")]
+        return [fail(name, f"auth.test failed ({exc.code})", "check SLACK_BOT_TOKEN and SLACK_API_URL")]
     ctx.slack_ok = True
-    headers = {k.lower(): v for k, v in (resp.headers or {}).items()}
-    raw = headers.get("x-oauth-scopes")
-    if isinstance(raw, list):
-        raw = ",".join(raw)
-    if raw is not None:
-        ctx.granted_scopes = frozenset(x.strip() for x in raw.split(",") if x.strip())
-    return [ok(name, f"valid: bot @{resp.get('user')} in workspace {resp.get('team')}")]
+    ctx.granted_scopes = me.scopes
+    return [ok(name, f"valid: bot @{me.user} in workspace {me.team}")]
 
 
 def check_slack_scopes(ctx: Context) -> list[Result]:
@@ -176,15 +162,13 @@ def check_app_token(ctx: Context) -> list[Result]:
     if not s.slack_app_token:
         return [ok(name, f"unset: HTTP mode, Slack posts to /slack/events on port {s.port}")]
     try:
-        client = ctx.client("")  # the app-level token goes in the call: Socket Mode's own method
-        client.apps_connections_open(app_token=s.slack_app_token)
-    except SlackApiError as exc:
-        error = _slack_error(exc)
-        if error in _REJECTED_TOKEN:
-            return [fail(name, f"Slack rejected SLACK_APP_TOKEN ({error})", "create an app-level token with connections:write (Basic Information > App-Level Tokens) and set it")]
-        return [fail(name, f"apps.connections.open failed ({error})", "turn on Socket Mode in the app's settings (Socket Mode page)")]
-    except OSError as exc:
-        return [fail(name, f"cannot reach Slack at {s.slack_api_url} ({_slack_error(exc)})", "check SLACK_API_URL and that this host can reach it")]
+        ctx.slack.open_socket_mode(s.slack_app_token)
+    except SlackProblem as exc:
+        if exc.unreachable:
+            return [fail(name, f"cannot reach Slack at {s.slack_api_url} ({exc.code})", "check SLACK_API_URL and that this host can reach it")]
+        if exc.code in _REJECTED_TOKEN:
+            return [fail(name, f"Slack rejected SLACK_APP_TOKEN ({exc.code})", "create an app-level token with connections:write (Basic Information > App-Level Tokens) and set it")]
+        return [fail(name, f"apps.connections.open failed ({exc.code})", "turn on Socket Mode in the app's settings (Socket Mode page)")]
     return [ok(name, "valid: Socket Mode connections open")]
 
 
@@ -429,23 +413,20 @@ def check_approvers(ctx: Context) -> list[Result]:
         return [fail(name, "IAM_BOT_APPROVERS is not set", "give the Slack member IDs (profile > ... > Copy member ID) of the people who may approve, comma-separated")]
     if not ctx.slack_ok:
         return [skip(name, "the bot token does not work")]
-    client = ctx.client(s.slack_bot_token)
     out = []
     for user_id in sorted(s.approvers):
         label = f"approver {user_id}"
         try:
-            user = client.users_info(user=user_id)["user"]
-        except SlackApiError as exc:
-            error = _slack_error(exc)
-            if error == "user_not_found":
+            user = ctx.slack.user(s.slack_bot_token, user_id)
+        except SlackProblem as exc:
+            if exc.unreachable:
+                out.append(fail(label, f"cannot reach Slack ({exc.code})", "check SLACK_API_URL"))
+            elif exc.code == "user_not_found":
                 out.append(fail(label, "no such user in this workspace", f"remove {user_id} from IAM_BOT_APPROVERS or use the member ID from the person's profile"))
-            elif error == "missing_scope":
+            elif exc.code == "missing_scope":
                 out.append(fail(label, "cannot look it up: the token lacks users:read", "add users:read and reinstall the app"))
             else:
-                out.append(fail(label, f"users.info failed ({error})", "check the ID and the bot token"))
-            continue
-        except OSError as exc:
-            out.append(fail(label, f"cannot reach Slack ({_slack_error(exc)})", "check SLACK_API_URL"))
+                out.append(fail(label, f"users.info failed ({exc.code})", "check the ID and the bot token"))
             continue
         who = f"@{user.get('name', '?')}"
         if user.get("deleted"):
@@ -464,18 +445,16 @@ def _check_channel(ctx: Context, *, name: str, setting: str, channel: str, unset
         return [ok(name, unset)]
     if not ctx.slack_ok:
         return [skip(name, "the bot token does not work")]
-    client = ctx.client(ctx.settings.slack_bot_token)
     try:
-        info = client.conversations_info(channel=channel)["channel"]
-    except SlackApiError as exc:
-        error = _slack_error(exc)
-        if error == "channel_not_found":
+        info = ctx.slack.channel(ctx.settings.slack_bot_token, channel)
+    except SlackProblem as exc:
+        if exc.unreachable:
+            return [fail(name, f"cannot reach Slack ({exc.code})", "check SLACK_API_URL")]
+        if exc.code == "channel_not_found":
             return [fail(name, f"{setting}={channel} not found (a private channel looks so until the bot is in it)", "check the channel ID, and invite the bot: `/invite @iam-bot` in that channel")]
-        if error == "missing_scope":
+        if exc.code == "missing_scope":
             return [fail(name, "cannot look it up: the token lacks channels:read / groups:read", "add them and reinstall the app")]
-        return [fail(name, f"conversations.info failed ({error})", f"check {setting}")]
-    except OSError as exc:
-        return [fail(name, f"cannot reach Slack ({_slack_error(exc)})", "check SLACK_API_URL")]
+        return [fail(name, f"conversations.info failed ({exc.code})", f"check {setting}")]
     label = f"#{info.get('name', channel)}"
     if info.get("is_archived"):
         return [fail(name, f"{label} is archived", f"unarchive it or set {setting} to another channel")]

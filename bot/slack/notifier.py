@@ -24,6 +24,14 @@ def _error(exc: SlackApiError) -> str:
     return str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
 
 
+class SlackRefused(Exception):
+    """Slack refused (or did not answer) a call whose outcome the caller must know; `code` is Slack's error."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
 class Notifier:
     def __init__(self, client: WebClient, *, audit_channel: str = ""):
         self.client = client
@@ -32,9 +40,12 @@ class Notifier:
     # ---- direct messages ----
 
     def dm(self, user_id: str, message: dict[str, Any]) -> Place:
-        """Raises SlackApiError: for DMs whose loss the caller must know of (the credentials DM)."""
-        channel = self.client.conversations_open(users=user_id)["channel"]["id"]
-        resp = self.client.chat_postMessage(channel=channel, **message)
+        """Raises SlackRefused: for DMs whose loss the caller must know of (the credentials DM)."""
+        try:
+            channel = self.client.conversations_open(users=user_id)["channel"]["id"]
+            resp = self.client.chat_postMessage(channel=channel, **message)
+        except SlackApiError as exc:
+            raise SlackRefused(_error(exc)) from None
         return resp["channel"], resp["ts"]
 
     def dm_quietly(self, user_id: str, message: dict[str, Any], *, what: str) -> bool:
@@ -42,19 +53,22 @@ class Notifier:
         try:
             self.dm(user_id, message)
             return True
-        except SlackApiError as exc:
-            log.warning("could not DM %s: %s (%s)", user_id, what, _error(exc))
+        except SlackRefused as exc:
+            log.warning("could not DM %s: %s (%s)", user_id, what, exc.code)
             return False
 
     def find_dm(self, user_id: str, *, event_type: str, request: str) -> Place | None:
         """A DM of ours to `user_id` that carries this metadata, among the latest ones, if any.
 
         Used before re-sending a DM whose first attempt had no known outcome (the process died
-        while Slack was answering), so the person gets it once. Raises SlackApiError if Slack
+        while Slack was answering), so the person gets it once. Raises SlackRefused if Slack
         cannot tell.
         """
-        channel = self.client.conversations_open(users=user_id)["channel"]["id"]
-        history = self.client.conversations_history(channel=channel, limit=50, include_all_metadata=True)
+        try:
+            channel = self.client.conversations_open(users=user_id)["channel"]["id"]
+            history = self.client.conversations_history(channel=channel, limit=50, include_all_metadata=True)
+        except SlackApiError as exc:
+            raise SlackRefused(_error(exc)) from None
         for found in history.get("messages") or []:
             meta = found.get("metadata") or {}
             if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get("request") == request:
@@ -85,6 +99,8 @@ class Notifier:
                 else:
                     resp = self.client.chat_postMessage(channel=target, **message)
                     posted.append((resp["channel"], resp["ts"]))
+            except SlackRefused as exc:
+                log.error("could not send %s to %s: %s", what, target, exc.code)
             except SlackApiError as exc:
                 log.error("could not send %s to %s: %s", what, target, _error(exc))
         return posted
