@@ -8,7 +8,7 @@ the request and so a token.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -33,9 +33,10 @@ class SlackProbe:
         self.base_url = base_url
         self.timeout = timeout
 
-    def _call(self, token: str, method: str, **kwargs: Any) -> Any:
+    def _call(self, token: str, ask: Callable[[WebClient], Any]) -> Any:
+        # Each Web API method is named in the code (not by string): tests check the manifest's scopes against them.
         try:
-            return getattr(WebClient(token=token or None, base_url=self.base_url, timeout=self.timeout), method)(**kwargs)
+            return ask(WebClient(token=token or None, base_url=self.base_url, timeout=self.timeout))
         except SlackApiError as exc:
             raise SlackProblem(str(exc.response.get("error") or f"HTTP {exc.response.status_code}")) from None
         except OSError as exc:  # URLError, timeouts: nothing answered
@@ -43,7 +44,7 @@ class SlackProbe:
 
     def identity(self, bot_token: str) -> Identity:
         """auth.test: who the token is, and the scopes Slack says it has."""
-        resp = self._call(bot_token, "auth_test")
+        resp = self._call(bot_token, lambda client: client.auth_test())
         headers = {k.lower(): v for k, v in (resp.headers or {}).items()}
         raw = headers.get("x-oauth-scopes")
         if isinstance(raw, list):
@@ -53,10 +54,10 @@ class SlackProbe:
 
     def open_socket_mode(self, app_token: str) -> None:
         """apps.connections.open, Socket Mode's own method: the app-level token goes in the call."""
-        self._call("", "apps_connections_open", app_token=app_token)
+        self._call("", lambda client: client.apps_connections_open(app_token=app_token))
 
     def user(self, bot_token: str, user_id: str) -> dict[str, Any]:
-        return dict(self._call(bot_token, "users_info", user=user_id)["user"])
+        return dict(self._call(bot_token, lambda client: client.users_info(user=user_id))["user"])
 
     def channel(self, bot_token: str, channel_id: str) -> dict[str, Any]:
-        return dict(self._call(bot_token, "conversations_info", channel=channel_id)["channel"])
+        return dict(self._call(bot_token, lambda client: client.conversations_info(channel=channel_id))["channel"])
