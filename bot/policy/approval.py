@@ -84,6 +84,11 @@ def refusal_to_reveal(*, actor_id: str, owner_id: str) -> str | None:
     return None
 
 
+def who_is_asked(*, users: Iterable[str], groups: Iterable[str], requester_id: str, owner_id: str) -> list[str]:
+    """A rule's approvers as requesters see them named: its users (never the requester or owner), then its groups."""
+    return [*eligible_approvers(approvers=frozenset(users), requester_id=requester_id, owner_id=owner_id), *groups]
+
+
 def eligible_approvers(*, approvers: frozenset[str], requester_id: str, owner_id: str) -> list[str]:
     """Who can decide on a request: never its requester nor its owner."""
     return sorted(a for a in approvers if a not in (requester_id, owner_id))

@@ -120,9 +120,3 @@ def home_data(
         recently_decided=tuple(recent),
         is_approver=is_approver,
     )
-
-
-def people_to_refresh(session: Session, *, request_id: int, approvers: frozenset[str]) -> set[str]:
-    """Whose App Home shows this request: its requester, its owner, and the approvers (groups expanded)."""
-    req = session.get(AccessRequest, request_id)
-    return ({req.requester_id, req.owner_id} if req else set()) | set(approvers)

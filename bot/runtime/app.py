@@ -38,6 +38,7 @@ from bot.workflows.announce import Announcer
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.decisions import Decisions
 from bot.workflows.request_form import RequestForm
+from bot.workflows.requesters import Requesters
 from bot.workflows.reveal import Reveal
 from bot.workflows.status import StatusDesk
 from models import JobKind
@@ -116,14 +117,17 @@ def build(
     request_ttl = timedelta(hours=rulebook.request_ttl_hours or settings.request_ttl_hours)  # the rules file wins
     queue = JobQueue(sessionmaker=sm, clock=clock, worker_id=worker_id, lease=lease)
     wake = lambda: worker.wake()  # noqa: E731 - the worker is built last; approvals wake it
+    requesters = Requesters(rulebook=rulebook, directory=directory)
     status = StatusDesk(sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, clock=clock)
     announcer = Announcer(
-        sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook,
+        sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, requesters=requesters,
         approval_channel=settings.approval_channel, publish_home=status.publish_home,
     )
-    decisions = Decisions(sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, announcer=announcer, clock=clock, wake=wake)
+    decisions = Decisions(
+        sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, requesters=requesters, announcer=announcer, clock=clock, wake=wake
+    )
     form = RequestForm(
-        sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, rulebook=rulebook,
+        sessionmaker=sm, iam=iam, notifier=notifier, rulebook=rulebook, requesters=requesters,
         path_prefix=settings.user_path_prefix, boundary_setting=settings.permissions_boundary or None,
         request_ttl=request_ttl, clock=clock, wake=wake,
     )

@@ -23,6 +23,7 @@ from bot.requests import store
 from bot.slack import ui
 from bot.slack.directory import Directory
 from bot.slack.notifier import Notifier, Place
+from bot.workflows.requesters import Requesters
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Announcer:
         notifier: Notifier,
         directory: Directory,
         rulebook: Rulebook,
+        requesters: Requesters,
         approval_channel: str = "",
         publish_home: Callable[[str], None],
     ):
@@ -86,6 +88,7 @@ class Announcer:
         self.notifier = notifier
         self.directory = directory
         self.rulebook = rulebook
+        self.requesters = requesters
         self.approval_channel = approval_channel
         self.publish_home = publish_home
 
@@ -100,15 +103,6 @@ class Announcer:
         Calls Slack for groups (fresh: membership read now)."""
         everyone = self.directory.expand([*snap.approver_users, *snap.approver_groups], fresh=fresh)
         return approval.eligible_approvers(approvers=frozenset(everyone), requester_id=snap.view.requester_id, owner_id=snap.view.owner_id)
-
-    def who_is_asked(self, snap: Snapshot) -> list[str]:
-        """Approver users and groups as the requester's confirmation names them (never the requester or owner)."""
-        users = approval.eligible_approvers(approvers=frozenset(snap.approver_users), requester_id=snap.view.requester_id, owner_id=snap.view.owner_id)
-        return [*users, *snap.approver_groups]
-
-    def may_break_glass(self, user_id: str) -> bool:
-        book = self.rulebook
-        return book.may_break_glass(user_id, self.directory.groups_of(user_id, book.requester_groups_to_resolve))
 
     # ---------------------------------------------------------------- the one entry point
 
@@ -157,8 +151,9 @@ class Announcer:
             with self.sm.begin() as s:
                 store.add_approval_places(s, request_id=view.id, places=posted)
             sent = len(posted)
-        may_break_glass = self.may_break_glass(view.requester_id)
-        confirmation = ui.submitted_message(view, approvers=self.who_is_asked(snap), break_glass=may_break_glass)
+        may_break_glass = self.requesters.may_break_glass(view.requester_id)
+        asked = approval.who_is_asked(users=snap.approver_users, groups=snap.approver_groups, requester_id=view.requester_id, owner_id=view.owner_id)
+        confirmation = ui.submitted_message(view, approvers=asked, break_glass=may_break_glass)
         if sent == 0:
             confirmation = {
                 **(confirmation if may_break_glass else {}),

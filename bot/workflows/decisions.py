@@ -24,6 +24,7 @@ from bot.slack.notifier import Notifier
 from bot.slack.ui import ids
 from bot.workflows.announce import Announcer, Event
 from bot.workflows.attempt import attempt
+from bot.workflows.requesters import Requesters
 from models import AccessRequest, RequestState
 
 T = TypeVar("T")
@@ -38,6 +39,7 @@ class Decisions:
         notifier: Notifier,
         directory: Directory,
         rulebook: Rulebook,
+        requesters: Requesters,
         announcer: Announcer,
         clock: Callable[[], datetime],
         wake: Callable[[], None],
@@ -46,6 +48,7 @@ class Decisions:
         self.notifier = notifier
         self.directory = directory
         self.rulebook = rulebook
+        self.requesters = requesters
         self.announcer = announcer
         self.clock = clock
         self.wake = wake
@@ -127,16 +130,12 @@ class Decisions:
 
     # ---------------------------------------------------------------- break glass
 
-    def _listed_for_break_glass(self, user_id: str) -> bool:
-        book = self.rulebook
-        return book.may_break_glass(user_id, self.directory.groups_of(user_id, book.requester_groups_to_resolve))
-
     def open_break_glass(self, *, actor: str, short_id: str, trigger_id: str) -> None:
         """The confirmation form, for a listed requester's own pending request only."""
         with self.sm.begin() as s:
             req = store.get_request(s, short_id=short_id)
             mine, pending, user_name = req.requester_id == actor, req.state is RequestState.PENDING, req.user_name
-        if not (mine and self._listed_for_break_glass(actor)):
+        if not (mine and self.requesters.may_break_glass(actor)):
             raise Refused("Only a requester listed for break-glass can approve their own request.")
         if not pending:
             raise Refused("This request is no longer waiting for approval. Nothing was changed.")
@@ -150,7 +149,7 @@ class Decisions:
             usecases.break_glass,
             short_id=short_id,
             actor_id=actor,
-            allowed=self._listed_for_break_glass(actor),
+            allowed=self.requesters.may_break_glass(actor),
             reason=reason[:1000],
             now=self.clock(),
         )

@@ -20,11 +20,11 @@ from bot.policy.rulebook import Evaluation, Rulebook
 from bot.requests import planner, store, usecases
 from bot.requests.validation import RawForm, validate_form
 from bot.slack import ui
-from bot.slack.directory import Directory
 from bot.slack.notifier import Notifier
 from bot.slack.typeahead import ranked
 from bot.slack.ui import ids
 from bot.policy import approval
+from bot.workflows.requesters import Requesters
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ class RequestForm:
         sessionmaker: SessionMaker,
         iam: IamGateway,
         notifier: Notifier,
-        directory: Directory,
         rulebook: Rulebook,
+        requesters: Requesters,
         path_prefix: str,
         boundary_setting: str | None,
         request_ttl: timedelta,
@@ -69,8 +69,8 @@ class RequestForm:
         self.sm = sessionmaker
         self.iam = iam
         self.notifier = notifier
-        self.directory = directory
         self.rulebook = rulebook
+        self.requesters = requesters
         self.path_prefix = path_prefix
         self.boundary_setting = boundary_setting
         self.request_ttl = request_ttl
@@ -79,15 +79,9 @@ class RequestForm:
 
     # ---------------------------------------------------------------- the modal
 
-    def _requester_groups(self, user_id: str) -> tuple[str, ...]:
-        return self.directory.groups_of(user_id, self.rulebook.requester_groups_to_resolve)
-
-    def may_request(self, user_id: str) -> bool:
-        return self.rulebook.may_request(user_id, self._requester_groups(user_id))
-
     def modal(self, *, user_id: str) -> dict[str, Any]:
         """The request modal with the path and boundary the guardrails want filled in, or a refusal."""
-        if not self.may_request(user_id):
+        if not self.requesters.may_request(user_id):
             return ui.notice_modal("Not allowed", NOT_ALLOWED)
         book = self.rulebook
         boundary = book.required_boundary(self.path_prefix, setting=self.boundary_setting)
@@ -132,15 +126,11 @@ class RequestForm:
         return self.rulebook.evaluate(
             spec,
             requester_id,
-            self._requester_groups(requester_id),
+            self.requesters.groups_of(requester_id),
             boundary_setting=self.boundary_setting,
             path_prefix=self.path_prefix,
             policy_documents=policy_documents,
         )
-
-    def who_is_asked(self, ev: Evaluation, *, requester_id: str, owner_id: str) -> list[str]:
-        users = approval.eligible_approvers(approvers=frozenset(ev.approver_users), requester_id=requester_id, owner_id=owner_id)
-        return [*users, *ev.approver_groups]
 
     def check(self, *, user_id: str, raw: RawForm) -> Checked:
         """Validate the form, quick checks against IAM and the guardrails within Slack's 3 s, then save a draft.
@@ -180,7 +170,7 @@ class RequestForm:
         return planner.plan_create_user(spec, facts, marker="(on submission)")[0]
 
     def _review(self, spec: RequestSpec, *, draft_id: str, user_id: str, ev: Evaluation, **plan: Any) -> dict[str, Any]:
-        approvers = self.who_is_asked(ev, requester_id=user_id, owner_id=spec.owner_id)
+        approvers = approval.who_is_asked(users=ev.approver_users, groups=ev.approver_groups, requester_id=user_id, owner_id=spec.owner_id)
         rule = ui.rule_text(rule_name=ev.rule_name, quorum=ev.quorum, approvers=approvers, auto_approve=ev.auto_approve)
         return ui.review_modal(spec=spec, draft_id=draft_id, requester_id=user_id, approvers=approvers, rule=rule, **plan)
 
