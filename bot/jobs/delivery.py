@@ -54,7 +54,7 @@ class Delivery:
             outcome_unknown = env.delivery_attempted_at is not None
             if not compare_and_set(s, CredentialEnvelope, where=[CredentialEnvelope.id == env.id, *self._due(now)], values={"delivery_attempted_at": now}):
                 return False
-            view = store.view_of(s, store.load_request(s, request_id))
+            view = store.view_of(s, store.load_request(s, request_id), plan=False)
             message = {
                 **ui.credentials_ready_message(view, expires_at=env.expires_at),
                 "metadata": {"event_type": CREDENTIALS_DM_EVENT, "event_payload": {"request": view.short_id}},
@@ -127,7 +127,7 @@ class Delivery:
         for request_id, channel, ts in purged:
             if channel and ts:
                 with self.sm.begin() as s:
-                    view = store.view_of(s, store.load_request(s, request_id))
+                    view = store.view_of(s, store.load_request(s, request_id), plan=False)
                 self.notifier.update([(channel, ts)], ui.credentials_gone_message(view, revealed_at=None), what="expired credentials DM")
             self.refresh_homes(request_id)
         return len(purged)

@@ -206,8 +206,9 @@ def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: boo
     return out
 
 
-def view_of(session: Session, req: AccessRequest) -> RequestView:
-    return views_of(session, [req], with_plans=True)[0]
+def view_of(session: Session, req: AccessRequest, *, plan: bool = True) -> RequestView:
+    """`plan=False` for messages that never show the plan (the credentials DM, the reveal): one read less."""
+    return views_of(session, [req], with_plans=plan)[0]
 
 
 # ---------------------------------------------------------------- where approvers were asked

@@ -124,7 +124,7 @@ class Decisions:
         req = self._attempt(actor, usecases.cancel, short_id=short_id, actor_id=actor, now=self.clock())
         if channel and message_ts:
             with self.sm.begin() as s:
-                view = store.view_of(s, store.load_request(s, req.id))
+                view = store.view_of(s, store.load_request(s, req.id), plan=False)
             self.notifier.update([(channel, message_ts)], ui.decision_message(view), what="cancelled request's DM")
         self.announcer.announce(req.id, Event.CANCELLED)
 

@@ -52,7 +52,7 @@ class Reveal:
         now = self.clock()
         with self.sm.begin() as s:
             usecases.finish_reveal(s, envelope_id=env_id, actor_id=actor, now=now)
-            gone = ui.credentials_gone_message(store.view_of(s, store.get_request(s, short_id=short_id)), revealed_at=now)
+            gone = ui.credentials_gone_message(store.view_of(s, store.get_request(s, short_id=short_id), plan=False), revealed_at=now)
         if dm_channel and dm_ts:
             self.notifier.update([(dm_channel, dm_ts)], gone, what="credentials DM")
         self.publish_home(actor)
