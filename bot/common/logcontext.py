@@ -21,14 +21,15 @@ def current() -> Mapping[str, str]:
     return _fields.get()
 
 
-def _clean(fields: Mapping[str, Any]) -> dict[str, str]:
+def clean(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Ids as log fields: strings, at most 80 characters, empty ones left out."""
     return {k: str(v)[:80] for k, v in fields.items() if v not in (None, "")}
 
 
 @contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     """Add `fields` to every log line written inside the block (in this thread or context)."""
-    token = _fields.set({**_fields.get(), **_clean(fields)})
+    token = _fields.set({**_fields.get(), **clean(fields)})
     try:
         yield
     finally:
@@ -37,12 +38,12 @@ def log_context(**fields: Any) -> Iterator[None]:
 
 def bind(**fields: Any) -> None:
     """Add `fields` for the rest of the current context (a listener run, a `log_context` block)."""
-    _fields.set({**_fields.get(), **_clean(fields)})
+    _fields.set({**_fields.get(), **clean(fields)})
 
 
 def start(**fields: Any) -> None:
     """Replace the context: a new Slack delivery on a reused server thread starts clean."""
-    _fields.set(_clean(fields))
+    _fields.set(clean(fields))
 
 
 class ContextExecutor(ThreadPoolExecutor):

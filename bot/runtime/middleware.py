@@ -57,7 +57,7 @@ def slack_ids(body: Mapping[str, Any]) -> dict[str, str]:
         out["slack"] = f"options {body.get('action_id', '?')}"
     else:
         out["slack"] = kind or "request"
-    return {k: str(v)[:80] for k, v in out.items() if v not in (None, "")}
+    return logcontext.clean(out)
 
 
 def slack_context_middleware(body: dict[str, Any], next: Callable[[], Any]) -> Any:
