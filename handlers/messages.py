@@ -24,5 +24,7 @@ def register(app: App, services: Services) -> None:
     def mention(event: dict[str, Any]) -> None:
         if not event.get("user"):
             return
-        reply = services.status.answer(user_id=event["user"], query=phrases.parse(event.get("text") or ""))
-        services.notifier.reply(channel=event["channel"], thread_ts=event.get("thread_ts") or event.get("ts"), message=reply)
+        # Only the asker sees the answer (ephemeral), in the thread they wrote in if any.
+        services.status.answer_mention(
+            user_id=event["user"], channel=event["channel"], thread_ts=event.get("thread_ts"), query=phrases.parse(event.get("text") or "")
+        )

@@ -58,9 +58,11 @@ def register(app: App, services: Services) -> None:
 
     # ---- typeahead: answered from a briefly cached IAM listing ----
 
-    def answer_options(ack: Ack, build: Callable[[str], list[dict[str, Any]]], payload: dict[str, Any]) -> None:
+    def answer_options(ack: Ack, build: Callable[..., list[dict[str, Any]]], payload: dict[str, Any]) -> None:
+        user = payload.get("user")
+        user_id = str((user if isinstance(user, dict) else {}).get("id") or "")[:32]  # who asks decides what they may see
         try:
-            ack(options=build(str(payload.get("value") or "")[:100]))
+            ack(options=build(str(payload.get("value") or "")[:100], user_id=user_id))
         except AwsError as exc:
             # An empty list shows "No results"; the cause goes to the operator's log.
             log.warning("options lookup failed: %s during %s", exc.code, exc.action)

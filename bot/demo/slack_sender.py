@@ -342,8 +342,12 @@ class SlackSender:
         event["channel_type"] = "im"
         return self.event(event)
 
-    def mention(self, user_id: str, text: str, *, channel: str = "C0GENERAL") -> requests.Response:
-        """An app_mention event; "<@UBOT> " is prepended unless `text` already mentions the bot."""
+    def mention(self, user_id: str, text: str, *, channel: str = "C0GENERAL", thread_ts: str | None = None) -> requests.Response:
+        """An app_mention event (a reply in the thread `thread_ts` if given); "<@UBOT> " is prepended
+        unless `text` already mentions the bot."""
         mention = f"<@{BOT_USER_ID}>"
         full_text = text if mention in text else f"{mention} {text}"
-        return self.event(self._message_event("app_mention", user_id, full_text, channel))
+        event = self._message_event("app_mention", user_id, full_text, channel)
+        if thread_ts is not None:
+            event["thread_ts"] = thread_ts
+        return self.event(event)

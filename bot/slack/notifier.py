@@ -75,17 +75,24 @@ class Notifier:
                 return channel, found["ts"]
         return None
 
-    def ephemeral(self, *, channel: str, user: str, text: str) -> None:
-        """Tell one person privately where they clicked; by DM when there is no such place."""
+    def ephemeral(
+        self, *, channel: str, user: str, text: str = "", message: dict[str, Any] | None = None, thread_ts: str | None = None
+    ) -> None:
+        """Tell one person privately where they clicked or asked (in its thread, if any); by DM when there is no such place.
+
+        `message` (text and blocks) instead of `text` for a full answer, e.g. a status reply to an @mention.
+        """
+        body = message if message is not None else {"text": text}
+        what = "private answer" if message is not None else "refusal"
         if not channel:
-            self.dm_quietly(user, {"text": text}, what="refusal")
+            self.dm_quietly(user, body, what=what)
             return
         try:
-            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+            self.client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **body)
         except SlackApiError as exc:
             # Not in that channel (or a DM we cannot post to): tell them by DM instead of going silent.
             log.info("ephemeral failed (%s); sending a DM", _error(exc))
-            self.dm_quietly(user, {"text": text}, what="refusal")
+            self.dm_quietly(user, body, what=what)
 
     # ---- messages in channels and DMs ----
 

@@ -98,15 +98,25 @@ class RequestForm:
 
     # ---------------------------------------------------------------- typeahead (from a brief cache)
 
-    def group_options(self, query: str) -> list[dict[str, Any]]:
+    # Only someone who may request sees IAM's names: anyone in the workspace can send a
+    # block_suggestion, and the lists name every group, policy and user of the account.
+    # Anyone else gets no options (Slack shows "No results"), and nothing is logged.
+
+    def group_options(self, query: str, *, user_id: str) -> list[dict[str, Any]]:
+        if not self.requesters.may_request(user_id):
+            return []
         return ui.options((g, g) for g in ranked(query, self.iam.group_names(), str))
 
-    def policy_options(self, query: str) -> list[dict[str, Any]]:
+    def policy_options(self, query: str, *, user_id: str) -> list[dict[str, Any]]:
+        if not self.requesters.may_request(user_id):
+            return []
         return ui.options(
             (f"{p.name} ({'AWS' if p.aws_managed else 'customer'})", p.arn) for p in ranked(query, self.iam.policies(), lambda p: p.name)
         )
 
-    def user_options(self, query: str) -> list[dict[str, Any]]:
+    def user_options(self, query: str, *, user_id: str) -> list[dict[str, Any]]:
+        if not self.requesters.may_request(user_id):
+            return []
         return ui.options((u, u) for u in ranked(query, self.iam.user_names(), str))
 
     # ---------------------------------------------------------------- the form

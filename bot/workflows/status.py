@@ -57,6 +57,17 @@ class StatusDesk:
             mine = [r for r in mine if r.state in (RequestState.PENDING, RequestState.SUBMITTED)]
         return ui.status_message(mine=mine, awaiting=awaiting, query=None)
 
+    def answer_mention(self, *, user_id: str, channel: str, thread_ts: str | None, query: Query) -> None:
+        """An @mention is answered to the asker alone (chat.postEphemeral, in the thread if it was in
+        one): a channel must not see someone's requests, timelines or deny reasons. Slack sends no
+        app_mention from the bot's own DM (that is message.im), but one from a DM (`D...`) would be
+        answered there as a plain reply, as a DM is."""
+        reply = self.answer(user_id=user_id, query=query)
+        if channel.startswith("D"):
+            self.notifier.reply(channel=channel, thread_ts=thread_ts, message=reply)
+        else:
+            self.notifier.ephemeral(channel=channel, user=user_id, message=reply, thread_ts=thread_ts)
+
     def publish_home(self, user_id: str) -> None:
         approvers, groups = self.approver_view(user_id)
         with self.sm.begin() as s:

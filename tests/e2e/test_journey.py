@@ -112,7 +112,8 @@ def test_request_approve_provision_reveal_status(bot, iam, moto):
     bot.slack.dm(REQUESTER, "status")
     standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "DREQUESTER1" and short_id in json.dumps(c.args["blocks"]) and "user created" in json.dumps(c.args["blocks"]))
     bot.slack.mention(REQUESTER, "status developer01")
-    standin.wait_for("chat.postMessage", lambda c: c.args.get("thread_ts") and short_id in json.dumps(c.args["blocks"]))
+    # In a channel, only the asker sees the answer.
+    standin.wait_for("chat.postEphemeral", lambda c: c.args["channel"] == "C0GENERAL" and c.args["user"] == REQUESTER and short_id in json.dumps(c.args["blocks"]))
     resp = bot.slack.command(REQUESTER, f"status {short_id}")
     assert resp.status_code == 200
     standin.wait_for("response_url", lambda c: short_id in json.dumps(c.args.get("blocks")) and c.args.get("response_type") == "ephemeral")

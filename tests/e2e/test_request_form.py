@@ -124,3 +124,39 @@ def test_form_answers_within_slacks_three_seconds_when_iam_hangs(database_url, s
         hang.close()
         for c in held:
             c.close()
+
+
+def test_typeahead_lists_iam_only_to_people_who_may_request(database_url, standin, moto, iam, tmp_path):
+    """Anyone in the workspace can send a block_suggestion: someone the rules' `guardrails.requesters`
+    leave out gets no options (and the names are logged nowhere), a requester named directly or through
+    a Slack user group gets the lists."""
+    from tests.support.harness import RunningBot
+    from tests.support.journeys import OUTSIDER
+
+    member = "UGROUPMEMBER1"
+    iam.create_group(GroupName="payroll-admins")
+    iam.create_user(UserName="cfo-template")
+    rules = tmp_path / "rules.yml"
+    rules.write_text('guardrails:\n  requesters: ["UREQUESTER1", "SREQUESTERS"]\nrules:\n  - name: everyone\n    approvers: ["UAPPROVER1"]\n')
+    standin.set_group_members("SREQUESTERS", [member])
+    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, extra={"rules_path": str(rules)}).start()
+    asks = (
+        ("groups_select", "payroll", "payroll-admins"),
+        ("policies_select", "ReadOnlyAccess", "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+        ("boundary_select", "ReadOnlyAccess", "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+        ("copy_from_select", "cfo", "cfo-template"),
+    )
+    try:
+        for action, typed, expected in asks:
+            for user in (REQUESTER, member):
+                resp = bot.slack.block_suggestion(user, action, typed)
+                assert resp.status_code == 200 and expected in [o["value"] for o in resp.json()["options"]], (user, action)
+            resp = bot.slack.block_suggestion(OUTSIDER, action, typed)
+            assert resp.status_code == 200 and resp.json() == {"options": []}, (action, resp.text)
+            # An empty query (everything, up to Slack's 100) is refused the same way.
+            assert bot.slack.block_suggestion(OUTSIDER, action, "").json() == {"options": []}
+        logs = bot.logs.text()
+        assert "payroll-admins" not in logs and "cfo-template" not in logs
+        assert standin.problems == []
+    finally:
+        bot.stop()
