@@ -85,6 +85,7 @@ def cmd_doctor() -> int:
 def cmd_serve() -> int:
     from bot.runtime.app import build, create_app
     from bot.runtime.db import make_engine, migrate
+    from bot.policy import escalation
     from bot.runtime.logsetup import setup_logging
     from bot.runtime.server import serve_http, serve_socket_mode
 
@@ -96,6 +97,7 @@ def cmd_serve() -> int:
     app = create_app(settings, deps)
     deps.worker.start()
     threading.Thread(target=deps.iam.warm, name="iam-warm-up", daemon=True).start()
+    threading.Thread(target=escalation.warm, name="escalation-warm-up", daemon=True).start()
     if settings.socket_mode:
         serve_socket_mode(app, deps)
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from slack_bolt import Ack, App
 
@@ -16,16 +16,23 @@ from handlers.common import action_value, reason_and_request, tell
 def register(app: App, services: Services) -> None:
     decisions = services.decisions
 
-    @app.action(ids.A_APPROVE)
-    def approve(ack: Ack, body: dict[str, Any]) -> None:
+    def click(ack: Ack, body: dict[str, Any], decide: Callable[..., str | None]) -> None:
+        """Approve or withdraw: what to tell the clicker (progress, or the refusal) is told privately."""
         ack()
         try:
-            note = decisions.approve(actor=body["user"]["id"], value=action_value(body))
+            note = decide(actor=body["user"]["id"], value=action_value(body))
         except Refused as refused:
-            tell(services, body, str(refused))
-            return
+            note = str(refused)
         if note:
             tell(services, body, note)
+
+    @app.action(ids.A_APPROVE)
+    def approve(ack: Ack, body: dict[str, Any]) -> None:
+        click(ack, body, decisions.approve)
+
+    @app.action(ids.A_WITHDRAW)
+    def withdraw(ack: Ack, body: dict[str, Any]) -> None:
+        click(ack, body, decisions.withdraw)
 
     @app.action(ids.A_DENY)
     def deny_clicked(ack: Ack, body: dict[str, Any]) -> None:

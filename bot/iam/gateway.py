@@ -205,16 +205,30 @@ class IamGateway:
 
         return ManagedPolicy(arn=arn, version=version, document=self._documents.get((arn, version), load))
 
-    def customer_documents_quick(self, arns: list[str], *, deadline: float) -> dict[str, dict[str, Any]]:
-        """Documents of the customer-managed policies among `arns` that can be read before `deadline`.
+    def group_policies_quick(self, groups: list[str], *, deadline: float) -> dict[str, tuple[str, ...]]:
+        """The managed policies attached to each of `groups`, for those read before `deadline`.
+
+        For the form's guardrail check while Slack waits; what is missing is judged on the plan.
+        """
+        out: dict[str, tuple[str, ...]] = {}
+        for group in groups:
+            if not self._time_for_one_call(deadline):
+                break
+            try:
+                got = self._quick.list_attached_group_policies(GroupName=group, MaxItems=1000)
+            except (ClientError, BotoCoreError, BotoConnectionError):
+                continue
+            out[group] = tuple(p["PolicyArn"] for p in got["AttachedPolicies"])
+        return out
+
+    def documents_quick(self, arns: list[str], *, deadline: float) -> dict[str, dict[str, Any]]:
+        """Documents of the managed policies among `arns` that can be read before `deadline` (kept by version).
 
         For the form's guardrail check while Slack waits; what is missing is judged on the plan.
         """
         out: dict[str, dict[str, Any]] = {}
         iam = self._quick
         for arn in arns:
-            if is_aws_managed(arn):
-                continue
             try:
                 if not self._time_for_one_call(deadline):
                     break

@@ -22,12 +22,14 @@ from bot.common.sql import SessionMaker
 from bot.credentials.passwords import generate_password
 from bot.credentials.vault import Credentials, Vault
 from bot.domain.plan import Plan, Step, StepKind, document_hash, group_drift, policy_drift
+from bot.domain.plan import changes as plan_changes
 from bot.domain.spec import RequestSpec
 from bot.iam.errors import AwsError
 from bot.iam.gateway import IamGateway
 from bot.jobs.delivery import Delivery
 from bot.jobs.queue import MAX_ATTEMPTS, JobQueue, LeaseLost
-from bot.policy import risk
+from bot.policy import gate
+from bot.policy.rulebook import Rulebook
 from bot.requests import planner, store, usecases
 from bot.workflows.announce import Announcer, Event
 from models import CredentialEnvelope, JobState, RequestState
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 
 class PlanFailed(Exception):
     """The plan cannot be applied as it stands (a name IAM no longer has); explained to people."""
+
+
+class Undecided(Exception):
+    """A guardrail still cannot be checked against what IAM would not show: nothing is applied yet."""
 
 
 class ApplyJob:
@@ -51,7 +57,9 @@ class ApplyJob:
         delivery: Delivery,
         clock: Callable[[], datetime],
         credentials_ttl: timedelta,
+        rulebook: Rulebook,
     ):
+        self.rulebook = rulebook
         self.sm = sessionmaker
         self.queue = queue
         self.iam = iam
@@ -117,6 +125,9 @@ class ApplyJob:
         try:
             if plan is None:
                 plan = self._adopt_plan(job_id, request_id, spec, marker)
+            if not done and (changed := self._recheck(plan, spec, marker)):
+                self._back_to_approvers(job_id, request_id, marker, plan.user_name, changed)
+                return
             with self.sm.begin() as s:
                 documents = store.documents(s, [st.document for st in plan.steps if st.document])
             arn = ""
@@ -141,6 +152,18 @@ class ApplyJob:
         except PlanFailed as exc:
             self._fail(job_id, request_id, marker, plan.user_name if plan else spec.user_name, str(exc), code="PlanFailed")
             return
+        except Undecided as exc:
+            if attempts < MAX_ATTEMPTS:
+                delay = self.queue.retry_later(job_id, code="Undecided", action="guardrail check", attempts=attempts)
+                log.warning("job %s: guardrails still cannot be checked; retrying in %s", job_id, delay)
+                return
+            self._fail(
+                job_id, request_id, marker, spec.user_name,
+                f"Nothing was created: the guardrails could not be checked against {exc}. Ask your AWS admins to let the bot "
+                "read it (iam:GetPolicy, iam:GetPolicyVersion, iam:ListAttachedGroupPolicies), then request again.",
+                code="Undecided",
+            )
+            return
         except AwsError as exc:
             if (exc.transient or self._not_visible_yet(exc, spec.user_name)) and attempts < MAX_ATTEMPTS:
                 delay = self.queue.retry_later(job_id, code=exc.code, action=exc.action, attempts=attempts)
@@ -160,17 +183,34 @@ class ApplyJob:
         self.delivery.deliver(request_id)
         self.announcer.announce(request_id, Event.COMPLETED)
 
+    def _recheck(self, plan: Plan, spec: RequestSpec, marker: str) -> list[str]:
+        """Fail closed: a plan approved while a guardrail could not be checked is read again in full
+        before anything is applied. Returns what changed (it goes back to its approvers, and the plan
+        job judges it again); raises Undecided while IAM still will not show what is needed."""
+        with self.sm.begin() as s:
+            docs = store.documents(s, plan.grant.documents)
+        if not gate.judge(self.rulebook, plan, docs, spec).undecided:
+            return []
+        facts = planner.gather_facts(self.iam, spec)
+        fresh, fresh_docs = planner.plan_create_user(spec, facts, marker=marker)
+        verdict = gate.judge(self.rulebook, fresh, fresh_docs, spec)
+        if verdict.undecided:
+            raise Undecided(", ".join(verdict.undecided[:4]))
+        return plan_changes(plan, fresh) or ["what could not be read before can be read now"]
+
     def _adopt_plan(self, job_id: int, request_id: int, spec: RequestSpec, marker: str) -> Plan:
         """A request approved before plans existed: resolve its plan now, as provisioning always did then."""
         facts = planner.gather_facts(self.iam, spec)
         if facts.missing:
             raise PlanFailed("The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
         plan, documents = planner.plan_create_user(spec, facts, marker=marker)
+        verdict = gate.judge(self.rulebook, plan, documents, spec)
+        if verdict.denial:
+            raise PlanFailed(f"Refused by a guardrail: {verdict.denial}. Nothing was created.")
         with self.sm.begin() as s:
             self.queue.own(s, job_id)
             digest = usecases.record_plan(
-                s, request_id=request_id, plan=plan, documents=documents,
-                risk=risk.assess(spec, risk.facts_from_plan(plan, documents)), changes=[], now=self.clock(),
+                s, request_id=request_id, plan=plan, documents=documents, risk=verdict.risk, changes=[], now=self.clock(),
             )
             usecases.adopt_plan(s, request_id=request_id, digest=digest, now=self.clock())
         return plan

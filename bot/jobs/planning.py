@@ -12,7 +12,7 @@ from bot.common.logcontext import bind
 from bot.common.sql import SessionMaker
 from bot.domain.plan import changes as plan_changes
 from bot.iam.errors import AwsError
-from bot.policy import guardrails, risk
+from bot.policy import gate
 from bot.policy.rulebook import Rulebook
 from bot.requests import planner, store, usecases
 from bot.requests.planner import IamReader
@@ -58,7 +58,7 @@ class PlanJob:
             if req.state is not RequestState.SUBMITTED:
                 self.queue.finish(job)  # cancelled meanwhile, or done by another worker
                 return
-            spec, marker, request_id, attempts, auto = store.spec_of(req), req.short_id, req.id, job.attempts, req.auto_approve
+            spec, marker, request_id, attempts = store.spec_of(req), req.short_id, req.id, job.attempts
             previous = store.plan_of(s, request_id=req.id, digest=req.plan_digest) if req.plan_digest else None
             drift = list(req.plan_changes or ())  # what the apply job saw change, if that is why we are here
         bind(request=marker)
@@ -75,16 +75,18 @@ class PlanJob:
             self._fail(job_id, request_id, "The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
             return
         plan, documents = planner.plan_create_user(spec, facts, marker=marker)
-        judged = risk.facts_from_plan(plan, documents)
-        violation = guardrails.violation(self.rulebook.guardrails, judged)
+        verdict = gate.judge(self.rulebook, plan, documents, spec)  # on the whole effective grant
         changed = (plan_changes(previous, plan) or drift) if previous is not None else drift
         now = self.clock()
         with self.sm.begin() as s:
             job = self.queue.own(s, job_id)
-            usecases.record_plan(s, request_id=request_id, plan=plan, documents=documents, risk=risk.assess(spec, judged), changes=changed, now=now)
-            if violation:
-                won, event = usecases.deny_by_guardrail(s, request_id=request_id, reason=f"Refused by a guardrail: {violation}.", now=now), Event.DENIED
-            elif auto:
+            usecases.record_plan(
+                s, request_id=request_id, plan=plan, documents=documents, risk=verdict.risk, changes=changed, now=now,
+                verdict=verdict, rulebook=self.rulebook,
+            )
+            if verdict.denial:
+                won, event = usecases.deny_by_guardrail(s, request_id=request_id, reason=f"Refused by a guardrail: {verdict.denial}.", now=now), Event.DENIED
+            elif verdict.auto:
                 won, event = usecases.auto_approve(s, request_id=request_id, now=now), Event.AUTO_APPROVED
             else:
                 reminders = self.rulebook.reminders

@@ -120,22 +120,25 @@ class ReminderService:
             s.refresh(req)
             if escalate:
                 users, groups = list(req.approver_users or []), list(req.approver_groups or [])
-                added_users = [e for e in escalate if not is_usergroup(e) and e not in users]
-                added_groups = [e for e in escalate if is_usergroup(e) and e not in groups]
-                req.approver_users = users + added_users
-                req.approver_groups = groups + added_groups
-                escalate = added_users + added_groups
+                escalate = [e for e in escalate if e not in users and e not in groups]
+                if r.escalation_approves:  # the file lets escalation targets decide, too
+                    req.approver_users = users + [e for e in escalate if not is_usergroup(e)]
+                    req.approver_groups = groups + [e for e in escalate if is_usergroup(e)]
                 if escalate:
-                    audit.record(s, action="escalated", actor=BOT_ACTOR, now=now, request_id=request_id, to=escalate)
+                    audit.record(s, action="escalated", actor=BOT_ACTOR, now=now, request_id=request_id, to=escalate, may_approve=r.escalation_approves)
             audit.record(s, action="reminded", actor=BOT_ACTOR, now=now, request_id=request_id, number=number, next_at=next_at)
             view = store.view_of(s, req)
             places = store.approval_places(s, request_id=request_id)
         self.notifier.reply_in_threads(places, ui.reminder_message(view, number=number, escalated_to=escalate))
         if escalate:
-            # The new approvers get the request itself, once, in their DMs with the buttons.
             people = [p for p in self.directory.expand(escalate) if p not in asked_before and p not in (view.requester_id, view.owner_id)]
-            posted = self.notifier.post_to(people, ui.approval_message(view), what=f"request {view.short_id}")
-            with self.sm.begin() as s:
-                store.add_approval_places(s, request_id=request_id, places=posted)
-            self.announcer.refresh_homes_of(request_id)
+            if r.escalation_approves:
+                # The new approvers get the request itself, once, in their DMs with the buttons.
+                posted = self.notifier.post_to(people, ui.approval_message(view), what=f"request {view.short_id}")
+                with self.sm.begin() as s:
+                    store.add_approval_places(s, request_id=request_id, places=posted)
+                self.announcer.refresh_homes_of(request_id)
+            else:
+                # Asked to act, not to approve: the rule's approvers keep their quorum among themselves.
+                self.notifier.post_to(people, ui.escalation_notice(view, approvers=[*users, *groups]), what=f"escalation of {view.short_id}")
         return True

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from bot.runtime.settings import FIELD_ENV, ConfigError, Settings, load_settings, local_key_file
+from bot.policy.rule_lint import never_effective
+from bot.runtime.settings import FIELD_ENV, ConfigError, Settings, load_settings, local_key_file, rulebook_for
 from bot.slack.probe import SlackProbe, SlackProblem
 from bot.slack.scopes import BOT_SCOPES
 
@@ -473,6 +474,24 @@ def check_audit_channel(ctx: Context) -> list[Result]:
     return _check_channel(ctx, name="audit channel", setting="IAM_BOT_AUDIT_CHANNEL", channel=s.audit_channel, unset="unset: no audit lines in Slack")
 
 
+def check_rules(ctx: Context) -> list[Result]:
+    """The rules file loads, and no rule in it is dead: an automatic rule always overridden, a path no user can have."""
+    name = "rules"
+    s = ctx.settings
+    if not s.rules_path:
+        return [ok(name, "no IAM_BOT_RULES file: IAM_BOT_APPROVERS approve every request, one approval each")]
+    if "IAM_BOT_RULES" in ctx.broken:
+        return [skip(name, "IAM_BOT_RULES is invalid (see above)")]
+    try:
+        book = rulebook_for(s)
+    except ConfigError as exc:
+        return [fail(name, str(exc).splitlines()[0], "correct the rules file; `iam-bot doctor` names every line")]
+    dead = never_effective(book, path_prefix=s.user_path_prefix)
+    if not dead:
+        return [ok(name, f"{len(book.rules)} rule(s) loaded from {Path(s.rules_path).name}; each can take effect")]
+    return [warn("rule " + line.split()[1].rstrip(":"), line, "change or remove the rule; README, \"How rules combine\"") for line in dead]
+
+
 CHECKS: tuple[Callable[[Context], list[Result]], ...] = (
     check_settings,
     check_slack_token,
@@ -484,6 +503,7 @@ CHECKS: tuple[Callable[[Context], list[Result]], ...] = (
     check_encryption_key,
     check_aws_identity,
     check_aws_permissions,
+    check_rules,
     check_boundary,
     check_approvers,
     check_approval_channel,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -57,6 +58,11 @@ def _remembered(key: str) -> Findings:
     return _analyse(json.loads(key))
 
 
+def warm() -> None:
+    """Load cloudsplaining's database (and judge `*` once) at start, not on the first request's plan."""
+    _everything()
+
+
 def _analyse(docs: list[Any]) -> Findings:
     readable = [_allow_statements(d) for d in docs]
     try:
@@ -93,6 +99,9 @@ def _findings(statements: list[dict[str, Any]]) -> Findings:
     # processes that never judge a grant (the CLI, migrations) need not pay.
     from cloudsplaining.scan.policy_document import PolicyDocument
     from cloudsplaining.shared.exclusions import Exclusions
+
+    # cloudsplaining's package import adds its own stdout handler; our log setup formats every line.
+    logging.getLogger("cloudsplaining").handlers.clear()
 
     policy = {"Version": "2012-10-17", "Statement": statements}
     nothing_excluded = Exclusions({})

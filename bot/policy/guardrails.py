@@ -1,18 +1,25 @@
 """Guardrails: what the bot may never grant, whoever approves (pure).
 
-Checked twice: on the form while Slack waits (`form_refusals`, shown as field errors), and on the
-plan after submission (`violation`), where what groups and copied users bring is known.
+Checked twice: on the form while Slack waits (`form_refusals`, shown as field errors, with whatever
+IAM answered in time), and on the plan after submission (`violation`), on the whole effective grant:
+policies attached directly, through every group (managed and inline), and whatever copying brings,
+AWS-managed documents included. What could not be read cannot be vouched for (`undecided`): such a
+request is never approved automatically, and is not applied until it could be checked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
+from bot.common.constants import MARKER_TAG
 from bot.domain.facts import policy_name
 from bot.domain.spec import RequestSpec
-from bot.policy.documents import forbidden_grants, policy_matches
-from bot.policy.risk import RiskFacts
+from bot.policy.documents import forbidden_grants, glob_match, policy_matches
+from bot.policy.risk import PolicyFact, RiskFacts
+
+# Tag keys nobody may set through the bot: its own marker, and AWS's namespace (IAM refuses those anyway).
+RESERVED_TAG_KEYS = (MARKER_TAG, "aws:*")
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,19 @@ class Guardrails:
     requesters: tuple[str, ...] | None = None  # None: everyone may request
     max_groups: int | None = None
     max_policies: int | None = None
+    allowed_tag_keys: tuple[str, ...] | None = None  # globs; None: any key except the reserved ones
+
+
+def tag_refusal(g: Guardrails, keys: Iterable[str]) -> str | None:
+    """Tags feed attribute-based access control, so which keys a requester may set is the file's to say."""
+    keys = list(keys)
+    reserved = [k for k in keys if any(glob_match(k, r) for r in RESERVED_TAG_KEYS)]
+    if reserved:
+        return f"The tag key `{reserved[0]}` is reserved; remove it."
+    if g.allowed_tag_keys is not None and (bad := [k for k in keys if not any(glob_match(k, a) for a in g.allowed_tag_keys)]):
+        allowed = ", ".join(f"`{a}`" for a in g.allowed_tag_keys[:10]) or "none"
+        return f"Tag key{'s' if len(bad) > 1 else ''} {', '.join(f'`{k}`' for k in bad[:5])} may not be set here (allowed: {allowed})."
+    return None
 
 
 def form_refusals(
@@ -33,11 +53,13 @@ def form_refusals(
     required_boundary: str | None,
     path_prefix: str = "/",
     policy_documents: Mapping[str, Mapping[str, Any]] | None = None,
+    group_policies: Mapping[str, Iterable[str]] | None = None,
 ) -> list[tuple[str, str]]:
     """What the form itself breaks, as (form field, message): checked while Slack waits for the answer.
 
-    `policy_documents` holds the documents of requested customer-managed policies read in time;
-    what could not be read then is judged after submission, on the plan (`violation`).
+    `policy_documents` holds the documents of requested managed policies read in time, and
+    `group_policies` the managed policies attached to requested groups read in time; what could
+    not be read then is judged after submission, on the plan (`violation`).
     """
     out: list[tuple[str, str]] = []
     if not may_request:
@@ -48,6 +70,11 @@ def form_refusals(
         out.append(("boundary", f"Users under `{spec.path}` must have the permissions boundary `{policy_name(required_boundary)}`; keep it selected."))
     if g.max_groups is not None and len(spec.groups) > g.max_groups:
         out.append(("groups", f"At most {g.max_groups} group(s) per request here; you picked {len(spec.groups)}."))
+    else:
+        for group, arns in (group_policies or {}).items():
+            if group in spec.groups and (bad := [a for a in arns if policy_matches(a, g.forbidden_policies)]):
+                out.append(("groups", f"Group `{group}` carries {policy_name(bad[0])}, which can never be granted through the bot; ask your AWS admins."))
+                break
     bad = [p for p in spec.policy_arns if policy_matches(p, g.forbidden_policies)]
     if bad:
         names = ", ".join(policy_name(p) for p in bad)
@@ -59,17 +86,43 @@ def form_refusals(
             if arn in spec.policy_arns and (hits := forbidden_grants(doc, g.forbidden_actions)):
                 out.append(("policies", f"{policy_name(arn)} allows {', '.join(hits)}, which the bot may never grant."))
                 break
+    if message := tag_refusal(g, (k for k, _ in spec.tags)):
+        out.append(("tags", message))
     return out
 
 
-def violation(guardrails: Guardrails, facts: RiskFacts) -> str | None:
-    """Guardrails only checkable with the facts: policy documents, and what copying would grant."""
+def _where(facts: RiskFacts) -> Iterable[tuple[str, PolicyFact]]:
+    """Every policy of the effective grant, with how the user would come to hold it."""
     for p in facts.policies:
-        if not p.aws_managed and p.document is not None and (hits := forbidden_grants(p.document, guardrails.forbidden_actions)):
-            return f"policy {p.name} allows {', '.join(hits)}, which the bot may never grant"
+        yield "", p
+    for group, policies in facts.groups.items():
+        via = f"joining group {group}" + (f" (copied from {facts.copy_from})" if group in facts.copied_groups else "")
+        for p in policies:
+            yield via, p
     for p in facts.copied:
+        yield f"copying from {facts.copy_from}", p
+
+
+def violation(guardrails: Guardrails, facts: RiskFacts, *, tag_keys: Iterable[str] = ()) -> str | None:
+    """The first guardrail the effective grant breaks, in words; None if it breaks none it can be judged on."""
+    for via, p in _where(facts):
+        lead = f"{via} would grant {p.name}" if via else f"policy {p.name}"
         if p.arn and policy_matches(p.arn, guardrails.forbidden_policies):
-            return f"copying from {facts.copy_from} would grant {p.name}, which the bot may never grant"
-        if not p.aws_managed and p.document is not None and (hits := forbidden_grants(p.document, guardrails.forbidden_actions)):
-            return f"copying from {facts.copy_from} would grant {p.name}, which allows {', '.join(hits)}"
+            return f"{lead}, which the bot may never grant" if via else f"{p.name} may never be granted through the bot"
+        if p.document is not None and (hits := forbidden_grants(p.document, guardrails.forbidden_actions)):
+            return f"{lead}, which allows {', '.join(hits)}" if via else f"{lead} allows {', '.join(hits)}, which the bot may never grant"
+    if message := tag_refusal(guardrails, tag_keys):
+        return message.rstrip(".")
     return None
+
+
+def undecided(guardrails: Guardrails, facts: RiskFacts) -> list[str]:
+    """What the guardrails could not be checked against, in words (empty: all of it was checked).
+
+    Forbidden actions need every document; forbidden policies need every group's and the copy
+    source's policy list, which `facts.unknown` names when they could not be read.
+    """
+    out = list(facts.unknown) if (guardrails.forbidden_policies or guardrails.forbidden_actions) else []
+    if guardrails.forbidden_actions:
+        out += [f"the document of {p.name}" for _via, p in _where(facts) if p.document is None]
+    return list(dict.fromkeys(out))

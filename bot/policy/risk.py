@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from bot.domain.plan import Granted, Plan, StepKind
 from bot.domain.spec import RequestSpec
+from bot.policy import escalation
 from bot.policy.documents import allowed_actions, glob_match
 
 # AWS-managed policies that amount to administering the account (or IAM, which is the same).
@@ -40,7 +41,8 @@ class RiskFacts:
 
 
 def is_admin_like(p: PolicyFact) -> bool:
-    return p.aws_managed and any(glob_match(p.name, pattern) for pattern in ADMIN_LIKE)
+    """An AWS-managed policy whose document could not be read is judged by its name (fail closed)."""
+    return p.aws_managed and p.document is None and any(glob_match(p.name, pattern) for pattern in ADMIN_LIKE)
 
 
 def wildcards(p: PolicyFact) -> list[str]:
@@ -66,6 +68,8 @@ def risk_flags(spec: RequestSpec, facts: RiskFacts) -> list[str]:
     for p in facts.policies:
         if is_admin_like(p):
             flags.append(f"AWS-managed admin-like policy `{p.name}`")
+        elif p.aws_managed and (why := powerful([p])):
+            flags.append(f"AWS-managed policy {', '.join(f'`{w}`' for w in why)}")
         elif not p.aws_managed and (w := wildcards(p)):
             flags.append(f"Customer policy `{p.name}` allows wildcard actions: {', '.join(f'`{a}`' for a in w[:6])}")
     for group, policies in facts.groups.items():
@@ -75,9 +79,19 @@ def risk_flags(spec: RequestSpec, facts: RiskFacts) -> list[str]:
         flags.append(f"Copies from a powerful user `{facts.copy_from}`: {', '.join(f'`{w}`' for w in why[:4])}")
     if not spec.permissions_boundary:
         flags.append("No permissions boundary")
+    flags += escalation.flags(escalation_of(facts))
     for what in facts.unknown:
         flags.append(f"Could not read {what}: check it yourself")
     return flags
+
+
+def documents_of(facts: RiskFacts) -> list[dict[str, Any]]:
+    return [p.document for p in (*facts.policies, *facts.copied, *(p for ps in facts.groups.values() for p in ps)) if p.document is not None]
+
+
+def escalation_of(facts: RiskFacts) -> escalation.Findings:
+    """What the whole grant allows together (escalation often needs actions from two policies)."""
+    return escalation.analyse(documents_of(facts))
 
 
 def effective_summary(facts: RiskFacts) -> str:
@@ -86,7 +100,8 @@ def effective_summary(facts: RiskFacts) -> str:
     aws_managed: list[str] = []
     everything = [*facts.policies, *facts.copied, *(p for ps in facts.groups.values() for p in ps)]
     for p in everything:
-        if p.document is None:
+        if p.aws_managed or p.document is None:
+            # AWS-managed ones by name: "ReadOnlyAccess" says more than its 1,000 actions.
             if p.aws_managed:
                 aws_managed.append(p.name)
             continue
@@ -119,12 +134,12 @@ def assess(spec: RequestSpec, facts: RiskFacts) -> dict[str, Any]:
 def facts_from_plan(plan: Plan, documents: Mapping[str, Mapping[str, Any]]) -> RiskFacts:
     """The plan's effective grant in the shape risk and guardrails judge.
 
-    AWS-managed policies are judged by name (their documents are long and their names say what they
-    are); customer-managed and inline ones by their documents, as the plan read them.
+    Every policy is judged by its document as the plan read it, AWS-managed ones included (kept by
+    version id, so each is read once); one whose document could not be read has none here.
     """
 
     def fact(g: Granted) -> PolicyFact:
-        doc = None if g.aws_managed or g.document is None else documents.get(g.document)
+        doc = None if g.document is None else documents.get(g.document)
         return PolicyFact(name=g.name, arn=g.arn or "", aws_managed=g.aws_managed, document=dict(doc) if doc is not None else None)
 
     groups = list(dict.fromkeys(s.target for s in plan.steps if s.kind is StepKind.ADD_TO_GROUP))

@@ -7,12 +7,14 @@ Slack user-group membership and pass it in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from bot.common.slack_ids import is_usergroup
+from bot.domain.facts import policy_name
 from bot.domain.spec import RequestSpec
 from bot.policy.documents import glob_match, policy_matches
 from bot.policy.guardrails import Guardrails, form_refusals
+from bot.policy.subject import Subject
 
 ACCESS_KINDS = ("console", "key", "both")
 DEFAULT_RULE = "default"
@@ -20,38 +22,74 @@ DEFAULT_RULE = "default"
 
 @dataclass(frozen=True)
 class Match:
+    """Which requests a rule is about, judged on what the user will effectively hold (a `Subject`).
+
+    A manual rule applies when its match `matches`: every key given matches (AND), and within a list
+    any item held matching any glob will do (OR); `policies` matches managed policies held directly
+    or through a group, and inline policies by name. An automatic rule reads the same keys as an
+    allowlist (`uncovered`): every group, policy and tag key of the plan must be in it.
+    """
+
     policies: tuple[str, ...] | None = None
     groups: tuple[str, ...] | None = None
     copy_from: bool | tuple[str, ...] | None = None
     paths: tuple[str, ...] | None = None
     access: str | None = None
+    tags: tuple[str, ...] | None = None  # tag-key globs
 
-    def matches(self, spec: RequestSpec) -> bool:
-        """Every key given must match (AND); within a list any item matching any glob will do (OR)."""
-        if self.policies is not None and not any(policy_matches(p, self.policies) for p in spec.policy_arns):
+    @property
+    def empty(self) -> bool:
+        return self == Match()
+
+    def matches(self, subject: Subject) -> bool:
+        if self.policies is not None and not (
+            any(policy_matches(p, self.policies) for p in subject.held)
+            or any(glob_match(n, pat) for n in subject.inline for pat in self.policies)
+        ):
             return False
-        if self.groups is not None and not any(glob_match(g, pat) for g in spec.groups for pat in self.groups):
+        if self.groups is not None and not any(glob_match(g, pat) for g in subject.groups for pat in self.groups):
             return False
         if self.copy_from is not None:
-            if self.copy_from is True and not spec.copy_from:
+            if self.copy_from is True and not subject.copy_from:
                 return False
-            if self.copy_from is False and spec.copy_from:
+            if self.copy_from is False and subject.copy_from:
                 return False
             if isinstance(self.copy_from, tuple) and not (
-                spec.copy_from and any(glob_match(spec.copy_from, p) for p in self.copy_from)
+                subject.copy_from and any(glob_match(subject.copy_from, p) for p in self.copy_from)
             ):
                 return False
-        if self.paths is not None and not any(glob_match(spec.path, p) for p in self.paths):
+        if self.paths is not None and not any(glob_match(subject.path, p) for p in self.paths):
             return False
         if self.access is not None:
-            wanted = {
-                "console": spec.console_access,
-                "key": spec.access_key,
-                "both": spec.console_access and spec.access_key,
-            }[self.access]
+            wanted = {"console": subject.console, "key": subject.key, "both": subject.console and subject.key}[self.access]
             if not wanted:
                 return False
+        if self.tags is not None and not any(glob_match(k, pat) for k in subject.tag_keys for pat in self.tags):
+            return False
         return True
+
+    def uncovered(self, subject: Subject) -> list[str]:
+        """What of the plan lies outside this allowlist, in words (empty: all of it is inside).
+
+        Absent `groups` or `policies` allow none; absent `paths`, `access` or `tags` allow any.
+        Inline policies (which only copying brings) are never inside an allowlist.
+        """
+        out = [f"group `{g}`" for g in subject.groups if not any(glob_match(g, p) for p in self.groups or ())]
+        out += [f"policy `{policy_name(a)}`" for a in subject.attached if not policy_matches(a, self.policies or ())]
+        out += [f"inline policy `{n}` (copied)" for n in subject.copied_inline]
+        if subject.copy_from and not (
+            self.copy_from is True or (isinstance(self.copy_from, tuple) and any(glob_match(subject.copy_from, p) for p in self.copy_from))
+        ):
+            out.append(f"copying from `{subject.copy_from}`")
+        if self.paths is not None and not any(glob_match(subject.path, p) for p in self.paths):
+            out.append(f"path `{subject.path}`")
+        if self.access == "key" and subject.console:
+            out.append("console access")
+        if self.access == "console" and subject.key:
+            out.append("an access key")
+        if self.tags is not None:
+            out += [f"tag `{k}`" for k in subject.tag_keys if not any(glob_match(k, p) for p in self.tags)]
+        return out
 
 
 @dataclass(frozen=True)
@@ -70,9 +108,17 @@ class Rule:
     def approver_groups(self) -> tuple[str, ...]:
         return tuple(a for a in self.approvers if is_usergroup(a))
 
-    def demand(self, order: int) -> tuple[bool, int, int]:
-        """Sort key of "most demanding": manual before automatic, then quorum, then file order first."""
-        return (not self.auto_approve, self.quorum, -order)
+    @property
+    def specific(self) -> bool:
+        """A manual rule with a `match`: it applies whenever its match does, and no automatic rule overrides it."""
+        return not self.auto_approve and not self.match.empty
+
+
+@dataclass(frozen=True)
+class Choice:
+    rule: Rule
+    auto: bool = False
+    notes: tuple[str, ...] = ()  # why an automatic rule did not approve it, for approvers
 
 
 @dataclass(frozen=True)
@@ -81,6 +127,9 @@ class Reminders:
     backoff: float = 2.0
     max: int = 3
     escalate_to: tuple[str, ...] = ()
+    # Escalation asks escalate_to to act (chase the approvers); they become approvers themselves only
+    # when the file says so, so escalation never lowers the bar of a rule that names its approvers.
+    escalation_approves: bool = False
 
     def delay_hours(self, sent: int) -> float:
         """Hours until reminder number `sent + 1`: first_after, then multiplied by backoff each time."""
@@ -126,16 +175,49 @@ class Rulebook:
     def default_rule(self) -> Rule:
         return Rule(name=DEFAULT_RULE, approvers=self.default_approvers, quorum=1)
 
+    def approvers_for(self, rule: Rule, *, escalated: bool = False) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(users, groups) who may approve under `rule` now; escalation targets too once escalated, if the file lets them."""
+        users, groups = rule.approver_users, rule.approver_groups
+        if escalated and self.reminders and self.reminders.escalation_approves:
+            extra = self.reminders.escalate_to
+            users += tuple(e for e in extra if not is_usergroup(e) and e not in users)
+            groups += tuple(e for e in extra if is_usergroup(e) and e not in groups)
+        return users, groups
+
     @property
     def has_catch_all(self) -> bool:
-        """A rule without `match` applies to every request, so IAM_BOT_APPROVERS is never needed."""
-        return any(r.match == Match() for r in self.rules)
+        """A manual rule without `match` applies to every request, so IAM_BOT_APPROVERS is never needed."""
+        return any(r.match.empty and not r.auto_approve for r in self.rules)
 
-    def winning_rule(self, spec: RequestSpec) -> Rule:
-        matching = [(r.demand(i), r) for i, r in enumerate(self.rules) if r.match.matches(spec)]
-        if not matching:
-            return self.default_rule
-        return max(matching, key=lambda pair: pair[0])[1]
+    def choose(self, subject: Subject, *, blockers: Sequence[str] = ()) -> Choice:
+        """Which rule decides a request. How rules combine (the README says the same):
+
+        1. Manual rules with a `match` that matches: the most demanding decides (highest quorum, then
+           first in the file). No automatic rule and no catch-all can override one: nothing weakens them.
+        2. Otherwise the first automatic rule that matches and whose allowlist covers the whole plan approves it, unless
+           something could not be read or judged (`blockers`): then a person decides.
+        3. Otherwise the most demanding manual rule without `match` (a catch-all), else IAM_BOT_APPROVERS.
+        A catch-all never hides an automatic rule, and an automatic rule never approves part of a plan.
+        """
+        specific = [(r.quorum, -i, r) for i, r in enumerate(self.rules) if r.specific and r.match.matches(subject)]
+        if specific:
+            return Choice(rule=max(specific, key=lambda t: t[:2])[2])
+        notes: list[str] = []
+        for r in self.rules:
+            if not r.auto_approve:
+                continue
+            if not r.match.matches(subject):
+                continue  # about something else (an allowlist still has to name what it approves)
+            outside = r.match.uncovered(subject)
+            if not outside and not blockers:
+                return Choice(rule=r, auto=True)
+            if not outside:
+                notes.append(f"Not auto-approved by rule {r.name}: {'; '.join(blockers)}")
+            else:
+                notes.append(f"Not auto-approved by rule {r.name}: {', '.join(outside[:4])} {'is' if len(outside) == 1 else 'are'} outside its allowlist")
+        catch_all = [(r.quorum, -i, r) for i, r in enumerate(self.rules) if not r.auto_approve and r.match.empty]
+        rule = max(catch_all, key=lambda t: t[:2])[2] if catch_all else self.default_rule
+        return Choice(rule=rule, notes=tuple(notes))
 
     def required_boundary(self, path: str, *, setting: str | None = None) -> str | None:
         """The boundary a user at `path` must have: the longest matching prefix in the file, else the setting."""
@@ -189,13 +271,14 @@ class Rulebook:
         boundary_setting: str | None = None,
         path_prefix: str = "/",
         policy_documents: Mapping[str, Mapping[str, Any]] | None = None,
+        group_policies: Mapping[str, Iterable[str]] | None = None,
     ) -> Evaluation:
         """Which rule applies, who is asked, how many approvals, and what the guardrails refuse.
 
         `policy_documents` maps customer-managed policy ARNs to their documents, where known;
         `forbidden_actions` can only be checked for those.
         """
-        rule = self.winning_rule(spec)
+        rule = self.choose(Subject.of_spec(spec)).rule
         refusals = form_refusals(
             self.guardrails,
             spec,
@@ -203,13 +286,14 @@ class Rulebook:
             required_boundary=self.required_boundary(spec.path, setting=boundary_setting),
             path_prefix=path_prefix,
             policy_documents=policy_documents or {},
+            group_policies=group_policies or {},
         )
         return Evaluation(
             rule_name=rule.name,
             approver_users=rule.approver_users,
             approver_groups=rule.approver_groups,
             quorum=rule.quorum,
-            auto_approve=rule.auto_approve,
+            auto_approve=rule.auto_approve,  # a preview: the plan's subject decides after submission
             refusals=tuple(refusals),
             required_boundary=self.required_boundary(spec.path, setting=boundary_setting),
         )

@@ -202,6 +202,13 @@ def _slack_ids(value: Any, path: tuple[Any, ...], problems: _Problems) -> tuple[
     return ids
 
 
+def _tag_keys(value: Any, path: tuple[Any, ...], problems: _Problems) -> tuple[str, ...]:
+    """An allowlist of tag-key globs; an empty list allows no tags at all."""
+    if value == []:
+        return ()
+    return _strings(value, path, problems, what="a list of tag-key globs, such as team or cost-*") or ()
+
+
 def _mapping(value: Any, path: tuple[Any, ...], problems: _Problems) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         problems.add(path, "must be a mapping of keys to values")
@@ -223,17 +230,20 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
 
     reminders = None
     if (raw := top.get("reminders")) is not None and (r := _mapping(raw, ("reminders",), problems)) is not None:
-        _keys(r, ("reminders",), ("first_after_hours", "backoff", "max", "escalate_to"), problems)
+        _keys(r, ("reminders",), ("first_after_hours", "backoff", "max", "escalate_to", "escalation_approves"), problems)
         first = _number(r.get("first_after_hours"), ("reminders", "first_after_hours"), problems, low=0, high=24 * 30, what="a number of hours above 0")
         backoff = _number(r.get("backoff", 2), ("reminders", "backoff"), problems, low=0.999, high=100, what="a number from 1 to 100")
         most = _whole(r.get("max", 3), ("reminders", "max"), problems, low=1, high=20)
         escalate = _slack_ids(r.get("escalate_to", []), ("reminders", "escalate_to"), problems)
-        if first is not None and backoff is not None and most is not None and escalate is not None:
-            reminders = Reminders(first_after_hours=first, backoff=backoff, max=most, escalate_to=escalate)
+        approves = r.get("escalation_approves", False)
+        if not isinstance(approves, bool):
+            problems.add(("reminders", "escalation_approves"), "must be true or false")
+        elif first is not None and backoff is not None and most is not None and escalate is not None:
+            reminders = Reminders(first_after_hours=first, backoff=backoff, max=most, escalate_to=escalate, escalation_approves=approves)
 
     guardrails = Guardrails()
     if (raw := top.get("guardrails")) is not None and (g := _mapping(raw, ("guardrails",), problems)) is not None:
-        _keys(g, ("guardrails",), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies"), problems)
+        _keys(g, ("guardrails",), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies", "allowed_tag_keys"), problems)
         boundaries: list[tuple[str, str]] = []
         if "required_boundaries" in g and (b := _mapping(g["required_boundaries"], ("guardrails", "required_boundaries"), problems)) is not None:
             for prefix, arn in b.items():
@@ -251,6 +261,7 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
             requesters=_slack_ids(g["requesters"], ("guardrails", "requesters"), problems) if "requesters" in g else None,
             max_groups=_whole(g["max_groups"], ("guardrails", "max_groups"), problems, low=0, high=10) if "max_groups" in g else None,
             max_policies=_whole(g["max_policies"], ("guardrails", "max_policies"), problems, low=0, high=20) if "max_policies" in g else None,
+            allowed_tag_keys=_tag_keys(g["allowed_tag_keys"], ("guardrails", "allowed_tag_keys"), problems) if "allowed_tag_keys" in g else None,
         )
 
     break_glass = None
@@ -318,7 +329,7 @@ def _match(raw: Any, path: tuple[Any, ...], problems: _Problems) -> Match | None
     m = _mapping(raw, path, problems)
     if m is None:
         return None
-    _keys(m, path, ("policies", "groups", "copy_from", "paths", "access"), problems)
+    _keys(m, path, ("policies", "groups", "copy_from", "paths", "access", "tags"), problems)
     copy_from: bool | tuple[str, ...] | None = None
     if "copy_from" in m:
         if isinstance(m["copy_from"], bool):
@@ -339,4 +350,5 @@ def _match(raw: Any, path: tuple[Any, ...], problems: _Problems) -> Match | None
         copy_from=copy_from,
         paths=paths,
         access=access,
+        tags=_strings(m["tags"], path + ("tags",), problems, what="a list of tag-key globs") if "tags" in m else None,
     )

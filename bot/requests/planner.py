@@ -29,16 +29,18 @@ def gather_facts(iam: IamReader, spec: RequestSpec) -> IamFacts:
     every managed policy the user would hold (asked for, copied, through groups, and the boundary).
 
     A name IAM does not have goes in `missing`; what IAM would not tell goes in `unknown`, in words.
-    Transient errors (throttling, 5xx) are raised: the caller retries later rather than plan on a gap.
+    Transient errors (throttling, 5xx) reading a user or a group are raised: the caller retries later
+    rather than plan without knowing what they hold. A policy's document that stays unreadable is
+    `unknown`: never approved automatically, and read again before anything is applied.
     """
     missing: list[str] = []
     unknown: list[str] = []
 
-    def read(what: str, fn: Any, key: str) -> Any:
+    def read(what: str, fn: Any, key: str, *, judged_later: bool = False) -> Any:
         try:
             return fn(key)
         except AwsError as exc:
-            if exc.transient:
+            if exc.transient and not judged_later:
                 raise
             if exc.code == "NoSuchEntity":
                 missing.append(what)
@@ -62,7 +64,9 @@ def gather_facts(iam: IamReader, spec: RequestSpec) -> IamFacts:
         arns.append(boundary)
     policies: dict[str, ManagedPolicy] = {}
     for arn in dict.fromkeys(arns):
-        found = read(f"policy {policy_name(arn)}", iam.read_policy, arn)
+        # A policy IAM is too busy to show (after botocore's retries) is planned as unknown rather than
+        # waited for: the request goes to a person, flagged, and the apply job reads it again first.
+        found = read(f"policy {policy_name(arn)}", iam.read_policy, arn, judged_later=True)
         policies[arn] = found if found is not None else ManagedPolicy(arn=arn)
     return IamFacts(
         account=iam.account_id(),

@@ -20,8 +20,9 @@ from bot.common.constants import BOT_ACTOR, REVEAL_CLAIM_WINDOW
 from bot.common.errors import Refused
 from bot.domain.plan import Plan
 from bot.domain.spec import RequestSpec
-from bot.policy import approval
-from bot.policy.rulebook import Evaluation
+from bot.policy import approval, gate
+from bot.policy.gate import Verdict
+from bot.policy.rulebook import Evaluation, Rulebook
 from bot.requests import store
 from bot.requests.lifecycle import transition
 from models import AccessRequest, CredentialEnvelope, Decision, JobKind, RequestDraft, RequestState
@@ -134,14 +135,22 @@ def record_plan(
     risk: dict[str, Any],
     changes: list[str],
     now: datetime,
+    verdict: Verdict | None = None,
+    rulebook: Rulebook | None = None,
 ) -> str:
-    """Store the plan the request is now about (and what the bot judged of it); returns its digest."""
+    """Store the plan the request is now about (and what the bot judged of it); returns its digest.
+
+    With a `verdict`, the rule it chose (who approves, how many) becomes the request's: the rule
+    is decided on the plan's effective grant, never on the form.
+    """
     digest = store.save_plan(session, request_id=request_id, plan=plan, documents=documents, now=now)
     req = store.load_request(session, request_id)
     previous = req.plan_digest
     req.plan_digest = digest
     req.risk = risk
     req.plan_changes = changes or None
+    if verdict is not None and rulebook is not None:
+        _assign_rule(req, verdict, rulebook)
     audit.record(
         session,
         action="planned",
@@ -181,10 +190,11 @@ def auto_approve(session: Session, *, request_id: int, now: datetime) -> bool:
     return True
 
 
-def deny_by_guardrail(session: Session, *, request_id: int, reason: str, now: datetime) -> bool:
-    """A guardrail judged on the plan (what groups and copied users bring, policy documents)."""
+def deny_by_guardrail(session: Session, *, request_id: int, reason: str, now: datetime, waiting: bool = False) -> bool:
+    """A guardrail judged on the plan (what groups and copied users bring, policy documents); `waiting`:
+    a request already asked, which the current rules' guardrails refuse (the rules changed since)."""
     if not transition(
-        session, request_id=request_id, src=S.SUBMITTED, dst=S.DENIED, now=now,
+        session, request_id=request_id, src=S.PENDING if waiting else S.SUBMITTED, dst=S.DENIED, now=now,
         decided_by=BOT_ACTOR, decided_at=now, decision_reason=reason, next_reminder_at=None,
     ):
         return False
@@ -216,6 +226,40 @@ def replan(session: Session, *, request_id: int, changes: list[str], now: dateti
     return True
 
 
+# ---------------------------------------------------------------- who decides, judged now
+
+
+def _assign_rule(req: AccessRequest, verdict: Verdict, rulebook: Rulebook) -> bool:
+    """Make the verdict's rule the request's; True if who approves (or how many) changed."""
+    escalated = bool(rulebook.reminders and req.reminders_sent >= rulebook.reminders.max)
+    users, groups = rulebook.approvers_for(verdict.rule, escalated=escalated)
+    now_is = (verdict.rule.name, verdict.rule.quorum, list(users), list(groups), verdict.auto)
+    was = (req.rule_name, req.quorum, list(req.approver_users or []), list(req.approver_groups or []), bool(req.auto_approve))
+    if req.approver_users is not None and now_is == was:
+        return False
+    req.rule_name, req.quorum, req.approver_users, req.approver_groups, req.auto_approve = now_is
+    return True
+
+
+def rejudge(session: Session, req: AccessRequest, *, rulebook: Rulebook, now: datetime) -> Verdict | None:
+    """The request's plan judged again by the rules and settings in force now, and who approves it
+    updated to match (audited when it changed): someone removed from the rules or from
+    IAM_BOT_APPROVERS may no longer decide, whenever the request was asked. None: no plan yet."""
+    if not req.plan_digest:
+        return None
+    plan = store.plan_of(session, request_id=req.id, digest=req.plan_digest)
+    docs = store.documents(session, [*plan.grant.documents, *(st.document for st in plan.steps if st.document)])
+    verdict = gate.judge(rulebook, plan, docs, store.spec_of(req))
+    before = (req.rule_name, req.quorum, [*(req.approver_users or []), *(req.approver_groups or [])])
+    if _assign_rule(req, verdict, rulebook):
+        audit.record(
+            session, action="rule_reevaluated", actor=BOT_ACTOR, now=now, request_id=req.id,
+            rule=verdict.rule.name, quorum=verdict.rule.quorum, approvers=[*(req.approver_users or []), *(req.approver_groups or [])],
+            was={"rule": before[0], "quorum": before[1], "approvers": before[2]},
+        )
+    return verdict
+
+
 # ---------------------------------------------------------------- decide
 
 
@@ -224,13 +268,23 @@ def check_may_decide(
     *,
     short_id: str,
     actor_id: str,
-    default_approvers: Iterable[str],
+    rulebook: Rulebook,
+    now: datetime,
     actor_groups: Iterable[str] = (),
     lock: bool = False,
 ) -> AccessRequest:
-    """`actor_groups`: the Slack user groups the actor belongs to, read at decision time."""
+    """Who may decide is judged now, against the rules in force (`rejudge`), never as frozen at submission.
+
+    `actor_groups`: the Slack user groups the actor belongs to, read at decision time.
+    """
     req = store.get_request(session, short_id=short_id, lock=lock)
-    users, groups = store.approvers_of(req, default_approvers=default_approvers)
+    verdict = rejudge(session, req, rulebook=rulebook, now=now) if req.state is S.PENDING else None
+    if verdict is not None and verdict.denial:
+        raise Refused(
+            f"The rules changed since this request was asked, and a guardrail now refuses it: {verdict.denial}. Nothing was changed.",
+            audit="decision_refused", request_id=req.id,
+        )
+    users, groups = store.approvers_of(req, default_approvers=rulebook.default_approvers)
     allowed = approval.may_approve(actor_id, approver_users=users, approver_groups=groups, actor_groups=actor_groups)
     refusal = approval.refusal_to_decide(
         approval.DecisionContext(
@@ -255,7 +309,7 @@ def decide(
     short_id: str,
     actor_id: str,
     approve: bool,
-    default_approvers: Iterable[str],
+    rulebook: Rulebook,
     now: datetime,
     digest: str | None = None,
     actor_groups: Iterable[str] = (),
@@ -268,9 +322,7 @@ def decide(
     approval counts once; the last step is a compare-and-set, so of concurrent last approvals
     exactly one approves and queues the apply job, with the approved digest.
     """
-    req = check_may_decide(
-        session, short_id=short_id, actor_id=actor_id, default_approvers=default_approvers, actor_groups=actor_groups, lock=True
-    )
+    req = check_may_decide(session, short_id=short_id, actor_id=actor_id, rulebook=rulebook, now=now, actor_groups=actor_groups, lock=True)
     if not approve:
         if not transition(
             session, request_id=req.id, src=S.PENDING, dst=S.DENIED, now=now,
@@ -306,6 +358,27 @@ def decide(
         raise _late(session, req)
     store.enqueue_job(session, request_id=req.id, kind=JobKind.APPLY, now=now)
     audit.record(session, action="approved", actor=actor_id, now=now, request_id=req.id, reason=reason, approvals=approvals, quorum=req.quorum, digest=digest)
+    return req
+
+
+def withdraw_approval(session: Session, *, short_id: str, actor_id: str, digest: str | None, now: datetime) -> AccessRequest:
+    """An approver takes back their approval of this plan while it still waits for more (locked like a
+    decision, so a withdrawal and the approval that would reach quorum are taken one after the other)."""
+    req = store.get_request(session, short_id=short_id, lock=True)
+    if req.state is not S.PENDING:
+        raise Refused(
+            approval.already_decided_text(req.state, req.decided_by).replace("Nothing was changed.", "Approvals can no longer be withdrawn."),
+            audit="withdraw_refused", request_id=req.id,
+        )
+    gone = session.execute(
+        delete(Decision).where(
+            Decision.request_id == req.id, Decision.approver_id == actor_id, Decision.approved.is_(True), Decision.plan_digest == digest,
+            Decision.plan_digest == req.plan_digest,
+        )
+    ).rowcount
+    if gone != 1:
+        raise Refused("You have no approval of this plan to withdraw. Nothing was changed.", audit="withdraw_refused", request_id=req.id)
+    audit.record(session, action="approval_withdrawn", actor=actor_id, now=now, request_id=req.id, digest=digest)
     return req
 
 

@@ -20,11 +20,13 @@ from bot.common.logcontext import ContextExecutor
 from bot.common.sql import SessionMaker
 from bot.credentials.vault import Vault
 from bot.iam.gateway import BotoSession, IamGateway
+from bot.policy.rule_lint import never_effective
 from bot.jobs.applying import ApplyJob
 from bot.jobs.delivery import Delivery
 from bot.jobs.housekeeping import Housekeeping
 from bot.jobs.planning import PlanJob
 from bot.jobs.queue import JobQueue
+from bot.jobs.reevaluation import Reevaluation
 from bot.jobs.reminders import ReminderService
 from bot.jobs.worker import Worker
 from bot.policy.rulebook import Rulebook
@@ -108,6 +110,8 @@ def build(
     engine = make_engine(settings.database_url)
     sm = make_sessionmaker(engine)
     rulebook = rulebook_for(settings)  # ConfigError with line numbers for a bad IAM_BOT_RULES file
+    for line in never_effective(rulebook, path_prefix=settings.user_path_prefix):
+        log.warning("IAM_BOT_RULES: %s", line)  # `iam-bot doctor` shows the same
     vault = Vault(encryption_keys(settings))
     iam = IamGateway(boto_session)
     client = client or make_web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
@@ -139,15 +143,16 @@ def build(
         reminders=rulebook.reminders, default_approvers=rulebook.default_approvers,
     )
     keeping = Housekeeping(sessionmaker=sm, clock=clock)
+    reevaluation = Reevaluation(sessionmaker=sm, rulebook=rulebook, announcer=announcer, clock=clock)
     plan_job = PlanJob(sessionmaker=sm, queue=queue, iam=iam, rulebook=rulebook, announcer=announcer, clock=clock, request_ttl=request_ttl, wake=wake)
     apply_job = ApplyJob(
         sessionmaker=sm, queue=queue, iam=iam, vault=vault, announcer=announcer, delivery=delivery, clock=clock,
-        credentials_ttl=timedelta(hours=settings.credentials_ttl_hours),
+        credentials_ttl=timedelta(hours=settings.credentials_ttl_hours), rulebook=rulebook,
     )
     worker = Worker(
         queue,
         runners={JobKind.PLAN.value: plan_job.run, JobKind.APPLY.value: apply_job.run},
-        housekeeping=[delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due]
+        housekeeping=[reevaluation.run_once, delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due]
         if housekeeping
         else [],
         poll_seconds=settings.worker_poll_seconds,

@@ -18,7 +18,7 @@ from bot.slack.ui import ids
 log = logging.getLogger("bot.slack")  # the name operators filter on (README, "Logs")
 
 # Actions whose value names a request (`<short id>[:<plan digest>]`), and views whose private_metadata is one.
-_REQUEST_ACTIONS = frozenset({ids.A_APPROVE, ids.A_DENY, ids.A_REVEAL, ids.A_CANCEL, ids.A_BREAK_GLASS})
+_REQUEST_ACTIONS = frozenset({ids.A_APPROVE, ids.A_WITHDRAW, ids.A_DENY, ids.A_REVEAL, ids.A_CANCEL, ids.A_BREAK_GLASS})
 _REQUEST_VIEWS = frozenset({ids.DENY_VIEW, ids.BREAK_GLASS_VIEW})
 
 

@@ -171,5 +171,19 @@ class Announcer:
         for user_id in sorted(people):
             self.publish_home(user_id)
 
+    def reassigned(self, request_id: int, *, newly_named: list[str]) -> None:
+        """Who approves a waiting request changed (the rules changed): its messages show it, and the
+        approvers it now names who were not named before get it in their DMs (or see it in the channel)."""
+        snap = self._snapshot(request_id)
+        view = snap.view
+        if snap.places:
+            self.notifier.update(snap.places, ui.approval_message(view), what="approval message")
+        if newly_named and not self.approval_channel:
+            people = approval.eligible_approvers(approvers=frozenset(self.directory.expand(newly_named)), requester_id=view.requester_id, owner_id=view.owner_id)
+            posted = self.notifier.post_to(people, ui.approval_message(view), what=f"request {view.short_id}")
+            with self.sm.begin() as s:
+                store.add_approval_places(s, request_id=request_id, places=posted)
+        self.refresh_homes(snap)
+
     def refresh_homes_of(self, request_id: int) -> None:
         self.refresh_homes(self._snapshot(request_id))

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import select
-
 from bot.common.errors import Refused
 from bot.common.logcontext import bind
 from bot.common.sql import SessionMaker
@@ -57,13 +55,14 @@ class Decisions:
         return attempt(self.sm, self.clock, actor, use_case, **kwargs)
 
     def _actor_groups(self, *, short_id: str, actor: str) -> tuple[str, ...]:
-        """The Slack user groups named as approvers of this request that `actor` is in, read now.
-
-        Read at every decision, never cached: someone removed from the group loses the right at once.
-        """
+        """The Slack user groups named as approvers of this request, by the rules in force now, that
+        `actor` is in, read now. Never cached: someone removed from the group loses the right at once."""
         with self.sm.begin() as s:
-            groups = s.scalars(select(AccessRequest.approver_groups).where(AccessRequest.short_id == short_id)).first()
-        return self.directory.groups_of(actor, groups or ())
+            req = store.get_request(s, short_id=short_id)
+            if req.state is RequestState.PENDING:
+                usecases.rejudge(s, req, rulebook=self.rulebook, now=self.clock())
+            groups = list(req.approver_groups or ())
+        return self.directory.groups_of(actor, groups)
 
     def _decide(self, *, actor: str, short_id: str, approve: bool, digest: str | None = None, reason: str | None = None) -> AccessRequest:
         return self._attempt(
@@ -73,7 +72,7 @@ class Decisions:
             actor_id=actor,
             approve=approve,
             digest=digest,
-            default_approvers=self.rulebook.default_approvers,
+            rulebook=self.rulebook,
             actor_groups=self._actor_groups(short_id=short_id, actor=actor),
             now=self.clock(),
             reason=reason,
@@ -96,6 +95,16 @@ class Decisions:
         self.announcer.announce(req.id, Event.APPROVED)
         return None
 
+    def withdraw(self, *, actor: str, value: str) -> str:
+        """Take back one's approval of the plan shown, before quorum; returns what to tell the approver."""
+        short_id, digest = ids.parse_approval_value(value)
+        bind(request=short_id)
+        req = self._attempt(actor, usecases.withdraw_approval, short_id=short_id, actor_id=actor, digest=digest, now=self.clock())
+        self.announcer.announce(req.id, Event.APPROVAL_RECORDED)
+        with self.sm.begin() as s:
+            approvals = store.approvals_of(s, request_id=req.id, digest=digest)
+        return f"Your approval of {req.short_id} is withdrawn: {progress_text(approvals, req.quorum)}."
+
     # ---------------------------------------------------------------- deny
 
     def open_deny(self, *, actor: str, value: str, trigger_id: str) -> None:
@@ -106,7 +115,8 @@ class Decisions:
             usecases.check_may_decide,
             short_id=short_id,
             actor_id=actor,
-            default_approvers=self.rulebook.default_approvers,
+            rulebook=self.rulebook,
+            now=self.clock(),
             actor_groups=self._actor_groups(short_id=short_id, actor=actor),
         )
         if not self.notifier.open_view(trigger_id=trigger_id, view=ui.deny_modal(short_id=req.short_id, user_name=req.user_name)):

@@ -37,6 +37,7 @@ REFUSAL_BLOCKS = {
     "boundary": ids.B_BOUNDARY,
     "groups": ids.B_GROUPS,
     "policies": ids.B_POLICIES,
+    "tags": ids.B_TAGS,
 }
 NOT_ALLOWED = "You are not on the list of people who may request IAM users through the bot. Ask your AWS admins."
 
@@ -88,6 +89,8 @@ class RequestForm:
         notes = []
         if book.guardrails.forbidden_policies:
             notes.append("Never granted here: " + ", ".join(f"`{ui.esc(p)}`" for p in book.guardrails.forbidden_policies[:8]))
+        if book.guardrails.allowed_tag_keys is not None:
+            notes.append("Tag keys allowed: " + (", ".join(f"`{ui.esc(k)}`" for k in book.guardrails.allowed_tag_keys[:10]) or "none"))
         if self.path_prefix != "/":
             notes.append(f"Users live under `{ui.esc(self.path_prefix)}`")
         return ui.request_modal(requester_id=user_id, default_path=self.path_prefix, default_boundary=boundary, notes=notes)
@@ -131,8 +134,10 @@ class RequestForm:
                 spec = dataclasses.replace(spec, permissions_boundary=required)
         return spec
 
-    def evaluate(self, spec: RequestSpec, requester_id: str, *, policy_documents: dict[str, Any] | None = None) -> Evaluation:
-        """The rulebook's verdict; Slack user-group membership of the requester is read now."""
+    def evaluate(
+        self, spec: RequestSpec, requester_id: str, *, policy_documents: dict[str, Any] | None = None, group_policies: dict[str, Any] | None = None
+    ) -> Evaluation:
+        """The rulebook's verdict on the form; Slack user-group membership of the requester is read now."""
         return self.rulebook.evaluate(
             spec,
             requester_id,
@@ -140,6 +145,7 @@ class RequestForm:
             boundary_setting=self.boundary_setting,
             path_prefix=self.path_prefix,
             policy_documents=policy_documents,
+            group_policies=group_policies,
         )
 
     def check(self, *, user_id: str, raw: RawForm) -> Checked:
@@ -161,8 +167,12 @@ class RequestForm:
         # The copy-from name came from our own list, spelled as IAM spells it.
         if spec.copy_from and self.iam.user_exists_quick(spec.copy_from, deadline=deadline, exact_only=True) is False:
             errors[ids.B_COPY_FROM] = "This user no longer exists in IAM. Pick another."
-        docs = self.iam.customer_documents_quick(list(spec.policy_arns), deadline=deadline) if self.rulebook.guardrails.forbidden_actions else {}
-        ev = self.evaluate(spec, user_id, policy_documents=docs)
+        # What the guardrails can judge in the time left: a forbidden policy reached through a group is
+        # refused here when IAM answers in time; the plan judges the whole grant after submission anyway.
+        g = self.rulebook.guardrails
+        via_groups = self.iam.group_policies_quick(list(spec.groups), deadline=deadline) if g.forbidden_policies and spec.groups else {}
+        docs = self.iam.documents_quick(list(spec.policy_arns), deadline=deadline) if g.forbidden_actions else {}
+        ev = self.evaluate(spec, user_id, policy_documents=docs, group_policies=via_groups)
         for field, message in ev.refusals:
             errors.setdefault(REFUSAL_BLOCKS.get(field, ids.B_USER_NAME), message)
         if errors:

@@ -136,6 +136,7 @@ def test_all_good(database_url: str, workspace: SlackStandIn, moto, iam, tmp_pat
         "approver UAPPROVER2",
         "approval channel",
         "audit channel",
+        "rules",
     } == set(lines)
     not_ok = {name: line for name, line in lines.items() if line[0] != "OK"}
     # moto has no SimulatePrincipalPolicy: the doctor says it could not check, never that it passed.
@@ -144,10 +145,27 @@ def test_all_good(database_url: str, workspace: SlackStandIn, moto, iam, tmp_pat
     assert "could not check (not supported by this endpoint" in not_ok["AWS permissions"][1]
     assert "account 123456789012" in lines["AWS identity"][1]
     assert "#iam-approvals" in lines["approval channel"][1] and "#iam-audit" in lines["audit channel"][1]
-    assert out.stdout.rstrip().endswith("0 failed, 1 warning(s), 14 ok")
+    assert out.stdout.rstrip().endswith("0 failed, 1 warning(s), 15 ok")
     # The doctor only looks: no message, no modal, nothing posted.
     methods = {c.method for c in workspace.calls}
     assert methods == {"auth.test", "users.info", "conversations.info"}, methods
+
+
+def test_rules_that_can_never_take_effect_are_warned_about(sqlite_url: str, workspace: SlackStandIn, moto, iam, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        "rules:\n"
+        "  - {name: keys-need-a-lead, approvers: [UAPPROVER1], match: {access: key}}\n"
+        "  - {name: read-only, auto_approve: true, match: {policies: [ReadOnlyAccess], access: key}}\n"
+        "  - {name: everyone, approvers: [UAPPROVER2]}\n"
+    )
+    migrate(make_engine(sqlite_url))
+    out = run_doctor({**good_env(sqlite_url, workspace, moto), "IAM_BOT_RULES": str(rules)}, tmp_path)
+    assert out.code == 0, out.stdout + out.stderr  # a warning, not a failure: the bot still works as written
+    status, line = out.lines["rule read-only"]
+    assert status == "WARN" and line.startswith(
+        "rule read-only (automatic) never approves anything: every request it covers also matches rule keys-need-a-lead, which needs a person"
+    )
 
 
 def test_all_good_in_socket_mode(sqlite_url: str, workspace: SlackStandIn, moto, iam, tmp_path: Path) -> None:

@@ -87,7 +87,9 @@ def test_quorum_of_two_shows_progress_counts_a_person_once_and_provisions_on_the
     assert {m.args["channel"] for m in messages} == {"DAPPROVER1", "DAPPROVER2", "DAPPROVER3"}
     first = json.dumps(messages[0].args["blocks"])
     # Risk is shown to approvers before anyone decides.
-    assert "AWS-managed admin-like policy `AdministratorAccess`" in first and "No permissions boundary" in first
+    # AdministratorAccess judged by its document, read from IAM like every other one; cloudsplaining's findings follow.
+    assert "AWS-managed policy `AdministratorAccess (*)`" in first and "No permissions boundary" in first
+    assert "Privilege escalation possible" in first
     assert "0 of 2 approvals" in first and "two-eyes" in first
     confirmation = bot.standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "DREQUESTER1" and short_id in c.args["text"])
     assert "needs 2 approvals from" in json.dumps(confirmation.args["blocks"])
@@ -280,7 +282,7 @@ def _first(bot: RunningBot) -> AccessRequest | None:
 
 
 REMINDER_RULES = f"""\
-reminders: {{first_after_hours: 4, backoff: 2, max: 2, escalate_to: ["{BACKUP}"]}}
+reminders: {{first_after_hours: 4, backoff: 2, max: 2, escalate_to: ["{BACKUP}"], escalation_approves: true}}
 rules:
   - name: everyone
     approvers: ["{APPROVER}", "{APPROVER2}"]
@@ -339,6 +341,30 @@ def test_reminders_back_off_in_the_thread_escalate_and_two_workers_send_each_onc
     # The backup can now decide.
     click(bot, BACKUP, "approve_request", short_id, escalated[0])
     wait_until(lambda: _req(bot, short_id).decided_by == BACKUP and _req(bot, short_id).state.value != "pending", what="approved by the backup")
+    assert standin.problems == []
+
+
+def test_escalation_asks_to_act_but_never_lowers_the_bar(make_bot, standin):
+    clock = FakeClock()
+    rules = f"""\
+reminders: {{first_after_hours: 4, max: 1, escalate_to: ["{BACKUP}"]}}
+rules:
+  - {{name: two-eyes, approvers: ["{APPROVER}", "{APPROVER2}"], quorum: 2}}
+"""
+    bot = make_bot(rules, clock=clock, housekeeping=False)
+    short_id = request_user(bot, user_name="strict01", access=["console"])
+    message = approval_messages(bot, short_id)[0]
+    clock.advance(hours=4, minutes=1)  # the first reminder is the last: it escalates
+    bot.deps.reminders.run_due()
+    notice = standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "DBACKUP1")
+    assert "escalation contact" in json.dumps(notice.args["blocks"]) and "Only they can approve it" in json.dumps(notice.args["blocks"])
+    assert [m for m in approval_messages(bot, short_id) if m.args["channel"] == "DBACKUP1"] == []  # no buttons for them
+    assert _actions(bot, short_id).count("escalated") == 1
+    # Clicking an approver's button anyway is refused: the rule keeps its quorum among the people it names.
+    click(bot, BACKUP, "approve_request", short_id, message)
+    refusal = standin.wait_for("chat.postEphemeral", lambda c: c.args["user"] == BACKUP)
+    assert "designated approver" in refusal.args["text"]
+    assert _req(bot, short_id).state.value == "pending"
     assert standin.problems == []
 
 

@@ -91,6 +91,11 @@ class FaultProxy:
         with self._lock:
             self._faults[action].extend([(status, code)] * times)
 
+    def clear(self, action: str) -> None:
+        """Drop the faults still waiting for `action`: IAM answers it again."""
+        with self._lock:
+            self._faults.pop(action, None)
+
     def trip(self, action: str, callback: Callable[[], None], *, when: str = "after") -> None:
         """Run `callback` once, the next time `action` passes: "before" (the call is then dropped,
         IAM never carries it out) or "after" (IAM did it; the caller has not heard yet)."""

@@ -754,9 +754,11 @@ def test_approval_message_in_every_state(state: RequestState, worst: bool) -> No
     if state is S.PENDING:
         assert view.plan_digest
         value = f"{SHORT_ID}:{view.plan_digest}"
+        withdraw = [("Withdraw my approval", ids.A_WITHDRAW, value)] if view.quorum > 1 and view.approvals else []
         assert [(b["text"]["text"], b["action_id"], b["value"]) for b in buttons(msg)] == [
             ("Approve", ids.A_APPROVE, value),
             ("Deny", ids.A_DENY, value),
+            *withdraw,
         ]
         assert ids.parse_approval_value(value) == (SHORT_ID, view.plan_digest)
         assert "Approved by" not in text and "Denied by" not in text
@@ -1057,14 +1059,17 @@ def test_home_waiting_for_me_shows_plan_and_risk_next_to_approve() -> None:
     headers = [b["text"]["text"] for b in blocks if b["type"] == "header"]
     assert headers == ["AWS IAM user requests", "My requests", "Waiting for me", "Recently decided"]
     start = next(i for i, b in enumerate(blocks) if b["type"] == "header" and b["text"]["text"] == "Waiting for me")
-    summary, plan, risk, actions = blocks[start + 1 : start + 5]
+    summary, plan, risk = blocks[start + 1 : start + 4]
+    actions = next(b for b in blocks[start + 4 :] if b["type"] == "actions")
     assert summary["text"]["text"].startswith(f"*{SHORT_ID}* `jane.doe` for <@{OWNER}>, requested by <@{REQUESTER}>")
     assert f"_{HOSTILE_ESCAPED}" in summary["text"]["text"] and "copy from `john.smith`" in summary["text"]["text"]
     assert waiting.plan is not None
     assert plan["text"]["text"].startswith(f"*Plan* `{short(waiting.plan.digest)}`\n1. Create the user at `/`")
     assert "Add to group `ops` _(copied from john.smith)_" in plan["text"]["text"]
     assert re.search("• through `dev`: " + held("AWSCodeCommitPowerUser", aws=True, version="v9"), plan["text"]["text"])
-    assert risk["type"] == "context" and risk["elements"][0]["text"].startswith(":warning: No permissions boundary · Group `&lt;!channel&gt;")
+    assert risk["type"] == "section" and risk["text"]["text"].startswith("*:warning: Risk*\n• No permissions boundary\n• Group `&lt;!channel&gt;")
+    # The same flags as the approval message shows next to its Approve button.
+    assert risk["text"]["text"] in [b.get("text", {}).get("text") for b in ui.approval_message(waiting)["blocks"]]
     assert actions["type"] == "actions"
     assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
         (ids.A_APPROVE, f"{SHORT_ID}:{waiting.plan_digest}"),

@@ -13,6 +13,7 @@ from bot.policy.documents import forbidden_grants
 from bot.policy.guardrails import Guardrails
 from bot.policy.rulebook import Match, Reminders, Rule, Rulebook
 from bot.policy.rules_file import load_rulebook
+from bot.policy.subject import Subject
 from bot.domain.spec import RequestSpec
 from models import RequestState
 
@@ -56,7 +57,35 @@ MATCHES = [
 
 @pytest.mark.parametrize("match,request_spec,expected", [m[1:] for m in MATCHES], ids=[m[0] for m in MATCHES])
 def test_match(match: Match, request_spec: RequestSpec, expected: bool) -> None:
-    assert match.matches(request_spec) is expected
+    assert match.matches(Subject.of_spec(request_spec)) is expected
+
+
+def subject(**kw) -> Subject:
+    return Subject(**{"path": "/", "console": False, "key": True, **kw})
+
+
+def test_match_judges_what_is_held_through_groups_and_copies() -> None:
+    admin_via_group = subject(groups=("ops",), held=(ADMIN,))
+    assert Match(policies=("*Admin*",)).matches(admin_via_group)
+    assert Match(policies=("break-glass",)).matches(subject(inline=("break-glass",)))  # inline policies by name
+    assert Match(tags=("cost-*",)).matches(subject(tag_keys=("team", "cost-centre")))
+    assert not Match(tags=("cost-*",)).matches(subject(tag_keys=("team",)))
+
+
+UNCOVERED = [
+    ("inside", Match(policies=("ReadOnlyAccess",), access="key"), subject(attached=(READONLY,), held=(READONLY,)), []),
+    ("a group beside it", Match(policies=("ReadOnlyAccess",)), subject(attached=(READONLY,), groups=("admins",)), ["group `admins`"]),
+    ("console beside a key-only rule", Match(policies=("ReadOnlyAccess",), access="key"), subject(console=True, attached=(READONLY,)), ["console access"]),
+    ("copying is outside unless allowed", Match(policies=("ReadOnlyAccess",)), subject(copy_from="root", attached=(READONLY,)), ["copying from `root`"]),
+    ("copied inline never inside", Match(copy_from=True, policies=("*",)), subject(copy_from="x", copied_inline=("all",)), ["inline policy `all` (copied)"]),
+    ("tag keys when listed", Match(policies=("ReadOnlyAccess",), tags=("team",)), subject(attached=(READONLY,), tag_keys=("team", "abac-role")), ["tag `abac-role`"]),
+    ("path when listed", Match(groups=("devs",), paths=("/dev/*",)), subject(path="/prod/", groups=("devs",)), ["path `/prod/`"]),
+]
+
+
+@pytest.mark.parametrize("match,subj,expected", [u[1:] for u in UNCOVERED], ids=[u[0] for u in UNCOVERED])
+def test_an_allowlist_covers_every_item_or_says_what_is_outside(match: Match, subj: Subject, expected: list[str]) -> None:
+    assert match.uncovered(subj) == expected
 
 
 # ---------------------------------------------------------------- the winning rule
@@ -75,6 +104,7 @@ WINNERS = [
     ("nothing matches: the default rule", spec(), "default", 1, False),
     ("one match", spec(groups=("devs",)), "team-leads", 1, False),
     ("auto-approve alone", spec(policy_arns=(READONLY,)), "readonly-auto", 1, True),
+    ("auto needs every item inside", spec(policy_arns=(READONLY, CUSTOM)), "default", 1, False),
     ("manual beats auto", spec(policy_arns=(READONLY,), groups=("devs",)), "team-leads", 1, False),
     ("higher quorum wins", spec(groups=("devs",), policy_arns=(ADMIN,)), "admin-grants", 2, False),
     ("equal quorum: first in the file", spec(policy_arns=(ADMIN,), path="/prod/a/"), "admin-grants", 2, False),
@@ -300,6 +330,23 @@ def test_good_toml_loads(tmp_path: Path) -> None:
 def test_example_file_in_deploy_loads() -> None:
     book = load_rulebook(Path(__file__).resolve().parents[2] / "deploy" / "rules.example.yml")
     assert book.rules and book.guardrails.forbidden_policies
+    assert book.guardrails.allowed_tag_keys == ("team", "project", "cost-center")
+
+
+def test_tags_tag_allowlist_and_escalation_load(tmp_path: Path) -> None:
+    text = """\
+    reminders: {first_after_hours: 1, escalate_to: [U0BOSS], escalation_approves: true}
+    guardrails: {allowed_tag_keys: [team, "cost-*"]}
+    rules:
+      - {name: abac, approvers: [U0SEC], match: {tags: ["abac-*"]}}
+    """
+    book = load_rulebook(write(tmp_path, "rules.yml", text))
+    assert book.reminders and book.reminders.escalation_approves is True
+    assert book.guardrails.allowed_tag_keys == ("team", "cost-*")
+    assert book.rules[0].match.tags == ("abac-*",)
+    none_allowed = load_rulebook(write(tmp_path, "none.yml", "guardrails: {allowed_tag_keys: []}\n"))
+    assert none_allowed.guardrails.allowed_tag_keys == ()  # an empty list allows no tags at all
+    assert load_rulebook(write(tmp_path, "any.yml", "guardrails: {}\n")).guardrails.allowed_tag_keys is None
 
 
 BAD_YAML = [
@@ -316,6 +363,8 @@ BAD_YAML = [
     ("bad ttl", "request_ttl_hours: 0\n", "rules.yml:1: request_ttl_hours: must be a number of hours above 0"),
     ("syntax error", "rules:\n  - name: a\n   approvers: [UA\n", "rules.yml:3: not valid YAML"),
     ("empty break-glass list", "break_glass: {requesters: []}\n", "rules.yml:1: break_glass.requesters: list at least one"),
+    ("bad tag allowlist", "guardrails:\n  allowed_tag_keys: 5\n", "rules.yml:2: guardrails.allowed_tag_keys: must be a list of tag-key globs"),
+    ("bad escalation flag", "reminders: {first_after_hours: 1, escalation_approves: yes please}\n", "rules.yml:1: reminders.escalation_approves: must be true or false"),
 ]
 
 

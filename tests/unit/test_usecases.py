@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 from bot.common.errors import Refused
 from bot.domain.facts import GroupFacts, IamFacts, ManagedPolicy
 from bot.domain.spec import RequestSpec
-from bot.policy.rulebook import Evaluation
+from bot.policy.guardrails import Guardrails
+from bot.policy.rulebook import Evaluation, Rule, Rulebook
 from bot.requests import store, usecases
 from bot.requests.planner import plan_create_user
 from bot.runtime.db import make_engine, make_sessionmaker, migrate
@@ -23,6 +24,7 @@ READONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 REQUESTER, A1, A2 = "UREQ0001", "UAPP0001", "UAPP0002"
 TWO = Evaluation(rule_name="two", approver_users=(A1, A2), approver_groups=(), quorum=2, auto_approve=False)
+BOOK = Rulebook(rules=(Rule("two", approvers=(A1, A2), quorum=2),))
 
 
 @pytest.fixture
@@ -60,9 +62,9 @@ def _plan_and_ask(sm, rid: int, short_id: str, facts: IamFacts) -> str:  # type:
     return digest
 
 
-def _decide(sm, short_id: str, actor: str, digest: str | None, approve: bool = True):  # type: ignore[no-untyped-def]
+def _decide(sm, short_id: str, actor: str, digest: str | None, approve: bool = True, book: Rulebook = BOOK):  # type: ignore[no-untyped-def]
     with sm.begin() as s:
-        return usecases.decide(s, short_id=short_id, actor_id=actor, approve=approve, digest=digest, default_approvers=(), now=T0).state
+        return usecases.decide(s, short_id=short_id, actor_id=actor, approve=approve, digest=digest, rulebook=book, now=T0).state
 
 
 def _jobs(sm, rid: int) -> dict[str, JobState]:  # type: ignore[no-untyped-def]
@@ -118,6 +120,50 @@ def test_drift_sends_it_back_and_earlier_approvals_lapse(sm) -> None:
         assert len(s.scalars(select(Plan).where(Plan.request_id == rid)).all()) == 2
     assert _decide(sm, short_id, A1, second) is RequestState.PENDING  # the same person may approve the new plan
     assert _decide(sm, short_id, A2, second) is RequestState.APPROVED
+
+
+def test_who_may_approve_is_judged_by_the_rules_in_force_at_the_click(sm) -> None:
+    rid, short_id = _submitted(sm)
+    digest = _plan_and_ask(sm, rid, short_id, _facts(READONLY))
+    # The bot restarted with A2 removed from the rule (and a new approver A3): A2's click is refused.
+    a3 = "UAPP0003"
+    narrower = Rulebook(rules=(Rule("two", approvers=(A1, a3), quorum=2),))
+    with pytest.raises(Refused, match="designated approver"):
+        _decide(sm, short_id, A2, digest, book=narrower)
+    assert _decide(sm, short_id, A1, digest, book=narrower) is RequestState.PENDING
+    assert _decide(sm, short_id, a3, digest, book=narrower) is RequestState.APPROVED
+    with sm.begin() as s:
+        req = store.load_request(s, rid)
+        assert list(req.approver_users) == [A1, a3]
+        changed = s.scalars(select(AuditEvent.details).where(AuditEvent.action == "rule_reevaluated")).one()
+        assert changed["was"]["approvers"] == [A1, A2] and changed["approvers"] == [A1, a3]
+
+
+def test_a_guardrail_added_since_refuses_the_click(sm) -> None:
+    rid, short_id = _submitted(sm)
+    digest = _plan_and_ask(sm, rid, short_id, _facts(ADMIN))
+    guarded = Rulebook(rules=BOOK.rules, guardrails=Guardrails(forbidden_policies=("AdministratorAccess",)))
+    with pytest.raises(Refused, match="guardrail now refuses it: joining group readers would grant AdministratorAccess"):
+        _decide(sm, short_id, A1, digest, book=guarded)
+    with sm.begin() as s:
+        assert store.load_request(s, rid).state is RequestState.PENDING
+
+
+def test_an_approval_can_be_withdrawn_before_quorum_only(sm) -> None:
+    rid, short_id = _submitted(sm)
+    digest = _plan_and_ask(sm, rid, short_id, _facts(READONLY))
+    with sm.begin() as s, pytest.raises(Refused, match="no approval of this plan"):
+        usecases.withdraw_approval(s, short_id=short_id, actor_id=A1, digest=digest, now=T0)
+    _decide(sm, short_id, A1, digest)
+    with sm.begin() as s:
+        usecases.withdraw_approval(s, short_id=short_id, actor_id=A1, digest=digest, now=T0)
+    with sm.begin() as s:
+        assert store.approvals_of(s, request_id=rid, digest=digest) == []
+    # Withdrawn, A2's approval alone is not a quorum of two; A1 may approve again.
+    assert _decide(sm, short_id, A2, digest) is RequestState.PENDING
+    assert _decide(sm, short_id, A1, digest) is RequestState.APPROVED
+    with sm.begin() as s, pytest.raises(Refused, match="can no longer be withdrawn"):
+        usecases.withdraw_approval(s, short_id=short_id, actor_id=A1, digest=digest, now=T0)
 
 
 def test_a_stored_plan_that_was_changed_is_refused(sm) -> None:

@@ -12,6 +12,7 @@ from bot.slack.ui.approval import (
     outcome_text,
     progress_line,
     reminder_message,
+    escalation_notice,
     risk_blocks,
     rule_text,
 )
@@ -42,7 +43,7 @@ __all__ = [
     "STATE_WORDS", "Message", "approval_message", "audit_line", "break_glass_modal", "cancel_button", "clip",
     "credentials_gone_message", "credentials_ready_message", "decider", "decision_message", "deny_modal", "esc",
     "expired_message", "failure_message", "grant_words", "help_message", "home_view", "mention", "notice_modal",
-    "notice_to_approvers", "options", "outcome_text", "plan_blocks", "progress_line", "reminder_message",
+    "notice_to_approvers", "options", "outcome_text", "plan_blocks", "progress_line", "reminder_message", "escalation_notice",
     "request_modal", "reveal_modal", "review_modal", "risk_blocks", "rule_text", "spec_fields", "status_line",
     "status_message", "step_words", "submitted_message", "timeline_message", "unknown_phrase_message", "when",
 ]

@@ -98,13 +98,13 @@ def risk_blocks(req: RequestView) -> list[Any]:
 def decide_buttons(req: RequestView, *, block_id: str) -> ActionsBlock:
     """Approve carries the plan's digest: a click approves exactly the plan shown with it."""
     value = ids.approval_value(req.short_id, req.plan_digest)
-    return ActionsBlock(
-        block_id=block_id,
-        elements=[
-            ButtonElement(text="Approve", action_id=ids.A_APPROVE, value=value, style="primary"),
-            ButtonElement(text="Deny", action_id=ids.A_DENY, value=value, style="danger"),
-        ],
-    )
+    elements = [
+        ButtonElement(text="Approve", action_id=ids.A_APPROVE, value=value, style="primary"),
+        ButtonElement(text="Deny", action_id=ids.A_DENY, value=value, style="danger"),
+    ]
+    if req.quorum > 1 and req.approvals:  # before quorum, an approver may take theirs back
+        elements.append(ButtonElement(text="Withdraw my approval", action_id=ids.A_WITHDRAW, value=value))
+    return ActionsBlock(block_id=block_id, elements=elements)
 
 
 def approval_message(req: RequestView) -> Message:
@@ -147,6 +147,19 @@ def reminder_message(req: RequestView, *, number: int, escalated_to: Sequence[st
         body += f" It expires {when(req.expires_at)}."
     if escalated_to:
         body += f"\nEscalated to {', '.join(mention(e) for e in escalated_to)}."
+    return message(text, [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+
+
+def escalation_notice(req: RequestView, *, approvers: Sequence[str]) -> Message:
+    """For escalation contacts: the request waits too long; they chase its approvers (they cannot approve it)."""
+    text = f"Request {req.short_id} for {req.user_name} has waited too long for its approvers"
+    who = ", ".join(mention(a) for a in approvers) or "its approvers"
+    body = (
+        f":rotating_light: Request *{req.short_id}* from <@{req.requester_id}> for `{esc(req.user_name)}` still waits for a decision"
+        f" from {who}. You are its escalation contact: please get one of them to decide. Only they can approve it."
+    )
+    if req.expires_at:
+        body += f" It expires {when(req.expires_at)}."
     return message(text, [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, HeaderBlock, MarkdownTextObject, SectionBlock
 from slack_sdk.models.views import View
 
 from bot.domain.views import HomeData
 from bot.slack.ui import ids
-from bot.slack.ui.approval import decide_buttons, progress_line
+from bot.slack.ui.approval import decide_buttons, progress_line, risk_blocks
 from bot.slack.ui.plan import grant_lines, short_digest, step_lines
 from bot.slack.ui.requester import cancel_button
 from bot.slack.ui.status import status_line
@@ -56,9 +56,7 @@ def home_view(*, user_id: str, data: HomeData) -> dict[str, Any]:
                 if len(head) + 1 + len(plan) > 3000:  # Home is compact: the approval message shows all of it
                     head += " _(shortened here; the approval message shows all of it)_"
                 blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"{head}\n{plan}", 3000))))
-            if req.risk_flags:
-                flags = [esc(f) for f in req.risk_flags[:8]] + ([f"… and {len(req.risk_flags) - 8} more"] if len(req.risk_flags) > 8 else [])
-                blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(":warning: " + " · ".join(flags), 3000))]))
+            blocks.extend(risk_blocks(req))  # the same flags and summary as the approval message
             if req.state is RequestState.PENDING and req.plan_digest:  # as in approval_message: only a plan can be approved
                 blocks.append(decide_buttons(req, block_id=f"home-decide:{req.short_id}"))
         blocks.append(HeaderBlock(text="Recently decided"))
