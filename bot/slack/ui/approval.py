@@ -26,7 +26,11 @@ def decider(req: RequestView) -> str:
 def rule_text(*, rule_name: str, quorum: int, approvers: Sequence[str], auto_approve: bool = False) -> str:
     """"Rule: admin-grants · needs 2 approvals from @a, @b, @security-team"."""
     if auto_approve:
-        return f"Rule: *{esc(rule_name)}* · approved automatically (low risk), audited and announced"
+        # Shown on the review, before the plan is made: the rule only approves what it wholly covers.
+        return (
+            f"Rule: *{esc(rule_name)}* · approved automatically if, once checked against IAM, all of it is inside the rule "
+            "and nothing is unreadable or escalating (otherwise a person decides); audited and announced"
+        )
     who = ", ".join(mention(a) for a in approvers) or "_no approver is configured_"
     noun = "approval" if quorum == 1 else "approvals"
     return f"Rule: *{esc(rule_name)}* · needs {quorum} {noun} from {who}"
