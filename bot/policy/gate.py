@@ -54,7 +54,7 @@ def judge(book: Rulebook, plan: Plan, documents: Mapping[str, Mapping[str, Any]]
     flags += list(choice.notes)
     return Verdict(
         rule=choice.rule,
-        auto=choice.auto,
+        auto=choice.auto and denial is None,  # a refused plan is never approved, whatever a rule says
         denial=denial,
         undecided=tuple(undecided),
         risk={**assessed, "flags": list(dict.fromkeys(flags))},
