@@ -1,4 +1,4 @@
-"""`iam-bot serve | migrate | audit | demo | policy | doctor`. Configuration problems print one line per setting, never a traceback."""
+"""`iam-bot serve | migrate | audit | demo | policy | doctor | keys`. Configuration problems print one line per setting, never a traceback."""
 
 from __future__ import annotations
 
@@ -28,30 +28,60 @@ def cmd_migrate() -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    """verify: exit 0 intact, 1 broken, 3 truncated (2: a setting or argument is wrong). export: anchored first."""
     from datetime import datetime, timezone
 
+    from bot.audit import anchor as anchors
     from bot.audit import trail as audit
+    from bot.common.clock import utcnow
+    from bot.runtime.audit_key import audit_keys
     from bot.runtime.db import make_engine, make_sessionmaker
 
     settings = load_settings()
-    sm = make_sessionmaker(make_engine(settings.database_url))
-    with sm.begin() as session:
-        if args.audit_command == "verify":
-            result = audit.verify(session)
-            if result.ok:
-                print(f"iam-bot: audit log intact: {result.count} events, every link holds")
-                return 0
-            print(f"iam-bot: audit log BROKEN at event {result.broken_at}: {result.why} ({result.count} events before it verify)")
-            return 1
-        since = None
-        if args.since:
+    if args.audit_command == "verify":
+        given = []
+        for text in args.anchor:
             try:
-                since = datetime.fromisoformat(args.since)
-            except ValueError:
-                raise ConfigError(f"--since: not a date: {args.since!r} (use YYYY-MM-DD)") from None
-            if since.tzinfo is None:
-                since = since.replace(tzinfo=timezone.utc)
-        data = audit.export_text(session, since=since, fmt=args.format)
+                given.append(anchors.parse(text))
+            except ValueError as exc:
+                raise ConfigError(f"--anchor: {exc}") from None
+        keys = audit_keys(settings, generate=False)
+        if keys is None and not settings.generated_key_allowed:
+            raise ConfigError("IAM_BOT_AUDIT_KEY: needed to check the audit log's HMACs; set it as the bot has it")
+        with make_sessionmaker(make_engine(settings.database_url)).begin() as session:
+            result = audit.verify(session, keys, anchors_given=given, use_recorded=not args.no_recorded)
+        print(f"iam-bot: {audit.describe(result)}")
+        return 0 if result.ok else 3 if result.truncated else 1
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise ConfigError(f"--since: not a date: {args.since!r} (use YYYY-MM-DD)") from None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+    keys = audit_keys(settings, generate=settings.generated_key_allowed)
+    sm = make_sessionmaker(make_engine(settings.database_url), audit_keys=keys)
+    anchor = None
+    if keys is None:
+        print("iam-bot: not anchored: IAM_BOT_AUDIT_KEY is not set", file=sys.stderr)
+    else:
+        from bot.slack.client import make_web_client
+        from bot.slack.notifier import Notifier
+        from bot.workflows.audit_anchor import AuditAnchoring
+
+        notifier = Notifier(make_web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url), audit_channel=settings.audit_channel)
+        anchored = AuditAnchoring(sessionmaker=sm, keys=keys, notifier=notifier, clock=utcnow).anchor(reason="export", actor="iam-bot audit export")
+        anchor = anchored.anchor
+        if anchor is None:
+            print(f"iam-bot: not anchored: {anchored.problem}", file=sys.stderr)
+        else:
+            where = f"posted to {settings.audit_channel}" if anchored.posted else (
+                "not posted: IAM_BOT_AUDIT_CHANNEL is not set" if not settings.audit_channel else "not posted: Slack refused it"
+            )
+            print(f"iam-bot: anchored {anchor.token} ({where}); it is the export's last record", file=sys.stderr)
+    with sm.begin() as session:
+        data = audit.export_text(session, since=since, fmt=args.format, anchor=anchor)
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
             f.write(data)
@@ -61,19 +91,49 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from bot.ops.deploy_policy import boundary_account, policy_warnings, render_json, render_policy
+    from bot.ops.deploy_policy import boundaries_for, boundary_account, policy_warnings, render_json, render_policy, rendering_for
+    from bot.runtime.settings import rulebook_for
 
     settings = load_settings()
-    boundary = settings.permissions_boundary or None
-    account = args.account or boundary_account(boundary) or "*"
+    # The rules file's guardrails shape the policy too: required boundaries, allowed tag keys and groups.
+    kwargs = rendering_for(settings, rulebook_for(settings).guardrails)
+    boundaries = boundaries_for(**{k: kwargs[k] for k in ("path_prefix", "boundary_arn", "required_boundaries")})
+    account = args.account or next((a for b in boundaries if (a := boundary_account(b))), None) or "*"
+    if account != "*" and not (account.isdigit() and len(account) == 12):
+        raise ConfigError("--account: account must be a 12-digit AWS account id or *")
     try:
-        policy = render_policy(account=account, path_prefix=settings.user_path_prefix, boundary_arn=boundary)
+        policy = render_policy(account=account, **kwargs)
     except ValueError as exc:
-        raise ConfigError(f"--account: {exc}") from None
+        raise ConfigError(f"IAM_BOT_RULES: {exc}") from None
     sys.stdout.write(render_json(policy))
-    for warning in policy_warnings(path_prefix=settings.user_path_prefix, boundary_arn=boundary):
+    warnings = policy_warnings(
+        path_prefix=kwargs["path_prefix"],
+        boundary_arn=kwargs["boundary_arn"],
+        required_boundaries=kwargs["required_boundaries"],
+        allowed_groups=kwargs["allowed_groups"],
+    )
+    for warning in warnings:
         print(f"iam-bot: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """rotate: exit 0 when every envelope is sealed under the newest key, 1 when some could not be (listed)."""
+    from bot.credentials.vault import VaultError
+    from bot.ops.keys import report_lines, rotate_envelopes
+    from bot.runtime.app import make_vault
+    from bot.runtime.db import make_engine, make_sessionmaker
+
+    settings = load_settings()
+    vault = make_vault(settings)
+    try:
+        report = rotate_envelopes(make_sessionmaker(make_engine(settings.database_url)), vault)
+    except VaultError as exc:  # AWS KMS throttled or unreachable: what was done stays done
+        print(f"iam-bot: stopped: {exc}; what was re-encrypted stays so: run `iam-bot keys rotate` again", file=sys.stderr)
+        return 1
+    for line in report_lines(report):
+        print(f"iam-bot: {line}")
+    return 1 if report.unreadable else 0
 
 
 def cmd_doctor() -> int:
@@ -85,7 +145,6 @@ def cmd_doctor() -> int:
 def cmd_serve() -> int:
     from bot.runtime.app import build, create_app
     from bot.runtime.db import make_engine, migrate
-    from bot.policy import escalation
     from bot.runtime.logsetup import setup_logging
     from bot.runtime.server import serve_http, serve_socket_mode
 
@@ -97,7 +156,6 @@ def cmd_serve() -> int:
     app = create_app(settings, deps)
     deps.worker.start()
     threading.Thread(target=deps.iam.warm, name="iam-warm-up", daemon=True).start()
-    threading.Thread(target=escalation.warm, name="escalation-warm-up", daemon=True).start()
     if settings.socket_mode:
         serve_socket_mode(app, deps)
     else:
@@ -125,20 +183,37 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="the whole journey on this machine (moto IAM, a Slack stand-in, SQLite); no settings needed")
     audit_parser = sub.add_parser("audit", help="verify or export the audit log")
     audit_sub = audit_parser.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="check the hash chain; report the first broken link")
-    export = audit_sub.add_parser("export", help="write the audit log as CSV or JSON Lines")
+    verify = audit_sub.add_parser(
+        "verify", help="check the chain with the audit key and against anchors; exit 0 intact, 1 broken, 3 truncated"
+    )
+    verify.add_argument(
+        "--anchor", action="append", default=[], metavar="COUNT:DIGEST",
+        help="an anchor copied from the audit channel or an export's last record (repeatable); the anchors recorded in the database are checked too",
+    )
+    verify.add_argument("--no-recorded", action="store_true", help="check only the anchors given, not those recorded in the database")
+    export = audit_sub.add_parser(
+        "export", help="write the audit log as CSV or JSON Lines, ending with its anchor (also posted to IAM_BOT_AUDIT_CHANNEL)"
+    )
     export.add_argument("--since", help="only events on or after this date (YYYY-MM-DD or ISO 8601)")
     export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     policy = sub.add_parser("policy", help="print the bot's own least-privilege IAM policy for the current settings")
     policy.add_argument("--account", help="12-digit AWS account id (default: the boundary's account, else *)")
     sub.add_parser("doctor", help="check every setting against Slack, the database and AWS; one line each with the fix")
+    keys_parser = sub.add_parser("keys", help="encryption keys of the stored credentials")
+    keys_sub = keys_parser.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser(
+        "rotate", help="re-encrypt every stored envelope under the newest key (AWS KMS if IAM_BOT_KMS_KEY_ID is set, else the first "
+        "of IAM_BOT_ENCRYPTION_KEY); report the counts and any envelope no key opens (exit 1 then)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "audit":
             return cmd_audit(args)
         if args.command == "policy":
             return cmd_policy(args)
+        if args.command == "keys":
+            return cmd_keys(args)
         return {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo, "doctor": cmd_doctor}[args.command]()
     except ConfigError as exc:
         return _fail(str(exc))

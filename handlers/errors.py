@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.response import BoltResponse
 
+from bot.common.tracebacks import type_name, where
 from handlers import Services
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,9 @@ SORRY = (
 def register(app: App, services: Services) -> None:
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
-        # Only the type goes to the log line: exception texts can quote request data.
-        log.error("listener failed: %s", type(error).__name__, exc_info=error)
+        # Only the type and where it was raised go to the log: exception texts (and the traceback's
+        # messages) can quote request data or a secret. No traceback: the place is in the line.
+        log.error("listener failed: %s at %s", type_name(error), where(error))
         user = (body.get("user") or {}).get("id") or body.get("user_id") or (body.get("event") or {}).get("user")
         if user:
             services.notifier.dm_quietly(user, {"text": SORRY}, what="error notice")

@@ -4,6 +4,7 @@ from models.base import Base
 from models.entities import (
     AccessRequest,
     ApprovalMessage,
+    AuditAnchor,
     AuditEvent,
     CredentialEnvelope,
     Decision,
@@ -18,6 +19,7 @@ from models.states import JobKind, JobState, RequestState
 __all__ = [
     "AccessRequest",
     "ApprovalMessage",
+    "AuditAnchor",
     "AuditEvent",
     "Base",
     "CredentialEnvelope",

@@ -181,8 +181,9 @@ class CredentialEnvelope(Base):
 class AuditEvent(Base):
     """Append-only record of what happened; details never hold secrets.
 
-    Rows are hash-chained: each carries the hash of the one before, so an edited, deleted or
-    reordered row breaks the chain (`iam-bot audit verify`).
+    Rows are chained: each carries the digest of the one before and its own (an HMAC under the audit
+    key, bot.audit.keys), so an edited, deleted or reordered row breaks the chain, and so does a chain
+    recomputed without the key (`iam-bot audit verify`).
     """
 
     __tablename__ = "audit_events"
@@ -195,6 +196,30 @@ class AuditEvent(Base):
     created_at: Mapped[datetime]
     prev_hash: Mapped[str] = mapped_column(String(64), default="")
     hash: Mapped[str] = mapped_column(String(64), default="")
+    # The audit key that signed `hash` (an HMAC-SHA256, bot.audit.keys); None: written before the
+    # audit key existed, `hash` is a plain SHA-256. No unkeyed event may follow a keyed one.
+    key_id: Mapped[str | None] = mapped_column(String(16))
+
+
+class AuditAnchor(Base):
+    """The chain's head as anchored (posted to the audit channel, written into an export): the log had
+    `event_count` events ending with `head_id`, whose digest was `head_hash`. `mac` (HMAC under the
+    audit key `key_id`) makes a forged row detectable; the copies outside the database are the proof.
+    """
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_count: Mapped[int]
+    head_id: Mapped[int]
+    head_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(16))  # schedule | export
+    actor: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    mac: Mapped[str] = mapped_column(String(64))
+    posted_at: Mapped[datetime | None]
+    channel: Mapped[str | None] = mapped_column(String(32))
 
 
 class InboundDelivery(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 
+from bot.common.spreadsheet import FORMULA_START
 from bot.domain.facts import PasswordPolicy
 
 # IAM's allowed symbols, minus those Slack mrkdwn or CSV would mangle (& < > ` ' " ,).
@@ -15,7 +16,9 @@ _CLASSES = (string.ascii_uppercase, string.ascii_lowercase, string.digits, SYMBO
 def generate_password(policy: PasswordPolicy, *, length: int = 24) -> str:
     """A random password with every character class, at least as long as the policy asks.
 
-    Including all four classes satisfies any policy (and AWS's default "three of four").
+    Including all four classes satisfies any policy (and AWS's default "three of four"). It never
+    starts with = + - or @, which a spreadsheet would read as a formula: the credentials CSV then
+    holds it exactly as it is.
     """
     size = max(length, policy.minimum_length, len(_CLASSES))
     size = min(size, 128)  # IAM's maximum password length
@@ -26,6 +29,10 @@ def generate_password(policy: PasswordPolicy, *, length: int = 24) -> str:
     for i in range(len(chars) - 1, 0, -1):
         j = secrets.randbelow(i + 1)
         chars[i], chars[j] = chars[j], chars[i]
+    if chars[0] in FORMULA_START:  # swap with a random letter, digit or harmless symbol elsewhere
+        harmless = [i for i, c in enumerate(chars) if c not in FORMULA_START]  # never empty: letters, a digit
+        j = harmless[secrets.randbelow(len(harmless))]
+        chars[0], chars[j] = chars[j], chars[0]
     return "".join(chars)
 
 

@@ -40,10 +40,19 @@ GROUPS = ("developers", "readers", "billing-admins")
 POLICY_NAME = "s3-read-reports"
 AWS_POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 TAGS = {"team": "payments", "cost-center": "1234"}
+# `iam-bot serve` refuses to run without a permissions boundary: the demo's account has one, as a real one would.
+BOUNDARY_NAME = "iam-bot-boundary"
+BOUNDARY_DOC = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": ["iam:*", "organizations:*", "account:*"], "Resource": "*"},
+    ],
+}
 WAIT = 60.0  # generous: a busy 2-core machine must not fail the demo; normal runs take well under a second per step
 README_HINT = (
     "To connect a real workspace: create the Slack app (README.md, \"Set up the Slack app\"), set SLACK_BOT_TOKEN, "
-    "SLACK_SIGNING_SECRET and IAM_BOT_APPROVERS, and run `make run` (or `iam-bot serve`)."
+    "SLACK_SIGNING_SECRET, IAM_BOT_APPROVERS and IAM_BOT_PERMISSIONS_BOUNDARY, and run `make run` (or `iam-bot serve`)."
 )
 
 
@@ -179,11 +188,10 @@ def running_world(workdir: Path) -> Iterator[World]:
     """moto, the Slack stand-in, and the real app (HTTP server + worker) on a fresh SQLite file."""
     import boto3
     from moto.server import ThreadedMotoServer
-    from waitress.server import create_server
 
     from bot.runtime.app import build, create_app
     from bot.runtime.db import make_engine, migrate
-    from bot.runtime.server import make_wsgi
+    from bot.runtime.server import http_server, make_wsgi
     from bot.runtime.settings import Settings, load_settings
 
     with ExitStack() as stack:
@@ -200,6 +208,10 @@ def running_world(workdir: Path) -> Iterator[World]:
         standin = SlackStandIn(bot_token=bot_token).start()
         stack.callback(standin.stop)
 
+        session = boto3.session.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name=REGION)
+        iam = session.client("iam", endpoint_url=moto_url)
+        boundary = iam.create_policy(PolicyName=BOUNDARY_NAME, PolicyDocument=json.dumps(BOUNDARY_DOC))["Policy"]["Arn"]
+
         db_path = workdir / "iam-bot.db"
         # Every setting given: the caller's IAM_BOT_* variables must not change the demo (LOG_LEVEL aside).
         explicit = {name: f.default for name, f in Settings.model_fields.items()}
@@ -210,27 +222,28 @@ def running_world(workdir: Path) -> Iterator[World]:
             slack_api_url=standin.url,
             database_url=f"sqlite:///{db_path}",
             approvers_raw=BOB,
+            permissions_boundary=boundary,
             encryption_key_raw=Fernet.generate_key().decode(),
+            audit_key_raw=secrets.token_urlsafe(32),
             worker_poll_seconds=0.5,
             log_level=os.environ.get("LOG_LEVEL", "WARNING"),
         )
         settings = load_settings(**explicit)
+        settings.check_for_serving()  # what `iam-bot serve` insists on, the demo has
         migrate(make_engine(settings.database_url))
-        session = boto3.session.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name=REGION)
         deps = build(settings, boto_session=session, worker_id="demo")
         stack.callback(deps.engine.dispose)
         endpoints = deps.iam.endpoint_urls()
         if not all(_loopback(e) for e in endpoints):
             raise RuntimeError(f"refusing to run: an AWS client points at {endpoints}, not at the local moto")
         app = create_app(settings, deps)
-        server = create_server(make_wsgi(app, deps), host="127.0.0.1", port=0, threads=4, ident="iam-bot-demo")
+        server = http_server(make_wsgi(app, deps), host="127.0.0.1", port=0, threads=4, ident="iam-bot-demo")
         threading.Thread(target=server.run, name="iam-bot-http", daemon=True).start()
         stack.callback(server.close)
         deps.worker.start()
         stack.callback(deps.worker.stop, 5)
         app_url = f"http://127.0.0.1:{server.effective_port}"
         slack = SlackSender(app_url, signing_secret, team_id=TEAM_ID, response_url_base=standin.hooks_url, timeout=WAIT, on_view_response=standin.accept_view_response)
-        iam = session.client("iam", endpoint_url=moto_url)
         yield World(moto_url, standin, slack, app_url, deps, iam, db_path)
 
 
@@ -508,7 +521,7 @@ class Journey:
             env = s.scalars(
                 select(CredentialEnvelope).join(AccessRequest, AccessRequest.id == CredentialEnvelope.request_id).where(AccessRequest.short_id == self.short_id)
             ).first()
-            return env is not None and env.ciphertext is None and env.revealed_at is not None
+            return env is None  # the envelope row is deleted, ciphertext and all
 
     def reveal_again(self, step: Step) -> None:
         assert self.credentials_dm is not None
@@ -555,7 +568,7 @@ def run_demo(out: TextIO = sys.stdout) -> int:
             transcript.write(
                 [
                     "iam-bot demo: the whole journey on this machine. Nothing here talks to Slack or AWS.",
-                    f"  AWS IAM  moto, in this process, at {world.moto_url} (groups {', '.join(GROUPS)}; policy {POLICY_NAME})",
+                    f"  AWS IAM  moto, in this process, at {world.moto_url} (groups {', '.join(GROUPS)}; policy {POLICY_NAME}; boundary {BOUNDARY_NAME})",
                     f"  Slack    a Web API stand-in at {world.standin.url}; requests to the bot signed as Slack signs them",
                     f"  iam-bot  the real app at {world.app_url}/slack/events, its worker, SQLite at {world.db_path}",
                     f"  People   @alice asks for an IAM user for herself; @bob approves   (all started in {(time.monotonic() - started) * 1000:.0f} ms)",

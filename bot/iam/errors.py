@@ -19,6 +19,9 @@ TRANSIENT_CODES = frozenset(
         "InternalError",
         "RequestTimeout",
         "RequestTimeoutException",
+        # AWS KMS (bot.iam.kms)
+        "KMSInternalException",
+        "DependencyTimeoutException",
     }
 )
 

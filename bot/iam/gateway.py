@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import boto3
 from botocore.config import Config
@@ -37,6 +37,24 @@ _QUICK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, co
 def _document(doc: Any) -> dict[str, Any]:
     # botocore decodes IAM policy documents to dicts; be safe with a JSON string too.
     return json.loads(doc) if isinstance(doc, str) else dict(doc)
+
+
+def _context_entries(context: Mapping[str, str | Sequence[str]]) -> list[dict[str, Any]]:
+    """The simulator's ContextEntries: a string, or a list of strings (aws:TagKeys) as stringList."""
+    return [
+        {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"}
+        if isinstance(v, str)
+        else {"ContextKeyName": k, "ContextKeyValues": list(v), "ContextKeyType": "stringList"}
+        for k, v in context.items()
+    ]
+
+
+def _decisions(pages: Any, action: str) -> dict[str, str]:
+    try:
+        return {r["EvalActionName"]: r["EvalDecision"] for page in pages for r in page["EvaluationResults"]}
+    except ResponseParserError:
+        # Not an AWS answer at all (moto, for one, answers the simulator's actions with an HTML 500).
+        raise AwsError("UnparseableResponse", "the endpoint's answer is not an IAM response", action=action) from None
 
 
 BotoSession = boto3.session.Session  # what build() may be given instead of boto3's default chain
@@ -257,24 +275,32 @@ class IamGateway:
         return who["Account"], who["Arn"]
 
     def simulate(
-        self, *, principal_arn: str, actions: list[str], resource_arn: str, context: dict[str, str] | None = None
+        self, *, principal_arn: str, actions: list[str], resource_arn: str, context: Mapping[str, str | Sequence[str]] | None = None
     ) -> dict[str, str]:
         """{action: "allowed" | "implicitDeny" | "explicitDeny"} for the principal's policies on one resource."""
 
         def run() -> dict[str, str]:
             kwargs: dict[str, Any] = {"PolicySourceArn": principal_arn, "ActionNames": actions, "ResourceArns": [resource_arn]}
             if context:
-                kwargs["ContextEntries"] = [
-                    {"ContextKeyName": k, "ContextKeyValues": [v], "ContextKeyType": "string"} for k, v in context.items()
-                ]
+                kwargs["ContextEntries"] = _context_entries(context)
             pages = self.iam.get_paginator("simulate_principal_policy").paginate(**kwargs)
-            try:
-                return {r["EvalActionName"]: r["EvalDecision"] for page in pages for r in page["EvaluationResults"]}
-            except ResponseParserError:
-                # Not an AWS answer at all (moto, for one, answers this action with an HTML 500).
-                raise AwsError("UnparseableResponse", "the endpoint's answer is not an IAM response", action="SimulatePrincipalPolicy") from None
+            return _decisions(pages, "SimulatePrincipalPolicy")
 
         return call("SimulatePrincipalPolicy", run)
+
+    def simulate_custom(
+        self, *, policy: Mapping[str, Any], actions: list[str], resource_arn: str, context: Mapping[str, str | Sequence[str]] | None = None
+    ) -> dict[str, str]:
+        """{action: decision} for a policy document (not attached to anyone) on one resource: what it would allow."""
+
+        def run() -> dict[str, str]:
+            kwargs: dict[str, Any] = {"PolicyInputList": [json.dumps(policy)], "ActionNames": actions, "ResourceArns": [resource_arn]}
+            if context:
+                kwargs["ContextEntries"] = _context_entries(context)
+            pages = self.iam.get_paginator("simulate_custom_policy").paginate(**kwargs)
+            return _decisions(pages, "SimulateCustomPolicy")
+
+        return call("SimulateCustomPolicy", run)
 
     def console_url(self) -> tuple[str, str]:
         """(sign-in URL, account id or alias) for the console credentials."""

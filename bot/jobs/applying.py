@@ -20,7 +20,8 @@ from bot.common.constants import BOT_ACTOR, MARKER_TAG
 from bot.common.logcontext import bind
 from bot.common.sql import SessionMaker
 from bot.credentials.passwords import generate_password
-from bot.credentials.vault import Credentials, Vault
+from bot.credentials import envelopes
+from bot.credentials.vault import Credentials, Vault, VaultError
 from bot.domain.plan import Plan, Step, StepKind, document_hash, group_drift, policy_drift
 from bot.domain.plan import changes as plan_changes
 from bot.domain.spec import RequestSpec
@@ -96,14 +97,15 @@ class ApplyJob:
             if env is None:
                 env = CredentialEnvelope(request_id=request_id, owner_id=owner_id, created_at=now, expires_at=now + self.ttl)
                 s.add(env)
-            env.ciphertext = self.vault.seal(creds)
+            # Sealed for this request (with AWS KMS, its short id is the encryption context).
+            env.ciphertext = self.vault.seal(creds, request=store.load_request(s, request_id).short_id)
 
     def _load_partial(self, request_id: int) -> Credentials | None:
         with self.sm.begin() as s:
             env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
             if env is None or env.ciphertext is None:
                 return None
-            return self.vault.open(env.ciphertext)
+            return self.vault.open(env.ciphertext, request=store.load_request(s, request_id).short_id)
 
     # ---------------------------------------------------------------- the job
 
@@ -170,6 +172,18 @@ class ApplyJob:
                 log.warning("job %s: transient %s during %s; retrying in %s", job_id, exc.code, exc.action, delay)
                 return
             self._fail(job_id, request_id, marker, spec.user_name, exc.explain(), code=exc.code, aws_request_id=exc.request_id)
+            return
+        except VaultError as exc:  # AWS KMS would not seal or open the credentials (or the key changed mid-job)
+            if exc.transient and attempts < MAX_ATTEMPTS:
+                delay = self.queue.retry_later(job_id, code=exc.code, action="seal the credentials", attempts=attempts)
+                log.warning("job %s: transient %s while sealing the credentials; retrying in %s", job_id, exc.code, delay)
+                return
+            self._fail(
+                job_id, request_id, marker, spec.user_name,
+                f"The credentials could not be sealed ({exc}). Check the encryption settings (IAM_BOT_KMS_KEY_ID and that the bot "
+                "may use that key, see `iam-bot policy`; IAM_BOT_ENCRYPTION_KEY), then request again.",
+                code=exc.code,
+            )
             return
         except Exception as exc:  # a bug or an unexpected answer: fail safe, keep details in the log only
             log.exception("apply job %s crashed", job_id)
@@ -299,8 +313,7 @@ class ApplyJob:
     def _purge_partial(self, s, request_id: int) -> None:  # type: ignore[no-untyped-def]
         env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
         if env is not None:
-            env.ciphertext = None
-            env.purged_at = self.clock()
+            envelopes.destroy(s, env.id)  # the caller empties SQLite's log once this commits
 
     def _back_to_approvers(self, job_id: int, request_id: int, marker: str, user_name: str, drift: list[str]) -> None:
         """IAM would grant more than was approved: apply nothing more, undo what was made, ask again."""
@@ -314,6 +327,7 @@ class ApplyJob:
             usecases.replan(s, request_id=request_id, changes=[*drift, *([problem.strip()] if problem else [])], now=self.clock())
             audit.record(s, action="rolled_back", actor=BOT_ACTOR, now=self.clock(), request_id=request_id, removed_user=removed)
             self.queue.finish(job, error="plan drift")
+        envelopes.checkpoint(self.sm)
         self.announcer.announce(request_id, Event.REPLANNING)
 
     def _fail(self, job_id: int, request_id: int, marker: str, user_name: str, reason: str, *, code: str, aws_request_id: str | None = None) -> None:
@@ -325,5 +339,6 @@ class ApplyJob:
             self._purge_partial(s, request_id)
             usecases.fail(s, request_id=request_id, reason=reason + problem, code=code, aws_request_id=aws_request_id, rolled_back=removed, now=self.clock())
             self.queue.finish(job, state=JobState.FAILED, error=code)
+        envelopes.checkpoint(self.sm)
         log.error("request %s failed: %s", marker, code)
         self.announcer.announce(request_id, Event.FAILED)

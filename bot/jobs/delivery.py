@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 from bot.audit import trail as audit
 from bot.common.constants import BOT_ACTOR, CREDENTIALS_DM_EVENT, REVEAL_CLAIM_WINDOW
 from bot.common.sql import SessionMaker, compare_and_set
+from bot.credentials import envelopes
 from bot.requests import store
 from bot.slack import ui
 from bot.slack.notifier import Notifier, Place, SlackRefused
@@ -120,10 +121,12 @@ class Delivery:
             for env in envs:
                 if env.reveal_claimed_at is not None and now - env.reveal_claimed_at < REVEAL_CLAIM_WINDOW:
                     continue  # a reveal is opening right now
-                env.ciphertext = None
-                env.purged_at = now
-                audit.record(s, action="credentials_expired", actor=BOT_ACTOR, now=now, request_id=env.request_id)
-                purged.append((env.request_id, env.dm_channel_id, env.dm_ts))
+                place = (env.request_id, env.dm_channel_id, env.dm_ts)
+                envelopes.destroy(s, env.id)  # the row goes; the audit trail says they expired
+                audit.record(s, action="credentials_expired", actor=BOT_ACTOR, now=now, request_id=place[0])
+                purged.append(place)
+        if purged:
+            envelopes.checkpoint(self.sm)  # SQLite: the destroyed ciphertext leaves the write-ahead log too
         for request_id, channel, ts in purged:
             if channel and ts:
                 with self.sm.begin() as s:

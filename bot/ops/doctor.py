@@ -7,11 +7,13 @@ names the setting, never its value.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
 from bot.policy.rule_lint import never_effective
 from bot.runtime.settings import FIELD_ENV, ConfigError, Settings, load_settings, local_key_file, rulebook_for
@@ -235,45 +237,61 @@ def check_encryption_key(ctx: Context) -> list[Result]:
     from sqlalchemy import select
 
     from bot.credentials.vault import Vault, VaultError
-    from models.entities import CredentialEnvelope
+    from bot.iam.errors import AwsError
+    from bot.iam.kms import KmsDataKeys
+    from models.entities import AccessRequest, CredentialEnvelope
 
     name = "encryption key"
     s = ctx.settings
-    if "IAM_BOT_ENCRYPTION_KEY" in ctx.broken:
-        return [skip(name, "IAM_BOT_ENCRYPTION_KEY is invalid (see above)")]
+    if "IAM_BOT_ENCRYPTION_KEY" in ctx.broken or "IAM_BOT_KMS_KEY_ID" in ctx.broken:
+        return [skip(name, ctx.broken_among("IAM_BOT_ENCRYPTION_KEY", "IAM_BOT_KMS_KEY_ID") or "invalid (see above)")]
     keys = s.encryption_keys
-    if not keys:
+    if keys:
+        source = f"{len(keys)} key(s) from IAM_BOT_ENCRYPTION_KEY"
+    elif s.kms_key_id:
+        path = local_key_file(s)
+        keys = [path.read_text().strip()] if s.generated_key_allowed and path.exists() else []
+        source = ""
+    else:
         gen = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
-        if not s.uses_default_sqlite:
-            return [fail(name, "IAM_BOT_ENCRYPTION_KEY is not set; it is required with a shared database", f"generate one with `{gen}` and keep it in your secret store")]
+        if not s.generated_key_allowed:
+            return [fail(name, "IAM_BOT_ENCRYPTION_KEY is not set; it is required with a shared database (a generated key is only for the local default SQLite file)", f"generate one with `{gen}` and keep it in your secret store (or set IAM_BOT_KMS_KEY_ID)")]
         path = local_key_file(s)
         if not path.exists():
             return [warn(name, "IAM_BOT_ENCRYPTION_KEY is not set; a local key will be generated at first start", f"fine for local use; for a deployment set one made with `{gen}`")]
         keys = [path.read_text().strip()]
         source = f"the generated local key in {path}"
-    else:
-        source = f"{len(keys)} key(s) from IAM_BOT_ENCRYPTION_KEY"
-    vault = Vault(keys)
+    if s.kms_key_id:
+        source = f"AWS KMS key {s.kms_key_id}" + (f" (and {source} for older credentials)" if source else "")
+        try:
+            data_keys = KmsDataKeys(s.kms_key_id)
+        except AwsError as exc:
+            return [fail(name, f"cannot use AWS KMS ({exc.code})", "set AWS_DEFAULT_REGION (or give the key's ARN) and credentials the boto3 way")]
+    vault = Vault(keys, data_keys=data_keys if s.kms_key_id else None)
+    try:
+        vault.open(vault.seal(_probe(), request="RDOCTOR"), request="RDOCTOR")
+    except VaultError as exc:  # AWS KMS refused (the key's policy, the bot's policy, a disabled key)
+        return [fail(name, f"{source}: a sample could not be sealed and opened ({exc.code})", "let the bot use the key: kms:GenerateDataKey and kms:Decrypt (`iam-bot policy`), and check the key is enabled")]
     if not ctx.schema_ok:
-        vault.open(vault.seal(_probe()))
         return [ok(name, f"{source}: valid (stored credentials not checked: database not ready)")]
     with ctx.engine.connect() as conn:  # type: ignore[attr-defined]
-        stored = [
-            row[0]
-            for row in conn.execute(
-                select(CredentialEnvelope.ciphertext).where(CredentialEnvelope.ciphertext.is_not(None)).limit(50)
+        stored = list(
+            conn.execute(
+                select(CredentialEnvelope.ciphertext, AccessRequest.short_id)
+                .outerjoin(AccessRequest, AccessRequest.id == CredentialEnvelope.request_id)
+                .where(CredentialEnvelope.ciphertext.is_not(None))
+                .limit(50)
             )
-        ]
+        )
     unreadable = 0
-    for token in stored:
+    for token, short_id in stored:
         try:
-            vault.open(token)  # decrypted in memory only to prove it can be; never shown
+            vault.open(token, request=short_id)  # decrypted in memory only to prove it can be; never shown
         except (VaultError, TypeError, ValueError):
             unreadable += 1
     if unreadable:
-        return [fail(name, f"{unreadable} of {len(stored)} stored credentials cannot be decrypted with {source}", "a key still in use was removed: put the old key back after the new one (comma-separated, newest first)")]
+        return [fail(name, f"{unreadable} of {len(stored)} stored credentials cannot be decrypted with {source}", "a key still in use was removed: put the old key back after the new one (comma-separated, newest first); `iam-bot keys rotate` lists them")]
     if not stored:
-        vault.open(vault.seal(_probe()))
         return [ok(name, f"{source}: valid (no stored credentials yet; a sample sealed and opened)")]
     return [ok(name, f"{source}: opens all {len(stored)} stored credentials checked")]
 
@@ -332,38 +350,171 @@ def principal_for(caller_arn: str) -> str | None:
 PROBE = "iam-bot-doctor-probe"
 
 
-def probes(*, partition: str, account: str, prefix: str, boundary: str | None, principal: str) -> list[tuple[list[str], str, dict[str, str]]]:
-    """(actions, sample resource, context) per scope of the bot's policy, for SimulatePrincipalPolicy."""
-    from bot.ops.deploy_policy import ACTIONS, Scope
+def _sample(glob: str) -> str:
+    """A group name an allowlist glob matches (IAM's `*` and `?`), to simulate membership on."""
+    return glob.replace("*", "x").replace("?", "x")
+
+
+def probes(
+    *,
+    partition: str,
+    account: str,
+    prefix: str,
+    boundary: str | None,
+    principal: str,
+    allowed_groups: tuple[str, ...] | None = None,
+) -> list[tuple[list[str], str, dict[str, str | list[str]]]]:
+    """(actions, sample resource, context) per scope of the bot's policy: what the bot needs, as it calls it.
+
+    Writes on existing users are made on users carrying the bot's marker (iam:ResourceTag), CreateUser
+    and its TagUser with the marker and the boundary in the request. With `allowed_groups` empty no
+    group membership is needed at all.
+    """
+    from bot.common.constants import MARKER_TAG
+    from bot.ops.deploy_policy import ACTIONS, REQUEST_MARKER, RESOURCE_MARKER, Scope
 
     iam = f"arn:{partition}:iam::{account}"
+    own = f"{iam}:user{prefix}{PROBE}"
+    group = _sample(allowed_groups[0]) if allowed_groups else PROBE
     resource = {
         Scope.ACCOUNT: "*",
         Scope.ANY_USER: f"{iam}:user/{PROBE}",
-        Scope.OWN_USER: f"{iam}:user{prefix}{PROBE}",
-        Scope.BOUNDED_USER: f"{iam}:user{prefix}{PROBE}",
-        Scope.GROUP: f"{iam}:group/{PROBE}",
+        Scope.NEW_USER: own,
+        Scope.TAG_ON_CREATE: own,
+        Scope.OWN_USER: own,
+        Scope.BOUNDED_USER: own,
+        Scope.GROUP: f"{iam}:group/{group}",
+        Scope.GROUP_READ: f"{iam}:group/{PROBE}",
         Scope.POLICY: f"{iam}:policy/{PROBE}",
         Scope.PRINCIPAL: principal,
     }
+    bounded: dict[str, str | list[str]] = {"iam:PermissionsBoundary": boundary} if boundary else {}
+    creating: dict[str, str | list[str]] = {REQUEST_MARKER: PROBE, "aws:TagKeys": [MARKER_TAG]}
+    marked: dict[str, str | list[str]] = {RESOURCE_MARKER: PROBE}
+    context: dict[Scope, dict[str, str | list[str]]] = {
+        Scope.NEW_USER: {**creating, **bounded},
+        Scope.TAG_ON_CREATE: creating,
+        Scope.OWN_USER: marked,
+        Scope.BOUNDED_USER: {**marked, **bounded},
+    }
     out = []
     for scope in Scope:
+        if scope is Scope.GROUP and allowed_groups == ():
+            continue
         actions = sorted(a for a, s in ACTIONS.items() if s is scope)
         if actions:
-            context = {"iam:PermissionsBoundary": boundary} if scope is Scope.BOUNDED_USER and boundary else {}
-            out.append((actions, resource[scope], context))
+            out.append((actions, resource[scope], context.get(scope, {})))
     return out
 
 
-def judge_permissions(decisions: dict[str, str], *, unbounded_create: str | None, boundary: str | None) -> Result:
-    """One line from the simulator's decisions; `unbounded_create` is CreateUser's decision without the boundary."""
+def containment_probes(
+    *,
+    partition: str,
+    account: str,
+    prefix: str,
+    boundary: str | None,
+    allowed_tag_keys: tuple[str, ...] | None = None,
+    allowed_groups: tuple[str, ...] | None = None,
+) -> list[tuple[str, str, str, dict[str, str | list[str]]]]:
+    """(what a denial shows, action, resource, context): what a compromised bot must NOT be able to do.
+
+    Each is asked of the simulator and must come back denied. A user "not created by the bot" is
+    one without the marker tag; the boundary probes only exist when a boundary is configured.
+    """
+    from bot.common.constants import MARKER_TAG
+    from bot.ops.deploy_policy import REQUEST_MARKER, RESOURCE_MARKER
+
+    iam = f"arn:{partition}:iam::{account}"
+    own = f"{iam}:user{prefix}{PROBE}"
+    bounded: dict[str, str | list[str]] = {"iam:PermissionsBoundary": boundary} if boundary else {}
+    creating: dict[str, str | list[str]] = {REQUEST_MARKER: PROBE, "aws:TagKeys": [MARKER_TAG]}
+    marked: dict[str, str | list[str]] = {RESOURCE_MARKER: PROBE}
+    out: list[tuple[str, str, str, dict[str, str | list[str]]]] = [
+        ("an access key for a user it did not create", "iam:CreateAccessKey", own, {}),
+        ("a new password for a user it did not create", "iam:UpdateLoginProfile", own, {}),
+        ("a policy for a user it did not create", "iam:AttachUserPolicy", own, dict(bounded)),
+        ("deleting a user it did not create", "iam:DeleteUser", own, {}),
+        ("a user without its marker tag", "iam:CreateUser", own, {**bounded, "aws:TagKeys": ["team"]}),
+        ("changing the marker of a user it created", "iam:TagUser", own, {**marked, **creating}),
+        ("removing the marker of a user it created", "iam:UntagUser", own, {**marked, "aws:TagKeys": [MARKER_TAG]}),
+    ]
+    if prefix != "/":
+        out.append(("an access key for a user outside its path prefix", "iam:CreateAccessKey", f"{iam}:user/{PROBE}", dict(marked)))
+    if boundary:
+        out.append(("a user without the permissions boundary", "iam:CreateUser", own, creating))
+        out.append(("removing a user's permissions boundary", "iam:DeleteUserPermissionsBoundary", own, {**marked, **bounded}))
+    if allowed_tag_keys is not None:
+        out.append(("a tag key outside allowed_tag_keys", "iam:CreateUser", own, {**creating, **bounded, "aws:TagKeys": [MARKER_TAG, "iam-bot-doctor:not-allowed"]}))
+    if allowed_groups is not None and not any(fnmatchcase(PROBE, g) for g in allowed_groups):
+        out.append(("a group outside allowed_groups", "iam:AddUserToGroup", f"{iam}:group/{PROBE}", {}))
+    return out
+
+
+def _uncontained(containment: Mapping[str, str]) -> list[str]:
+    return [label for label, decision in containment.items() if decision == "allowed"]
+
+
+def judge_permissions(decisions: Mapping[str, str], containment: Mapping[str, str] | None = None) -> Result:
+    """One line from the simulator's decisions on the bot's own identity.
+
+    `decisions` are the actions the bot needs ({action: decision}); `containment` what a
+    compromised bot must not do ({what: decision}, from `containment_probes`).
+    """
     name = "AWS permissions"
     denied = sorted(a for a, d in decisions.items() if d != "allowed")
     if denied:
         return fail(name, f"not allowed: {', '.join(denied)}", "attach the policy printed by `iam-bot policy` to the bot's role or user")
-    if boundary and unbounded_create == "allowed":
-        return warn(name, f"all {len(decisions)} actions allowed, but CreateUser is allowed without the boundary too", "use the policy from `iam-bot policy`: it allows CreateUser only with iam:PermissionsBoundary")
+    if loose := _uncontained(containment or {}):
+        return warn(name, f"all {len(decisions)} actions allowed, but so is {'; '.join(loose)}", "use the policy from `iam-bot policy`: it ties every write to the bot's own users and its boundary")
     return ok(name, f"all {len(decisions)} actions the bot uses are allowed")
+
+
+def judge_contained(decisions: Mapping[str, str], containment: Mapping[str, str]) -> Result:
+    """One line from the simulator's decisions on the policy `iam-bot policy` renders for these settings."""
+    name = "contained policy"
+    denied = sorted(a for a, d in decisions.items() if d != "allowed")
+    if denied:
+        return fail(name, f"IAM's simulator says the rendered policy does not allow {', '.join(denied)}", "report this as a bug, with the output of `iam-bot policy`")
+    if loose := _uncontained(containment):
+        return fail(name, f"IAM's simulator says the rendered policy allows {'; '.join(loose)}", "report this as a bug, with the output of `iam-bot policy`")
+    return ok(name, f"IAM's simulator allows the {len(decisions)} actions the bot uses and denies {'; '.join(containment)}")
+
+
+def _could_not_check(name: str, exc: Any, action: str) -> Result:
+    if exc.code == "AccessDenied":
+        return warn(name, f"could not check: the caller may not call iam:{action}", "grant it (it is in `iam-bot policy`), or run doctor with an admin's credentials")
+    return warn(name, f"could not check (not supported by this endpoint: {exc.code} {exc.aws_message})".rstrip(), "check the policy by hand against `iam-bot policy`")
+
+
+def _simulate_all(
+    simulate: Callable[..., dict[str, str]],
+    needed: list[tuple[list[str], str, dict[str, str | list[str]]]],
+    containment: list[tuple[str, str, str, dict[str, str | list[str]]]],
+) -> tuple[dict[str, str], dict[str, str]]:
+    decisions: dict[str, str] = {}
+    for actions, resource, context in needed:
+        decisions.update(simulate(actions=actions, resource_arn=resource, context=context))
+    contained = {label: simulate(actions=[action], resource_arn=resource, context=context).get(action, "implicitDeny") for label, action, resource, context in containment}
+    return decisions, contained
+
+
+def _policy_settings(ctx: Context, *, settings_alone: bool = False) -> tuple[dict[str, Any], str | None] | None:
+    """render_policy's keyword arguments for these settings and rules file, and the first boundary.
+
+    None if the rules file is broken, unless `settings_alone`: then the settings without the file.
+    """
+    from bot.ops.deploy_policy import boundaries_for, rendering_for
+    from bot.policy.guardrails import Guardrails
+
+    try:
+        guardrails = rulebook_for(ctx.settings).guardrails
+    except ConfigError:
+        if not settings_alone:
+            return None
+        guardrails = Guardrails()
+    kwargs = rendering_for(ctx.settings, guardrails)
+    boundaries = boundaries_for(**{k: kwargs[k] for k in ("path_prefix", "boundary_arn", "required_boundaries")})
+    return kwargs, (boundaries[0] if boundaries else None)
 
 
 def check_aws_permissions(ctx: Context) -> list[Result]:
@@ -375,24 +526,50 @@ def check_aws_permissions(ctx: Context) -> list[Result]:
     principal = principal_for(ctx.caller_arn)
     if principal is None:
         return [warn(name, f"could not check: {ctx.caller_arn} cannot be simulated", "run `iam-bot doctor` as the role or user the bot runs as")]
-    s = ctx.settings
+    found = _policy_settings(ctx, settings_alone=True)
+    assert found is not None
+    kwargs, boundary = found
     partition = ctx.caller_arn.split(":")[1]
-    boundary = s.permissions_boundary or None
-    decisions: dict[str, str] = {}
+    where = dict(partition=partition, account=ctx.account or "*", prefix=kwargs["path_prefix"], boundary=boundary)
+    needed = probes(**where, principal=principal, allowed_groups=kwargs["allowed_groups"])
+    containment = containment_probes(**where, allowed_tag_keys=kwargs["allowed_tag_keys"], allowed_groups=kwargs["allowed_groups"])
     try:
-        for actions, resource, context in probes(partition=partition, account=ctx.account or "*", prefix=s.user_path_prefix, boundary=boundary, principal=principal):
-            decisions.update(ctx.iam.simulate(principal_arn=principal, actions=actions, resource_arn=resource, context=context))  # type: ignore[attr-defined]
-        unbounded = None
-        if boundary:
-            own = f"arn:{partition}:iam::{ctx.account}:user{s.user_path_prefix}{PROBE}"
-            unbounded = ctx.iam.simulate(principal_arn=principal, actions=["iam:CreateUser"], resource_arn=own).get("iam:CreateUser")  # type: ignore[attr-defined]
+        decisions, contained = _simulate_all(functools.partial(ctx.iam.simulate, principal_arn=principal), needed, containment)  # type: ignore[attr-defined]
     except AwsError as exc:
-        if exc.code == "AccessDenied":
-            return [warn(name, "could not check: the bot may not call iam:SimulatePrincipalPolicy", "grant it on the bot's own ARN (it is in `iam-bot policy`), or run doctor with an admin's credentials")]
         if exc.code == "NoSuchEntity":
             return [warn(name, f"could not check: IAM does not know {principal} (a role with a path?)", "check the policy by hand against `iam-bot policy`")]
-        return [warn(name, f"could not check (not supported by this endpoint: {exc.code} {exc.aws_message})".rstrip(), "check the bot's policy by hand against `iam-bot policy`")]
-    return [judge_permissions(decisions, unbounded_create=unbounded, boundary=boundary)]
+        return [_could_not_check(name, exc, "SimulatePrincipalPolicy")]
+    return [judge_permissions(decisions, contained)]
+
+
+def check_contained_policy(ctx: Context) -> list[Result]:
+    """The policy `iam-bot policy` prints, asked of IAM's simulator: the bot's needs allowed, a takeover denied."""
+    from bot.iam.gateway import AwsError
+    from bot.ops.deploy_policy import render_policy
+
+    name = "contained policy"
+    if ctx.iam is None or not ctx.caller_arn:
+        return [skip(name, "no working AWS identity")]
+    if why := ctx.broken_among("IAM_BOT_USER_PATH_PREFIX", "IAM_BOT_PERMISSIONS_BOUNDARY", "IAM_BOT_RULES"):
+        return [skip(name, why)]
+    found = _policy_settings(ctx)
+    if found is None:
+        return [skip(name, "the IAM_BOT_RULES file has errors (see rules)")]
+    kwargs, boundary = found
+    partition = ctx.caller_arn.split(":")[1]
+    account = ctx.account or "*"
+    try:
+        policy = render_policy(account=account, **kwargs)
+    except ValueError as exc:
+        return [fail(name, f"cannot render the policy: {exc}", "correct the settings or the rules file")]
+    where = dict(partition=partition, account=account, prefix=kwargs["path_prefix"], boundary=boundary)
+    needed = probes(**where, principal="*", allowed_groups=kwargs["allowed_groups"])
+    containment = containment_probes(**where, allowed_tag_keys=kwargs["allowed_tag_keys"], allowed_groups=kwargs["allowed_groups"])
+    try:
+        decisions, contained = _simulate_all(functools.partial(ctx.iam.simulate_custom, policy=policy), needed, containment)  # type: ignore[attr-defined]
+    except AwsError as exc:
+        return [_could_not_check(name, exc, "SimulateCustomPolicy")]
+    return [judge_contained(decisions, contained)]
 
 
 def check_boundary(ctx: Context) -> list[Result]:
@@ -400,8 +577,18 @@ def check_boundary(ctx: Context) -> list[Result]:
     s = ctx.settings
     if "IAM_BOT_PERMISSIONS_BOUNDARY" in ctx.broken:
         return [skip(name, "IAM_BOT_PERMISSIONS_BOUNDARY is invalid (see above)")]
+    try:
+        covered = s.boundary_for_every_user(rulebook_for(s))
+    except ConfigError:
+        covered = bool(s.permissions_boundary)
+    if not covered:
+        found = "IAM_BOT_PERMISSIONS_BOUNDARY is not set (nor a required_boundaries entry of IAM_BOT_RULES for the path prefix): created users get no boundary, and the bot's policy cannot stop an admin grant"
+        fix = "create a boundary policy and set IAM_BOT_PERMISSIONS_BOUNDARY to its ARN (see Security model)"
+        if s.allow_unbounded:
+            return [warn(name, found + "; IAM_BOT_ALLOW_UNBOUNDED=true lets the bot run so, for trying it out only", fix)]
+        return [fail(name, found + "; `iam-bot serve` refuses to start", fix + ", or set IAM_BOT_ALLOW_UNBOUNDED=true to try the bot out")]
     if not s.permissions_boundary:
-        return [warn(name, "IAM_BOT_PERMISSIONS_BOUNDARY is not set: created users get no boundary, and the bot's policy cannot stop an admin grant", "create a boundary policy and set IAM_BOT_PERMISSIONS_BOUNDARY to its ARN (see Security model)")]
+        return [ok(name, f"set by IAM_BOT_RULES for users under {s.user_path_prefix}")]
     return [ok(name, f"{s.permissions_boundary}, users under {s.user_path_prefix}")]
 
 
@@ -503,6 +690,7 @@ CHECKS: tuple[Callable[[Context], list[Result]], ...] = (
     check_encryption_key,
     check_aws_identity,
     check_aws_permissions,
+    check_contained_policy,
     check_rules,
     check_boundary,
     check_approvers,

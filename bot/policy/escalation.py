@@ -58,11 +58,6 @@ def _remembered(key: str) -> Findings:
     return _analyse(json.loads(key))
 
 
-def warm() -> None:
-    """Load cloudsplaining's database (and judge `*` once) at start, not on the first request's plan."""
-    _everything()
-
-
 def _analyse(docs: list[Any]) -> Findings:
     readable = [_allow_statements(d) for d in docs]
     try:

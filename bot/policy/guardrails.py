@@ -31,6 +31,20 @@ class Guardrails:
     max_groups: int | None = None
     max_policies: int | None = None
     allowed_tag_keys: tuple[str, ...] | None = None  # globs; None: any key except the reserved ones
+    allowed_groups: tuple[str, ...] | None = None  # group-name globs; None: any group (the bot's IAM policy lists these)
+
+
+def group_allowed(g: Guardrails, group: str) -> bool:
+    return g.allowed_groups is None or any(glob_match(group, a) for a in g.allowed_groups)
+
+
+def group_refusal(g: Guardrails, groups: Iterable[str]) -> str | None:
+    """Groups outside `allowed_groups`: the bot's own IAM policy may add users to those groups only."""
+    bad = [x for x in groups if not group_allowed(g, x)]
+    if not bad:
+        return None
+    allowed = ", ".join(f"`{a}`" for a in (g.allowed_groups or ())[:10]) or "none"
+    return f"Group{'s' if len(bad) > 1 else ''} {', '.join(f'`{x}`' for x in bad[:5])} may not be joined through the bot (allowed: {allowed})."
 
 
 def tag_refusal(g: Guardrails, keys: Iterable[str]) -> str | None:
@@ -68,7 +82,9 @@ def form_refusals(
         out.append(("path", f"Users created by the bot live under `{path_prefix}`; use that path or one below it."))
     if required_boundary and spec.permissions_boundary != required_boundary:
         out.append(("boundary", f"Users under `{spec.path}` must have the permissions boundary `{policy_name(required_boundary)}`; keep it selected."))
-    if g.max_groups is not None and len(spec.groups) > g.max_groups:
+    if message := group_refusal(g, spec.groups):
+        out.append(("groups", message))
+    elif g.max_groups is not None and len(spec.groups) > g.max_groups:
         out.append(("groups", f"At most {g.max_groups} group(s) per request here; you picked {len(spec.groups)}."))
     else:
         for group, arns in (group_policies or {}).items():
@@ -105,6 +121,10 @@ def _where(facts: RiskFacts) -> Iterable[tuple[str, PolicyFact]]:
 
 def violation(guardrails: Guardrails, facts: RiskFacts, *, tag_keys: Iterable[str] = ()) -> str | None:
     """The first guardrail the effective grant breaks, in words; None if it breaks none it can be judged on."""
+    for group in facts.groups:
+        if not group_allowed(guardrails, group):
+            copied = f" (copied from {facts.copy_from})" if group in facts.copied_groups else ""
+            return f"group {group}{copied} is not one the bot may add users to"
     for via, p in _where(facts):
         lead = f"{via} would grant {p.name}" if via else f"policy {p.name}"
         if p.arn and policy_matches(p.arn, guardrails.forbidden_policies):
@@ -120,9 +140,11 @@ def undecided(guardrails: Guardrails, facts: RiskFacts) -> list[str]:
     """What the guardrails could not be checked against, in words (empty: all of it was checked).
 
     Forbidden actions need every document; forbidden policies need every group's and the copy
-    source's policy list, which `facts.unknown` names when they could not be read.
+    source's policy list, and allowed groups the copy source's groups, which `facts.unknown` names
+    when they could not be read.
     """
-    out = list(facts.unknown) if (guardrails.forbidden_policies or guardrails.forbidden_actions) else []
+    judged = guardrails.forbidden_policies or guardrails.forbidden_actions or guardrails.allowed_groups is not None
+    out = list(facts.unknown) if judged else []
     if guardrails.forbidden_actions:
         out += [f"the document of {p.name}" for _via, p in _where(facts) if p.document is None]
     return list(dict.fromkeys(out))

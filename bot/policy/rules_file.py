@@ -18,6 +18,8 @@ from bot.policy.rulebook import ACCESS_KINDS, DEFAULT_RULE, BreakGlass, Match, R
 
 SETTING = "IAM_BOT_RULES"
 POLICY_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+")
+# A group name as IAM allows it, with `*` and `?` (IAM's ARN wildcards; no [] sets: an ARN has none).
+GROUP_GLOB_RE = re.compile(r"[\w+=,.@*?-]{1,128}", re.ASCII)
 
 
 class _Problems:
@@ -209,6 +211,18 @@ def _tag_keys(value: Any, path: tuple[Any, ...], problems: _Problems) -> tuple[s
     return _strings(value, path, problems, what="a list of tag-key globs, such as team or cost-*") or ()
 
 
+def _group_names(value: Any, path: tuple[Any, ...], problems: _Problems) -> tuple[str, ...]:
+    """An allowlist of group names or globs (`*`, `?`: the bot's IAM policy lists them as ARNs); empty allows none."""
+    if value == []:
+        return ()
+    names = _strings(value, path, problems, what="a list of IAM group names or globs, such as developers or team-*") or ()
+    for i, name in enumerate(names):
+        if not GROUP_GLOB_RE.fullmatch(name):
+            problems.add(path + (i,), f"{name!r} is not a group name or glob (letters, digits, + = , . @ _ - and the globs * ?)")
+            return ()
+    return names
+
+
 def _mapping(value: Any, path: tuple[Any, ...], problems: _Problems) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         problems.add(path, "must be a mapping of keys to values")
@@ -243,7 +257,7 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
 
     guardrails = Guardrails()
     if (raw := top.get("guardrails")) is not None and (g := _mapping(raw, ("guardrails",), problems)) is not None:
-        _keys(g, ("guardrails",), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies", "allowed_tag_keys"), problems)
+        _keys(g, ("guardrails",), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies", "allowed_tag_keys", "allowed_groups"), problems)
         boundaries: list[tuple[str, str]] = []
         if "required_boundaries" in g and (b := _mapping(g["required_boundaries"], ("guardrails", "required_boundaries"), problems)) is not None:
             for prefix, arn in b.items():
@@ -262,6 +276,7 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
             max_groups=_whole(g["max_groups"], ("guardrails", "max_groups"), problems, low=0, high=10) if "max_groups" in g else None,
             max_policies=_whole(g["max_policies"], ("guardrails", "max_policies"), problems, low=0, high=20) if "max_policies" in g else None,
             allowed_tag_keys=_tag_keys(g["allowed_tag_keys"], ("guardrails", "allowed_tag_keys"), problems) if "allowed_tag_keys" in g else None,
+            allowed_groups=_group_names(g["allowed_groups"], ("guardrails", "allowed_groups"), problems) if "allowed_groups" in g else None,
         )
 
     break_glass = None

@@ -18,6 +18,7 @@ from bot.audit import trail as audit
 from bot.common.sql import compare_and_set
 from bot.common.constants import BOT_ACTOR, REVEAL_CLAIM_WINDOW
 from bot.common.errors import Refused
+from bot.credentials import envelopes
 from bot.domain.plan import Plan
 from bot.domain.spec import RequestSpec
 from bot.policy import approval, gate
@@ -483,13 +484,17 @@ def claim_reveal(session: Session, *, short_id: str, actor_id: str, now: datetim
 
 
 def finish_reveal(session: Session, *, envelope_id: int, actor_id: str, now: datetime) -> None:
+    """The modal opened: the envelope row is deleted (bot.credentials.envelopes) and the reveal recorded.
+
+    With no row left, a later click finds nothing to reveal (claim_reveal) and the status timeline
+    reads the reveal from the audit trail. The caller empties SQLite's log once this commits.
+    """
     env = session.get(CredentialEnvelope, envelope_id)
     if env is None:
         return
-    env.ciphertext = None
-    env.revealed_at = now
-    env.purged_at = now
-    audit.record(session, action="credentials_revealed", actor=actor_id, now=now, request_id=env.request_id)
+    request_id = env.request_id
+    envelopes.destroy(session, envelope_id)
+    audit.record(session, action="credentials_revealed", actor=actor_id, now=now, request_id=request_id)
 
 
 def release_reveal(session: Session, *, envelope_id: int) -> None:

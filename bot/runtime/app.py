@@ -20,6 +20,7 @@ from bot.common.logcontext import ContextExecutor
 from bot.common.sql import SessionMaker
 from bot.credentials.vault import Vault
 from bot.iam.gateway import BotoSession, IamGateway
+from bot.iam.kms import KmsDataKeys
 from bot.policy.rule_lint import never_effective
 from bot.jobs.applying import ApplyJob
 from bot.jobs.delivery import Delivery
@@ -30,13 +31,15 @@ from bot.jobs.reevaluation import Reevaluation
 from bot.jobs.reminders import ReminderService
 from bot.jobs.worker import Worker
 from bot.policy.rulebook import Rulebook
+from bot.runtime.audit_key import audit_keys
 from bot.runtime.db import make_engine, make_sessionmaker
 from bot.runtime.middleware import OnceApp, drop_repeated_deliveries, slack_context_middleware
-from bot.runtime.settings import Settings, local_key_file, rulebook_for
+from bot.runtime.settings import DEFAULT_DATABASE_URL, Settings, local_key_file, rulebook_for
 from bot.slack.client import make_web_client
 from bot.slack.directory import Directory
 from bot.slack.notifier import Notifier
 from bot.workflows.announce import Announcer
+from bot.workflows.audit_anchor import AuditAnchoring
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.decisions import Decisions
 from bot.workflows.request_form import RequestForm
@@ -74,6 +77,7 @@ class Components:
     reminders: ReminderService
     housekeeping: Housekeeping
     worker: Worker
+    audit_anchoring: AuditAnchoring
 
     @property
     def services(self) -> handlers.Services:
@@ -83,18 +87,35 @@ class Components:
 
 
 def encryption_keys(settings: Settings) -> list[str]:
-    """The configured keys; for a local SQLite setup, a generated key kept beside the database."""
+    """The configured keys; for the local default SQLite file only, a generated key kept beside it.
+
+    With IAM_BOT_KMS_KEY_ID the Fernet keys only open envelopes sealed before it: none is generated
+    then (a local one that exists is still read).
+    """
     if settings.encryption_keys:
         return settings.encryption_keys
-    if not settings.uses_default_sqlite:
-        raise ConfigError("IAM_BOT_ENCRYPTION_KEY: required with a shared database")
+    if not settings.generated_key_allowed:
+        if settings.kms_key_id:
+            return []
+        raise ConfigError(
+            f"IAM_BOT_ENCRYPTION_KEY: required unless DATABASE_URL is the local default ({DEFAULT_DATABASE_URL}): "
+            "a generated key would sit beside the database and in its backups"
+        )
     path = local_key_file(settings)
     if not path.exists():
+        if settings.kms_key_id:
+            return []
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(Fernet.generate_key().decode())
         log.warning("IAM_BOT_ENCRYPTION_KEY is not set: generated a local key in %s (fine for local use only)", path)
     return [path.read_text().strip()]
+
+
+def make_vault(settings: Settings, boto_session: BotoSession | None = None) -> Vault:
+    """The vault of `serve` and `iam-bot keys rotate`: AWS KMS data keys with IAM_BOT_KMS_KEY_ID, else Fernet."""
+    data_keys = KmsDataKeys(settings.kms_key_id, boto_session) if settings.kms_key_id else None
+    return Vault(encryption_keys(settings), data_keys=data_keys)
 
 
 def build(
@@ -108,11 +129,13 @@ def build(
 ) -> Components:
     """`housekeeping=False`: the worker runs jobs only; reminders, expiry and purges are left to the caller (tests)."""
     engine = make_engine(settings.database_url)
-    sm = make_sessionmaker(engine)
+    keys = audit_keys(settings)
+    assert keys is not None  # generate=True: a key, or ConfigError
+    sm = make_sessionmaker(engine, audit_keys=keys)  # every audit event is signed with the newest audit key
     rulebook = rulebook_for(settings)  # ConfigError with line numbers for a bad IAM_BOT_RULES file
     for line in never_effective(rulebook, path_prefix=settings.user_path_prefix):
         log.warning("IAM_BOT_RULES: %s", line)  # `iam-bot doctor` shows the same
-    vault = Vault(encryption_keys(settings))
+    vault = make_vault(settings, boto_session)
     iam = IamGateway(boto_session)
     client = client or make_web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     notifier = Notifier(client, audit_channel=settings.audit_channel)
@@ -136,7 +159,8 @@ def build(
         request_ttl=request_ttl, clock=clock, wake=wake,
     )
     reveal = Reveal(sessionmaker=sm, vault=vault, notifier=notifier, publish_home=status.publish_home, clock=clock)
-    audit_export = AuditExport(sessionmaker=sm, notifier=notifier, is_approver=status.is_approver, clock=clock)
+    audit_anchoring = AuditAnchoring(sessionmaker=sm, keys=keys, notifier=notifier, clock=clock)
+    audit_export = AuditExport(sessionmaker=sm, notifier=notifier, is_approver=status.is_approver, clock=clock, anchoring=audit_anchoring)
     delivery = Delivery(sessionmaker=sm, notifier=notifier, clock=clock, retry_after=lease, refresh_homes=announcer.refresh_homes_of)
     reminders = ReminderService(
         sessionmaker=sm, notifier=notifier, directory=directory, announcer=announcer, clock=clock,
@@ -152,7 +176,8 @@ def build(
     worker = Worker(
         queue,
         runners={JobKind.PLAN.value: plan_job.run, JobKind.APPLY.value: apply_job.run},
-        housekeeping=[reevaluation.run_once, delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due]
+        housekeeping=[reevaluation.run_once, delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due,
+                      audit_anchoring.run_due]
         if housekeeping
         else [],
         poll_seconds=settings.worker_poll_seconds,
@@ -163,6 +188,7 @@ def build(
         settings=settings, engine=engine, sessionmaker=sm, clock=clock, rulebook=rulebook, vault=vault, iam=iam, client=client,
         notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
         audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
+        audit_anchoring=audit_anchoring,
     )
 
 

@@ -7,6 +7,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import sessionmaker
 
+from bot.audit import trail
+from bot.audit.keys import AuditKeys
 from bot.common.sql import SessionMaker
 
 
@@ -34,6 +36,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Deleted rows and freed pages are overwritten with zeros, so destroyed credentials leave
+            # no ciphertext in the file (bot.credentials.envelopes empties the WAL after a destroy).
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -45,8 +50,10 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def make_sessionmaker(engine: Engine) -> SessionMaker:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, *, audit_keys: AuditKeys | None = None) -> SessionMaker:
+    """`audit_keys`: what signs the audit events its sessions record (bot.audit.trail); without them a
+    session can only read a keyed chain, or extend one written before the audit key existed."""
+    return sessionmaker(engine, expire_on_commit=False, info=trail.session_info(audit_keys))
 
 
 def alembic_config() -> Config:

@@ -2,7 +2,9 @@
 
 Every line carries the context of what it is about (`bot.common.logcontext`: the request's short id,
 Slack's user/channel/team/trigger/event ids, the provisioning job). Libraries that log request
-bodies are held at INFO or above whatever LOG_LEVEL says.
+bodies are held at INFO or above whatever LOG_LEVEL says. An exception logged with its traceback
+(`log.exception`, `exc_info=`) shows the type of each exception in the chain and where each was
+raised, never its message or a value (`bot.common.tracebacks`): exception texts can quote secrets.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from datetime import datetime, timezone
+from types import TracebackType
 from typing import IO, Any
 
 from bot.common.logcontext import current
+from bot.common.tracebacks import safe_traceback, type_name
 
 # botocore logs request parameters (CreateLoginProfile's Password) and slack_sdk logs request
 # bodies (the reveal modal) at DEBUG; never let them, whatever LOG_LEVEL says.
@@ -47,7 +52,15 @@ def _context_of(record: logging.LogRecord) -> dict[str, str]:
     return found if isinstance(found, dict) else dict(current())
 
 
-class JsonFormatter(logging.Formatter):
+class _SafeExceptions(logging.Formatter):
+    """Tracebacks with types and places only, whoever logs them (our code, Bolt, slack_sdk, waitress)."""
+
+    def formatException(self, ei: Any) -> str:
+        exc = ei[1] if isinstance(ei, tuple) else None
+        return safe_traceback(exc) if isinstance(exc, BaseException) else ""
+
+
+class JsonFormatter(_SafeExceptions):
     """One JSON object per line: time, level, logger, message, then the context's ids."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -64,14 +77,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-class TextFormatter(logging.Formatter):
+class TextFormatter(_SafeExceptions):
     """For a person at a terminal: the usual line, with the context in brackets."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        # Not logging.Formatter.format: it would reuse a traceback another handler's formatter
+        # cached on the record (record.exc_text), with the messages in it.
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
         context = _context_of(record)
         if not context:
             return line
@@ -90,6 +111,25 @@ def make_handler(stream: IO[str]) -> logging.Handler:
 def setup_logging(level: str = "INFO", stream: IO[str] | None = None) -> None:
     logging.basicConfig(level=level, handlers=[make_handler(stream or sys.stderr)], force=True)
     clamp_library_loggers()
+    # An exception nothing caught would otherwise be printed to stderr by Python, message and all.
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)  # a person at the terminal pressed ^C
+        return
+    logging.getLogger("bot").critical("uncaught %s", type_name(exc), exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return  # as Python's own hook does
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("bot").critical(
+        "uncaught %s in thread %s", type_name(args.exc_value), name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback)
+    )
 
 
 def _is_terminal(stream: IO[str]) -> bool:

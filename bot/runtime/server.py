@@ -61,7 +61,8 @@ def make_wsgi(app: App, deps: Components) -> Callable[..., Iterable[bytes]]:
             return _answer(start_response, "200 OK" if ok else "503 Service Unavailable", report)
         if path == "/slack/events" and environ.get("REQUEST_METHOD") == "POST":
             # Checked before Bolt sees the body: an oversized, unsigned or malformed request is
-            # answered here (413/401/400) and never reaches a listener or the database.
+            # answered here (413/401/400) and never reaches a listener or the database. (waitress
+            # already refused an oversized body unread, see HTTP_LIMITS; this holds under any server.)
             try:
                 length = int(environ.get("CONTENT_LENGTH") or 0)
             except ValueError:
@@ -91,10 +92,26 @@ def _drain(app: App) -> None:
         app.drain(2.0)
 
 
-def serve_http(app: App, deps: Components, *, host: str = "0.0.0.0", port: int) -> None:
+# waitress's own limits, enforced while it parses, before a body is read or buffered: a request
+# announcing a larger Content-Length (or a chunked body growing past it) is answered 413 and the
+# connection closed at once. waitress refuses a body of exactly max_request_body_size, hence + 1,
+# so the limit is the same as make_wsgi's (inbound.MAX_BODY). Its defaults are 1 GiB of body and
+# 256 KiB of headers; Slack sends a few KiB of headers.
+HTTP_LIMITS: dict[str, int] = {
+    "max_request_body_size": inbound.MAX_BODY + 1,
+    "max_request_header_size": 64 * 1024,
+}
+
+
+def http_server(wsgi: Callable[..., Iterable[bytes]], *, host: str, port: int, threads: int = 8, ident: str = "iam-bot") -> Any:
+    """The waitress server `serve_http` runs (and the demo and tests run), with HTTP_LIMITS."""
     from waitress.server import create_server
 
-    server = create_server(make_wsgi(app, deps), host=host, port=port, threads=8, ident="iam-bot")
+    return create_server(wsgi, host=host, port=port, threads=threads, ident=ident, **HTTP_LIMITS)
+
+
+def serve_http(app: App, deps: Components, *, host: str = "0.0.0.0", port: int) -> None:
+    server = http_server(make_wsgi(app, deps), host=host, port=port)
     # Within the 10 s a platform allows: stop taking requests, drain listeners (2 s), worker (5 s).
     _on_sigterm(lambda: (server.close(), _drain(app), deps.worker.stop()))
     log.info("iam-bot listening on http://%s:%s/slack/events", host, port)
@@ -109,6 +126,12 @@ def serve_http(app: App, deps: Components, *, host: str = "0.0.0.0", port: int) 
 def serve_socket_mode(app: App, deps: Components) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    # No frame-size cap here, because none applies: slack_sdk's built-in client (the one a sync Bolt
+    # App can use) reads whatever length a frame announces and offers no limit (`receive_buffer_size`
+    # is only the recv() chunk). The clients with one (websockets' max_size, aiohttp's max_msg_size)
+    # need an AsyncApp. Nor is there an unauthenticated sender to cap: the bot opens the connection
+    # itself, over TLS with the certificate checked, to the URL Slack gives for its app token, so
+    # every frame comes from Slack (unlike HTTP, where anyone can send a body).
     handler = SocketModeHandler(app, deps.settings.slack_app_token)
     stopped = threading.Event()
     _on_sigterm(lambda: (handler.close(), _drain(app), deps.worker.stop(), stopped.set()))

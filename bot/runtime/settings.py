@@ -9,12 +9,13 @@ from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.audit.keys import KEY_HELP as AUDIT_KEY_HELP, MIN_KEY_LENGTH as AUDIT_KEY_MIN
 from bot.common.errors import ConfigError
 from bot.common.slack_ids import is_channel, is_user
 from bot.policy.rulebook import Rulebook
 from bot.policy.rules_file import load_rulebook
 
-__all__ = ["ConfigError", "FIELD_ENV", "Settings", "load_settings", "local_key_file", "rulebook_for"]
+__all__ = ["ConfigError", "FIELD_ENV", "Settings", "load_settings", "local_audit_key_file", "local_key_file", "rulebook_for"]
 
 DEFAULT_DATABASE_URL = "sqlite:///iam-bot.db"
 
@@ -36,12 +37,17 @@ class Settings(BaseSettings):
     approval_channel: str = Field("", validation_alias=_env("IAM_BOT_APPROVAL_CHANNEL"))
     audit_channel: str = Field("", validation_alias=_env("IAM_BOT_AUDIT_CHANNEL"))
     encryption_key_raw: str = Field("", validation_alias=_env("IAM_BOT_ENCRYPTION_KEY"), repr=False)
+    # With it, every envelope gets its own data key from AWS KMS (bot.credentials.vault); Fernet keys then only open older ones.
+    kms_key_id: str = Field("", validation_alias=_env("IAM_BOT_KMS_KEY_ID"))
+    audit_key_raw: str = Field("", validation_alias=_env("IAM_BOT_AUDIT_KEY"), repr=False)  # HMAC keys of the audit chain, newest first
     credentials_ttl_hours: float = Field(24.0, validation_alias=_env("IAM_BOT_CREDENTIALS_TTL_HOURS"), gt=0, le=24 * 30)
     worker_poll_seconds: float = Field(5.0, validation_alias=_env("IAM_BOT_WORKER_POLL_SECONDS"), gt=0, le=300)
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     job_lease_seconds: float = Field(120.0, validation_alias=_env("IAM_BOT_JOB_LEASE_SECONDS"), ge=1, le=3600)
     user_path_prefix: str = Field("/", validation_alias=_env("IAM_BOT_USER_PATH_PREFIX"))
     permissions_boundary: str = Field("", validation_alias=_env("IAM_BOT_PERMISSIONS_BOUNDARY"))
+    # For trying the bot out only: `serve` refuses to start without a boundary unless this is true.
+    allow_unbounded: bool = Field(False, validation_alias=_env("IAM_BOT_ALLOW_UNBOUNDED"))
     rules_path: str = Field("", validation_alias=_env("IAM_BOT_RULES"))
     request_ttl_hours: float = Field(72.0, validation_alias=_env("IAM_BOT_REQUEST_TTL_HOURS"), gt=0, le=24 * 30)
 
@@ -96,6 +102,26 @@ class Settings(BaseSettings):
                 ) from None
         return v
 
+    @field_validator("audit_key_raw")
+    @classmethod
+    def _audit_keys(cls, v: str) -> str:
+        for i, key in enumerate(_split(v), start=1):
+            if len(key) < AUDIT_KEY_MIN:
+                # Never echo the value: it is a secret.
+                raise ValueError(f"key #{i} is too short (at least {AUDIT_KEY_MIN} characters); {AUDIT_KEY_HELP}")
+        return v
+
+    @field_validator("kms_key_id")
+    @classmethod
+    def _kms_key(cls, v: str) -> str:
+        v = v.strip()
+        if v and not _KMS_KEY.fullmatch(v):
+            raise ValueError(
+                "must be an AWS KMS key ARN (arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab), "
+                "a key id, or an alias (alias/iam-bot or its ARN)"
+            )
+        return v
+
     @field_validator("user_path_prefix")
     @classmethod
     def _path_prefix(cls, v: str) -> str:
@@ -137,6 +163,16 @@ class Settings(BaseSettings):
         return _split(self.encryption_key_raw)
 
     @property
+    def audit_keys(self) -> list[str]:
+        return _split(self.audit_key_raw)
+
+    @property
+    def generated_key_allowed(self) -> bool:
+        """A generated encryption key (iam-bot.key beside the database) only for the local default SQLite
+        file: anywhere else it would sit with the database, in its volume and in its backups."""
+        return self.database_url == DEFAULT_DATABASE_URL
+
+    @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)
 
@@ -162,13 +198,38 @@ class Settings(BaseSettings):
                 "IAM_BOT_APPROVERS: not set; give the Slack user IDs allowed to approve, comma-separated "
                 "(or a catch-all rule, one without `match`, in the IAM_BOT_RULES file)"
             )
-        if not self.encryption_keys and not self.uses_default_sqlite:
+        if not self.encryption_keys and not self.kms_key_id and not self.generated_key_allowed:
             problems.append(
-                "IAM_BOT_ENCRYPTION_KEY: required with a shared database; generate one with "
-                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+                f"IAM_BOT_ENCRYPTION_KEY: required unless DATABASE_URL is the local default ({DEFAULT_DATABASE_URL}): a generated "
+                "key would sit beside the database and in its backups; generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'` (or set IAM_BOT_KMS_KEY_ID)"
+            )
+        if not self.audit_keys and not self.generated_key_allowed:
+            problems.append(
+                f"IAM_BOT_AUDIT_KEY: required unless DATABASE_URL is the local default ({DEFAULT_DATABASE_URL}): it signs the "
+                f"audit log and must live outside the database; {AUDIT_KEY_HELP}"
+            )
+        # With a broken rules file, whether its required_boundaries cover the prefix is unknown: its own errors say enough.
+        if book is not None and not self.allow_unbounded and not self.boundary_for_every_user(book):
+            problems.append(
+                f"IAM_BOT_PERMISSIONS_BOUNDARY: not set, and no required_boundaries entry of IAM_BOT_RULES covers "
+                f"IAM_BOT_USER_PATH_PREFIX ({self.user_path_prefix}): without a boundary a compromised bot could grant "
+                "AdministratorAccess; create a boundary policy and set IAM_BOT_PERMISSIONS_BOUNDARY to its ARN "
+                "(README, Security model), or set IAM_BOT_ALLOW_UNBOUNDED=true to try the bot out"
             )
         if problems:
             raise ConfigError("\n".join(problems))
+
+    def boundary_for_every_user(self, book: Rulebook) -> bool:
+        """Whether every user the bot may create gets a permissions boundary (the setting, or the rules file's for the whole prefix)."""
+        return bool(self.permissions_boundary or book.required_boundary(self.user_path_prefix))
+
+
+_KMS_KEY = re.compile(
+    r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]{1,64}|alias/[A-Za-z0-9/_-]{1,250})"
+    r"|(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"|alias/[A-Za-z0-9/_-]{1,250}"
+)
 
 
 def _split(raw: str) -> list[str]:
@@ -199,6 +260,11 @@ def local_key_file(settings: Settings) -> Path:
     """Where a local/dev SQLite deployment keeps its generated encryption key."""
     db_path = settings.database_url.split("///", 1)[-1] or "iam-bot.db"
     return Path(db_path).resolve().parent / "iam-bot.key"
+
+
+def local_audit_key_file(settings: Settings) -> Path:
+    """Where a local/dev SQLite deployment keeps its generated audit key: next to the encryption key's file."""
+    return local_key_file(settings).with_name("iam-bot.audit-key")
 
 
 def rulebook_for(settings: Settings) -> Rulebook:

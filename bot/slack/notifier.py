@@ -136,14 +136,17 @@ class Notifier:
         except SlackApiError as exc:
             log.warning("could not answer in %s: %s", channel, _error(exc))
 
-    def audit_notice(self, text: str) -> None:
-        """One line in IAM_BOT_AUDIT_CHANNEL per decision and per created user, when configured."""
+    def audit_notice(self, text: str) -> bool:
+        """One line in IAM_BOT_AUDIT_CHANNEL (per decision, per created user, per audit anchor), when
+        configured; True if Slack took it."""
         if not self.audit_channel:
-            return
+            return False
         try:
             self.client.chat_postMessage(channel=self.audit_channel, text=text)
+            return True
         except SlackApiError as exc:
             log.warning("audit channel notice not sent: %s", _error(exc))
+            return False
 
     # ---- views ----
 

@@ -8,6 +8,7 @@ from typing import Callable
 
 from bot.common.errors import Refused
 from bot.common.sql import SessionMaker
+from bot.credentials import envelopes
 from bot.credentials.vault import Vault, VaultError
 from bot.requests import store, usecases
 from bot.slack import ui
@@ -35,15 +36,15 @@ class Reveal:
 
     def reveal(self, *, actor: str, short_id: str, trigger_id: str) -> None:
         """Open the one reveal modal; raises Refused (the wrong person, already revealed, Slack too slow)."""
-        _req, env = attempt(self.sm, self.clock, actor, usecases.claim_reveal, short_id=short_id, actor_id=actor, now=self.clock())
+        req, env = attempt(self.sm, self.clock, actor, usecases.claim_reveal, short_id=short_id, actor_id=actor, now=self.clock())
         ciphertext, env_id, dm_channel, dm_ts = env.ciphertext, env.id, env.dm_channel_id, env.dm_ts
         if ciphertext is None:
             raise Refused("These credentials were already revealed or have expired; they are no longer stored.")
         try:
-            opened = self.notifier.open_view(trigger_id=trigger_id, view=ui.reveal_modal(self.vault.open(ciphertext)))
+            opened = self.notifier.open_view(trigger_id=trigger_id, view=ui.reveal_modal(self.vault.open(ciphertext, request=req.short_id)))
             why = "Slack did not open the window in time"
-        except VaultError:
-            opened, why = False, "the encryption key has changed"
+        except VaultError as exc:
+            opened, why = False, ("AWS KMS did not answer in time" if exc.transient else "the encryption key has changed")
         if not opened:
             with self.sm.begin() as s:
                 usecases.release_reveal(s, envelope_id=env_id)
@@ -53,6 +54,7 @@ class Reveal:
         with self.sm.begin() as s:
             usecases.finish_reveal(s, envelope_id=env_id, actor_id=actor, now=now)
             gone = ui.credentials_gone_message(store.view_of(s, store.get_request(s, short_id=short_id), plan=False), revealed_at=now)
+        envelopes.checkpoint(self.sm)  # SQLite: the destroyed ciphertext leaves the write-ahead log too
         if dm_channel and dm_ts:
             self.notifier.update([(dm_channel, dm_ts)], gone, what="credentials DM")
         self.publish_home(actor)

@@ -17,7 +17,10 @@ IAM_BOT = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit
 
 
 def _cli(bot, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "DATABASE_URL": bot.settings.database_url}
+    env = {
+        "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "DATABASE_URL": bot.settings.database_url,
+        "IAM_BOT_AUDIT_KEY": bot.settings.audit_key_raw,
+    }
     return subprocess.run(IAM_BOT + list(args), env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -44,6 +47,8 @@ def test_journey_is_exported_complete_and_without_secrets(bot):
     result = _cli(bot, "audit", "export", "--format", "csv", "--since", "2026-01-01")
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    anchor = rows.pop()  # the last record is the anchor, not an event
+    assert anchor["id"] == "" and anchor["action"] == "audit_anchor" and json.loads(anchor["details"])["count"] == len(rows)
     with bot.deps.engine.connect() as c:
         every = [r[0] for r in c.execute(text("SELECT id FROM audit_events ORDER BY id"))]
     assert [int(r["id"]) for r in rows] == every  # every event, in order
@@ -70,10 +75,11 @@ def test_journey_is_exported_complete_and_without_secrets(bot):
     key_step = json.loads(next(r for r in rows if r["action"] == "applied:create_access_key")["details"])
     assert any(i.startswith("CreateAccessKey:") for i in key_step["aws_request_ids"])
     jsonl = _cli(bot, "audit", "export", "--format", "jsonl").stdout
-    assert [json.loads(line)["action"] for line in jsonl.splitlines()] == actions
+    assert [json.loads(line)["action"] for line in jsonl.splitlines()] == actions + ["audit_anchor"]
     assert password not in jsonl
     future = _cli(bot, "audit", "export", "--since", "2999-01-01").stdout
-    assert future.strip().splitlines() == ["id,created_at,request_id,actor,action,details,prev_hash,hash"]
+    header, last = future.strip().splitlines()  # no event that late; the anchor still ends the file
+    assert header == "id,created_at,request_id,actor,action,details,prev_hash,hash,key_id" and ",audit_anchor," in last
     assert _cli(bot, "audit", "verify").returncode == 0
 
 

@@ -36,13 +36,50 @@ def test_policy_command_without_a_boundary_warns_it_cannot_stop_an_admin_grant(t
     assert result.returncode == 0
     policy = json.loads(result.stdout)
     assert result.stdout == render_json(render_policy(account="210987654321"))
-    assert not any("Condition" in s for s in policy["Statement"])
+    assert "iam:PermissionsBoundary" not in result.stdout  # no boundary to hold the bot to, only its marker
+    assert {s["Sid"] for s in policy["Statement"] if s["Effect"] == "Deny"} == {"DenyMarkerRemoval", "DenyMarkerChange"}
     assert "iam-bot: warning: IAM_BOT_PERMISSIONS_BOUNDARY is not set" in result.stderr
     assert "cannot stop it from attaching AdministratorAccess" in result.stderr
     assert "IAM_BOT_USER_PATH_PREFIX is /" in result.stderr
 
     bad = subprocess.run(IAM_BOT + ["policy", "--account", "12"], env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("iam-bot: --account:") and "Traceback" not in bad.stderr
+
+
+def test_policy_command_follows_the_rules_file(tmp_path: Path) -> None:
+    """The rules file's required boundaries, allowed tag keys and allowed groups are in the printed policy."""
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        "guardrails:\n"
+        '  required_boundaries: {"/iam-bot/": "arn:aws:iam::123456789012:policy/iam-bot-boundary"}\n'
+        '  allowed_tag_keys: ["team", "cost-*"]\n'
+        '  allowed_groups: ["developers", "read-*"]\n'
+    )
+    env = _env(IAM_BOT_USER_PATH_PREFIX="/iam-bot/", IAM_BOT_RULES=str(rules))
+    result = subprocess.run(IAM_BOT + ["policy"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == render_json(
+        render_policy(
+            account="123456789012",  # the boundary's
+            path_prefix="/iam-bot/",
+            required_boundaries=(("/iam-bot/", "arn:aws:iam::123456789012:policy/iam-bot-boundary"),),
+            allowed_tag_keys=("team", "cost-*"),
+            allowed_groups=("developers", "read-*"),
+        )
+    )
+    policy = json.loads(result.stdout)
+    (groups,) = [s for s in policy["Statement"] if "iam:AddUserToGroup" in s["Action"]]
+    assert groups["Resource"] == [
+        "arn:aws:iam::123456789012:group/developers",
+        "arn:aws:iam::123456789012:group/*/developers",
+        "arn:aws:iam::123456789012:group/read-*",
+        "arn:aws:iam::123456789012:group/*/read-*",
+    ]
+    assert result.stderr == ""  # bounded, a dedicated prefix, groups listed: nothing left to warn about
+
+    rules.write_text("guardrails:\n  allowed_groups: ['admins[0]']\n")
+    bad = subprocess.run(IAM_BOT + ["policy"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "IAM_BOT_RULES: rules.yml:2: guardrails.allowed_groups[0]" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def _healthcheck() -> list[str]:

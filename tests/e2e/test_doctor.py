@@ -131,6 +131,7 @@ def test_all_good(database_url: str, workspace: SlackStandIn, moto, iam, tmp_pat
         "encryption key",
         "AWS identity",
         "AWS permissions",
+        "contained policy",
         "permissions boundary",
         "approver UAPPROVER1",
         "approver UAPPROVER2",
@@ -139,13 +140,15 @@ def test_all_good(database_url: str, workspace: SlackStandIn, moto, iam, tmp_pat
         "rules",
     } == set(lines)
     not_ok = {name: line for name, line in lines.items() if line[0] != "OK"}
-    # moto has no SimulatePrincipalPolicy: the doctor says it could not check, never that it passed.
-    assert set(not_ok) == {"AWS permissions"}, not_ok
-    assert not_ok["AWS permissions"][0] == "WARN"
-    assert "could not check (not supported by this endpoint" in not_ok["AWS permissions"][1]
+    # moto has neither SimulatePrincipalPolicy nor SimulateCustomPolicy: the doctor says it could not
+    # check, never that it passed (tests/unit/test_doctor_checks.py judges real simulator answers).
+    assert set(not_ok) == {"AWS permissions", "contained policy"}, not_ok
+    for name in ("AWS permissions", "contained policy"):
+        assert not_ok[name][0] == "WARN"
+        assert "could not check (not supported by this endpoint" in not_ok[name][1]
     assert "account 123456789012" in lines["AWS identity"][1]
     assert "#iam-approvals" in lines["approval channel"][1] and "#iam-audit" in lines["audit channel"][1]
-    assert out.stdout.rstrip().endswith("0 failed, 1 warning(s), 15 ok")
+    assert out.stdout.rstrip().endswith("0 failed, 2 warning(s), 15 ok")
     # The doctor only looks: no message, no modal, nothing posted.
     methods = {c.method for c in workspace.calls}
     assert methods == {"auth.test", "users.info", "conversations.info"}, methods
@@ -300,6 +303,7 @@ BROKEN: list[tuple[str, Breaker, dict[str, str]]] = [
     ("channel-unknown", _unknown_channel, {"approval channel": "IAM_BOT_APPROVAL_CHANNEL=CNOSUCH1 not found"}),
     ("aws-unreachable", _aws_unreachable, {"AWS identity": "cannot reach AWS STS at http://127.0.0.1:"}),
     ("aws-no-credentials", _no_aws_credentials, {"AWS identity": "no AWS credentials found. Fix: give the bot credentials"}),
+    ("no-boundary", _unset("IAM_BOT_PERMISSIONS_BOUNDARY"), {"permissions boundary": "IAM_BOT_PERMISSIONS_BOUNDARY is not set"}),
 ]
 
 
@@ -315,6 +319,18 @@ def test_each_broken_setting_fails_its_own_line(case, sqlite_url: str, workspace
         assert text in out.lines[name][1], out.stdout
 
 
+def test_trying_it_out_unbounded_is_a_warning_not_a_failure(sqlite_url: str, workspace: SlackStandIn, moto, iam, tmp_path: Path) -> None:
+    env = good_env(sqlite_url, workspace, moto)
+    del env["IAM_BOT_PERMISSIONS_BOUNDARY"]
+    out = run_doctor({**env, "IAM_BOT_ALLOW_UNBOUNDED": "true"}, tmp_path)
+    assert out.code == 0, out.stdout
+    status, line = out.lines["permissions boundary"]
+    assert status == "WARN" and "IAM_BOT_ALLOW_UNBOUNDED=true lets the bot run so, for trying it out only" in line
+    failed = run_doctor(env, tmp_path)
+    assert failed.failing() == {"permissions boundary"} and "`iam-bot serve` refuses to start" in failed.lines["permissions boundary"][1]
+    assert "or set IAM_BOT_ALLOW_UNBOUNDED=true to try the bot out" in failed.lines["permissions boundary"][1]
+
+
 def test_aws_rejecting_the_credentials(sqlite_url: str, workspace: SlackStandIn, tmp_path: Path, monkeypatch) -> None:
     """A moto server that authenticates requests, as AWS does, answers InvalidClientTokenId."""
     monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "0")  # read by the moto process at start
@@ -328,7 +344,7 @@ def test_aws_rejecting_the_credentials(sqlite_url: str, workspace: SlackStandIn,
     assert out.code == 1
     assert out.failing() == {"AWS identity"}, out.stdout
     assert out.lines["AWS identity"][1].startswith("AWS rejected the credentials (InvalidClientTokenId). Fix:")
-    assert out.lines["AWS permissions"][0] == "SKIP"
+    assert out.lines["AWS permissions"][0] == "SKIP" and out.lines["contained policy"][0] == "SKIP"
 
 
 def test_several_broken_settings_each_get_a_line(sqlite_url: str, workspace: SlackStandIn, moto, iam, tmp_path: Path) -> None:

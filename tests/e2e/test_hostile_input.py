@@ -7,6 +7,8 @@ payloads hypothesis makes up, signed as Slack signs them and sent over HTTP to t
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import pytest
 import requests
@@ -14,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from bot.slack import inbound
 from models import AccessRequest, AuditEvent, InboundDelivery
 from tests.support.harness import wait_until
 from tests.support.journeys import APPROVER, REQUESTER
@@ -60,6 +63,87 @@ def test_unsigned_malformed_and_oversized_requests_are_refused_before_parsing(bo
     assert requests.post(url, data=b"payload=notjson", headers={"Content-Type": FORM}, timeout=10).status_code == 401
     assert bot.slack.post(b"payload=notjson", FORM, signature="v0=" + "1" * 64).status_code == 401
     assert bot.slack.post(b"text=" + b"a" * (2 * 1024 * 1024), FORM).status_code == 413
+    _nothing_changed(bot)
+
+
+def _status_line(sock: socket.socket, timeout: float) -> tuple[bytes, float]:
+    """The first line the server answers on `sock`, and how long it took."""
+    started = time.monotonic()
+    sock.settimeout(timeout)
+    reply = b""
+    while b"\r\n" not in reply:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return reply.split(b"\r\n", 1)[0], time.monotonic() - started
+
+
+def _closed_by_server(sock: socket.socket, timeout: float) -> bool:
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.parametrize("length", [2_000_000_000, 2 * 1024 * 1024, inbound.MAX_BODY + 1], ids=["2GB", "2MiB", "limit+1"])
+def test_a_body_announced_past_the_limit_is_refused_at_once_unread(bot, length):
+    """waitress checks the announced length against its own limit (serve_http's HTTP_LIMITS) before it
+    reads or buffers any body: 413 within a second, with only the headers and a few bytes sent.
+    (waitress's default limit, 1 GiB, would refuse 2 GB but wait for, and buffer, 2 MiB.)"""
+    host, port = "127.0.0.1", bot.server.effective_port
+    head = (
+        f"POST /slack/events HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {FORM}\r\n"
+        f"X-Slack-Request-Timestamp: 1\r\nX-Slack-Signature: v0=00\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(head + b"payload=")
+        sent = len(head) + len(b"payload=")
+        status, took = _status_line(sock, timeout=1.0)
+        assert status.split(b" ")[1:2] == [b"413"], status
+        assert took < 1.0 and sent < 512
+        assert _closed_by_server(sock, timeout=5.0)  # and it does not wait for the rest
+    _nothing_changed(bot)
+
+
+def test_a_body_at_the_limit_is_read_and_then_judged(bot):
+    """The limit is inbound.MAX_BODY exactly: a body that size reaches the signature check."""
+    body = b"text=" + b"a" * (inbound.MAX_BODY - 5)
+    assert requests.post(bot.url + "/slack/events", data=body, headers={"Content-Type": FORM}, timeout=10).status_code == 401
+    assert bot.slack.post(body + b"a", FORM).status_code == 413
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(bot):
+    """With no length announced (chunked), waitress counts what arrives and stops at the limit."""
+    host, port = "127.0.0.1", bot.server.effective_port
+    head = (
+        f"POST /slack/events HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {FORM}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    chunk = b"%x\r\n%s\r\n" % (64 * 1024, b"a" * 64 * 1024)
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(head)
+        sent = 0
+        try:
+            while sent < 8 * inbound.MAX_BODY:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while we were still sending
+        status, _ = _status_line(sock, timeout=5.0)
+    assert status.split(b" ")[1:2] == [b"413"], status
+    _nothing_changed(bot)
+
+
+def test_headers_past_the_limit_are_refused(bot):
+    host, port = "127.0.0.1", bot.server.effective_port
+    filler = "".join(f"X-Filler-{i}: {'a' * 1000}\r\n" for i in range(80))  # 80 KB of headers
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(f"POST /slack/events HTTP/1.1\r\nHost: {host}\r\n{filler}Content-Length: 0\r\n\r\n".encode())
+        status, _ = _status_line(sock, timeout=5.0)
+    assert status.split(b" ")[1:2] == [b"431"], status  # waitress answers it as HTTP/1.0
     _nothing_changed(bot)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 from cryptography.fernet import Fernet
 
-from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
+from tests.support.harness import AUDIT_KEY, BOT_TOKEN, SIGNING_SECRET
 from tests.support.services import free_port
 from bot.demo.slack_sender import SlackSender
 
@@ -52,7 +52,7 @@ def test_missing_and_malformed_settings_stop_start_up_with_one_line_each(tmp_pat
     result = _run(["serve"], _clean_env(), tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert [line.split(":")[1].strip() for line in lines] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "IAM_BOT_APPROVERS"]
+    assert [line.split(":")[1].strip() for line in lines] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "IAM_BOT_APPROVERS", "IAM_BOT_PERMISSIONS_BOUNDARY"]
     assert "Traceback" not in result.stderr
 
     bad = _clean_env(SLACK_BOT_TOKEN="xoxp-user-token", IAM_BOT_ENCRYPTION_KEY="super-secret-not-a-key", IAM_BOT_APPROVERS="alice")
@@ -81,14 +81,49 @@ def test_a_bad_rules_file_stops_serve_with_its_line_numbers(tmp_path):
     ]
 
 
+def test_serve_refuses_to_start_without_a_permissions_boundary(tmp_path):
+    """One line naming the setting and the fix; IAM_BOT_ALLOW_UNBOUNDED=true is the only way round it."""
+    env = _clean_env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        IAM_BOT_APPROVERS="UAPPROVER1",
+        IAM_BOT_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        IAM_BOT_AUDIT_KEY=AUDIT_KEY,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+    )
+    result = _run(["serve"], env, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("iam-bot: IAM_BOT_PERMISSIONS_BOUNDARY: not set, and no required_boundaries entry of IAM_BOT_RULES covers IAM_BOT_USER_PATH_PREFIX (/)")
+    assert "set IAM_BOT_PERMISSIONS_BOUNDARY to its ARN" in line and "IAM_BOT_ALLOW_UNBOUNDED=true" in line
+    assert not (tmp_path / "bot.db").exists()  # refused before anything was touched
+
+    # A rules file whose required boundary covers the path prefix is a boundary too (no signing secret:
+    # serve stops at its check either way, and says which lines it has).
+    rules = tmp_path / "rules.yml"
+    rules.write_text('guardrails:\n  required_boundaries: {"/iam-bot/": "arn:aws:iam::123456789012:policy/b"}\n')
+    unsigned = {k: v for k, v in env.items() if k != "SLACK_SIGNING_SECRET"} | {"IAM_BOT_RULES": str(rules)}
+    deeper = _run(["serve"], {**unsigned, "IAM_BOT_USER_PATH_PREFIX": "/iam-bot/team/"}, tmp_path)
+    assert [line.split(":")[1].strip() for line in deeper.stderr.strip().splitlines()] == ["SLACK_SIGNING_SECRET"]
+    elsewhere = _run(["serve"], {**unsigned, "IAM_BOT_USER_PATH_PREFIX": "/"}, tmp_path)
+    assert [line.split(":")[1].strip() for line in elsewhere.stderr.strip().splitlines()] == ["SLACK_SIGNING_SECRET", "IAM_BOT_PERMISSIONS_BOUNDARY"]
+    trying = _run(["serve"], {**unsigned, "IAM_BOT_USER_PATH_PREFIX": "/", "IAM_BOT_ALLOW_UNBOUNDED": "true"}, tmp_path)
+    assert [line.split(":")[1].strip() for line in trying.stderr.strip().splitlines()] == ["SLACK_SIGNING_SECRET"]
+    assert not (tmp_path / "bot.db").exists()
+
+
 def test_serve_over_http_then_sigterm(tmp_path, standin, moto, iam):
     port = free_port()
+    boundary = iam.create_policy(PolicyName="serve-boundary", PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}')["Policy"]["Arn"]
     env = _clean_env(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=standin.url,
         IAM_BOT_APPROVERS="UAPPROVER1",
+        IAM_BOT_PERMISSIONS_BOUNDARY=boundary,
         IAM_BOT_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        IAM_BOT_AUDIT_KEY=AUDIT_KEY,
         DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
         PORT=str(port),
     )
@@ -107,7 +142,10 @@ def test_serve_over_http_then_sigterm(tmp_path, standin, moto, iam):
             raise AssertionError("iam-bot serve did not become healthy")
         resp = SlackSender(base, SIGNING_SECRET, response_url_base=standin.hooks_url).command("UREQUESTER1", "request")
         assert resp.status_code == 200
-        assert standin.wait_for("views.open").args["view"]["callback_id"] == "iam_request"
+        view = standin.wait_for("views.open").args["view"]
+        assert view["callback_id"] == "iam_request"
+        (block,) = [b for b in view["blocks"] if b.get("block_id") == "boundary"]
+        assert block["element"]["initial_option"]["value"] == boundary  # the form fills in the boundary it requires
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
@@ -149,7 +187,9 @@ def test_serve_in_socket_mode(tmp_path, standin, moto, iam):
         SLACK_APP_TOKEN=standin.app_token,  # no signing secret needed in Socket Mode
         SLACK_API_URL=standin.url,
         IAM_BOT_APPROVERS="UAPPROVER1",
+        IAM_BOT_ALLOW_UNBOUNDED="true",  # trying it out: no boundary
         IAM_BOT_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        IAM_BOT_AUDIT_KEY=AUDIT_KEY,
         DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
     )
     proc = subprocess.Popen(IAM_BOT + ["serve"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

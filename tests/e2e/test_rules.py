@@ -244,6 +244,41 @@ def test_policy_documents_not_read_in_the_form_are_judged_after_submission(make_
     assert not [m for m in standin.calls_to("chat.postMessage") if "approve_request" in json.dumps(m.args.get("blocks"))]
 
 
+ALLOWED_GROUPS = """\
+guardrails:
+  allowed_groups: ["developers", "read-*"]
+rules:
+  - name: everyone
+    approvers: ["UAPPROVER1"]
+"""
+
+
+def test_groups_outside_allowed_groups_are_refused_on_the_form_and_when_copied(make_bot, iam, standin):
+    """The bot's IAM policy lists only these groups: a requested one is a field error, a copied one a denial."""
+    for g in ("developers", "read-only", "admins"):
+        iam.create_group(GroupName=g)
+    iam.create_user(UserName="template")
+    iam.add_user_to_group(UserName="template", GroupName="admins")
+    bot = make_bot(ALLOWED_GROUPS)
+
+    answer = submit_form(bot, user_name="grouped01", groups=["developers", "admins"])
+    assert answer["response_action"] == "errors"
+    assert answer["errors"]["groups"] == "Group `admins` may not be joined through the bot (allowed: `developers`, `read-*`)."
+    assert submit_form(bot, user_name="grouped01", groups=["developers", "read-only"])["response_action"] == "push"
+
+    # Copying brings group admins: only the plan can know, and it is denied by iam-bot with the reason.
+    answer = submit_form(bot, user_name="copier02", copy_from="template")
+    assert answer["response_action"] == "push"
+    bot.slack.view_submission(REQUESTER, answer["view"], {})
+    told = standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "DREQUESTER1" and "Denied" in json.dumps(c.args.get("blocks")))
+    assert "group admins (copied from template) is not one the bot may add users to" in json.dumps(told.args["blocks"])
+    with bot.deps.sessionmaker.begin() as s:
+        req = s.scalars(select(AccessRequest)).one()
+        assert (req.state.value, req.decided_by) == ("denied", "iam-bot")
+    assert [u["UserName"] for u in iam.list_users()["Users"]] == ["template"]
+    assert standin.problems == []
+
+
 AUTO_RULES = """\
 rules:
   - name: read-only

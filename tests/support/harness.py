@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
@@ -13,18 +14,22 @@ from cryptography.fernet import Fernet
 
 from bot.runtime.app import Components, build, create_app
 from bot.runtime.db import make_engine, migrate
-from bot.runtime.logsetup import clamp_library_loggers
-from bot.runtime.server import make_wsgi
+from bot.runtime.logsetup import JsonFormatter, clamp_library_loggers
+from bot.runtime.server import http_server, make_wsgi
 from bot.runtime.settings import Settings
 from bot.demo.slack_sender import SlackSender
 from bot.demo.standin import SlackStandIn, poll
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-token"
+AUDIT_KEY = secrets.token_urlsafe(32)  # one per test run, as replicas of one deployment share theirs
 
 
 class LogCapture(logging.Handler):
-    """Every log line the process writes, formatted, so tests can look for leaked secrets."""
+    """Every log line the process writes, formatted, so tests can look for leaked secrets.
+
+    Tracebacks are rendered as the bot's own log handler renders them (types and places only).
+    """
 
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
@@ -34,7 +39,7 @@ class LogCapture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
         if record.exc_info:
-            text += "\n" + logging.Formatter().formatException(record.exc_info)
+            text += "\n" + JsonFormatter().formatException(record.exc_info)
         with self._lock2:
             self.lines.append(f"{record.name}: {text}")
 
@@ -68,11 +73,10 @@ class RunningBot:
     housekeeping: bool = True  # False: the worker runs jobs only; the test runs reminders, expiry and purges itself
     worker_id: str | None = None
     key: str = field(default_factory=lambda: Fernet.generate_key().decode())
+    audit_key: str = AUDIT_KEY  # "": a local SQLite bot generates its own
     extra: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> RunningBot:
-        from waitress.server import create_server
-
         self.settings = Settings(
             slack_bot_token=BOT_TOKEN,
             slack_signing_secret=SIGNING_SECRET,
@@ -81,6 +85,7 @@ class RunningBot:
             approvers_raw=self.approvers,
             approval_channel=self.approval_channel,
             encryption_key_raw=self.key,
+            audit_key_raw=self.audit_key,
             worker_poll_seconds=0.5,
             **self.extra,
         )
@@ -96,7 +101,7 @@ class RunningBot:
             kwargs["clock"] = self.clock
         self.deps: Components = build(self.settings, **kwargs)
         self.app = create_app(self.settings, self.deps)
-        self.server = create_server(make_wsgi(self.app, self.deps), host="127.0.0.1", port=0, threads=8)
+        self.server = http_server(make_wsgi(self.app, self.deps), host="127.0.0.1", port=0, threads=8)  # serve_http's limits
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self._closing = False
         self._thread = threading.Thread(target=self._serve, daemon=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support.harness import BOT_TOKEN, SIGNING_SECRET
+from tests.support.harness import AUDIT_KEY, BOT_TOKEN, SIGNING_SECRET
 from tests.support.services import free_port
 from bot.demo.slack_sender import SlackSender
 from bot.demo.standin import SlackStandIn
@@ -50,6 +50,7 @@ class BotProcess:
             DATABASE_URL=database_url,
             IAM_BOT_APPROVERS=approvers,
             IAM_BOT_ENCRYPTION_KEY=key,
+            IAM_BOT_AUDIT_KEY=AUDIT_KEY,  # replicas of one deployment share it
             IAM_BOT_JOB_LEASE_SECONDS=str(lease_seconds),
             IAM_BOT_WORKER_POLL_SECONDS="0.3",
             PORT=str(self.port),
@@ -58,6 +59,7 @@ class BotProcess:
             AWS_SECRET_ACCESS_KEY="testing",
             AWS_DEFAULT_REGION="us-east-1",
             LOG_LEVEL="DEBUG",  # our loggers at their most verbose: they must still leak nothing
+            IAM_BOT_ALLOW_UNBOUNDED="true",  # moto's users need no boundary here (serve refuses to start without one otherwise)
             **(extra_env or {}),
         )
         self.env = env

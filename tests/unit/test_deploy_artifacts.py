@@ -234,26 +234,29 @@ def test_writes_are_confined_to_the_path_prefix(rendering: tuple[dict[str, Any],
         for s in _granting(policy, action):
             resources = _as_list(s["Resource"])
             name = action.split(":", 1)[1]
-            if scope in (Scope.OWN_USER, Scope.BOUNDED_USER):
+            if scope in (Scope.NEW_USER, Scope.TAG_ON_CREATE, Scope.OWN_USER, Scope.BOUNDED_USER):
                 assert all(r.endswith(f":user{prefix}*") and r.count("*") <= 2 for r in resources), (s["Sid"], resources)
-            elif scope is Scope.GROUP:
+            elif scope in (Scope.GROUP, Scope.GROUP_READ):
                 assert all(r.endswith(":group/*") for r in resources), (s["Sid"], resources)
             else:
                 assert name.startswith(("List", "Get", "Simulate")), f"{action} is a write: give it a confined scope"
 
 
 def test_with_a_boundary_no_unbounded_user_can_be_made(rendering: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    """CreateUser and every user-policy write carry the iam:PermissionsBoundary condition; the boundary stays put."""
+    """CreateUser and every user-policy write carry the iam:PermissionsBoundary condition; the boundary stays put.
+
+    (The marker conditions on the same statements are checked in tests/unit/test_bot_policy.py.)
+    """
     kwargs, policy = rendering
     boundary = kwargs.get("boundary_arn")
-    bounded = [a for a, scope in ACTIONS.items() if scope is Scope.BOUNDED_USER]
+    bounded = [a for a, scope in ACTIONS.items() if scope in (Scope.NEW_USER, Scope.BOUNDED_USER)]
     assert {"iam:CreateUser", "iam:AttachUserPolicy", "iam:PutUserPolicy"} <= set(bounded)
     for action in bounded:
         for s in _granting(policy, action):
             if boundary:
-                assert s.get("Condition") == {"ArnEquals": {"iam:PermissionsBoundary": boundary}}, s["Sid"]
+                assert s["Condition"]["ArnEquals"] == {"iam:PermissionsBoundary": boundary}, s["Sid"]
             else:
-                assert "Condition" not in s
+                assert "ArnEquals" not in s["Condition"]
     denied = {a for s in _statements(policy, "Deny") for a in _as_list(s["Action"])}
     if boundary:
         assert "iam:DeleteUserPermissionsBoundary" in denied
@@ -263,7 +266,7 @@ def test_with_a_boundary_no_unbounded_user_can_be_made(rendering: tuple[dict[str
             (edit,) = [s for s in _statements(policy, "Deny") if s["Resource"] == boundary]
             assert {"iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy"} <= set(edit["Action"])
     else:
-        assert not denied
+        assert denied == {"iam:TagUser", "iam:UntagUser"}  # the marker's own Denies only
     # Nothing grants the boundary actions themselves.
     assert not {"iam:PutUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary"} & _granted_actions(policy)
 
@@ -330,10 +333,55 @@ def test_parliament_would_catch_a_mistake() -> None:
     """The lint is live: a typo'd action and a mistyped condition are findings."""
     broken = render_policy(**EXAMPLE)
     broken["Statement"][0]["Action"].append("iam:ListUserz")
-    (bounded,) = [s for s in broken["Statement"] if s["Sid"] == "CreateAndGrantOnlyWithBoundary"]
+    (bounded,) = [s for s in broken["Statement"] if s["Sid"] == "GrantOwnUsersOnlyWithBoundary"]
     bounded["Condition"] = {"StringEquals": {"iam:PermissionsBoundary": EXAMPLE["boundary_arn"]}}
     issues = {f.issue for f in _parliament(render_json(broken), community=False)}
     assert {"UNKNOWN_ACTION", "MISMATCHED_TYPE_BUT_USABLE"} <= issues, issues
+
+
+# AWS KMS (IAM_BOT_KMS_KEY_ID): bot/iam/kms.py's calls are deploy_policy.KMS_ACTIONS, granted on that key only.
+
+KMS_MODULE = ROOT / "bot" / "iam" / "kms.py"
+KMS_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_the_kms_actions_are_exactly_what_the_code_calls() -> None:
+    tree = ast.parse(KMS_MODULE.read_text(), filename=str(KMS_MODULE))
+    clients = _boto_clients(tree)
+    assert set(clients.values()) == {"kms"}, clients
+    ops = _operation_names("kms")
+    called = {f"kms:{ops[attr]}" for _, attr, _ in _client_uses(tree, clients) if attr not in CLIENT_HELPERS}
+    assert called == set(deploy_policy.KMS_ACTIONS)
+
+
+@pytest.mark.parametrize(
+    "key_id,resource,alias",
+    [
+        (KMS_KEY_ARN, KMS_KEY_ARN, None),
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", "arn:aws:kms:*:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", None),
+        ("alias/iam-bot", "arn:aws:kms:*:123456789012:key/*", "alias/iam-bot"),
+        ("arn:aws:kms:eu-west-1:123456789012:alias/iam-bot", "arn:aws:kms:eu-west-1:123456789012:key/*", "alias/iam-bot"),
+    ],
+)
+def test_kms_is_granted_on_the_configured_key_only(key_id: str, resource: str, alias: str | None) -> None:
+    from bot.credentials.vault import CONTEXT_KEY
+
+    plain = render_policy(**EXAMPLE)
+    assert not any(a.startswith("kms:") for a in _granted_actions(plain)), "no KMS without IAM_BOT_KMS_KEY_ID"
+    policy = render_policy(**EXAMPLE, kms_key_id=key_id)
+    (kms,) = [s for s in policy["Statement"] if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    assert kms["Effect"] == "Allow" and sorted(kms["Action"]) == sorted(deploy_policy.KMS_ACTIONS)
+    assert kms["Resource"] == resource
+    # Only for envelopes bound to a request: the encryption context the vault sends.
+    assert deploy_policy.KMS_CONTEXT_KEY == CONTEXT_KEY
+    assert kms["Condition"]["Null"] == {f"kms:EncryptionContext:{CONTEXT_KEY}": "false"}
+    assert kms["Condition"].get("StringEquals") == ({"kms:RequestAlias": alias} if alias else None)
+    assert policy["Statement"][: len(plain["Statement"])] == plain["Statement"]  # the rest is unchanged
+    for community in (False, True):  # parliament finds nothing in it that it did not find without it
+        def kinds(p: dict[str, Any]) -> set[tuple[str, str]]:
+            return {(f.issue, str(f.detail)) for f in _parliament(render_json(p), community=community)}
+
+        assert not kinds(policy) - kinds(plain), sorted(kinds(policy) - kinds(plain))
 
 
 # ---------------------------------------------------------------------------------------------

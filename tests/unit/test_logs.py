@@ -60,7 +60,8 @@ def test_an_exception_stays_one_json_line(logger: logging.Logger) -> None:
         logger.exception("job crashed")
     (line,) = _lines(out)
     entry = json.loads(line)
-    assert entry["message"] == "job crashed" and "RuntimeError: boom" in entry["exception"]
+    assert entry["message"] == "job crashed" and entry["exception"].endswith("\nRuntimeError")
+    assert "test_logs.py" in entry["exception"] and "boom" not in entry["exception"]  # the type and place, not the text
 
 
 def test_context_cannot_overwrite_the_standard_fields(logger: logging.Logger) -> None:
@@ -128,3 +129,103 @@ def test_slack_ids_of_each_kind_of_delivery() -> None:
     assert slack_ids(event) == {"team": "T1", "user": "U3", "channel": "D3", "event": "Ev1", "slack": "event message"}
     hostile = {"type": "block_actions", "user": "not-a-dict", "actions": [None], "view": []}
     assert slack_ids(hostile) == {"slack": "action ?"}
+
+
+FAKE_TOKEN = "xoxb-" + "0123456789-" * 2 + "fake"
+FAKE_PASSWORD = "".join(["Zq7!", "pW2#", "mN9$"])  # joined at run time: no source line holds it
+
+
+def _leaky() -> None:
+    password, token = FAKE_PASSWORD, FAKE_TOKEN  # locals holding secrets
+    try:
+        {"token": token}["password"]
+    except KeyError as exc:
+        exc.add_note(f"password {password}")
+        try:
+            raise ValueError(f"IAM said no to {password}") from exc
+        except ValueError:
+            raise RuntimeError(f"Slack refused {token}")  # chained implicitly (during handling)
+
+
+@pytest.mark.parametrize("stream", [io.StringIO, _Tty], ids=["json", "text"])
+def test_a_traceback_shows_types_and_places_never_messages_notes_or_locals(logger: logging.Logger, stream: type) -> None:
+    out = stream()
+    logger.addHandler(make_handler(out))
+    try:
+        _leaky()
+    except RuntimeError:
+        logger.exception("listener crashed")
+    text = out.getvalue()
+    if stream is io.StringIO:
+        (line,) = _lines(out)
+        text = json.loads(line)["exception"]
+    assert FAKE_PASSWORD not in text and FAKE_TOKEN not in text and "xoxb-" not in text
+    assert "IAM said no" not in text and "Slack refused" not in text and "'password'" not in text
+    assert text.count("Traceback (most recent call last") == 3  # the whole chain, oldest first
+    assert text.index("\nKeyError") < text.index("\nValueError") < text.index("\nRuntimeError")
+    assert "The above exception was the direct cause of the following exception:" in text
+    assert "During handling of the above exception, another exception occurred:" in text
+    assert 'File "tests/unit/test_logs.py"' in text and "in _leaky" in text
+
+
+def test_a_traceback_another_formatter_cached_on_the_record_is_not_reused(logger: logging.Logger) -> None:
+    """logging.Formatter.format caches the full traceback on the record (exc_text) for the next handler."""
+    plain, out = io.StringIO(), _Tty()
+    first = logging.StreamHandler(plain)  # a library's or a tool's handler, with the standard formatter
+    logger.addHandler(first)
+    logger.addHandler(make_handler(out))
+    try:
+        _leaky()
+    except RuntimeError:
+        logger.exception("listener crashed")
+    assert FAKE_TOKEN in plain.getvalue()  # the standard formatter does show it...
+    assert FAKE_TOKEN not in out.getvalue() and "listener crashed" in out.getvalue()  # ...ours does not
+
+
+def test_where_names_the_innermost_place_and_ours() -> None:
+    from bot.common.tracebacks import short_path, type_name, where
+
+    try:
+        _leaky()
+    except RuntimeError as exc:
+        place = where(exc)
+        assert place.startswith("tests/unit/test_logs.py:") and place.endswith(" in _leaky")
+        assert type_name(exc) == "RuntimeError"
+    try:
+        json.loads("{not json")
+    except json.JSONDecodeError as exc:
+        assert type_name(exc) == "json.decoder.JSONDecodeError"
+        assert "json/decoder.py" in where(exc)  # the library's frame (no frame of ours is inside it)
+    assert short_path("/x/.venv/lib/python3.11/site-packages/sqlalchemy/engine/base.py") == "sqlalchemy/engine/base.py"
+    assert short_path(logging.__file__).endswith("logging/__init__.py")
+
+
+@pytest.fixture
+def logging_setup() -> Iterator[None]:
+    """setup_logging changes process-wide state (the root handlers, the exception hooks): put it back."""
+    import sys
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, sys.excepthook, threading.excepthook)
+    root.handlers[:] = []  # basicConfig(force=True) would close pytest's own handlers
+    yield
+    for handler in root.handlers:
+        handler.close()
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    sys.excepthook, threading.excepthook = saved[2], saved[3]
+
+
+def test_an_uncaught_exception_in_a_thread_is_logged_safely(logging_setup: None) -> None:
+    """Python would print it to stderr, message and all; setup_logging routes it through the log."""
+    from bot.runtime.logsetup import setup_logging
+
+    out = io.StringIO()
+    setup_logging("INFO", stream=out)
+    thread = threading.Thread(target=_leaky, name="leaky-thread")
+    thread.start()
+    thread.join(10)
+    (line,) = _lines(out)
+    entry = json.loads(line)
+    assert entry["level"] == "CRITICAL" and entry["message"] == "uncaught RuntimeError in thread leaky-thread"
+    assert FAKE_TOKEN not in line and FAKE_PASSWORD not in line and "in _leaky" in entry["exception"]

@@ -100,3 +100,25 @@ def test_class_positions_are_shuffled() -> None:
 )
 def test_satisfies_table(pw: str, policy: PasswordPolicy, ok: bool) -> None:
     assert satisfies(pw, policy) is ok
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    min_len=st.integers(6, 128),
+    length=st.integers(0, 200),
+    flags=st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans()),
+)
+def test_never_starts_with_what_a_spreadsheet_evaluates(min_len: int, length: int, flags: tuple[bool, bool, bool, bool]) -> None:
+    """The credentials CSV writes the password exactly: it must never be a cell a spreadsheet runs."""
+    policy = _policy(min_len, flags)
+    pw = generate_password(policy, length=length)
+    _check(pw, policy)
+    assert pw[0] not in "=+-@\t\r", pw
+
+
+def test_the_shortest_passwords_never_start_with_a_formula_character_either() -> None:
+    """Four characters, one per class: the symbol (often one of = + - @) is never put first."""
+    pws = [generate_password(PasswordPolicy(), length=4) for _ in range(2000)]
+    assert not [pw for pw in pws if pw[0] in "=+-@"]
+    assert {pw[0] in string.ascii_uppercase for pw in pws} == {True, False}  # still shuffled
+    assert any(pw[0] in SYMBOLS for pw in pws)  # a harmless symbol (! # $ ...) may still come first

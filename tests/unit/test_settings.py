@@ -195,7 +195,7 @@ def serving_problems(**overrides: object) -> list[str]:
 
 def test_check_for_serving_lists_every_missing_setting() -> None:
     lines = serving_problems()
-    assert [line.split(":", 1)[0] for line in lines] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "IAM_BOT_APPROVERS"]
+    assert [line.split(":", 1)[0] for line in lines] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "IAM_BOT_APPROVERS", "IAM_BOT_PERMISSIONS_BOUNDARY"]
 
 
 def test_check_for_serving_with_shared_database_needs_a_key() -> None:
@@ -205,11 +205,13 @@ def test_check_for_serving_with_shared_database_needs_a_key() -> None:
         "SLACK_SIGNING_SECRET",
         "IAM_BOT_APPROVERS",
         "IAM_BOT_ENCRYPTION_KEY",
+        "IAM_BOT_AUDIT_KEY",
+        "IAM_BOT_PERMISSIONS_BOUNDARY",
     ]
 
 
 def test_socket_mode_needs_no_signing_secret() -> None:
-    assert serving_problems(slack_bot_token="xoxb-1", slack_app_token="xapp-1", approvers_raw="U012ABCDEF") == []
+    assert serving_problems(slack_bot_token="xoxb-1", slack_app_token="xapp-1", approvers_raw="U012ABCDEF", permissions_boundary=BOUNDARY) == []
 
 
 def test_complete_http_configuration_serves() -> None:
@@ -220,6 +222,8 @@ def test_complete_http_configuration_serves() -> None:
             approvers_raw="U012ABCDEF",
             database_url="postgres://u@db/iam",
             encryption_key_raw=GOOD_KEY,
+            audit_key_raw="a" * 32,
+            permissions_boundary=BOUNDARY,
         )
         == []
     )
@@ -228,7 +232,49 @@ def test_complete_http_configuration_serves() -> None:
 def test_check_for_serving_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
+    monkeypatch.setenv("IAM_BOT_ALLOW_UNBOUNDED", "true")
     assert [line.split(":", 1)[0] for line in serving_problems()] == ["IAM_BOT_APPROVERS"]
+
+
+# ---------------------------------------------------------------- a permissions boundary, or trying it out
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/iam-bot-boundary"
+READY = dict(slack_bot_token="xoxb-1", slack_signing_secret="s", approvers_raw="U012ABCDEF")
+
+
+def test_serving_without_a_boundary_is_refused_in_one_line_naming_the_setting_and_the_fix() -> None:
+    (line,) = serving_problems(**READY)
+    assert line.startswith("IAM_BOT_PERMISSIONS_BOUNDARY: not set, and no required_boundaries entry of IAM_BOT_RULES covers IAM_BOT_USER_PATH_PREFIX (/)")
+    assert "set IAM_BOT_PERMISSIONS_BOUNDARY to its ARN" in line and "IAM_BOT_ALLOW_UNBOUNDED=true to try the bot out" in line
+    assert serving_problems(**READY, permissions_boundary=BOUNDARY) == []
+    assert serving_problems(**READY, allow_unbounded=True) == []
+
+
+@pytest.mark.parametrize("raw,expected", [("true", True), ("1", True), ("false", False), ("", None)])
+def test_allow_unbounded_reads_the_environment(monkeypatch: pytest.MonkeyPatch, raw: str, expected: bool | None) -> None:
+    monkeypatch.setenv("IAM_BOT_ALLOW_UNBOUNDED", raw)
+    if expected is None:
+        assert config_error() == ["IAM_BOT_ALLOW_UNBOUNDED: Input should be a valid boolean, unable to interpret input"]
+    else:
+        assert load_settings().allow_unbounded is expected
+
+
+@pytest.mark.parametrize(
+    "prefix,file_prefix,covered",
+    [("/", "/", True), ("/iam-bot/", "/", True), ("/iam-bot/team/", "/iam-bot/", True), ("/", "/iam-bot/", False), ("/iam-bot/", "/prod/", False)],
+)
+def test_a_required_boundary_in_the_rules_file_covering_the_prefix_is_a_boundary(tmp_path, prefix: str, file_prefix: str, covered: bool) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(f'guardrails:\n  required_boundaries: {{"{file_prefix}": "{BOUNDARY}"}}\n')
+    lines = serving_problems(**READY, rules_path=str(rules), user_path_prefix=prefix)
+    assert lines == ([] if covered else [lines[0]]) and all(line.startswith("IAM_BOT_PERMISSIONS_BOUNDARY: not set") for line in lines)
+
+
+def test_a_broken_rules_file_says_enough_without_the_boundary_line(tmp_path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text("guardrails: {required_boundaries: {'/': 12}}\n")
+    lines = serving_problems(**READY, rules_path=str(rules))
+    assert [line.split(":", 1)[0] for line in lines] == ["IAM_BOT_RULES"]
 
 
 # ---------------------------------------------------------------- database URLs
@@ -270,7 +316,7 @@ def test_rules_file_errors_stop_serving_with_their_lines(tmp_path) -> None:
 def test_a_catch_all_rule_replaces_iam_bot_approvers(tmp_path) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text("rules:\n  - name: admins\n    match: {policies: ['*Admin*']}\n    approvers: [U012ABCDEF]\n")
-    base = dict(slack_bot_token="xoxb-1", slack_signing_secret="s", rules_path=str(rules))
+    base = dict(slack_bot_token="xoxb-1", slack_signing_secret="s", rules_path=str(rules), permissions_boundary=BOUNDARY)
     assert [line.split(":", 1)[0] for line in serving_problems(**base)] == ["IAM_BOT_APPROVERS"]
     rules.write_text("rules:\n  - name: everyone\n    approvers: [U012ABCDEF, S012SECOPS]\n")
     assert serving_problems(**base) == []
