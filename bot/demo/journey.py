@@ -223,6 +223,7 @@ def running_world(workdir: Path) -> Iterator[World]:
             database_url=f"sqlite:///{db_path}",
             approvers_raw=BOB,
             permissions_boundary=boundary,
+            user_path_prefix="/engineering/",  # serve insists on a prefix of the bot's own
             encryption_key_raw=Fernet.generate_key().decode(),
             audit_key_raw=secrets.token_urlsafe(32),
             worker_poll_seconds=0.5,

@@ -217,6 +217,15 @@ class Settings(BaseSettings):
                 "AdministratorAccess; create a boundary policy and set IAM_BOT_PERMISSIONS_BOUNDARY to its ARN "
                 "(README, Security model), or set IAM_BOT_ALLOW_UNBOUNDED=true to try the bot out"
             )
+        # IAM cannot tell tagging a new user from tagging an existing one: under `/` a stolen bot could
+        # put its marker on an existing administrator and then mint a key for them. A dedicated prefix
+        # keeps every user it may tag to the ones it made.
+        if self.user_path_prefix == "/" and not self.allow_unbounded:
+            problems.append(
+                "IAM_BOT_USER_PATH_PREFIX: / would let a compromised bot tag any existing user as its own and then "
+                "create keys for it; set a prefix only the bot's users live under, such as /iam-bot/ "
+                "(or IAM_BOT_ALLOW_UNBOUNDED=true to try the bot out)"
+            )
         if problems:
             raise ConfigError("\n".join(problems))
 

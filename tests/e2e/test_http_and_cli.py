@@ -52,7 +52,9 @@ def test_missing_and_malformed_settings_stop_start_up_with_one_line_each(tmp_pat
     result = _run(["serve"], _clean_env(), tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert [line.split(":")[1].strip() for line in lines] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "IAM_BOT_APPROVERS", "IAM_BOT_PERMISSIONS_BOUNDARY"]
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "IAM_BOT_APPROVERS", "IAM_BOT_PERMISSIONS_BOUNDARY", "IAM_BOT_USER_PATH_PREFIX",
+    ]
     assert "Traceback" not in result.stderr
 
     bad = _clean_env(SLACK_BOT_TOKEN="xoxp-user-token", IAM_BOT_ENCRYPTION_KEY="super-secret-not-a-key", IAM_BOT_APPROVERS="alice")
@@ -72,7 +74,7 @@ def test_missing_and_malformed_settings_stop_start_up_with_one_line_each(tmp_pat
 def test_a_bad_rules_file_stops_serve_with_its_line_numbers(tmp_path):
     rules = tmp_path / "rules.yml"
     rules.write_text("rules:\n  - name: admins\n    approvers: [U012ABCDEF]\n    quorum: 12\n    auto_aprove: true\n")
-    env = _clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, IAM_BOT_RULES=str(rules))
+    env = _clean_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, IAM_BOT_RULES=str(rules), IAM_BOT_USER_PATH_PREFIX="/iam-bot/")
     result = _run(["serve"], env, tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
@@ -90,12 +92,13 @@ def test_serve_refuses_to_start_without_a_permissions_boundary(tmp_path):
         IAM_BOT_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         IAM_BOT_AUDIT_KEY=AUDIT_KEY,
         DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        IAM_BOT_USER_PATH_PREFIX="/iam-bot/",
     )
     result = _run(["serve"], env, tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("iam-bot: IAM_BOT_PERMISSIONS_BOUNDARY: not set, and no required_boundaries entry of IAM_BOT_RULES covers IAM_BOT_USER_PATH_PREFIX (/)")
+    assert line.startswith("iam-bot: IAM_BOT_PERMISSIONS_BOUNDARY: not set, and no required_boundaries entry of IAM_BOT_RULES covers IAM_BOT_USER_PATH_PREFIX (/iam-bot/)")
     assert "set IAM_BOT_PERMISSIONS_BOUNDARY to its ARN" in line and "IAM_BOT_ALLOW_UNBOUNDED=true" in line
     assert not (tmp_path / "bot.db").exists()  # refused before anything was touched
 
@@ -107,7 +110,10 @@ def test_serve_refuses_to_start_without_a_permissions_boundary(tmp_path):
     deeper = _run(["serve"], {**unsigned, "IAM_BOT_USER_PATH_PREFIX": "/iam-bot/team/"}, tmp_path)
     assert [line.split(":")[1].strip() for line in deeper.stderr.strip().splitlines()] == ["SLACK_SIGNING_SECRET"]
     elsewhere = _run(["serve"], {**unsigned, "IAM_BOT_USER_PATH_PREFIX": "/"}, tmp_path)
-    assert [line.split(":")[1].strip() for line in elsewhere.stderr.strip().splitlines()] == ["SLACK_SIGNING_SECRET", "IAM_BOT_PERMISSIONS_BOUNDARY"]
+    # At the root path the prefix itself is refused too: a stolen bot could tag any user as its own.
+    assert [line.split(":")[1].strip() for line in elsewhere.stderr.strip().splitlines()] == [
+        "SLACK_SIGNING_SECRET", "IAM_BOT_PERMISSIONS_BOUNDARY", "IAM_BOT_USER_PATH_PREFIX",
+    ]
     trying = _run(["serve"], {**unsigned, "IAM_BOT_USER_PATH_PREFIX": "/", "IAM_BOT_ALLOW_UNBOUNDED": "true"}, tmp_path)
     assert [line.split(":")[1].strip() for line in trying.stderr.strip().splitlines()] == ["SLACK_SIGNING_SECRET"]
     assert not (tmp_path / "bot.db").exists()
@@ -122,6 +128,7 @@ def test_serve_over_http_then_sigterm(tmp_path, standin, moto, iam):
         SLACK_API_URL=standin.url,
         IAM_BOT_APPROVERS="UAPPROVER1",
         IAM_BOT_PERMISSIONS_BOUNDARY=boundary,
+        IAM_BOT_USER_PATH_PREFIX="/iam-bot/",
         IAM_BOT_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         IAM_BOT_AUDIT_KEY=AUDIT_KEY,
         DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",

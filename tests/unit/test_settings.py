@@ -195,7 +195,9 @@ def serving_problems(**overrides: object) -> list[str]:
 
 def test_check_for_serving_lists_every_missing_setting() -> None:
     lines = serving_problems()
-    assert [line.split(":", 1)[0] for line in lines] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "IAM_BOT_APPROVERS", "IAM_BOT_PERMISSIONS_BOUNDARY"]
+    assert [line.split(":", 1)[0] for line in lines] == [
+        "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "IAM_BOT_APPROVERS", "IAM_BOT_PERMISSIONS_BOUNDARY", "IAM_BOT_USER_PATH_PREFIX",
+    ]
 
 
 def test_check_for_serving_with_shared_database_needs_a_key() -> None:
@@ -207,11 +209,14 @@ def test_check_for_serving_with_shared_database_needs_a_key() -> None:
         "IAM_BOT_ENCRYPTION_KEY",
         "IAM_BOT_AUDIT_KEY",
         "IAM_BOT_PERMISSIONS_BOUNDARY",
+        "IAM_BOT_USER_PATH_PREFIX",
     ]
 
 
 def test_socket_mode_needs_no_signing_secret() -> None:
-    assert serving_problems(slack_bot_token="xoxb-1", slack_app_token="xapp-1", approvers_raw="U012ABCDEF", permissions_boundary=BOUNDARY) == []
+    assert serving_problems(
+        slack_bot_token="xoxb-1", slack_app_token="xapp-1", approvers_raw="U012ABCDEF", permissions_boundary=BOUNDARY, user_path_prefix="/iam-bot/"
+    ) == []
 
 
 def test_complete_http_configuration_serves() -> None:
@@ -224,6 +229,7 @@ def test_complete_http_configuration_serves() -> None:
             encryption_key_raw=GOOD_KEY,
             audit_key_raw="a" * 32,
             permissions_boundary=BOUNDARY,
+            user_path_prefix="/iam-bot/",
         )
         == []
     )
@@ -239,15 +245,22 @@ def test_check_for_serving_reads_the_environment(monkeypatch: pytest.MonkeyPatch
 # ---------------------------------------------------------------- a permissions boundary, or trying it out
 
 BOUNDARY = "arn:aws:iam::123456789012:policy/iam-bot-boundary"
-READY = dict(slack_bot_token="xoxb-1", slack_signing_secret="s", approvers_raw="U012ABCDEF")
+READY = dict(slack_bot_token="xoxb-1", slack_signing_secret="s", approvers_raw="U012ABCDEF", user_path_prefix="/iam-bot/")
 
 
 def test_serving_without_a_boundary_is_refused_in_one_line_naming_the_setting_and_the_fix() -> None:
     (line,) = serving_problems(**READY)
-    assert line.startswith("IAM_BOT_PERMISSIONS_BOUNDARY: not set, and no required_boundaries entry of IAM_BOT_RULES covers IAM_BOT_USER_PATH_PREFIX (/)")
+    assert line.startswith("IAM_BOT_PERMISSIONS_BOUNDARY: not set, and no required_boundaries entry of IAM_BOT_RULES covers IAM_BOT_USER_PATH_PREFIX (/iam-bot/)")
     assert "set IAM_BOT_PERMISSIONS_BOUNDARY to its ARN" in line and "IAM_BOT_ALLOW_UNBOUNDED=true to try the bot out" in line
     assert serving_problems(**READY, permissions_boundary=BOUNDARY) == []
     assert serving_problems(**READY, allow_unbounded=True) == []
+
+
+def test_serving_users_at_the_root_path_is_refused_unless_trying_it_out() -> None:
+    (line,) = serving_problems(**{**READY, "user_path_prefix": "/", "permissions_boundary": BOUNDARY})
+    assert line.startswith("IAM_BOT_USER_PATH_PREFIX: / would let a compromised bot tag any existing user as its own")
+    assert "such as /iam-bot/" in line and "IAM_BOT_ALLOW_UNBOUNDED=true to try the bot out" in line
+    assert serving_problems(**{**READY, "user_path_prefix": "/", "permissions_boundary": BOUNDARY, "allow_unbounded": True}) == []
 
 
 @pytest.mark.parametrize("raw,expected", [("true", True), ("1", True), ("false", False), ("", None)])
@@ -266,7 +279,7 @@ def test_allow_unbounded_reads_the_environment(monkeypatch: pytest.MonkeyPatch, 
 def test_a_required_boundary_in_the_rules_file_covering_the_prefix_is_a_boundary(tmp_path, prefix: str, file_prefix: str, covered: bool) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text(f'guardrails:\n  required_boundaries: {{"{file_prefix}": "{BOUNDARY}"}}\n')
-    lines = serving_problems(**READY, rules_path=str(rules), user_path_prefix=prefix)
+    lines = [line for line in serving_problems(**{**READY, "rules_path": str(rules), "user_path_prefix": prefix}) if not line.startswith("IAM_BOT_USER_PATH_PREFIX")]
     assert lines == ([] if covered else [lines[0]]) and all(line.startswith("IAM_BOT_PERMISSIONS_BOUNDARY: not set") for line in lines)
 
 
@@ -309,14 +322,14 @@ def test_rules_file_must_exist(tmp_path) -> None:
 def test_rules_file_errors_stop_serving_with_their_lines(tmp_path) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text("rules:\n  - name: a\n    approvers: [U012ABCDEF]\n    quorum: 0\n")
-    lines = serving_problems(slack_bot_token="xoxb-1", slack_signing_secret="s", approvers_raw="U012ABCDEF", rules_path=str(rules))
+    lines = serving_problems(**READY, rules_path=str(rules))
     assert lines == ["IAM_BOT_RULES: rules.yml:4: rules[0].quorum: must be a whole number from 1 to 10"]
 
 
 def test_a_catch_all_rule_replaces_iam_bot_approvers(tmp_path) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text("rules:\n  - name: admins\n    match: {policies: ['*Admin*']}\n    approvers: [U012ABCDEF]\n")
-    base = dict(slack_bot_token="xoxb-1", slack_signing_secret="s", rules_path=str(rules), permissions_boundary=BOUNDARY)
+    base = dict(slack_bot_token="xoxb-1", slack_signing_secret="s", rules_path=str(rules), permissions_boundary=BOUNDARY, user_path_prefix="/iam-bot/")
     assert [line.split(":", 1)[0] for line in serving_problems(**base)] == ["IAM_BOT_APPROVERS"]
     rules.write_text("rules:\n  - name: everyone\n    approvers: [U012ABCDEF, S012SECOPS]\n")
     assert serving_problems(**base) == []
