@@ -137,17 +137,16 @@ class IamGateway:
         """
         if not self._time_for_one_call(deadline):
             return None
-        try:
-            self._quick.get_user(UserName=user_name)
-            return True
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
-                return None
-        except (BotoCoreError, BotoConnectionError):
-            return None
         if exact_only:
-            return False
-        # GetUser may match the exact spelling only: scan the names while time allows.
+            try:
+                self._quick.get_user(UserName=user_name)
+                return True
+            except ClientError as exc:
+                return False if exc.response.get("Error", {}).get("Code") == "NoSuchEntity" else None
+            except (BotoCoreError, BotoConnectionError):
+                return None
+        # GetUser matches the exact spelling only, and IAM's uniqueness ignores case: scan the names.
+        # One ListUsers page holds up to 1,000 users, so most accounts are answered in one call.
         wanted = user_name.lower()
         try:
             pages = iter(self._quick.get_paginator("list_users").paginate(PaginationConfig={"PageSize": 1000}))

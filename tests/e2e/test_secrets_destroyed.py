@@ -54,6 +54,7 @@ def test_a_reveal_leaves_no_ciphertext_in_the_sqlite_file_wal_or_free_pages(sqli
         short_id = request_user(bot, user_name="shredded01", access=["console", "access_key"])
         click(bot, APPROVER, "approve_request", short_id)
         dm = credentials_dm(bot, short_id)
+        wait_until(lambda: _count(bot, CredentialEnvelope, CredentialEnvelope.dm_ts == dm.response["ts"]) == 1, what="delivery recorded")
         tokens = _tokens(bot)
         assert len(tokens) == 1
         # Before: the scan sees the ciphertext (and any older sealing of the partial credentials).
@@ -116,6 +117,8 @@ def test_the_envelope_row_is_deleted_and_the_reveal_stays_one_time(bot, iam):
     short_id = request_user(bot, user_name="onceonly01", access=["console", "access_key"])
     click(bot, APPROVER, "approve_request", short_id)
     dm = credentials_dm(bot, short_id)
+    # The DM's place is recorded just after it is posted; the reveal updates the DM found there.
+    wait_until(lambda: _count(bot, CredentialEnvelope, CredentialEnvelope.dm_ts == dm.response["ts"]) == 1, what="delivery recorded")
     opened = len(bot.standin.calls_to("views.open"))
     refusals = len(bot.standin.calls_to("chat.postEphemeral"))
     start = threading.Barrier(8)
