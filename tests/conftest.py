@@ -6,6 +6,7 @@ from typing import Iterator
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.harness import RunningBot
 from tests.support.services import MotoServer, PostgresDatabase, ensure_postgres
@@ -17,6 +18,11 @@ for _k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true"
 )
+
+
+# A busy 2-core machine can make generating an example slow; that says nothing about the code.
+settings.register_profile("busy-machine", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("busy-machine")
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ from bot.runtime.middleware import OnceApp, drop_repeated_deliveries, slack_cont
 from bot.runtime.settings import DEFAULT_DATABASE_URL, Settings, local_key_file, rulebook_for
 from bot.slack.client import make_web_client
 from bot.slack.directory import Directory
+from bot.slack.inbound import RecentKeys
 from bot.slack.notifier import Notifier
 from bot.workflows.announce import Announcer
 from bot.workflows.audit_anchor import AuditAnchoring
@@ -208,9 +209,8 @@ def create_app(settings: Settings, components: Components) -> OnceApp:
         raise_error_for_unhandled_request=False,
     )
     app.listener_pool = pool
-    app.sessionmaker = components.sessionmaker
-    app.clock = components.clock
+    app.recent_deliveries = RecentKeys()
     app.middleware(slack_context_middleware)  # first: every later line knows which delivery it is about
-    app.middleware(drop_repeated_deliveries(components.sessionmaker, components.clock))
+    app.middleware(drop_repeated_deliveries(components.sessionmaker, components.clock, app.recent_deliveries))
     handlers.register(app, components.services)
     return app

@@ -7,7 +7,8 @@ import threading
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
+from slack_bolt.listener.custom_listener import CustomListener
 
 from bot.common import logcontext
 from bot.common.logcontext import ContextExecutor
@@ -76,16 +77,62 @@ def slack_context_middleware(body: dict[str, Any], next: Callable[[], Any]) -> A
 
 
 
-class OnceApp(App):
-    """Bolt's App, plus: a delivery whose listener answered Slack is marked as answered.
+class RepeatedDelivery(Exception):
+    """This delivery was handled already (by this replica or another): do nothing more."""
 
-    The key is claimed by `drop_repeated_deliveries` (after Bolt checked the signature, so an
-    unsigned request can never claim a real one's key); this records that Slack got its answer.
+
+class ClaimingAck(Ack):
+    """Bolt's ack, plus: once Slack has its answer, the delivery is claimed in the database.
+
+    The answer goes back at once (Bolt's runner returns `self.response` as soon as it is set);
+    the claim is written right after it, in the listener's thread and before anything the listener
+    does after its ack(), so no ack waits for a database write and no duplicate reaches a side effect.
     """
 
+    def __init__(self, claim: Callable[[], bool]):
+        super().__init__()
+        self._claim = claim
+        self._fresh: bool | None = None
+        self.armed = False  # set in the listener's thread: Bolt's own ack of an event must not claim
+
+    def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
+        response = super().__call__(*args, **kwargs)
+        if self.armed:
+            self.claim()
+        return response
+
+    def claim(self) -> None:
+        if self._fresh is None:
+            self._fresh = self._claim()
+        if not self._fresh:
+            raise RepeatedDelivery
+
+
+class OnceListener(CustomListener):
+    """A listener whose delivery is claimed after the ack and before its side effects.
+
+    Events are acked by Bolt before the listener starts, so they are claimed first thing here;
+    commands and interactions are claimed by their own ack() (`ClaimingAck`).
+    """
+
+    def run_ack_function(self, *, request: BoltRequest, response: BoltResponse) -> BoltResponse | None:
+        ack = request.context.get("ack")
+        try:
+            if isinstance(ack, ClaimingAck):
+                if self.auto_acknowledgement:
+                    ack.claim()
+                else:
+                    ack.armed = True
+            return super().run_ack_function(request=request, response=response)
+        except RepeatedDelivery:
+            return None
+
+
+class OnceApp(App):
+    """Bolt's App, with every listener a `OnceListener`, and a way to let listeners finish on shutdown."""
+
     listener_pool: ContextExecutor
-    sessionmaker: SessionMaker
-    clock: Callable[[], datetime]
+    recent_deliveries: inbound.RecentKeys
 
     def drain(self, timeout: float = 5.0) -> None:
         """Let listeners already running (after their ack) finish, for up to `timeout` s."""
@@ -93,30 +140,44 @@ class OnceApp(App):
         done.start()
         done.join(timeout)
 
-    def dispatch(self, req: BoltRequest) -> BoltResponse:
-        resp = super().dispatch(req)
-        key = req.context.get("delivery_key")
-        if key and resp.status < 400:
-            try:
-                with self.sessionmaker.begin() as s:
-                    inbound.mark_acked(s, key=key, now=self.clock())
-            except Exception:
-                log.exception("could not mark delivery as answered")  # at worst a retry is handled again
-        return resp
+    def _register_listener(self, functions: Any, primary_matcher: Any, matchers: Any, middleware: Any, auto_acknowledgement: bool = False, ack_timeout: int = 3) -> Any:
+        registered = super()._register_listener(functions, primary_matcher, matchers, middleware, auto_acknowledgement, ack_timeout)
+        plain = self._listeners[-1]
+        self._listeners[-1] = OnceListener(
+            app_name=plain.app_name, ack_function=plain.ack_function, lazy_functions=plain.lazy_functions, matchers=plain.matchers,
+            middleware=plain.middleware, auto_acknowledgement=plain.auto_acknowledgement, ack_timeout=plain.ack_timeout,
+            base_logger=self._base_logger,
+        )
+        return registered
 
 
-def drop_repeated_deliveries(sm: SessionMaker, clock: Callable[[], datetime]) -> Callable[..., Any]:
+def drop_repeated_deliveries(sm: SessionMaker, clock: Callable[[], datetime], recent: inbound.RecentKeys) -> Callable[..., Any]:
+    """Drop a delivery seen before: from memory at once (no I/O before the ack), and across replicas
+    by the database claim that `ClaimingAck` makes after the ack."""
+
     def middleware(req: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
         key = inbound.delivery_key(req.body)
         if key is None:
             return next()
-        with sm.begin() as s:
-            fresh = inbound.claim(s, key=key, now=clock())
-        if not fresh:
-            retry = req.headers.get("x-slack-retry-num", ["0"])[0]
-            log.info("dropped a repeated Slack delivery (%s, retry %s)", key.split(":", 1)[0], retry)
+        kind, retry = key.split(":", 1)[0], req.headers.get("x-slack-retry-num", ["0"])[0]
+        if not recent.add(key):
+            log.info("dropped a repeated Slack delivery (%s, retry %s)", kind, retry)
             return BoltResponse(status=200, body="")
-        req.context["delivery_key"] = key
+
+        def claim() -> bool:
+            try:
+                with sm.begin() as s:
+                    fresh = inbound.claim(s, key=key, now=clock())
+            except Exception as exc:
+                # The listener's own writes will meet the same fault; a retry from Slack may try again.
+                recent.forget(key)
+                log.warning("could not record a Slack delivery (%s); handling it anyway", type(exc).__name__)
+                return True
+            if not fresh:
+                log.info("dropped a repeated Slack delivery (%s, retry %s)", kind, retry)
+            return fresh
+
+        req.context["ack"] = ClaimingAck(claim)
         return next()
 
     return middleware

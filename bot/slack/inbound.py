@@ -1,13 +1,17 @@
 """Each Slack delivery is handled once: Slack retries events it thinks were not acknowledged
 (X-Slack-Retry-Num), and a proxy or a replayed click can send the same payload twice.
 
-The key is recorded in the database (so every replica sees it) after the signature is checked
-and before any listener runs. `acked_at` records that Slack got its answer; a key left without
-it for longer than IN_FLIGHT means the process died in between, and a later retry may go through.
+Nothing is written before the ack (Slack waits on it). A replica remembers the keys it saw
+(`RecentKeys`), which drops its own repeats at once; the key is then claimed in the database
+(so every replica sees it) after the ack and before the listener's side effects. A key whose
+claim never recorded the answer (`acked_at` empty, from before this scheme) and is older than
+IN_FLIGHT may be claimed again.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,27 +44,51 @@ def delivery_key(body: dict[str, Any]) -> str | None:
     return None
 
 
+class RecentKeys:
+    """The delivery keys this process saw lately, bounded: a repeat is dropped without any I/O."""
+
+    def __init__(self, size: int = 20_000):
+        self._size = size
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> bool:
+        """True if the key is new to this process (and now remembered)."""
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys[key] = None
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+            return True
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._keys.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
 def claim(session: Session, *, key: str, now: datetime) -> bool:
-    """True if this delivery is new (or a retry of one that died before it was answered)."""
+    """True if this delivery is new (or a retry of one that died before it was answered).
+
+    Claimed after the ack was made, so the row records both at once.
+    """
     try:
         with session.begin_nested():
-            session.add(InboundDelivery(key=key, received_at=now))
+            session.add(InboundDelivery(key=key, received_at=now, acked_at=now))
         return True
     except IntegrityError:
         pass
     taken = session.execute(
         update(InboundDelivery)
         .where(InboundDelivery.key == key, InboundDelivery.acked_at.is_(None), InboundDelivery.received_at < now - IN_FLIGHT)
-        .values(received_at=now)
+        .values(received_at=now, acked_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     return taken == 1
-
-
-def mark_acked(session: Session, *, key: str, now: datetime) -> None:
-    session.execute(
-        update(InboundDelivery).where(InboundDelivery.key == key).values(acked_at=now).execution_options(synchronize_session=False)
-    )
 
 
 def purge(session: Session, *, now: datetime) -> int:

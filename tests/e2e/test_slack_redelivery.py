@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 
 from models import AuditEvent, InboundDelivery
 from tests.support.harness import wait_until
@@ -36,6 +39,18 @@ def test_a_duplicated_click_does_nothing_twice(bot):
     bot.settle()
     assert len(bot.standin.calls_to("views.open")) == 2
     assert bot.standin.calls_to("chat.postEphemeral") == []
+
+
+def test_a_click_repeated_to_another_replica_is_dropped_by_the_database(bot):
+    short_id = request_user(bot, user_name="dupclick03", access=["console"])
+    click(bot, APPROVER, "deny_request", short_id)
+    wait_until(lambda: len(bot.standin.calls_to("views.open")) == 2, what="the deny-reason modal")
+    bot.settle()
+    bot.app.recent_deliveries.clear()  # what another replica (or this one restarted) remembers: nothing
+    assert bot.slack.redeliver().status_code == 200
+    bot.settle()
+    assert len(bot.standin.calls_to("views.open")) == 2
+    assert "dropped a repeated Slack delivery (action" in bot.logs.text()
 
 
 def test_a_repeated_approve_click_is_not_even_recorded_as_a_refusal(bot, iam):
@@ -83,3 +98,38 @@ def test_slack_server_errors_are_retried(bot):
     bot.slack.dm(REQUESTER, "help")
     bot.standin.wait_for("chat.postMessage", lambda c: c.status == 200 and c.args["channel"] == DM, timeout=20)
     assert [c.status for c in bot.standin.calls_to("chat.postMessage") if c.args.get("channel") == DM] == [503, 200]
+
+
+@contextmanager
+def database_held_by_another_writer(url: str):
+    """Another process's write transaction holds the table the delivery claim writes to."""
+    engine = create_engine(url)
+    conn = engine.connect()
+    if url.startswith("sqlite"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # SQLite: one writer at a time, and it is not us
+    else:
+        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("LOCK TABLE inbound_deliveries IN EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("ROLLBACK")
+        conn.close()
+        engine.dispose()
+
+
+def test_the_ack_waits_for_no_database_write(bot):
+    answered = threading.Event()
+    with database_held_by_another_writer(bot.database_url):
+        sent = threading.Thread(target=lambda: bot.slack.command(REQUESTER, "help").status_code == 200 and answered.set())
+        sent.start()
+        # Slack has its 200 while the claim is still waiting for the database ...
+        assert answered.wait(10), "the command's ack waited for the database"
+        assert bot.standin.calls_to("response_url") == []  # ... and nothing was done before the claim
+    # ... and once the other writer lets go, the command is claimed and answered.
+    reply = bot.standin.wait_for("response_url", lambda c: "/iam request" in json.dumps(c.args), timeout=20)
+    assert reply is not None
+    sent.join(5)
+    with bot.deps.sessionmaker.begin() as s:
+        row = s.scalars(select(InboundDelivery).where(InboundDelivery.key.like("command:%"))).one()
+        assert row.acked_at is not None
