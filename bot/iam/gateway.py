@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from typing import Any, Mapping, Sequence
@@ -27,11 +28,23 @@ __all__ = ["AwsError", "IamGateway", "UserConflict"]
 
 log = logging.getLogger(__name__)
 
-# Retries inside botocore for throttling, 5xx and connection errors; job-level retries add minutes.
-# The attempt count is left to boto3's chain (AWS_MAX_ATTEMPTS, default 3 in standard mode).
-_WRITE_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=30)
+# Retries inside botocore for throttling, 5xx and connection errors; the job retries a step after that.
+# Adaptive mode adds a client-side rate limiter that slows every thread of the process down to the
+# rate IAM accepts once it throttles, so a burst of approvals is paced instead of hammering IAM.
+# The attempt count is left to boto3's chain (AWS_MAX_ATTEMPTS, default 3).
+_WRITE_CONFIG = Config(retries={"mode": "adaptive"}, connect_timeout=5, read_timeout=30)
+# Creates that IAM does not make idempotent (CreateUser, CreateLoginProfile, CreateAccessKey) are never
+# repeated by botocore: an answer lost after IAM did the work would leave a second key whose secret
+# nobody holds. They are tried again here, after reading what IAM did (`_creates`).
+# As many tries as botocore gives other calls (AWS_MAX_ATTEMPTS).
+_CREATE_CONFIG = Config(retries={"mode": "adaptive", "total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
 # Checks made while Slack waits (3 s): one quick try, then give up and check again at provisioning.
 _QUICK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.5, read_timeout=0.8)
+
+
+def _pause(attempt: int) -> None:
+    """Before trying a create again: exponential back-off with full jitter (0.5 s, 1 s, ... up to 8 s)."""
+    time.sleep(random.uniform(0, min(8.0, 0.5 * 2**attempt)))
 
 
 def _document(doc: Any) -> dict[str, Any]:
@@ -67,6 +80,7 @@ class IamGateway:
         try:
             self._session = session or boto3.session.Session()
             self.iam = self._session.client("iam", config=_WRITE_CONFIG)
+            self._creates = self._session.client("iam", config=_CREATE_CONFIG)
             self._quick = self._session.client("iam", config=_QUICK_CONFIG)
             self._sts = self._session.client("sts", config=_WRITE_CONFIG)
         except BotoCoreError as exc:
@@ -75,7 +89,9 @@ class IamGateway:
         self._documents = Immutable()
         # AWS request ids of this thread's write calls, for the audit log (`take_request_ids`).
         self._local = threading.local()
-        self.iam.meta.events.register("after-call.iam", self._remember_request_id)
+        self._create_tries = max(1, int(self.iam.meta.config.retries.get("total_max_attempts") or 3))
+        for client in (self.iam, self._creates):
+            client.meta.events.register("after-call.iam", self._remember_request_id)
 
     def _remember_request_id(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         if model.name.startswith(("List", "Get")):
@@ -167,7 +183,7 @@ class IamGateway:
 
     def endpoint_urls(self) -> list[str]:
         """Where each client sends its calls (the demo checks they all go to its local IAM)."""
-        return [c.meta.endpoint_url for c in (self.iam, self._quick, self._sts)]
+        return [c.meta.endpoint_url for c in (self.iam, self._creates, self._quick, self._sts)]
 
     # ---- the facts a plan is made of ----
 
@@ -335,12 +351,19 @@ class IamGateway:
         }
         if boundary:
             kwargs["PermissionsBoundary"] = boundary
-        try:
-            return call("CreateUser", self.iam.create_user, **kwargs)["User"]["Arn"]
-        except AwsError as exc:
-            if exc.code != "EntityAlreadyExists":
-                raise
-        if self.carries_marker(user_name, marker):
+        ours = False
+        for attempt in range(self._create_tries):
+            try:
+                return call("CreateUser", self._creates.create_user, **kwargs)["User"]["Arn"]
+            except AwsError as exc:
+                if exc.code == "EntityAlreadyExists":
+                    break
+                if not exc.transient or attempt == self._create_tries - 1:
+                    raise
+            _pause(attempt)  # then: did IAM make it, and only its answer was lost? The marker says.
+            if ours := self.carries_marker(user_name, marker):
+                break
+        if ours or self.carries_marker(user_name, marker):
             return call("GetUser", self.iam.get_user, UserName=user_name)["User"]["Arn"]
         raise UserConflict(
             "EntityAlreadyExists",
@@ -377,33 +400,34 @@ class IamGateway:
         call("PutUserPolicy", self.iam.put_user_policy, UserName=user_name, PolicyName=name, PolicyDocument=json.dumps(document))
 
     def set_login_profile(self, *, user_name: str, password: str) -> None:
-        """Create the console login, or replace its password if a crashed attempt created it."""
-        try:
-            call(
-                "CreateLoginProfile",
-                self.iam.create_login_profile,
-                UserName=user_name,
-                Password=password,
-                PasswordResetRequired=True,
-            )
-        except AwsError as exc:
-            if exc.code != "EntityAlreadyExists":
-                raise
-            call(
-                "UpdateLoginProfile",
-                self.iam.update_login_profile,
-                UserName=user_name,
-                Password=password,
-                PasswordResetRequired=True,
-            )
+        """Create the console login, or replace its password if an earlier try (or a crashed job) made it."""
+        for attempt in range(self._create_tries):
+            try:
+                call("CreateLoginProfile", self._creates.create_login_profile, UserName=user_name, Password=password, PasswordResetRequired=True)
+                return
+            except AwsError as exc:
+                if exc.code == "EntityAlreadyExists":
+                    break
+                if not exc.transient or attempt == self._create_tries - 1:
+                    raise
+            _pause(attempt)
+        # UpdateLoginProfile sets the same password however often it is repeated: botocore may retry it.
+        call("UpdateLoginProfile", self.iam.update_login_profile, UserName=user_name, Password=password, PasswordResetRequired=True)
 
     def create_fresh_access_key(self, *, user_name: str) -> tuple[str, str]:
-        """Create the user's one access key; keys left by a crashed attempt (secret lost) are deleted."""
-        existing = call("ListAccessKeys", self.iam.list_access_keys, UserName=user_name)["AccessKeyMetadata"]
-        for key in existing:
-            call("DeleteAccessKey", self.iam.delete_access_key, UserName=user_name, AccessKeyId=key["AccessKeyId"])
-        key = call("CreateAccessKey", self.iam.create_access_key, UserName=user_name)["AccessKey"]
-        return key["AccessKeyId"], key["SecretAccessKey"]
+        """Create the user's one access key. A key already there is one whose secret nobody holds (a crashed
+        job, or an answer lost on the way): it is deleted first, each try, so one request leaves one key."""
+        for attempt in range(self._create_tries):
+            for key in call("ListAccessKeys", self.iam.list_access_keys, UserName=user_name)["AccessKeyMetadata"]:
+                call("DeleteAccessKey", self.iam.delete_access_key, UserName=user_name, AccessKeyId=key["AccessKeyId"])
+            try:
+                made = call("CreateAccessKey", self._creates.create_access_key, UserName=user_name)["AccessKey"]
+                return made["AccessKeyId"], made["SecretAccessKey"]
+            except AwsError as exc:
+                if not exc.transient or attempt == self._create_tries - 1:
+                    raise
+            _pause(attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def delete_user_we_created(self, *, user_name: str, marker: str) -> bool:
         """Undo a failed provisioning: only a user that carries this request's marker is touched."""

@@ -28,7 +28,7 @@ from bot.domain.spec import RequestSpec
 from bot.iam.errors import AwsError
 from bot.iam.gateway import IamGateway
 from bot.jobs.delivery import Delivery
-from bot.jobs.queue import MAX_ATTEMPTS, JobQueue, LeaseLost
+from bot.jobs.queue import JobQueue, LeaseLost
 from bot.policy import gate
 from bot.policy.rulebook import Rulebook
 from bot.requests import planner, store, usecases
@@ -122,7 +122,7 @@ class ApplyJob:
                 return
             plan = store.plan_of(s, request_id=req.id, digest=req.approved_digest) if req.approved_digest else None
             spec, marker, owner_id, request_id = store.spec_of(req), req.short_id, req.owner_id, req.id
-            attempts, done = job.attempts, set(job.steps_done)
+            done = set(job.steps_done)
         bind(request=marker)
         try:
             if plan is None:
@@ -155,8 +155,7 @@ class ApplyJob:
             self._fail(job_id, request_id, marker, plan.user_name if plan else spec.user_name, str(exc), code="PlanFailed")
             return
         except Undecided as exc:
-            if attempts < MAX_ATTEMPTS:
-                delay = self.queue.retry_later(job_id, code="Undecided", action="guardrail check", attempts=attempts)
+            if (delay := self.queue.retry_later(job_id, code="Undecided", action="guardrail check")) is not None:
                 log.warning("job %s: guardrails still cannot be checked; retrying in %s", job_id, delay)
                 return
             self._fail(
@@ -167,15 +166,15 @@ class ApplyJob:
             )
             return
         except AwsError as exc:
-            if (exc.transient or self._not_visible_yet(exc, spec.user_name)) and attempts < MAX_ATTEMPTS:
-                delay = self.queue.retry_later(job_id, code=exc.code, action=exc.action, attempts=attempts)
+            if (exc.transient or self._not_visible_yet(exc, spec.user_name)) and (
+                delay := self.queue.retry_later(job_id, code=exc.code, action=exc.action)
+            ) is not None:
                 log.warning("job %s: transient %s during %s; retrying in %s", job_id, exc.code, exc.action, delay)
                 return
             self._fail(job_id, request_id, marker, spec.user_name, exc.explain(), code=exc.code, aws_request_id=exc.request_id)
             return
         except VaultError as exc:  # AWS KMS would not seal or open the credentials (or the key changed mid-job)
-            if exc.transient and attempts < MAX_ATTEMPTS:
-                delay = self.queue.retry_later(job_id, code=exc.code, action="seal the credentials", attempts=attempts)
+            if exc.transient and (delay := self.queue.retry_later(job_id, code=exc.code, action="seal the credentials")) is not None:
                 log.warning("job %s: transient %s while sealing the credentials; retrying in %s", job_id, exc.code, delay)
                 return
             self._fail(

@@ -16,7 +16,7 @@ from bot.policy import gate
 from bot.policy.rulebook import Rulebook
 from bot.requests import planner, store, usecases
 from bot.requests.planner import IamReader
-from bot.jobs.queue import MAX_ATTEMPTS, JobQueue, LeaseLost
+from bot.jobs.queue import JobQueue, LeaseLost
 from bot.workflows.announce import Announcer, Event
 from models import JobState, RequestState
 
@@ -58,15 +58,14 @@ class PlanJob:
             if req.state is not RequestState.SUBMITTED:
                 self.queue.finish(job)  # cancelled meanwhile, or done by another worker
                 return
-            spec, marker, request_id, attempts = store.spec_of(req), req.short_id, req.id, job.attempts
+            spec, marker, request_id = store.spec_of(req), req.short_id, req.id
             previous = store.plan_of(s, request_id=req.id, digest=req.plan_digest) if req.plan_digest else None
             drift = list(req.plan_changes or ())  # what the apply job saw change, if that is why we are here
         bind(request=marker)
         try:
             facts = planner.gather_facts(self.iam, spec)
         except AwsError as exc:  # transient: IAM was busy; nothing is judged on a partial read
-            if attempts < MAX_ATTEMPTS:
-                delay = self.queue.retry_later(job_id, code=exc.code, action=exc.action, attempts=attempts)
+            if (delay := self.queue.retry_later(job_id, code=exc.code, action=exc.action)) is not None:
                 log.warning("plan job %s: transient %s during %s; retrying in %s", job_id, exc.code, exc.action, delay)
                 return
             self._fail(job_id, request_id, f"AWS kept refusing to answer while the request was checked ({exc.code} during {exc.action}). Submit it again later.")

@@ -9,7 +9,7 @@ import time
 from typing import Callable, Mapping
 
 from bot.common.logcontext import log_context
-from bot.jobs.queue import JobQueue
+from bot.jobs.queue import Heartbeat, JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Worker:
         if claimed is None:
             return False
         job_id, kind = claimed
-        with log_context(job=job_id):
+        with log_context(job=job_id), Heartbeat(self.queue, job_id):
             self.runners[kind](job_id)
         return True
 
@@ -95,5 +95,14 @@ class Worker:
             except Exception:
                 # The database may be briefly unreachable; keep the thread alive and try again.
                 log.exception("worker iteration failed")
-            self._wake.wait(self.poll_seconds)
+            self._wake.wait(self._idle_seconds())
             self._wake.clear()
+
+    def _idle_seconds(self) -> float:
+        """Sleep until the next job is due or another worker's lease runs out (a crashed replica's
+        job is resumed as soon as it may be), and never longer than the poll interval."""
+        try:
+            due = self.queue.seconds_until_due()
+        except Exception:
+            return self.poll_seconds
+        return self.poll_seconds if due is None else min(self.poll_seconds, max(0.05, due))

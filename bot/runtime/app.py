@@ -162,7 +162,8 @@ def build(
     reveal = Reveal(sessionmaker=sm, vault=vault, notifier=notifier, publish_home=status.publish_home, clock=clock)
     audit_anchoring = AuditAnchoring(sessionmaker=sm, keys=keys, notifier=notifier, clock=clock)
     audit_export = AuditExport(sessionmaker=sm, notifier=notifier, is_approver=status.is_approver, clock=clock, anchoring=audit_anchoring)
-    delivery = Delivery(sessionmaker=sm, notifier=notifier, clock=clock, retry_after=lease, refresh_homes=announcer.refresh_homes_of)
+    # A DM's outcome is looked up in Slack before it is sent again; a Slack slow to answer (rate limits) gets 30 s at least.
+    delivery = Delivery(sessionmaker=sm, notifier=notifier, clock=clock, retry_after=max(lease, timedelta(seconds=30)), refresh_homes=announcer.refresh_homes_of)
     reminders = ReminderService(
         sessionmaker=sm, notifier=notifier, directory=directory, announcer=announcer, clock=clock,
         reminders=rulebook.reminders, default_approvers=rulebook.default_approvers,

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     credentials_ttl_hours: float = Field(24.0, validation_alias=_env("IAM_BOT_CREDENTIALS_TTL_HOURS"), gt=0, le=24 * 30)
     worker_poll_seconds: float = Field(5.0, validation_alias=_env("IAM_BOT_WORKER_POLL_SECONDS"), gt=0, le=300)
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
-    job_lease_seconds: float = Field(120.0, validation_alias=_env("IAM_BOT_JOB_LEASE_SECONDS"), ge=1, le=3600)
+    job_lease_seconds: float = Field(10.0, validation_alias=_env("IAM_BOT_JOB_LEASE_SECONDS"), ge=1, le=3600)
     user_path_prefix: str = Field("/", validation_alias=_env("IAM_BOT_USER_PATH_PREFIX"))
     permissions_boundary: str = Field("", validation_alias=_env("IAM_BOT_PERMISSIONS_BOUNDARY"))
     # For trying the bot out only: `serve` refuses to start without a boundary unless this is true.

@@ -26,11 +26,13 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self._lock = threading.Lock()
         self._faults: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        self._lost: dict[str, list[tuple[int, str]]] = defaultdict(list)
         self.seen: list[str] = []
         self.injected: list[str] = []
         self._trips: dict[tuple[str, str], list[Callable[[], None]]] = defaultdict(list)
         self.history: list[tuple[str, dict[str, str]]] = []  # every call's parameters, in order (in memory only)
         self.delay = 0.0  # seconds added to every forwarded call (a slow IAM)
+        self.slow: dict[str, float] = {}  # seconds added to one action's calls
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,12 +68,23 @@ class FaultProxy:
                 if proxy._spring(action, "before"):
                     self.close_connection = True  # the call dies with its caller: IAM never sees it
                     return
-                if proxy.delay:
-                    time.sleep(proxy.delay)
+                if proxy.delay or proxy.slow.get(action):
+                    time.sleep(proxy.delay + proxy.slow.get(action, 0.0))
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 resp = requests.post(proxy.upstream + self.path, data=body, headers=headers, timeout=30)
                 # IAM has done it; a trip here kills the caller before it hears so.
                 proxy._spring(action, "after")
+                lost = proxy._take_lost(action)
+                if lost is not None and resp.status_code < 300:
+                    # IAM did it, and the caller hears an error instead: the answer was lost on the way.
+                    status, code = lost
+                    payload = _ERROR.format(code=code, message="answer lost (injected by the test)", n=len(proxy.injected)).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 self.send_response(resp.status_code)
                 for k, v in resp.headers.items():
                     if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
@@ -90,6 +103,18 @@ class FaultProxy:
     def fail(self, action: str, *, code: str = "Throttling", status: int = 400, times: int = 1) -> None:
         with self._lock:
             self._faults[action].extend([(status, code)] * times)
+
+    def lose_answer(self, action: str, *, code: str = "InternalFailure", status: int = 500, times: int = 1) -> None:
+        """The next `times` successful `action` calls are carried out by IAM, and answered with an error."""
+        with self._lock:
+            self._lost[action].extend([(status, code)] * times)
+
+    def _take_lost(self, action: str) -> tuple[int, str] | None:
+        with self._lock:
+            if self._lost.get(action):
+                self.injected.append(f"{action} (answer lost)")
+                return self._lost[action].pop(0)
+            return None
 
     def clear(self, action: str) -> None:
         """Drop the faults still waiting for `action`: IAM answers it again."""
