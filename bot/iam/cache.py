@@ -45,6 +45,10 @@ class TtlCache:
             self._data[key] = (self.clock(), value)
         return value
 
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._data[key] = (self.clock(), value)
+
     def peek(self, key: str) -> Any:
         """What is held for `key`, fresh or stale, without loading it; None if nothing is."""
         with self._lock:

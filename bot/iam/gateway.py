@@ -318,12 +318,21 @@ class IamGateway:
         return call("SimulateCustomPolicy", run)
 
     def console_url(self) -> tuple[str, str]:
-        """(sign-in URL, account id or alias) for the console credentials."""
-        aliases = call("ListAccountAliases", self.iam.list_account_aliases).get("AccountAliases") or []
+        """(sign-in URL, account id or alias) for the console credentials; the alias is read once a minute at most."""
+        aliases = self._cache.get("aliases", lambda: call("ListAccountAliases", self.iam.list_account_aliases).get("AccountAliases") or [])
         who = aliases[0] if aliases else self.account_id()
         return f"https://{who}.signin.aws.amazon.com/console", who
 
-    def password_policy(self) -> PasswordPolicy:
+    def password_policy(self, *, fresh: bool = False) -> PasswordPolicy:
+        """The account's password policy, read once a minute at most (`fresh`: read now, e.g. after IAM
+        refused a password made for an older one)."""
+        if fresh:
+            policy = self._read_password_policy()
+            self._cache.put("password-policy", policy)
+            return policy
+        return self._cache.get("password-policy", self._read_password_policy)
+
+    def _read_password_policy(self) -> PasswordPolicy:
         try:
             p = call("GetAccountPasswordPolicy", self.iam.get_account_password_policy)["PasswordPolicy"]
         except AwsError as exc:

@@ -270,7 +270,14 @@ class ApplyJob:
         for step in plan.steps:
             if step.kind is StepKind.CREATE_LOGIN_PROFILE and creds.password is None:
                 password = generate_password(self.iam.password_policy())
-                self.iam.set_login_profile(user_name=plan.user_name, password=password)
+                try:
+                    self.iam.set_login_profile(user_name=plan.user_name, password=password)
+                except AwsError as exc:
+                    if exc.code != "PasswordPolicyViolation":
+                        raise
+                    # The account's policy changed since it was last read (it is kept for a minute).
+                    password = generate_password(self.iam.password_policy(fresh=True))
+                    self.iam.set_login_profile(user_name=plan.user_name, password=password)
                 creds = creds.with_(password=password)
                 self._save_partial(job_id, request_id, owner_id, creds)
                 self._step_done(job_id, step, password_reset_required=True)

@@ -138,3 +138,21 @@ def test_a_replica_killed_mid_job_is_recovered_within_the_lease(db, standin, mot
         assert out.recovery_seconds < lease + 15, f"recovered {out.recovery_seconds:.1f} s after the kill"
     finally:
         chaos.close()
+
+
+def test_a_password_policy_tightened_within_the_cached_minute_is_read_again(proxied, iam):
+    from bot.credentials.passwords import PasswordPolicy, satisfies
+
+    bot, proxy = proxied
+    bot.deps.iam.password_policy()  # the account has none yet: that is kept for a minute
+    strict = PasswordPolicy(40, True, True, True, True)
+    iam.update_account_password_policy(
+        MinimumPasswordLength=40, RequireSymbols=True, RequireNumbers=True, RequireUppercaseCharacters=True, RequireLowercaseCharacters=True
+    )
+    proxy.fail("CreateLoginProfile", code="PasswordPolicyViolation", status=400)  # IAM's answer to a password made for the old one
+    short_id = request_user(bot, user_name="strict-policy", access=["console"])
+    click(bot, APPROVER, "approve_request", short_id)
+    credentials_dm(bot, short_id)
+    tried = [p["Password"] for a, p in proxy.history if a == "CreateLoginProfile" and p.get("UserName") == "strict-policy"]
+    assert len(tried) == 2 and not satisfies(tried[0], strict) and satisfies(tried[1], strict)
+    assert [a for a, _ in proxy.history].count("GetAccountPasswordPolicy") == 2  # once cached, once fresh
