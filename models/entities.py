@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -30,14 +30,24 @@ class AccessRequest(Base):
     """A request and where it stands; what it will do in IAM is its current plan (`plan_digest`)."""
 
     __tablename__ = "access_requests"
-    __table_args__ = (Index("ix_access_requests_user_name_lower_state", "user_name_lower", "state"),)
+    __table_args__ = (
+        Index("ix_access_requests_user_name_lower_state", "user_name_lower", "state"),
+        # A person's latest requests (status, Home): each side of "requester or owner" stops at its limit.
+        Index("ix_access_requests_requester_recent", "requester_id", "created_at", "id"),
+        Index("ix_access_requests_owner_recent", "owner_id", "created_at", "id"),
+        # "Recently decided" on approvers' Home: only decided rows, in the order shown.
+        Index(
+            "ix_access_requests_recently_decided", "decided_at", "id",
+            postgresql_where=text("decided_by IS NOT NULL"), sqlite_where=text("decided_by IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     short_id: Mapped[str] = mapped_column(String(12), unique=True)
     kind: Mapped[str] = mapped_column(String(32), default="create_user", server_default="create_user")
     state: Mapped[RequestState] = mapped_column(_enum(RequestState), index=True)
-    requester_id: Mapped[str] = mapped_column(String(32), index=True)
-    owner_id: Mapped[str] = mapped_column(String(32), index=True)
+    requester_id: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str] = mapped_column(String(32))
 
     user_name: Mapped[str] = mapped_column(String(64))
     # IAM names are unique case-insensitively; this column lets the database check it.

@@ -209,3 +209,41 @@ def test_documents_are_stored_once_by_hash(sm) -> None:
     with sm.begin() as s:
         assert store.documents(s, docs) == {h: dict(d) for h, d in docs.items()}
         assert len(s.scalars(select(Plan).where(Plan.request_id == rid)).all()) == 1
+
+
+def test_waiting_for_me_leaves_out_what_i_approved_of_the_plan_asked_about(sm) -> None:
+    from bot.requests import queries
+
+    approvers = frozenset({A1, A2})
+    rid, short_id = _submitted(sm)
+    first = _plan_and_ask(sm, rid, short_id, _facts(READONLY))
+    waiting = lambda who: [v.short_id for v in queries.awaiting_decision(sm_session, approver_id=who, approvers=approvers)]  # noqa: E731
+    with sm.begin() as sm_session:
+        assert waiting(A1) == [short_id] and waiting(A2) == [short_id]
+    _decide(sm, short_id, A1, first)  # 1 of 2
+    with sm.begin() as sm_session:
+        assert waiting(A1) == [] and waiting(A2) == [short_id]
+        assert queries.awaiting_decision(sm_session, approver_id=A2, approvers=approvers)[0].plan is not None  # shown with its plan
+    with sm.begin() as s:  # checked again (the rules changed): a new plan, and A1's approval of the old one no longer counts
+        s.execute(update(AccessRequest).where(AccessRequest.id == rid).values(state=RequestState.SUBMITTED))
+    _plan_and_ask(sm, rid, short_id, _facts(READONLY, ADMIN))
+    with sm.begin() as sm_session:
+        assert waiting(A1) == [short_id]
+
+
+def test_my_requests_are_the_latest_as_requester_or_owner(sm) -> None:
+    from bot.requests import queries
+
+    made = []
+    for i in range(6):
+        spec = RequestSpec(user_name=f"u{i}", console_access=True, access_key=False, owner_id=A1 if i % 2 else REQUESTER, reason="work")
+        with sm.begin() as s:
+            draft = usecases.save_draft(s, requester_id=REQUESTER if i % 3 else A1, spec=spec, now=T0 + timedelta(minutes=i))
+        with sm.begin() as s:
+            req = usecases.submit_draft(s, draft_id=draft, actor_id=REQUESTER if i % 3 else A1, now=T0 + timedelta(minutes=i), evaluation=TWO, expires_at=T0 + timedelta(hours=72))
+            made.append((req.short_id, req.requester_id, req.owner_id))
+    with sm.begin() as s:
+        for who in (REQUESTER, A1):
+            mine = [sid for sid, requester, owner in reversed(made) if who in (requester, owner)]
+            assert [v.short_id for v in queries.requests_of(s, user_id=who, limit=3)] == mine[:3]
+            assert [v.short_id for v in queries.requests_of(s, user_id=who, limit=10)] == mine
