@@ -13,6 +13,7 @@ from slack_bolt import App
 from bot.slack.notifier import Notifier
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.decisions import Decisions
+from bot.workflows.owner_keys import OwnerKeys
 from bot.workflows.request_form import RequestForm
 from bot.workflows.reveal import Reveal
 from bot.workflows.status import StatusDesk
@@ -26,6 +27,7 @@ class Services:
     status: StatusDesk
     audit_export: AuditExport
     notifier: Notifier  # private answers (refusals) where a click happened, and error DMs
+    keys: OwnerKeys
 
 
 def register(app: App, services: Services) -> None:

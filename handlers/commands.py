@@ -30,12 +30,21 @@ def register(app: App, services: Services) -> None:
         elif sub == "status":
             query = Query("one", rest.strip().lstrip("#")[:100]) if rest.strip() else Query("mine")
             respond(response_type="ephemeral", **services.status.answer(user_id=user_id, query=query))
+        elif sub == "key":
+            # The text may be a private key pasted by mistake: it goes to the parser only, never to a log.
+            respond(response_type="ephemeral", **services.keys.command(user_id=user_id, text=rest))
         elif sub in ("", "help"):
             respond(response_type="ephemeral", **ui.help_message())
         else:
             msg = ui.help_message()
             msg["text"] = f"I don't know `/iam {ui.esc(ui.clip(sub, 40))}`. " + msg["text"]
             respond(response_type="ephemeral", **msg)
+
+    @app.action(ids.A_REMOVE_KEY)
+    def remove_key(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user_id = body["user"]["id"]
+        services.notifier.dm_quietly(user_id, services.keys.remove(user_id=user_id), what="key removed notice")
 
     @app.action(ids.A_OPEN_REQUEST)
     def open_from_help(ack: Ack, body: dict[str, Any]) -> None:

@@ -186,6 +186,25 @@ class CredentialEnvelope(Base):
     delivery_attempted_at: Mapped[datetime | None]
     dm_channel_id: Mapped[str | None] = mapped_column(String(32))
     dm_ts: Mapped[str | None] = mapped_column(String(32))
+    # How the owner gets them: "reveal" (the one-time button), "file" (encrypted to `recipient`, the
+    # owner's public key when it was chosen), or "held" (a key is required and none is registered yet).
+    # Once "reveal" or "file", never the other: the credentials are never both revealed and uploaded.
+    delivery_method: Mapped[str | None] = mapped_column(String(8))
+    recipient: Mapped[str | None] = mapped_column(Text)
+    # The Slack file of an upload in progress: looked for in the DM before anything is uploaded again.
+    file_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class OwnerKey(Base):
+    """A person's public key (age recipient or SSH): credentials for them arrive as a file only it opens."""
+
+    __tablename__ = "owner_keys"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # age | ssh-ed25519 | ssh-rsa
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
 
 
 class AuditEvent(Base):

@@ -13,14 +13,25 @@ ever needs the internet:
 * ``<hooks_url>...``  - response_url stand-in (pass ``standin.hooks_url`` to SlackSender);
   recorded as pseudo-method ``"response_url"``.
 * ``/upload/v1/<file_id>`` - the upload_url handed out by files.getUploadURLExternal
-  (used by ``WebClient.files_upload_v2``); recorded as pseudo-method ``"upload_url"``.
+  (used by ``WebClient.files_upload_v2``); recorded as pseudo-method ``"upload_url"`` with
+  args ``{"file_id", "length", "sha256"}`` only: the bytes stay out of ``all_text()`` and are
+  read with ``standin.uploaded(file_id)``.
+
+File uploads follow Slack's three steps: files.getUploadURLExternal hands out a ticket
+(file id + upload_url), the bytes are POSTed there (raw or multipart), and
+files.completeUploadExternal finishes it, sharing the file into ``channel_id``/``channels``
+as ONE message per channel (``files: [...]``, ``upload: true``), which conversations.history
+lists and files.info describes.  Completing a file again does not post it a second time in a
+channel it is already in, so a test counting file messages sees what the bot really did.
 """
 
 from __future__ import annotations
 
 import copy
+import email.message
 import email.parser
 import email.policy
+import hashlib
 import itertools
 import json
 import logging
@@ -33,7 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from slack_sdk.models.blocks import Block
 
@@ -56,6 +67,26 @@ _JSON_FIELDS = ("blocks", "view", "attachments", "metadata", "files")
 _MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "chat.scheduleMessage"})
 _VIEW_METHODS = frozenset({"views.open", "views.push", "views.update", "views.publish"})
 _MAX_MESSAGE_BLOCKS = 50
+_MAX_SNIPPET_BYTES = 1024 * 1024  # files.getUploadURLExternal: snippets "are limited to 1MB"
+_MAX_ALT_TXT = 1000
+_MAX_SHARE_CHANNELS = 100  # files.completeUploadExternal: channels_limit_exceeded
+# filetype, pretty_type and mimetype Slack reports for a file, by extension; others are "binary".
+_FILE_TYPES: dict[str, tuple[str, str, str]] = {
+    "txt": ("text", "Plain Text", "text/plain"),
+    "log": ("text", "Plain Text", "text/plain"),
+    "csv": ("csv", "CSV", "text/csv"),
+    "json": ("json", "JSON", "application/json"),
+    "md": ("markdown", "Markdown (raw)", "text/plain"),
+    "yaml": ("yaml", "YAML", "text/plain"),
+    "yml": ("yaml", "YAML", "text/plain"),
+    "pdf": ("pdf", "PDF", "application/pdf"),
+    "png": ("png", "PNG", "image/png"),
+    "jpg": ("jpg", "JPEG", "image/jpeg"),
+    "jpeg": ("jpg", "JPEG", "image/jpeg"),
+    "gz": ("gzip", "GZip", "application/gzip"),
+    "zip": ("zip", "Zip", "application/zip"),
+}
+_BINARY_FILE_TYPE = ("binary", "Binary", "application/octet-stream")
 
 
 @dataclass
@@ -254,6 +285,53 @@ def _dm_channel_for(user_id: str) -> str:
     return "D" + user_id[1:]
 
 
+def _as_length(value: Any) -> int | None:
+    """An integer argument as Slack reads it (JSON number or form digits), else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _file_type(name: str, snippet_type: str | None) -> tuple[str, str, str]:
+    if snippet_type:
+        return snippet_type, snippet_type.title(), "text/plain"
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return _FILE_TYPES.get(extension, _BINARY_FILE_TYPE)
+
+
+def _multipart_file(content_type: str, body: bytes) -> bytes | None:
+    """The file part of a multipart upload, byte for byte (None if there is none).
+
+    Split by hand rather than with the email parser so arbitrary binary content
+    (lone CRs, NULs) comes back exactly as sent.
+    """
+    header = email.message.Message()
+    header["Content-Type"] = content_type
+    boundary = header.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        return None
+    fallback: bytes | None = None
+    for chunk in body.split(b"--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):
+            break  # closing delimiter
+        head, separator, payload = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not separator:
+            continue
+        payload = payload.removesuffix(b"\r\n")
+        disposition = email.message.Message()
+        for line in head.decode("latin-1").split("\r\n"):
+            name, colon, value = line.partition(":")
+            if colon:
+                disposition[name.strip()] = value.strip()
+        if disposition.get_param("filename", header="content-disposition") is not None:
+            return payload  # curl -F file=@x / -F filename=@x
+        if disposition.get_param("name", header="content-disposition") in ("file", "filename"):
+            fallback = payload
+    return fallback
+
+
 def _ok(**fields: Any) -> dict[str, Any]:
     return {"ok": True, **fields}
 
@@ -306,6 +384,9 @@ class SlackStandIn:
         self._view_id_by_external_id: dict[str, str] = {}
         self._home_view_id_by_user: dict[str, str] = {}
         self._usergroups: dict[str, list[str]] = {}  # Slack user groups: id -> member ids
+        # Upload tickets from files.getUploadURLExternal and the files they became, by file id:
+        # name, title, declared length, uploaded bytes (None until POSTed), completed, shares.
+        self._files: dict[str, dict[str, Any]] = {}
         self._seq = itertools.count(1)
         # Called with each Call once Slack has done it but before the caller hears back:
         # a test may kill the caller there, as if the process died with the answer in flight.
@@ -406,6 +487,45 @@ class SlackStandIn:
                     raise AssertionError(f"no matching {method} call within {timeout}s; calls seen: {seen}")
                 self._cond.wait(min(remaining, 0.1))
 
+    def uploaded(self, file_id: str) -> bytes:
+        """The exact bytes POSTed to `file_id`'s upload_url (KeyError if none were)."""
+        with self._cond:
+            record = self._files.get(file_id)
+            if record is None or record["content"] is None:
+                raise KeyError(f"no bytes were uploaded for file {file_id!r}")
+            return bytes(record["content"])
+
+    def files_in(self, channel_id: str) -> list[dict[str, Any]]:
+        """Files shared into a channel (a user id means the app's DM with them), oldest first.
+
+        One entry per file per share message still in the channel: ``id``, ``name``,
+        ``title``, ``bytes`` (the uploaded content), ``ts`` of the message and its ``text``
+        (the initial_comment).  Counting them tells a test how often the bot uploaded.
+        """
+        channel = self._resolve_channel(channel_id)
+        with self._cond:
+            found: list[dict[str, Any]] = []
+            messages = sorted(
+                (m for (c, _ts), m in self._messages.items() if c == channel and m.get("files")),
+                key=lambda m: float(m["ts"]),
+            )
+            for message in messages:
+                for shared in message["files"]:
+                    record = self._files.get(shared["id"])
+                    if record is None:
+                        continue
+                    found.append(
+                        {
+                            "id": record["id"],
+                            "name": record["name"],
+                            "title": record["title"],
+                            "bytes": bytes(record["content"]),
+                            "ts": message["ts"],
+                            "text": message.get("text", ""),
+                        }
+                    )
+            return found
+
     def all_text(self) -> str:
         """Every recorded call's args as JSON, for scanning for leaked secrets."""
         with self._cond:
@@ -416,7 +536,11 @@ class SlackStandIn:
     def fail_next(
         self, method: str, *, status: int = 429, retry_after: int = 1, error: str = "ratelimited", count: int = 1
     ) -> None:
-        """Make the next `count` calls to `method` fail the way Slack does."""
+        """Make the next `count` calls to `method` fail the way Slack does.
+
+        Works for every Web API method, and for the pseudo-method ``"upload_url"`` too: the
+        upload then answers `status` with `error` as a plain-text body (use a non-200 status).
+        """
         with self._cond:
             queue = self._failures.setdefault(method, deque())
             queue.extend(_Failure(status, retry_after, error) for _ in range(count))
@@ -427,8 +551,12 @@ class SlackStandIn:
             self._usergroups[group_id] = list(users)
 
     def reset(self) -> None:
-        """Forget calls, problems, pending failures and user groups (posted messages/views are kept)."""
+        """Forget calls, problems, pending failures, user groups and files (with the messages that
+        shared them); other posted messages and views are kept."""
         with self._cond:
+            for key in [k for k, m in self._messages.items() if m.get("upload") and m.get("files")]:
+                del self._messages[key]
+            self._files.clear()
             self._calls.clear()
             self._problems.clear()
             self._failures.clear()
@@ -467,10 +595,7 @@ class SlackStandIn:
         at = time.monotonic()
         url = urlsplit(path)
         if url.path.startswith("/upload/v1/"):
-            # Raw file bytes (urllib labels them form-encoded, so don't parse them).
-            file_id = url.path.rsplit("/", 1)[-1]
-            upload = {"file_id": file_id, "length": len(body), "content": body.decode("utf-8", "replace")}
-            return self._record("upload_url", upload, None, at, lambda: _Reply(200, f"OK - {len(body)}"))
+            return self._upload(url.path[len("/upload/v1/") :], headers.get("Content-Type", ""), body, at)
 
         args = dict(parse_qsl(url.query, keep_blank_values=True))
         try:
@@ -543,6 +668,31 @@ class SlackStandIn:
         handler = _HANDLERS.get(method)
         # Slack reports the token's scopes on every Web API answer.
         return _Reply(200, handler(self, args) if handler else _ok(), {"x-oauth-scopes": ",".join(self.granted_scopes)})
+
+    def _upload(self, file_id: str, content_type: str, body: bytes, at: float) -> _Reply:
+        """A POST to an upload_url: raw bytes (what slack_sdk sends, labelled form-encoded by
+        urllib, so never parsed) or a multipart form with the file in it."""
+        data: bytes | None = body
+        if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
+            data = _multipart_file(content_type, body)
+        # Only a digest is recorded: the bytes may be a secret, and tests scan all_text().
+        digest = hashlib.sha256(data).hexdigest() if data is not None else None
+        args = {"file_id": file_id, "length": len(data) if data is not None else 0, "sha256": digest}
+        return self._record("upload_url", args, None, at, lambda: self._accept_upload(file_id, data))
+
+    def _accept_upload(self, file_id: str, data: bytes | None) -> _Reply:
+        queue = self._failures.get("upload_url")
+        if queue:
+            failure = queue.popleft()
+            headers = {"Retry-After": str(failure.retry_after)} if failure.status == 429 else {}
+            return _Reply(failure.status, failure.error, headers)
+        record = self._files.get(file_id)
+        if record is None or record["completed"]:
+            return _Reply(404, "Not Found")  # never handed out, or already completed
+        if data is None:
+            return _Reply(400, "Bad Request: no file in the multipart form")
+        record["content"] = data
+        return _Reply(200, f"OK - {len(data)}")
 
     def _next_ts(self) -> str:
         n = next(self._seq)
@@ -763,14 +913,192 @@ class SlackStandIn:
         return _ok(file={"id": f"F{next(self._seq):08d}", "name": args.get("filename", "")})
 
     def _files_get_upload_url_external(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = args.get("filename")
+        missing = [name for name in ("filename", "length") if args.get(name) in (None, "")]
+        if missing:
+            messages = [f"[ERROR] missing required field: {name}" for name in missing]
+            return _error("invalid_arguments", response_metadata={"messages": messages})
+        length = _as_length(args.get("length"))
+        if not isinstance(filename, str) or length is None or length < 0:
+            messages = ["[ERROR] filename must be a string and length a non-negative integer"]
+            return _error("invalid_arguments", response_metadata={"messages": messages})
+        if length == 0:
+            return _error("missing_argument")  # documented: "typically only occurs when the length provided is 0"
+        alt_txt = args.get("alt_txt")
+        if isinstance(alt_txt, str) and len(alt_txt) > _MAX_ALT_TXT:
+            return _error("alt_txt_too_large")
+        snippet_type = args.get("snippet_type") or None
+        if snippet_type and length > _MAX_SNIPPET_BYTES:
+            return _error("snippet_too_large")
         file_id = f"F{next(self._seq):08d}"
+        self._files[file_id] = {
+            "id": file_id,
+            "name": filename,
+            "title": filename,
+            "declared": length,
+            "alt_txt": alt_txt if isinstance(alt_txt, str) and alt_txt else None,
+            "snippet_type": snippet_type,
+            "content": None,
+            "completed": False,
+            "created": 0,
+            "shares": {},  # channel id -> ts of the message that shared it there
+        }
         return _ok(upload_url=f"{self._base}/upload/v1/{file_id}", file_id=file_id)
+
+    def _share_targets(self, args: dict[str, Any]) -> list[str] | dict[str, Any]:
+        """Where files.completeUploadExternal shares the files (resolved), or an error answer."""
+        wanted: list[str] = []
+        if args.get("channel_id"):
+            wanted.append(str(args["channel_id"]))
+        channels = args.get("channels")
+        if isinstance(channels, str):
+            wanted.extend(c.strip() for c in channels.split(","))
+        elif isinstance(channels, list):
+            wanted.extend(str(c).strip() for c in channels)
+        targets: list[str] = []
+        for channel in (self._resolve_channel(c) for c in wanted if c):
+            if channel not in targets:
+                targets.append(channel)
+        if len(targets) > _MAX_SHARE_CHANNELS:
+            return _error("channels_limit_exceeded")
+        if args.get("thread_ts") and len(targets) > 1:
+            messages = ["[ERROR] thread_ts needs exactly one channel"]
+            return _error("invalid_arguments", response_metadata={"messages": messages})
+        for channel in targets:
+            known = self.channels.get(channel)
+            if known is not None and not known["is_member"]:
+                return _error("channel_not_found" if known["is_private"] else "not_in_channel")
+        return targets
 
     def _files_complete_upload_external(self, args: dict[str, Any]) -> dict[str, Any]:
         files = args.get("files")
-        if not isinstance(files, list) or not files:
-            return _error("invalid_arguments")
-        return _ok(files=[{"id": f.get("id"), "title": f.get("title", "")} for f in files if isinstance(f, dict)])
+        if (
+            not isinstance(files, list)
+            or not files
+            or not all(isinstance(f, dict) and isinstance(f.get("id"), str) and f["id"] for f in files)
+        ):
+            messages = ["[ERROR] files must be a JSON array of objects with an id"]
+            return _error("invalid_arguments", response_metadata={"messages": messages})
+        targets = self._share_targets(args)
+        if isinstance(targets, dict):
+            return targets
+        # Check every file before changing anything: Slack refuses the call as a whole.
+        records: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for given in files:
+            record = self._files.get(given["id"])
+            if record is None or record["content"] is None:
+                # Never handed out, or handed out but no bytes arrived at its upload_url.
+                return _error("file_not_found")
+            if len(record["content"]) != record["declared"]:
+                # The docs name no error for this; the file cannot be finished as declared.
+                messages = [
+                    f"[ERROR] {given['id']}: {len(record['content'])} bytes uploaded, "
+                    f"{record['declared']} declared to files.getUploadURLExternal"
+                ]
+                return _error("file_update_failed", response_metadata={"messages": messages})
+            if all(record is not seen for _given, seen in records):
+                records.append((given, record))
+        for given, record in records:
+            if not record["completed"]:
+                record["completed"] = True
+                record["created"] = int(time.time())
+                title = given.get("title")
+                if isinstance(title, str) and title:
+                    record["title"] = title
+        comment = args.get("initial_comment")
+        for channel in targets:
+            new = [record for _given, record in records if channel not in record["shares"]]
+            if not new:
+                continue  # already shared there: Slack does not post the file twice
+            ts = self._next_ts()
+            fields: dict[str, Any] = {"text": comment if isinstance(comment, str) else ""}
+            if not fields["text"] and args.get("blocks") is not None:  # blocks are ignored with a comment
+                where = "files.completeUploadExternal"
+                self._problems.extend(_block_problems(where, args["blocks"], _MAX_MESSAGE_BLOCKS))
+                fields["blocks"] = args["blocks"]
+            if args.get("thread_ts"):
+                fields["thread_ts"] = str(args["thread_ts"])
+            message = self._message(fields, ts)
+            message.update(
+                files=[self._file_object(record, with_shares=False) for record in new],
+                upload=True,
+                display_as_bot=False,
+            )
+            self._messages[(channel, ts)] = message
+            for record in new:
+                record["shares"][channel] = ts
+        return _ok(files=[self._file_object(record) for _given, record in records])
+
+    def _channel_kind(self, channel: str) -> str:
+        """Which of a file's lists a channel goes in: "ims", "groups" (private) or "channels"."""
+        if channel.startswith("D"):
+            return "ims"
+        known = self.channels.get(channel)
+        if known is not None:
+            return "groups" if known["is_private"] else "channels"
+        return "groups" if channel.startswith("G") else "channels"
+
+    def _file_object(self, record: dict[str, Any], *, with_shares: bool = True) -> dict[str, Any]:
+        """A file as Slack describes it (files.info, completeUploadExternal's answer, messages)."""
+        file_id, name = record["id"], record["name"]
+        filetype, pretty_type, mimetype = _file_type(name, record["snippet_type"])
+        kinds = {channel: self._channel_kind(channel) for channel in record["shares"]}
+        base = f"https://files.slack.com/files-pri/{TEAM_ID}-{file_id}"
+        file: dict[str, Any] = {
+            "id": file_id,
+            "created": record["created"],
+            "timestamp": record["created"],
+            "name": name,
+            "title": record["title"],
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "pretty_type": pretty_type,
+            "user": BOT_USER_ID,
+            "user_team": TEAM_ID,
+            "editable": bool(record["snippet_type"]),
+            "size": len(record["content"]),
+            "mode": "snippet" if record["snippet_type"] else "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": "channels" in kinds.values(),
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
+            "url_private": f"{base}/{quote(name)}",
+            "url_private_download": f"{base}/download/{quote(name)}",
+            "permalink": f"https://{TEAM_DOMAIN}.slack.com/files/{BOT_USER_ID}/{file_id}/{quote(name)}",
+            "has_rich_preview": False,
+            "file_access": "visible",
+        }
+        if record["alt_txt"]:
+            file["alt_txt"] = record["alt_txt"]
+        if with_shares:
+            for kind in ("channels", "groups", "ims"):
+                file[kind] = [channel for channel, k in kinds.items() if k == kind]
+            shares: dict[str, dict[str, list[dict[str, Any]]]] = {}
+            for channel, ts in record["shares"].items():
+                entry: dict[str, Any] = {
+                    "reply_users": [],
+                    "reply_users_count": 0,
+                    "reply_count": 0,
+                    "ts": ts,
+                    "team_id": TEAM_ID,
+                    "share_user_id": BOT_USER_ID,
+                }
+                known = self.channels.get(channel)
+                if known is not None:
+                    entry["channel_name"] = known["name"]
+                visibility = "public" if kinds[channel] == "channels" else "private"
+                shares.setdefault(visibility, {})[channel] = [entry]
+            file["shares"] = shares
+            file["comments_count"] = 0
+        return file
+
+    def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        record = self._files.get(str(args.get("file", "")))
+        if record is None or not record["completed"]:
+            return _error("file_not_found")  # an upload never completed is discarded, as in Slack
+        return _ok(file=self._file_object(record), comments=[], response_metadata={"next_cursor": ""})
 
 
 _HANDLERS: dict[str, Callable[[SlackStandIn, dict[str, Any]], dict[str, Any]]] = {
@@ -792,6 +1120,7 @@ _HANDLERS: dict[str, Callable[[SlackStandIn, dict[str, Any]], dict[str, Any]]] =
     "files.upload": SlackStandIn._files_upload,
     "files.getUploadURLExternal": SlackStandIn._files_get_upload_url_external,
     "files.completeUploadExternal": SlackStandIn._files_complete_upload_external,
+    "files.info": SlackStandIn._files_info,
 }
 
 

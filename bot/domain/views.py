@@ -69,3 +69,5 @@ class HomeData:
     awaiting: tuple[RequestView, ...] = ()
     recently_decided: tuple[RequestView, ...] = ()
     is_approver: bool = False
+    key_label: str | None = None  # the person's key for encrypted credentials, as shown
+    file_only: bool = False  # the rules require one

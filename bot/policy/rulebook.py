@@ -156,6 +156,10 @@ class Evaluation:
         return not self.refusals
 
 
+DELIVERY_ANY, DELIVERY_FILE_ONLY = "any", "encrypted_file_only"
+DELIVERIES = (DELIVERY_ANY, DELIVERY_FILE_ONLY)
+
+
 @dataclass(frozen=True)
 class Rulebook:
     rules: tuple[Rule, ...] = ()
@@ -164,7 +168,14 @@ class Rulebook:
     reminders: Reminders | None = None
     break_glass: BreakGlass | None = None
     request_ttl_hours: float | None = None
+    # How credentials may reach their owner: "any" (an encrypted file to the owner's key if they
+    # registered one, else the one-time Reveal) or "encrypted_file_only" (a key is required).
+    delivery: str = "any"
     source: str | None = None
+
+    @property
+    def file_only(self) -> bool:
+        return self.delivery == DELIVERY_FILE_ONLY
 
     @classmethod
     def default(cls, approvers: Iterable[str]) -> Rulebook:

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from bot.common.errors import ConfigError
 from bot.common.slack_ids import APPROVER_ID_RE, is_usergroup
 from bot.policy.guardrails import Guardrails
-from bot.policy.rulebook import ACCESS_KINDS, DEFAULT_RULE, BreakGlass, Match, Reminders, Rule, Rulebook
+from bot.policy.rulebook import ACCESS_KINDS, DEFAULT_RULE, DELIVERIES, DELIVERY_ANY, BreakGlass, Match, Reminders, Rule, Rulebook
 
 SETTING = "IAM_BOT_RULES"
 POLICY_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+")
@@ -236,7 +236,12 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
     top = _mapping(data, (), problems)
     if top is None:
         return Rulebook()
-    _keys(top, (), ("request_ttl_hours", "reminders", "guardrails", "break_glass", "rules"), problems)
+    _keys(top, (), ("request_ttl_hours", "delivery", "reminders", "guardrails", "break_glass", "rules"), problems)
+
+    delivery = top.get("delivery", DELIVERY_ANY)
+    if delivery not in DELIVERIES:
+        problems.add(("delivery",), f"must be one of: {', '.join(DELIVERIES)}")
+        delivery = DELIVERY_ANY
 
     ttl = None
     if "request_ttl_hours" in top:
@@ -304,6 +309,7 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
         reminders=reminders,
         break_glass=break_glass,
         request_ttl_hours=ttl,
+        delivery=delivery,
         source=source,
     )
 

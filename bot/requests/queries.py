@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import or_, select, union
+from sqlalchemy import and_, or_, select, union
 from sqlalchemy.orm import Session
 
+from bot.credentials import keyring
 from bot.domain.views import HomeData, RequestView, TimelineEvent
 from bot.policy import approval
 from bot.requests import store
@@ -96,8 +97,10 @@ def home_data(
     now: datetime,
     user_groups: Iterable[str] = (),
     default_approvers: Iterable[str] = (),
+    file_only: bool = False,
 ) -> HomeData:
     mine = requests_of(session, user_id=user_id, limit=15)
+    key = keyring.get(session, user_id)
     revealable = frozenset(
         session.scalars(
             select(CredentialEnvelope.request_id)
@@ -108,6 +111,8 @@ def home_data(
                 CredentialEnvelope.ciphertext.is_not(None),
                 CredentialEnvelope.revealed_at.is_(None),
                 CredentialEnvelope.expires_at > now,
+                # Only what was sent for Reveal (never a file's credentials, nor any still being sent).
+                or_(CredentialEnvelope.delivery_method == "reveal", and_(CredentialEnvelope.delivery_method.is_(None), CredentialEnvelope.delivered_at.is_not(None))),
             )
         )
     )
@@ -135,4 +140,6 @@ def home_data(
         ),
         recently_decided=tuple(recent),
         is_approver=is_approver,
+        key_label=key.label if key is not None else None,
+        file_only=file_only,
     )

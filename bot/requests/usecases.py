@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import or_, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -466,6 +466,11 @@ def claim_reveal(session: Session, *, short_id: str, actor_id: str, now: datetim
         raise Refused("These credentials were already revealed or have expired; they are no longer stored.")
     if env.expires_at <= now:
         raise Refused("These credentials have expired; ask an AWS admin to reset the password or create a new key.")
+    if env.delivery_method not in (None, "reveal"):
+        # Delivered (or to be delivered) as a file encrypted to the owner's key: never also shown here.
+        raise Refused("These credentials come as a file encrypted to your key, in your DM with the bot, not by Reveal; look for the .age file there.")
+    if env.delivery_method is None and env.delivered_at is None:
+        raise Refused("The credentials are being sent to you right now; use the button in the DM that follows.")
     stale = env.reveal_claimed_at is not None and now - env.reveal_claimed_at > REVEAL_CLAIM_WINDOW
     claimed = compare_and_set(
         session,
@@ -475,6 +480,8 @@ def claim_reveal(session: Session, *, short_id: str, actor_id: str, now: datetim
             CredentialEnvelope.revealed_at.is_(None),
             CredentialEnvelope.ciphertext.is_not(None),
             CredentialEnvelope.reveal_claimed_at == env.reveal_claimed_at if stale else CredentialEnvelope.reveal_claimed_at.is_(None),
+            # The delivery's choice of a file is made under the same row: it cannot slip in meanwhile.
+            or_(CredentialEnvelope.delivery_method == "reveal", CredentialEnvelope.delivery_method.is_(None)),
         ],
         values={"reveal_claimed_at": now},
     )

@@ -43,6 +43,7 @@ from bot.workflows.announce import Announcer
 from bot.workflows.audit_anchor import AuditAnchoring
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.decisions import Decisions
+from bot.workflows.owner_keys import OwnerKeys
 from bot.workflows.request_form import RequestForm
 from bot.workflows.requesters import Requesters
 from bot.workflows.reveal import Reveal
@@ -79,11 +80,13 @@ class Components:
     housekeeping: Housekeeping
     worker: Worker
     audit_anchoring: AuditAnchoring
+    keys: OwnerKeys
 
     @property
     def services(self) -> handlers.Services:
         return handlers.Services(
-            form=self.form, decisions=self.decisions, reveal=self.reveal, status=self.status, audit_export=self.audit_export, notifier=self.notifier
+            form=self.form, decisions=self.decisions, reveal=self.reveal, status=self.status, audit_export=self.audit_export, notifier=self.notifier,
+            keys=self.keys,
         )
 
 
@@ -154,16 +157,21 @@ def build(
     decisions = Decisions(
         sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, requesters=requesters, announcer=announcer, clock=clock, wake=wake
     )
+    deliver_held = lambda owner_id: delivery.deliver_held(owner_id)  # noqa: E731 - built below; a key registered sends what waited for it
+    keys = OwnerKeys(sessionmaker=sm, publish_home=status.publish_home, key_registered=deliver_held, file_only=rulebook.file_only, clock=clock)
     form = RequestForm(
         sessionmaker=sm, iam=iam, notifier=notifier, rulebook=rulebook, requesters=requesters,
         path_prefix=settings.user_path_prefix, boundary_setting=settings.permissions_boundary or None,
-        request_ttl=request_ttl, clock=clock, wake=wake,
+        request_ttl=request_ttl, clock=clock, wake=wake, key_label=keys.label_of,
     )
     reveal = Reveal(sessionmaker=sm, vault=vault, notifier=notifier, publish_home=status.publish_home, clock=clock)
     audit_anchoring = AuditAnchoring(sessionmaker=sm, keys=keys, notifier=notifier, clock=clock)
     audit_export = AuditExport(sessionmaker=sm, notifier=notifier, is_approver=status.is_approver, clock=clock, anchoring=audit_anchoring)
-    # A DM's outcome is looked up in Slack before it is sent again; a Slack slow to answer (rate limits) gets 30 s at least.
-    delivery = Delivery(sessionmaker=sm, notifier=notifier, clock=clock, retry_after=max(lease, timedelta(seconds=30)), refresh_homes=announcer.refresh_homes_of)
+    # A DM whose outcome is unknown is looked up in Slack before it is sent again: 30 s (3 leases) lets a Slack slow to answer (rate limits) finish first.
+    delivery = Delivery(
+        sessionmaker=sm, notifier=notifier, clock=clock, retry_after=3 * lease, refresh_homes=announcer.refresh_homes_of,
+        vault=vault, file_only=rulebook.file_only,
+    )
     reminders = ReminderService(
         sessionmaker=sm, notifier=notifier, directory=directory, announcer=announcer, clock=clock,
         reminders=rulebook.reminders, default_approvers=rulebook.default_approvers,
@@ -190,7 +198,7 @@ def build(
         settings=settings, engine=engine, sessionmaker=sm, clock=clock, rulebook=rulebook, vault=vault, iam=iam, client=client,
         notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
         audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
-        audit_anchoring=audit_anchoring,
+        audit_anchoring=audit_anchoring, keys=keys,
     )
 
 

@@ -8,6 +8,8 @@ False or skipped, so the change it announces (already committed) is never undone
 from __future__ import annotations
 
 import logging
+import urllib.error
+import urllib.request
 from typing import Any, Iterable
 
 from slack_sdk import WebClient
@@ -174,6 +176,56 @@ class Notifier:
             log.warning("home tab of %s not published: %s", user_id, _error(exc))
 
     # ---- files ----
+
+    # An encrypted file into a DM, in Slack's current upload flow, one step at a time: the caller
+    # records the file id before any byte is sent, and looks for it in the DM before sending again.
+
+    def dm_channel(self, user_id: str) -> str:
+        try:
+            return str(self.client.conversations_open(users=user_id)["channel"]["id"])
+        except SlackApiError as exc:
+            raise SlackRefused(_error(exc)) from None
+
+    def start_upload(self, *, filename: str, length: int) -> tuple[str, str]:
+        """(file id, upload URL) for a file of `length` bytes; raises SlackRefused."""
+        try:
+            resp = self.client.files_getUploadURLExternal(filename=filename, length=length)
+        except SlackApiError as exc:
+            raise SlackRefused(_error(exc)) from None
+        return str(resp["file_id"]), str(resp["upload_url"])
+
+    def upload_bytes(self, url: str, data: bytes) -> None:
+        """Send the file's bytes to the URL Slack handed out; raises SlackRefused."""
+        request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/octet-stream"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - a URL Slack gave us
+                if resp.status != 200:
+                    raise SlackRefused(f"upload_http_{resp.status}")
+        except urllib.error.HTTPError as exc:
+            raise SlackRefused(f"upload_http_{exc.code}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise SlackRefused(f"upload_{type(exc).__name__}") from None
+
+    def complete_upload(self, *, file_id: str, title: str, channel: str, comment: str) -> None:
+        """Share an uploaded file into `channel` with a comment; raises SlackRefused."""
+        try:
+            self.client.files_completeUploadExternal(files=[{"id": file_id, "title": title}], channel_id=channel, initial_comment=comment)
+        except SlackApiError as exc:
+            raise SlackRefused(_error(exc)) from None
+
+    def find_file_in_dm(self, user_id: str, *, file_id: str | None, title: str) -> bool:
+        """Whether our DM to `user_id` already shows this file (by its id, or else by its title among our
+        latest messages): an upload whose outcome was lost is found here, not made twice. Raises SlackRefused."""
+        try:
+            channel = self.dm_channel(user_id)
+            history = self.client.conversations_history(channel=channel, limit=50)
+        except SlackApiError as exc:
+            raise SlackRefused(_error(exc)) from None
+        for message in history.get("messages") or []:
+            for f in message.get("files") or []:
+                if (file_id and f.get("id") == file_id) or f.get("title") == title:
+                    return True
+        return False
 
     def upload_to_dm(self, user_id: str, *, content: str, filename: str, title: str, comment: str) -> bool:
         try:

@@ -23,6 +23,7 @@ from bot.slack import ui
 from bot.slack.notifier import Notifier
 from bot.slack.typeahead import ranked
 from bot.slack.ui import ids
+from bot.slack.ui import keys as key_ui
 from bot.policy import approval
 from bot.workflows.requesters import Requesters
 
@@ -66,7 +67,9 @@ class RequestForm:
         request_ttl: timedelta,
         clock: Callable[[], datetime],
         wake: Callable[[], None],
+        key_label: Callable[[str], str | None] = lambda _user: None,
     ):
+        self.key_label = key_label  # an owner's key for encrypted credentials, as shown; None if none
         self.sm = sessionmaker
         self.iam = iam
         self.notifier = notifier
@@ -93,6 +96,7 @@ class RequestForm:
             notes.append("Tag keys allowed: " + (", ".join(f"`{ui.esc(k)}`" for k in book.guardrails.allowed_tag_keys[:10]) or "none"))
         if self.path_prefix != "/":
             notes.append(f"Users live under `{ui.esc(self.path_prefix)}`")
+        notes.append(key_ui.delivery_line(user_id, self.key_label(user_id), file_only=book.file_only) + " (if you are the owner)")
         return ui.request_modal(requester_id=user_id, default_path=self.path_prefix, default_boundary=boundary, notes=notes)
 
     def open(self, *, trigger_id: str, user_id: str) -> bool:
@@ -175,6 +179,12 @@ class RequestForm:
         ev = self.evaluate(spec, user_id, policy_documents=docs, group_policies=via_groups)
         for field, message in ev.refusals:
             errors.setdefault(REFUSAL_BLOCKS.get(field, ids.B_USER_NAME), message)
+        if self.rulebook.file_only and self.key_label(spec.owner_id) is None:
+            errors.setdefault(
+                ids.B_OWNER,
+                ("You have" if spec.owner_id == user_id else "The owner has") + " no key registered, and credentials are only sent as a "
+                "file encrypted to the owner's key. Register one with /iam key set <public key> (e.g. ~/.ssh/id_ed25519.pub), then submit again.",
+            )
         if errors:
             return Checked(errors=errors)
         with self.sm.begin() as s:
@@ -192,7 +202,8 @@ class RequestForm:
     def _review(self, spec: RequestSpec, *, draft_id: str, user_id: str, ev: Evaluation, **plan: Any) -> dict[str, Any]:
         approvers = approval.who_is_asked(users=ev.approver_users, groups=ev.approver_groups, requester_id=user_id, owner_id=spec.owner_id)
         rule = ui.rule_text(rule_name=ev.rule_name, quorum=ev.quorum, approvers=approvers, auto_approve=ev.auto_approve)
-        return ui.review_modal(spec=spec, draft_id=draft_id, requester_id=user_id, approvers=approvers, rule=rule, **plan)
+        delivery = key_ui.delivery_line(spec.owner_id, self.key_label(spec.owner_id), file_only=self.rulebook.file_only)
+        return ui.review_modal(spec=spec, draft_id=draft_id, requester_id=user_id, approvers=approvers, rule=rule, delivery=delivery, **plan)
 
     def fill_review(self, *, draft_id: str, user_id: str) -> None:
         """After the ack, for "copy from": read what the source user has (it may take longer than Slack

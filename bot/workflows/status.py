@@ -72,6 +72,7 @@ class StatusDesk:
         approvers, groups = self.approver_view(user_id)
         with self.sm.begin() as s:
             data = queries.home_data(
-                s, user_id=user_id, approvers=approvers, now=self.clock(), user_groups=groups, default_approvers=self.rulebook.default_approvers
+                s, user_id=user_id, approvers=approvers, now=self.clock(), user_groups=groups, default_approvers=self.rulebook.default_approvers,
+                file_only=self.rulebook.file_only,
             )
         self.notifier.publish_home(user_id, ui.home_view(user_id=user_id, data=data))

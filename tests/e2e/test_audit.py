@@ -131,8 +131,9 @@ def test_approver_gets_the_export_in_their_dm_and_others_are_refused(bot):
     assert refusal.args["response_type"] == "ephemeral"
     bot.slack.command(APPROVER, "audit --since 2026-01-01")
     upload = bot.standin.wait_for("upload_url")
-    rows = list(csv.DictReader(io.StringIO(upload.args["content"])))
-    assert "approved" in [r["action"] for r in rows] and password not in upload.args["content"]
+    content = bot.standin.uploaded(upload.args["file_id"]).decode()
+    rows = list(csv.DictReader(io.StringIO(content)))
+    assert "approved" in [r["action"] for r in rows] and password not in content
     done = bot.standin.wait_for("files.completeUploadExternal")
     assert done.args["channel_id"] == "DAPPROVER1"
     bot.standin.wait_for("response_url", lambda c: "Sent the audit log" in c.args.get("text", ""))

@@ -348,7 +348,8 @@ def test_every_export_carries_the_anchor_and_posts_it(database_url: str, standin
         # An approver's `/iam audit`: the file in their DM ends with the anchor the audit channel got.
         bot.slack.command(APPROVER, "audit")
         upload = standin.wait_for("upload_url")
-        dm_rows = list(csv.DictReader(io.StringIO(upload.args["content"])))
+        dm_content = standin.uploaded(upload.args["file_id"]).decode()
+        dm_rows = list(csv.DictReader(io.StringIO(dm_content)))
         dm_token = json.loads(dm_rows[-1]["details"])["anchor"]
         assert dm_rows[-1]["action"] == "audit_anchor" and dm_token in [f"{n}:{h}" for n, h in _posted_anchors(standin, "CAUDIT01")]
         done = standin.wait_for("files.completeUploadExternal")
@@ -356,7 +357,7 @@ def test_every_export_carries_the_anchor_and_posts_it(database_url: str, standin
         assert chain.verify("--anchor", dm_token).returncode == 0
         bot.settle()
         # The key is nowhere: not in logs, Slack, the files, or the database.
-        for where in (bot.logs.text(), standin.all_text(), out.read_text(), upload.args["content"]):
+        for where in (bot.logs.text(), standin.all_text(), out.read_text(), dm_content):
             assert AUDIT_KEY not in where
         with chain.engine.connect() as c:
             for table in ("audit_events", "audit_anchors"):

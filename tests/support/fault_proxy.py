@@ -33,6 +33,8 @@ class FaultProxy:
         self.history: list[tuple[str, dict[str, str]]] = []  # every call's parameters, in order (in memory only)
         self.delay = 0.0  # seconds added to every forwarded call (a slow IAM)
         self.slow: dict[str, float] = {}  # seconds added to one action's calls
+        self.keep_answers: set[str] = set()  # actions whose answers are kept in `answers` (in memory only)
+        self.answers: list[tuple[str, str]] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,6 +76,9 @@ class FaultProxy:
                 resp = requests.post(proxy.upstream + self.path, data=body, headers=headers, timeout=30)
                 # IAM has done it; a trip here kills the caller before it hears so.
                 proxy._spring(action, "after")
+                if action in proxy.keep_answers:
+                    with proxy._lock:
+                        proxy.answers.append((action, resp.text))
                 lost = proxy._take_lost(action)
                 if lost is not None and resp.status_code < 300:
                     # IAM did it, and the caller hears an error instead: the answer was lost on the way.

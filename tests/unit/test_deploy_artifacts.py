@@ -397,6 +397,9 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "conversations_open": {"im:write"},  # DMs only; group DMs would need mpim:write
     "conversations_history": {"im:history"},  # only our DMs: finding a credentials DM sent before a crash
     "files_upload_v2": {"files:write"},  # /iam audit: the export lands in the approver's DM
+    # The encrypted credentials file, step by step (the file id is recorded before its bytes leave).
+    "files_getUploadURLExternal": {"files:write"},
+    "files_completeUploadExternal": {"files:write"},
     "views_open": set(),
     "views_update": set(),
     "views_push": set(),

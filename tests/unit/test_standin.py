@@ -6,10 +6,14 @@ HTTP) so the test doubles are known to speak the same protocol as Slack.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -219,13 +223,213 @@ def test_wait_for_times_out_listing_seen_methods(standin: SlackStandIn, client: 
 
 def test_file_uploads(standin: SlackStandIn, client: WebClient) -> None:
     client.files_upload_v2(channel="C1", content="report body", filename="report.txt")
-    assert standin.wait_for("upload_url").args["content"] == "report body"
+    assert standin.uploaded(standin.wait_for("upload_url").args["file_id"]) == b"report body"
     assert standin.calls_to("files.completeUploadExternal")[0].args["files"][0]["title"] == "report.txt"
     assert standin.problems == []
 
     client.files_upload(file=b"legacy bytes", filename="old.txt", channels="C1")  # multipart
     assert standin.calls_to("files.upload")[0].args["file"]["content"] == "legacy bytes"
     assert any("retired" in p for p in standin.problems)
+
+
+# ---------------------------------------------------------------- file uploads (getUploadURLExternal -> upload_url -> complete)
+
+
+def _post(url: str, data: bytes, content_type: str | None = None) -> tuple[int, str]:
+    """POST to an upload_url as slack_sdk does (urllib, raw bytes); (status, body)."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+def _ticket(client: WebClient, length: int, filename: str = "alice.creds.age") -> tuple[str, str]:
+    got = client.files_getUploadURLExternal(filename=filename, length=length)
+    return got["file_id"], got["upload_url"]
+
+
+SECRET = b"hunter2-plaintext\x00"
+
+
+def test_three_steps_by_hand_with_binary_bytes(standin: SlackStandIn, client: WebClient) -> None:
+    data = SECRET + os.urandom(300 - len(SECRET))
+    file_id, upload_url = _ticket(client, 300)
+    assert upload_url == standin.url.removesuffix("/api/") + f"/upload/v1/{file_id}" and file_id.startswith("F")
+
+    assert _post(upload_url, data) == (200, "OK - 300")
+    upload = standin.wait_for("upload_url")
+    assert upload.args == {"file_id": file_id, "length": 300, "sha256": hashlib.sha256(data).hexdigest()}
+    assert standin.uploaded(file_id) == data  # exact bytes, not a decoded string
+    with pytest.raises(SlackApiError) as unfinished:
+        client.files_info(file=file_id)  # not completed yet: Slack does not know the file
+    assert unfinished.value.response["error"] == "file_not_found"
+
+    done = client.files_completeUploadExternal(
+        files=[{"id": file_id, "title": "Credentials for alice"}], channel_id="D301", initial_comment="Your credentials"
+    )
+    (described,) = done["files"]
+    assert (described["id"], described["name"], described["title"]) == (file_id, "alice.creds.age", "Credentials for alice")
+    assert (described["size"], described["filetype"], described["user"], described["ims"]) == (300, "binary", "UBOT", ["D301"])
+
+    (message,) = client.conversations_history(channel="D301")["messages"]
+    assert (message["text"], message["user"], message["upload"]) == ("Your credentials", "UBOT", True)
+    assert [(f["id"], f["name"], f["title"], f["size"]) for f in message["files"]] == [
+        (file_id, "alice.creds.age", "Credentials for alice", 300)
+    ]
+
+    info = client.files_info(file=file_id)["file"]
+    assert (info["ims"], info["channels"], info["groups"], info["is_public"]) == (["D301"], [], [], False)
+    assert info["shares"]["private"]["D301"][0]["ts"] == message["ts"]
+
+    expected = {"id": file_id, "name": "alice.creds.age", "title": "Credentials for alice", "bytes": data}
+    assert standin.files_in("D301") == [{**expected, "ts": message["ts"], "text": "Your credentials"}]
+    assert standin.files_in("U301") == standin.files_in("D301")  # a user id means the DM, as when posting
+    assert "hunter2" not in standin.all_text()
+    assert standin.problems == []
+
+
+def test_files_upload_v2_end_to_end(standin: SlackStandIn, client: WebClient) -> None:
+    data = os.urandom(1000)
+    dm = client.conversations_open(users="U555")["channel"]["id"]
+    sent = client.files_upload_v2(channel=dm, file=data, filename="bob.creds.age", initial_comment="For you")
+    file_id = sent["file"]["id"]
+    assert [c.method for c in standin.calls] == [
+        "conversations.open",
+        "files.getUploadURLExternal",
+        "upload_url",
+        "files.completeUploadExternal",
+    ]
+    assert standin.calls_to("files.getUploadURLExternal")[0].args == {"filename": "bob.creds.age", "length": "1000"}
+    assert sent["file"]["size"] == 1000 and sent["file"]["ims"] == [dm]
+    (shared,) = standin.files_in(dm)
+    assert (shared["id"], shared["bytes"], shared["text"]) == (file_id, data, "For you")
+    (message,) = client.conversations_history(channel=dm)["messages"]
+    assert [f["id"] for f in message["files"]] == [file_id] and message["ts"] == shared["ts"]
+    assert standin.problems == []
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"filename": "x.age"}, "invalid_arguments"),  # no length
+        ({"length": 5}, "invalid_arguments"),  # no filename
+        ({"filename": "x.age", "length": "five"}, "invalid_arguments"),
+        ({"filename": "x.age", "length": -3}, "invalid_arguments"),
+        ({"filename": "x.age", "length": 0}, "missing_argument"),  # documented for length 0
+        ({"filename": "x.age", "length": 5, "alt_txt": "a" * 1001}, "alt_txt_too_large"),
+        ({"filename": "x.py", "length": 2 * 1024 * 1024, "snippet_type": "python"}, "snippet_too_large"),
+    ],
+)
+def test_asking_for_an_upload_url_is_validated(client: WebClient, params: dict[str, Any], error: str) -> None:
+    with pytest.raises(SlackApiError) as refused:
+        client.api_call("files.getUploadURLExternal", params=params)
+    assert refused.value.response["error"] == error
+
+
+def test_missing_length_through_the_sdk(client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as refused:
+        client.files_getUploadURLExternal(filename="x.age", length=None)  # type: ignore[arg-type]
+    assert refused.value.response["error"] == "invalid_arguments"
+    assert refused.value.response["response_metadata"]["messages"] == ["[ERROR] missing required field: length"]
+
+
+def test_upload_url_of_an_unknown_file_is_404(standin: SlackStandIn) -> None:
+    assert _post(standin.url.removesuffix("/api/") + "/upload/v1/F0NOSUCH", b"abc")[0] == 404
+    assert standin.wait_for("upload_url").status == 404
+
+
+def test_multipart_upload_keeps_the_bytes_exactly(standin: SlackStandIn, client: WebClient) -> None:
+    data = b"\r\n--not-the-boundary\r\n\r" + os.urandom(200) + b"\r\n"
+    file_id, upload_url = _ticket(client, len(data))
+    body = (
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+        b'--XyZ\r\nContent-Disposition: form-data; name="filename"; filename="a.age"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n--XyZ--\r\n"
+    )
+    assert _post(upload_url, body, "multipart/form-data; boundary=XyZ") == (200, f"OK - {len(data)}")
+    assert standin.uploaded(file_id) == data
+
+
+def test_completing_refuses_unknown_unuploaded_and_short_files(standin: SlackStandIn, client: WebClient) -> None:
+    def refusal(**kwargs: Any) -> str:
+        with pytest.raises(SlackApiError) as refused:
+            client.files_completeUploadExternal(**kwargs)
+        return str(refused.value.response["error"])
+
+    assert refusal(files=[{"id": "F0NOSUCH", "title": "x"}], channel_id="D302") == "file_not_found"
+    file_id, upload_url = _ticket(client, 300)
+    assert refusal(files=[{"id": file_id}], channel_id="D302") == "file_not_found"  # no bytes arrived yet
+    with pytest.raises(KeyError):
+        standin.uploaded(file_id)
+    assert _post(upload_url, os.urandom(299)) == (200, "OK - 299")
+    assert refusal(files=[{"id": file_id}], channel_id="D302") == "file_update_failed"  # 299 of 300 bytes
+    with pytest.raises(SlackApiError) as malformed:
+        client.api_call("files.completeUploadExternal", params={"files": "nope", "channel_id": "D302"})
+    assert malformed.value.response["error"] == "invalid_arguments"
+    assert standin.files_in("D302") == [] and client.conversations_history(channel="D302")["messages"] == []
+
+    data = os.urandom(300)  # uploading again before completing replaces the bytes
+    assert _post(upload_url, data)[0] == 200
+    assert client.files_completeUploadExternal(files=[{"id": file_id}], channel_id="D302")["files"][0]["size"] == 300
+    assert [f["bytes"] for f in standin.files_in("D302")] == [data]
+
+
+def test_completing_again_does_not_post_twice(standin: SlackStandIn, client: WebClient) -> None:
+    data = os.urandom(64)
+    file_id, upload_url = _ticket(client, 64)
+    _post(upload_url, data)
+    first = client.files_completeUploadExternal(files=[{"id": file_id, "title": "creds"}], channel_id="D303")
+    again = client.files_completeUploadExternal(files=[{"id": file_id, "title": "creds"}], channel_id="D303")
+    assert again["ok"] and again["files"][0]["id"] == first["files"][0]["id"] == file_id
+    assert len(client.conversations_history(channel="D303")["messages"]) == 1 and len(standin.files_in("D303")) == 1
+    assert _post(upload_url, data)[0] == 404  # a completed ticket takes no more bytes
+
+    client.files_completeUploadExternal(files=[{"id": file_id}], channels=["C0OPS"])  # a new channel: shared there
+    assert len(standin.files_in("C0OPS")) == 1 and len(standin.files_in("D303")) == 1
+    info = client.files_info(file=file_id)["file"]
+    assert (info["ims"], info["channels"], info["is_public"]) == (["D303"], ["C0OPS"], True)
+
+
+def test_completing_without_a_channel_keeps_the_file_private(standin: SlackStandIn, client: WebClient) -> None:
+    file_id, upload_url = _ticket(client, 10)
+    _post(upload_url, b"0123456789")
+    assert client.files_completeUploadExternal(files=[{"id": file_id}])["files"][0]["ims"] == []
+    info = client.files_info(file=file_id)["file"]
+    assert (info["channels"], info["groups"], info["ims"], info["shares"]) == ([], [], [], {})
+    assert standin.uploaded(file_id) == b"0123456789"
+
+
+def test_failures_can_be_injected_into_the_upload_steps(standin: SlackStandIn, client: WebClient) -> None:
+    dm = "D304"
+    standin.fail_next("files.completeUploadExternal", status=200, error="internal_error")
+    with pytest.raises(SlackApiError) as failed:
+        client.files_upload_v2(channel=dm, file=os.urandom(32), filename="c.age")
+    assert failed.value.response["error"] == "internal_error"
+    assert standin.files_in(dm) == []  # nothing was shared...
+    file_id = standin.calls_to("files.getUploadURLExternal")[0].response["file_id"]
+    client.files_completeUploadExternal(files=[{"id": file_id}], channel_id=dm)  # ...until completed again
+    assert [f["id"] for f in standin.files_in(dm)] == [file_id]
+
+    standin.fail_next("upload_url", status=500, error="upstream down")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        client.files_upload_v2(channel=dm, file=os.urandom(32), filename="d.age")
+    assert refused.value.code == 500 and len(standin.files_in(dm)) == 1
+
+
+def test_reset_forgets_files_and_their_messages(standin: SlackStandIn, client: WebClient) -> None:
+    sent = client.files_upload_v2(channel="D305", file=os.urandom(16), filename="e.age")
+    client.chat_postMessage(channel="D305", text="kept")
+    standin.reset()
+    with pytest.raises(KeyError):
+        standin.uploaded(sent["file"]["id"])
+    assert standin.files_in("D305") == []
+    assert [m["text"] for m in client.conversations_history(channel="D305")["messages"]][:1] == ["kept"]
+    with pytest.raises(SlackApiError) as gone:
+        client.files_info(file=sent["file"]["id"])
+    assert gone.value.response["error"] == "file_not_found"
 
 
 # ---------------------------------------------------------------- sender + Bolt app

@@ -29,7 +29,9 @@ from bot.slack.ui.home import home_view
 from bot.slack.ui.plan import grant_words, plan_blocks, step_words
 from bot.slack.ui.requester import (
     cancel_button,
+    credentials_file_comment,
     credentials_gone_message,
+    credentials_held_message,
     credentials_ready_message,
     decision_message,
     expired_message,
@@ -41,7 +43,7 @@ from bot.slack.ui.text import STATE_WORDS, Message, clip, esc, mention, when
 
 __all__ = [
     "STATE_WORDS", "Message", "approval_message", "audit_line", "break_glass_modal", "cancel_button", "clip",
-    "credentials_gone_message", "credentials_ready_message", "decider", "decision_message", "deny_modal", "esc",
+    "credentials_file_comment", "credentials_gone_message", "credentials_held_message", "credentials_ready_message", "decider", "decision_message", "deny_modal", "esc",
     "expired_message", "failure_message", "grant_words", "help_message", "home_view", "mention", "notice_modal",
     "notice_to_approvers", "options", "outcome_text", "plan_blocks", "progress_line", "reminder_message", "escalation_notice",
     "request_modal", "reveal_modal", "review_modal", "risk_blocks", "rule_text", "spec_fields", "status_line",

@@ -189,6 +189,7 @@ def review_modal(
     rule: str | None = None,
     plan: Plan | None = None,
     plan_error: str | None = None,
+    delivery: str | None = None,
 ) -> dict[str, Any]:
     """What will be asked for, and (filled in after the ack, by views.update) the plan read from IAM."""
     blocks: list[Any] = [
@@ -202,6 +203,8 @@ def review_modal(
     if not (spec.groups or spec.policy_arns or spec.copy_from):
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=":information_source: No permissions: the user will be able to do nothing until granted some.")]))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*Reason*\n{esc(spec.reason)}", 3000))))
+    if delivery:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(delivery, 3000))]))
     who = ", ".join(mention(a) for a in approvers) or "_no approver is configured_"
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(rule or f"Will be sent for approval to: {who}", 3000))]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text="On submit the bot reads IAM again and approvers approve exactly the plan it makes then.")]))

@@ -9,6 +9,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.views import HomeData
 from bot.slack.ui import ids
+from bot.slack.ui.keys import home_key_block
 from bot.slack.ui.approval import decide_buttons, progress_line, risk_blocks
 from bot.slack.ui.plan import grant_lines, short_digest, step_lines
 from bot.slack.ui.requester import cancel_button
@@ -36,6 +37,7 @@ def home_view(*, user_id: str, data: HomeData) -> dict[str, Any]:
         if req.user_arn:
             line += f"\n    `{esc(req.user_arn)}`"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(line, 3000)), accessory=accessory))
+    blocks.append(home_key_block(data.key_label, file_only=data.file_only))
     if data.is_approver:
         blocks.append(HeaderBlock(text="Waiting for me"))
         if not data.awaiting:

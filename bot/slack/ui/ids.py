@@ -31,6 +31,7 @@ A_DENY = "deny_request"
 A_REVEAL = "reveal_credentials"
 A_OPEN_REQUEST = "open_request_modal"
 A_CANCEL = "cancel_request"
+A_REMOVE_KEY = "remove_owner_key"
 
 ACCESS_CONSOLE = "console"
 ACCESS_KEY = "access_key"

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
 
+from bot.credentials.recipients import OwnerKey
 from bot.credentials.vault import Credentials
 from bot.domain.views import RequestView
 from bot.slack.ui import ids
@@ -82,6 +83,39 @@ def credentials_ready_message(req: RequestView, *, expires_at: datetime) -> Mess
                 block_id=f"reveal:{req.short_id}",
                 elements=[ButtonElement(text="Reveal credentials", action_id=ids.A_REVEAL, value=req.short_id, style="primary")],
             ),
+        ],
+    )
+
+
+def credentials_file_comment(req: RequestView, *, key: OwnerKey, filename: str, command: str) -> str:
+    """The text shared with the encrypted credentials file (no secret: those are in the file only)."""
+    return clip(
+        f":closed_lock_with_key: Your IAM user `{esc(req.user_name)}` is ready (request *{req.short_id}*, approved by {decider(req)}). "
+        f"Its credentials are in `{esc(filename)}`, encrypted to your key {esc(key.label)}: only its private key opens the file.\n"
+        f"Open it with:\n```{esc(command)}```\n"
+        "It holds the CSV the AWS console offers: user name, password, access key ID, secret access key and sign-in URL. "
+        "Sign in, set a new password when asked, and turn on MFA for the user (IAM > Users > Security credentials > "
+        "Assign MFA device) before you use the access key. Keep the credentials in your password manager and delete the decrypted file.",
+        3000,
+    )
+
+
+def credentials_held_message(req: RequestView, *, expires_at: datetime) -> Message:
+    text = f"Your IAM user {req.user_name} is ready; its credentials wait for your public key."
+    return message(
+        text,
+        [
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(
+                        f":key: Your IAM user `{esc(req.user_name)}` is ready (request *{req.short_id}*). This workspace sends credentials "
+                        "only as a file encrypted to your own key, and you have none registered. Register one with "
+                        "`/iam key set <public key>` (the contents of `~/.ssh/id_ed25519.pub`, or an `age1…` recipient from `age-keygen`): "
+                        f"the file is sent within a minute. The credentials are destroyed unsent {when(expires_at)}.",
+                        3000,
+                    )
+                )
+            )
         ],
     )
 

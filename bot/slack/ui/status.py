@@ -77,6 +77,8 @@ def _event_line(e: TimelineEvent) -> str | None:
     actor = mention(e.actor) if is_user(e.actor) else esc(e.actor)
     target = str(e.details.get("target") or "")
     text = words.format(actor=actor, digest=str(e.details.get("digest") or "")[:12], target=esc(target.rsplit("/", 1)[-1]))
+    if e.action == "credentials_delivered" and e.details.get("method") == "encrypted_file":
+        text = f"Credentials sent as a file encrypted to the owner's key `{esc(str(e.details.get('key') or ''))}`; no longer stored"
     if e.action == "denied" and e.details.get("reason"):
         text += f": {esc(clip(str(e.details.get('reason')), 300))}"
     return f"• {when(e.created_at)} — {text}"
@@ -119,6 +121,7 @@ def help_message() -> Message:
                         "*iam-bot* creates AWS IAM users after an approver says yes, and hands the credentials to their owner, once.\n"
                         "• `/iam request` — ask for a new IAM user\n"
                         "• `/iam status [user name or request id]` — how your requests stand (also: DM me `status`)\n"
+                        "• `/iam key set <public key>` — get credentials as a file only your key opens (`show`, `remove`)\n"
                         "• `/iam help` — this message"
                     )
                 )
