@@ -196,3 +196,68 @@ def test_an_owner_without_a_key_gets_the_reveal_and_the_review_says_so(bot):
     click(bot, APPROVER, "approve_request", short_id)
     dm = bot.standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == DM and "reveal_credentials" in json.dumps(c.args.get("blocks")))
     assert dm is not None and bot.standin.files_in(DM) == []
+
+
+def test_a_workspace_requiring_keys_refuses_owners_without_one_and_holds_what_waits(database_url, standin, moto, iam, tmp_path):
+    rules = tmp_path / "rules.yml"
+    rules.write_text("delivery: encrypted_file_only\n")
+    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, extra={"rules_path": str(rules)}).start()
+    try:
+        # The form refuses an owner without a key, on the owner field, saying how to register one.
+        answer = submit_form(bot, user_name="held01", access=["console"])
+        assert answer["response_action"] == "errors" and "/iam key set" in answer["errors"]["owner"]
+        modal = bot.standin.calls_to("views.open")[-1].args["view"]
+        assert "no key registered" in json.dumps(modal)  # the form said so before anything was typed
+
+        public, identity = x25519_pair()
+        key_command(bot, f"set {public}")
+        review, short_id = reviewed_request(bot, user_name="held01", access=["console"])
+        assert "as a file encrypted to their key" in review
+        key_command(bot, "remove")  # gone before the credentials are made: they wait for a key
+        click(bot, APPROVER, "approve_request", short_id)
+        notice = bot.standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == DM and "wait for your public key" in c.args["text"], timeout=30)
+        assert "/iam key set" in json.dumps(notice.args["blocks"])
+        bot.settle()
+        assert bot.standin.files_in(DM) == []
+        assert not [c for c in bot.standin.calls_to("chat.postMessage") if "reveal_credentials" in json.dumps(c.args.get("blocks"))]
+
+        key_command(bot, f"set {public}")  # registering the key sends what waited, at once
+        shared = wait_until(lambda: bot.standin.files_in(DM), timeout=30, what="the held credentials, once a key is registered")
+        assert len(shared) == 1 and pyrage.decrypt(shared[0]["bytes"], [identity]).startswith(b"User name,")
+    finally:
+        bot.stop()
+
+
+@pytest.mark.parametrize("point", ["upload_url", "files.completeUploadExternal"])
+def test_a_process_killed_during_the_upload_delivers_one_file_after_restart(point, standin, moto, iam, tmp_path):
+    """Killed after Slack took the bytes (the file exists, never shared), or after Slack shared it
+    (the process never heard): the restarted process finds the file by its id and uploads nothing again."""
+    from cryptography.fernet import Fernet
+
+    from tests.support.chaos import Chaos
+
+    chaos = Chaos(
+        database_url=f"sqlite:///{tmp_path / 'bot.db'}", standin=standin, moto_url=moto.url, iam=iam, key=Fernet.generate_key().decode(), logdir=tmp_path
+    )
+    try:
+        first = chaos.replica("first")
+        public, identity = x25519_pair()
+        first.slack.command(REQUESTER, f"key set {public}")
+        standin.wait_for("response_url", lambda c: "Registered" in json.dumps(c.args))
+        _, short_id = reviewed_request(first, user_name="crashfile01", access=["console", "access_key"])
+        killed = []
+        standin.after_call.append(lambda call: call.method == point and not killed and (killed.append(call), first.kill()))
+        click(first, APPROVER, "approve_request", short_id)
+        wait_until(lambda: killed and first.proc.poll() is not None, timeout=60, what=f"the process killed at {point}")
+        standin.after_call.clear()
+        chaos.replica("restarted")
+        wait_until(lambda: standin.files_in(DM), timeout=90, what="the credentials file after the restart")
+        with chaos.engine.connect() as c:
+            wait_until(lambda: c.execute(select(CredentialEnvelope.id)).first() is None, what="the sealed credentials destroyed")
+        shared = standin.files_in(DM)
+        assert len(shared) == 1, "the file was shared twice"
+        assert len(standin.calls_to("files.getUploadURLExternal")) == 1, "the file was uploaded again"
+        _, _, key_id, _, _ = next(csv.reader(io.StringIO(pyrage.decrypt(shared[0]["bytes"], [identity]).decode().split("\n", 1)[1])))
+        assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName="crashfile01")["AccessKeyMetadata"]] == [key_id]
+    finally:
+        chaos.close()
