@@ -96,7 +96,7 @@ def test_keys_are_registered_shown_and_removed_and_bad_ones_explained(bot):
     with bot.deps.sessionmaker.begin() as s:
         assert s.get(OwnerKey, REQUESTER).public_key == public.rsplit(" ", 1)[0]  # the registered key stays
         events = [json.dumps(e.details) for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "owner_key_refused"))]
-    assert events == ['{"why": "private_key"}']
+    assert events == ['{"why": "private_key"}']  # what was pasted is not in the audit log either
 
     assert "2048" in key_command(bot, f"set {rsa_public(2048)}")
     assert "ecdsa" in key_command(bot, "set ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEX2 me@host").lower()
@@ -106,6 +106,16 @@ def test_keys_are_registered_shown_and_removed_and_bad_ones_explained(bot):
     with bot.deps.sessionmaker.begin() as s:
         assert s.get(OwnerKey, REQUESTER) is None
     assert "no key registered" in key_command(bot, "show").lower()
+
+    # Home's Remove button does the same, and says so by DM.
+    key_command(bot, f"set {public}")
+    bot.slack.block_action(REQUESTER, "remove_owner_key", "remove", view={"id": "VHOME", "type": "home"})
+    bot.standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == DM and "Key removed" in c.args["text"])
+    with bot.deps.sessionmaker.begin() as s:
+        assert s.get(OwnerKey, REQUESTER) is None
+        assert [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.action.like("owner_key_%")).order_by(AuditEvent.id))] == [
+            "owner_key_set", *["owner_key_refused"] * 4, "owner_key_removed", "owner_key_set", "owner_key_removed",
+        ]
 
 
 @pytest.mark.parametrize("kind", ["x25519", "ssh-ed25519"])
