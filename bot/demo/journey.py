@@ -1,4 +1,5 @@
-"""`iam-bot demo`: request -> review -> approve -> user in IAM -> reveal -> status, on this machine.
+"""`iam-bot demo`: request -> review -> approve -> user in IAM -> reveal -> status, on this machine;
+then the other way credentials travel: a file encrypted to the owner's own age key, opened with it.
 
 Everything is real except the two outsiders: AWS IAM is moto (in process, over HTTP, reached the
 way production reaches AWS, through AWS_ENDPOINT_URL) and Slack is the Web API stand-in plus
@@ -10,6 +11,8 @@ every check passed.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import secrets
@@ -23,18 +26,26 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 from urllib.parse import urlsplit
 
+import pyrage
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from bot.demo.contract import MODAL_LABELS
-from bot.demo.render import MASK, masked, render_message, render_view
+from bot.demo.render import MASK, masked, render_file_message, render_message, render_view
 from bot.demo.slack_sender import SlackSender
 from bot.demo.standin import TEAM_ID, Call, SlackStandIn, poll
 from bot.slack.ui import ids
 
-ALICE, BOB = "UALICE", "UBOB"
-NAMES = {ALICE: "alice", BOB: "bob"}
+ALICE, BOB, CAROL = "UALICE", "UBOB", "UCAROL"
+NAMES = {ALICE: "alice", BOB: "bob", CAROL: "carol"}
 USER_NAME = "alice.dev"
+# The second journey: an IAM user @alice asks for on behalf of @carol, who has registered an age key.
+CAROL_USER = "carol.dev"
+CAROL_GROUPS = ("readers",)
+CAROL_TAGS = {"team": "payments"}
+CAROL_REASON = "Reads the payments reports for the quarterly audit"
+CSV_HEADER = ["User name", "Password", "Access key ID", "Secret access key", "Console login link"]
+AGE_MAGIC = b"age-encryption.org/v1\n"  # how every age file begins
 REGION = "us-east-1"
 GROUPS = ("developers", "readers", "billing-admins")
 POLICY_NAME = "s3-read-reports"
@@ -306,23 +317,31 @@ def _code_value(view: dict[str, Any], label: str) -> str:
     return ""
 
 
-def _form_values(groups: list[dict[str, Any]], policies: list[dict[str, Any]]) -> dict[str, Any]:
-    """state.values as Slack sends them when @alice has filled in the form."""
+def _form_values(
+    groups: list[dict[str, Any]],
+    policies: list[dict[str, Any]],
+    *,
+    user_name: str = USER_NAME,
+    owner: str = ALICE,
+    tags: dict[str, str] = TAGS,
+    reason: str = "Deploys the payments service and reads its reports",
+) -> dict[str, Any]:
+    """state.values as Slack sends them when @alice has filled in the form (for herself unless `owner` says otherwise)."""
 
     def opts(values: list[str]) -> list[dict[str, Any]]:
         return [{"text": {"type": "plain_text", "text": v}, "value": v} for v in values]
 
     return {
-        ids.B_USER_NAME: {ids.A_VALUE: {"type": "plain_text_input", "value": USER_NAME}},
+        ids.B_USER_NAME: {ids.A_VALUE: {"type": "plain_text_input", "value": user_name}},
         ids.B_ACCESS_TYPE: {ids.A_VALUE: {"type": "checkboxes", "selected_options": opts([ids.ACCESS_CONSOLE, ids.ACCESS_KEY])}},
         ids.B_GROUPS: {ids.A_GROUPS: {"type": "multi_external_select", "selected_options": groups}},
         ids.B_POLICIES: {ids.A_POLICIES: {"type": "multi_external_select", "selected_options": policies}},
         ids.B_COPY_FROM: {ids.A_COPY_FROM: {"type": "external_select", "selected_option": None}},
         ids.B_PATH: {ids.A_VALUE: {"type": "plain_text_input", "value": "/engineering/"}},
-        ids.B_TAGS: {ids.A_VALUE: {"type": "plain_text_input", "value": "\n".join(f"{k}={v}" for k, v in TAGS.items())}},
+        ids.B_TAGS: {ids.A_VALUE: {"type": "plain_text_input", "value": "\n".join(f"{k}={v}" for k, v in tags.items())}},
         ids.B_BOUNDARY: {ids.A_BOUNDARY: {"type": "external_select", "selected_option": None}},
-        ids.B_OWNER: {ids.A_VALUE: {"type": "users_select", "selected_user": ALICE}},
-        ids.B_REASON: {ids.A_VALUE: {"type": "plain_text_input", "value": "Deploys the payments service and reads its reports"}},
+        ids.B_OWNER: {ids.A_VALUE: {"type": "users_select", "selected_user": owner}},
+        ids.B_REASON: {ids.A_VALUE: {"type": "plain_text_input", "value": reason}},
     }
 
 
@@ -341,6 +360,12 @@ class Journey:
         self.approve_value = ""
         self.approval: Call | None = None
         self.credentials_dm: Call | None = None
+        # @carol's journey: her age identity (the private half stays here), her request, the file she got.
+        self.carol_identity: Any = None
+        self.carol_short_id = ""
+        self.carol_approve_value = ""
+        self.carol_approval: Call | None = None
+        self.carol_file: dict[str, Any] = {}
 
     def steps(self) -> list[tuple[str, Callable[[Step], None]]]:
         return [
@@ -353,13 +378,18 @@ class Journey:
             ("@alice presses Reveal credentials", self.reveal),
             ("@alice presses Reveal credentials again", self.reveal_again),
             ("@alice DMs the bot: status", self.status),
+            ("@carol registers her age public key: /iam key set", self.carol_sets_key),
+            ("@alice asks for an IAM user owned by @carol", self.carol_request),
+            ("@bob presses Approve on @carol's user", self.carol_approve),
+            ("iam-bot creates the user and sends @carol an encrypted file", self.carol_delivery),
+            ("@carol decrypts the file with her own key", self.carol_decrypts),
         ]
 
-    def _request_row(self) -> Any:
+    def _request_row(self, short_id: str = "") -> Any:
         from models import AccessRequest
 
         with self.w.deps.sessionmaker.begin() as s:
-            req = s.scalars(select(AccessRequest).where(AccessRequest.short_id == self.short_id)).first()
+            req = s.scalars(select(AccessRequest).where(AccessRequest.short_id == (short_id or self.short_id))).first()
             if req is not None:
                 s.expunge(req)
             return req
@@ -512,15 +542,29 @@ class Journey:
             standin, "chat.update", before, lambda c: c.args["ts"] == dm["ts"] and "no longer available" in c.args["text"], "the DM was updated"
         )
         step.check(self._envelope_destroyed(), "the stored ciphertext is destroyed, and the DM says so")
-        raw = b"".join(p.read_bytes() for p in self.w.db_path.parent.glob(self.w.db_path.name + "*"))
+        raw = self._database_bytes()
         step.check(password.encode() not in raw and secret.encode() not in raw, "neither secret is anywhere in the database file, byte for byte")
 
-    def _envelope_destroyed(self) -> bool:
+    def _database_bytes(self) -> bytes:
+        """The SQLite file and its journals, as they are on disk."""
+        return b"".join(p.read_bytes() for p in self.w.db_path.parent.glob(self.w.db_path.name + "*"))
+
+    def _delivered_by(self, request_id: int) -> list[str]:
+        """How the audit trail says a request's credentials were delivered (one entry per delivery)."""
+        from models import AuditEvent
+
+        with self.w.deps.sessionmaker.begin() as s:
+            events = s.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id, AuditEvent.action == "credentials_delivered")).all()
+            return [str((e.details or {}).get("method")) for e in events]
+
+    def _envelope_destroyed(self, short_id: str = "") -> bool:
         from models import AccessRequest, CredentialEnvelope
 
         with self.w.deps.sessionmaker.begin() as s:
             env = s.scalars(
-                select(CredentialEnvelope).join(AccessRequest, AccessRequest.id == CredentialEnvelope.request_id).where(AccessRequest.short_id == self.short_id)
+                select(CredentialEnvelope)
+                .join(AccessRequest, AccessRequest.id == CredentialEnvelope.request_id)
+                .where(AccessRequest.short_id == (short_id or self.short_id))
             ).first()
             return env is None  # the envelope row is deleted, ciphertext and all
 
@@ -548,6 +592,175 @@ class Journey:
         problems = standin.problems
         step.check(not problems, "every message and view Slack was asked to show is valid Block Kit" + (f": {problems[:3]}" if problems else ""))
 
+    # ---- @carol: credentials as a file encrypted to her own key
+
+    def carol_sets_key(self, step: Step) -> None:
+        from models import OwnerKey
+
+        # What `age-keygen -o key.txt` makes: an X25519 identity; @carol keeps it, only its public half is sent.
+        self.carol_identity = pyrage.x25519.Identity.generate()
+        private, public = str(self.carol_identity), str(self.carol_identity.to_public())
+        self.t.forbid(private)  # the private half can never reach the transcript
+        standin, before = self.w.standin, len(self.w.standin.calls)
+        step.say("@carol made a key pair (as `age-keygen -o key.txt` does) and types, in her DM with iam-bot:")
+        step.show([f"/iam key set {public}"])
+        resp = self.w.slack.command(CAROL, f"key set {public}", channel_id="D" + CAROL[1:])
+        step.check(resp.status_code == 200, f"Slack got its answer at once (HTTP {resp.status_code})")
+        answer = _new_call(standin, "response_url", before, lambda c: bool(c.args.get("text")), "the bot answered @carol")
+        step.say("Only @carol sees the answer:")
+        step.show(render_message(answer.args, names=NAMES))
+        step.check(answer.args.get("response_type", "ephemeral") == "ephemeral", "the answer is private to @carol")
+        with self.w.deps.sessionmaker.begin() as s:
+            row = s.get(OwnerKey, CAROL)
+            stored = (row.kind, row.public_key, row.fingerprint) if row is not None else None
+        step.check(stored is not None and stored[:2] == ("age", public), "the bot stored @carol's public key, as an age recipient")
+        fingerprint = stored[2] if stored else ""
+        shown = json.dumps(answer.args, ensure_ascii=False)
+        step.check(
+            fingerprint.startswith(public[:12]) and fingerprint.endswith(public[-6:]) and fingerprint in shown,
+            f"the answer names the key by its fingerprint, {fingerprint}",
+        )
+        step.check("age -d -i key.txt" in shown, "and says how the files will be opened: age -d -i key.txt …")
+        step.check(private not in standin.all_text(), "the private half never went to Slack")
+
+    def carol_request(self, step: Step) -> None:
+        from models import RequestState
+
+        standin, before = self.w.standin, len(self.w.standin.calls)
+        self.w.slack.command(ALICE, "request", channel_id="C0GENERAL")
+        opened = _new_call(standin, "views.open", before, lambda c: c.status == 200 and c.response.get("ok"), "the request modal opened")
+        groups = [o for o in self.groups if o["value"] in CAROL_GROUPS]
+        values = _form_values(groups, [], user_name=CAROL_USER, owner=CAROL, tags=CAROL_TAGS, reason=CAROL_REASON)
+        step.say(f"@alice runs /iam request again and types: User name {CAROL_USER}; Console access + Access key; group readers;")
+        step.say(f"  tags team=payments; owner @carol; reason \"{CAROL_REASON}\"")
+        resp = self.w.slack.view_submission(ALICE, opened.response["view"], values)
+        answer = resp.json() if resp.status_code == 200 and resp.text else {}
+        step.check(answer.get("response_action") == "push", "the form is valid: Slack is told to push the review screen")
+        review = answer["view"]
+        step.say("The review tells @alice how the credentials will travel:")
+        step.show([line for line in render_view(review, names=NAMES) if "Credentials go to" in line])
+        shown = json.dumps(review, ensure_ascii=False)
+        step.check(
+            "encrypted to their key" in shown and str(self.carol_identity.to_public())[:12] in shown and f"<@{CAROL}>" in shown,
+            "to @carol, as a file encrypted to the key she registered",
+        )
+        before = len(standin.calls)
+        resp = self.w.slack.view_submission(ALICE, review, {})
+        step.check(resp.status_code == 200 and resp.json() == {"response_action": "clear"}, "Submit request: Slack is told to close the modal")
+        self.carol_approval = _new_call(
+            standin,
+            "chat.postMessage",
+            before,
+            lambda c: c.response["channel"] == "D" + BOB[1:] and _button_value(c, ids.A_APPROVE) not in (None, self.approve_value),
+            "the approver's DM with Approve was sent",
+        )
+        self.carol_approve_value = _button_value(self.carol_approval, ids.A_APPROVE) or ""
+        self.carol_short_id = ids.parse_approval_value(self.carol_approve_value)[0]
+        lines = render_message(self.carol_approval.args, names=NAMES)
+        step.say(f"@bob gets a DM ({self.carol_approval.response['channel']}), as for @alice's user; it begins:")
+        step.show([*lines[:4], "…", *[line for line in lines if "[ Approve ]" in line]])
+        req = self._request_row(self.carol_short_id)
+        step.check(req is not None and req.state is RequestState.PENDING, f"request {self.carol_short_id} is stored, pending")
+        step.check(req is not None and (req.requester_id, req.owner_id) == (ALICE, CAROL), "asked for by @alice, owned by @carol")
+
+    def carol_approve(self, step: Step) -> None:
+        from models import RequestState
+
+        assert self.carol_approval is not None
+        standin, before = self.w.standin, len(self.w.standin.calls)
+        message = self.carol_approval.response
+        resp = self.w.slack.block_action(
+            BOB, ids.A_APPROVE, self.carol_approve_value, channel_id=message["channel"], message_ts=message["ts"], message=message.get("message")
+        )
+        step.check(resp.status_code == 200, "Slack got its answer at once")
+        updated = _new_call(
+            standin,
+            "chat.update",
+            before,
+            lambda c: c.args["ts"] == message["ts"] and ids.A_APPROVE not in json.dumps(c.args.get("blocks")),
+            "@bob's message was updated with the decision",
+        )
+        step.say("@bob's DM now ends:")
+        step.show(render_message(updated.args, names=NAMES)[-1:])
+        req = self._request_row(self.carol_short_id)
+        step.check(req is not None and req.decided_by == BOB and req.state is not RequestState.PENDING, "the approval is recorded, by @bob")
+        step.check(req is not None and req.approved_digest == req.plan_digest, "what @bob approved is the plan's digest")
+
+    def carol_delivery(self, step: Step) -> None:
+        from models import RequestState
+
+        standin = self.w.standin
+        shared = _wait("the credentials file reached @carol's DM", lambda: standin.files_in(CAROL))
+        f = self.carol_file = shared[0]
+        filename = f"{CAROL_USER}-credentials.csv.age"
+        step.say(f"@carol gets, in her DM ({'D' + CAROL[1:]}), a message with a file:")
+        step.show(render_file_message(f["text"], [f], names=NAMES))
+        step.check(len(shared) == 1 and f["name"] == filename, f"one file, {filename}, shared into @carol's DM")
+        step.check(f"age -d -i key.txt {filename}" in f["text"], f"the message gives the command that opens it: age -d -i key.txt {filename}")
+        step.check(
+            f["bytes"].startswith(AGE_MAGIC) and standin.uploaded(f["id"]) == f["bytes"],
+            f"what Slack received is an age-encrypted file ({len(f['bytes'])} bytes, uploaded once, shared as is)",
+        )
+        iam = self.w.iam
+        user = iam.get_user(UserName=CAROL_USER)["User"]
+        groups = sorted(g["GroupName"] for g in iam.list_groups_for_user(UserName=CAROL_USER)["Groups"])
+        keys = iam.list_access_keys(UserName=CAROL_USER)["AccessKeyMetadata"]
+        iam.get_login_profile(UserName=CAROL_USER)  # raises NoSuchEntity if there is none
+        step.say(f"IAM (moto) now has {user['Arn']}: group {', '.join(groups)}; a console login profile; access key {', '.join(k['AccessKeyId'] for k in keys)}")
+        step.check(user["Path"] == "/engineering/" and groups == list(CAROL_GROUPS), "the user exists under /engineering/, in group readers")
+        step.check(len(keys) == 1 and keys[0]["Status"] == "Active", "with one active access key and a console password")
+
+        def completed() -> Any:
+            req = self._request_row(self.carol_short_id)
+            return req if req is not None and req.state is RequestState.COMPLETED else None
+
+        req = _wait(f"request {self.carol_short_id} is completed", completed)
+        step.check(req.owner_id == CAROL, f"request {self.carol_short_id} is completed")
+        step.check(
+            _wait("the sealed credentials were destroyed", lambda: self._envelope_destroyed(self.carol_short_id)),
+            "once Slack confirmed the file, the sealed credentials are destroyed: no row is left in the database",
+        )
+        step.check(self._delivered_by(req.id) == ["encrypted_file"], "the audit trail records one delivery, as an encrypted file")
+        reveal_dms = [c for c in standin.calls_to("chat.postMessage") if _button_value(c, ids.A_REVEAL) == self.carol_short_id]
+        step.check(not reveal_dms, "no Reveal button was sent: the file is the only way they travel")
+        notice = _new_call(
+            standin, "chat.postMessage", 0, lambda c: c.response["channel"] == "D" + ALICE[1:] and CAROL_USER in c.args["text"] and "sent to" in c.args["text"], "@alice was told"
+        )
+        step.say(f"@alice, who asked, gets a DM ({notice.response['channel']}):")
+        step.show(render_message(notice.args, names=NAMES))
+
+    def carol_decrypts(self, step: Step) -> None:
+        f = self.carol_file
+        plaintext = pyrage.decrypt(f["bytes"], [self.carol_identity]).decode()
+        rows = list(csv.reader(io.StringIO(plaintext)))
+        header, row = rows[0], (rows[1:2] or [[]])[0]
+        user_name, password, key_id, secret, url = (row + [""] * len(CSV_HEADER))[: len(CSV_HEADER)]
+        self.t.forbid(password, secret)  # from here on the transcript cannot print them, even by mistake
+        step.say("@carol saves the file and runs, with her key.txt (the password and secret key are really printed; masked here):")
+        shown = [f"$ age -d -i key.txt {f['name']}", *plaintext.rstrip("\n").split("\n")]
+        step.show(masked(shown, [password, secret]))
+        step.say("(the demo decrypts the bytes Slack received with @carol's identity, using pyrage, the age library)")
+        step.check(header == CSV_HEADER and len(rows) == 2, "it is the CSV the AWS console offers: " + ", ".join(CSV_HEADER))
+        step.check(user_name == CAROL_USER and url.endswith(".signin.aws.amazon.com/console"), f"for user {CAROL_USER}, with the console sign-in URL")
+        live = [k["AccessKeyId"] for k in self.w.iam.list_access_keys(UserName=CAROL_USER)["AccessKeyMetadata"]]
+        step.check(live == [key_id], f"its access key ID {key_id} is the user's only key in IAM")
+        step.check(len(password) >= 8 and password != MASK and len(secret) == 40, "with a console password and a 40-character secret access key")
+        try:
+            pyrage.decrypt(f["bytes"], [pyrage.x25519.Identity.generate()])
+            opened_by_another = True
+        except pyrage.DecryptError:
+            opened_by_another = False
+        step.check(not opened_by_another, "any other key fails to open it")
+        sent = self.w.standin.all_text()
+        step.check(
+            all(v not in sent and v.encode() not in f["bytes"] for v in (password, secret)),
+            "Slack saw ciphertext only: neither secret is in the message, the upload calls or the uploaded bytes",
+        )
+        raw = self._database_bytes()
+        step.check(password.encode() not in raw and secret.encode() not in raw, "neither secret is anywhere in the database file, byte for byte")
+        problems = self.w.standin.problems
+        step.check(not problems, "every message, view and file Slack was asked to show is valid" + (f": {problems[:3]}" if problems else ""))
+
 
 def run_demo(out: TextIO = sys.stdout) -> int:
     """Start everything, run the journey, print the transcript; 0 only if every step was verified."""
@@ -572,7 +785,8 @@ def run_demo(out: TextIO = sys.stdout) -> int:
                     f"  AWS IAM  moto, in this process, at {world.moto_url} (groups {', '.join(GROUPS)}; policy {POLICY_NAME}; boundary {BOUNDARY_NAME})",
                     f"  Slack    a Web API stand-in at {world.standin.url}; requests to the bot signed as Slack signs them",
                     f"  iam-bot  the real app at {world.app_url}/slack/events, its worker, SQLite at {world.db_path}",
-                    f"  People   @alice asks for an IAM user for herself; @bob approves   (all started in {(time.monotonic() - started) * 1000:.0f} ms)",
+                    "  People   @alice asks for an IAM user for herself (no key: a one-time Reveal), then one for @carol",
+                    f"           (who registers an age key: an encrypted file); @bob approves   (all started in {(time.monotonic() - started) * 1000:.0f} ms)",
                 ]
             )
             results = run_steps(steps, transcript)

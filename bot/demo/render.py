@@ -22,6 +22,7 @@ EMOJI = {
     ":no_entry:": "⛔",
     ":x:": "❌",
     ":lock:": "🔒",
+    ":closed_lock_with_key:": "🔐",
     ":heavy_minus_sign:": "➖",
 }
 _EMOJI = re.compile("|".join(map(re.escape, EMOJI)))
@@ -139,6 +140,18 @@ def render_message(message: Mapping[str, Any], *, names: Mapping[str, str] | Non
     if message.get("blocks"):
         return render_blocks(message["blocks"], names=names)
     return mrkdwn(str(message.get("text", "")), names).split("\n")
+
+
+def render_file_message(text: str, files: Iterable[Mapping[str, Any]], *, names: Mapping[str, str] | None = None) -> list[str]:
+    """A message sharing files (files.completeUploadExternal): its text, then a card per file, name and size.
+
+    Each file is ``{"name": ..., "bytes": ...}`` (or ``"size"``); its content is never shown.
+    """
+    lines = mrkdwn(text, names).split("\n") if text else []
+    for f in files:
+        size = f["size"] if "size" in f else len(f.get("bytes") or b"")
+        lines.append(f"📎 {f.get('name', 'file')}  ({size} bytes)")
+    return lines
 
 
 def masked(lines: Iterable[str], secrets: Iterable[str]) -> list[str]:

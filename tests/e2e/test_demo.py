@@ -22,9 +22,16 @@ STEPS = [
     "7. @alice presses Reveal credentials",
     "8. @alice presses Reveal credentials again",
     "9. @alice DMs the bot: status",
+    "10. @carol registers her age public key: /iam key set",
+    "11. @alice asks for an IAM user owned by @carol",
+    "12. @bob presses Approve on @carol's user",
+    "13. iam-bot creates the user and sends @carol an encrypted file",
+    "14. @carol decrypts the file with her own key",
 ]
 # An AWS secret access key: 40 characters of base64's alphabet, standing alone.
 SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+# An age identity (the private half of @carol's key): bech32 after the prefix; "AGE-SECRET-KEY-1…" alone is only named.
+AGE_IDENTITY = re.compile(r"AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{20,}")
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -42,8 +49,8 @@ def test_demo_runs_the_whole_journey_and_shows_no_secret(tmp_path: Path) -> None
     for step in STEPS:
         assert re.search(rf"── {re.escape(step)} ─+ +\d+ ms\n", out), f"step not shown with its time: {step}"
     assert "FAILED" not in out and "✗" not in out and "Traceback" not in out + result.stderr
-    assert out.count("✓") >= 25
-    assert "All 9 steps happened and were verified" in out
+    assert out.count("✓") >= 50
+    assert "All 14 steps happened and were verified" in out
     assert 'To connect a real workspace: create the Slack app (README.md, "Set up the Slack app")' in out
     # What each person sees, Block Kit as text.
     assert "[ Approve ] [ Deny ]" in out and "[ Reveal credentials ]" in out and "└─ [ Cancel ] [ Review ]" in out
@@ -52,6 +59,24 @@ def test_demo_runs_the_whole_journey_and_shows_no_secret(tmp_path: Path) -> None
     assert f"│ *Secret access key*\n    │     {MASK}\n" in out
     assert re.search(rf"alice\.dev,{MASK},AKIA[A-Z0-9]{{16}},{MASK},https://", out)
     assert SECRET_LIKE.findall(out + result.stderr) == []
+    # @carol's credentials travel the other way: a file encrypted to her key, opened with it, masked here too.
+    assert re.search(r"/iam key set age1[0-9a-z]{58}\n", out)
+    assert re.search(r"✓ the answer names the key by its fingerprint, age1[0-9a-z]{8}…[0-9a-z]{6}\n", out)
+    assert re.search(r"📎 carol\.dev-credentials\.csv\.age  \(\d+ bytes\)\n", out)
+    assert "    age -d -i key.txt carol.dev-credentials.csv.age  # key.txt" in out  # the command, as the DM shows it
+    assert "$ age -d -i key.txt carol.dev-credentials.csv.age\n    User name,Password,Access key ID,Secret access key,Console login link\n" in out
+    assert re.search(rf"\n    carol\.dev,{MASK},AKIA[A-Z0-9]{{16}},{MASK},https://\d+\.signin\.aws\.amazon\.com/console\n", out)
+    for check in (
+        "✓ once Slack confirmed the file, the sealed credentials are destroyed: no row is left in the database",
+        "✓ the audit trail records one delivery, as an encrypted file",
+        "✓ no Reveal button was sent: the file is the only way they travel",
+        "is the user's only key in IAM",
+        "✓ any other key fails to open it",
+        "✓ Slack saw ciphertext only: neither secret is in the message, the upload calls or the uploaded bytes",
+    ):
+        assert check in out, check
+    assert out.count("[ Reveal credentials ]") == 1  # alice's DM only
+    assert AGE_IDENTITY.findall(out + result.stderr) == []
     # Nothing is left behind where it ran.
     assert list(tmp_path.iterdir()) == []
 
@@ -79,10 +104,14 @@ def test_demo_logs_are_json_lines_with_ids_when_stderr_is_not_a_terminal(tmp_pat
     lines = result.stderr.splitlines()
     entries = [json.loads(line) for line in lines]  # every line, from every library, is JSON
     slack = [e for e in entries if e["logger"] == "bot.slack"]
-    assert len(slack) >= 8 and all(e["team"] == "T0TEST" and e["user"] in ("UALICE", "UBOB") for e in slack)
-    approve = next(e for e in slack if e["slack"] == "action approve_request")
-    assert approve["user"] == "UBOB" and approve["channel"] == "DBOB" and re.fullmatch(r"R[0-9A-Z]{6}", approve["request"])
+    assert len(slack) >= 8 and all(e["team"] == "T0TEST" and e["user"] in ("UALICE", "UBOB", "UCAROL") for e in slack)
+    approves = [e for e in slack if e["slack"] == "action approve_request"]
+    assert len(approves) == 2  # @alice's user, then @carol's
+    for approve in approves:
+        assert approve["user"] == "UBOB" and approve["channel"] == "DBOB" and re.fullmatch(r"R[0-9A-Z]{6}", approve["request"])
+    assert any(e["slack"] == "command /iam" and e["user"] == "UCAROL" for e in slack)  # /iam key set
     worker = [e for e in entries if e.get("job")]
-    assert worker and all(e["request"] == approve["request"] for e in worker)
+    assert worker and {e["request"] for e in worker} == {a["request"] for a in approves}
+    assert AGE_IDENTITY.findall(result.stderr) == []
     assert SECRET_LIKE.findall(result.stderr) == []
     assert not any(e["logger"].startswith(("botocore", "urllib3", "werkzeug", "moto")) and e["level"] == "DEBUG" for e in entries)
