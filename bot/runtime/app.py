@@ -80,13 +80,13 @@ class Components:
     housekeeping: Housekeeping
     worker: Worker
     audit_anchoring: AuditAnchoring
-    keys: OwnerKeys
+    owner_keys: OwnerKeys
 
     @property
     def services(self) -> handlers.Services:
         return handlers.Services(
             form=self.form, decisions=self.decisions, reveal=self.reveal, status=self.status, audit_export=self.audit_export, notifier=self.notifier,
-            keys=self.keys,
+            keys=self.owner_keys,
         )
 
 
@@ -158,11 +158,11 @@ def build(
         sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, requesters=requesters, announcer=announcer, clock=clock, wake=wake
     )
     deliver_held = lambda owner_id: delivery.deliver_held(owner_id)  # noqa: E731 - built below; a key registered sends what waited for it
-    keys = OwnerKeys(sessionmaker=sm, publish_home=status.publish_home, key_registered=deliver_held, file_only=rulebook.file_only, clock=clock)
+    owner_keys = OwnerKeys(sessionmaker=sm, publish_home=status.publish_home, key_registered=deliver_held, file_only=rulebook.file_only, clock=clock)
     form = RequestForm(
         sessionmaker=sm, iam=iam, notifier=notifier, rulebook=rulebook, requesters=requesters,
         path_prefix=settings.user_path_prefix, boundary_setting=settings.permissions_boundary or None,
-        request_ttl=request_ttl, clock=clock, wake=wake, key_label=keys.label_of,
+        request_ttl=request_ttl, clock=clock, wake=wake, key_label=owner_keys.label_of,
     )
     reveal = Reveal(sessionmaker=sm, vault=vault, notifier=notifier, publish_home=status.publish_home, clock=clock)
     audit_anchoring = AuditAnchoring(sessionmaker=sm, keys=keys, notifier=notifier, clock=clock)
@@ -198,7 +198,7 @@ def build(
         settings=settings, engine=engine, sessionmaker=sm, clock=clock, rulebook=rulebook, vault=vault, iam=iam, client=client,
         notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
         audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
-        audit_anchoring=audit_anchoring, keys=keys,
+        audit_anchoring=audit_anchoring, owner_keys=owner_keys,
     )
 
 
