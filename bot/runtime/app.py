@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -202,6 +203,10 @@ def build(
     )
 
 
+LISTENER_THREADS = 256  # listeners waiting to send an ack, or for a work slot: mostly idle threads
+WORK_SLOTS = 8  # listeners working after their ack at once (database, Slack calls); the database pool has 10 + 20
+
+
 def create_app(settings: Settings, components: Components) -> OnceApp:
     app = OnceApp(
         # Bolt copies its base logger's level into every logger it makes; clamped (bot.runtime.logsetup)
@@ -209,15 +214,16 @@ def create_app(settings: Settings, components: Components) -> OnceApp:
         logger=logging.getLogger("slack_bolt"),
         signing_secret=settings.slack_signing_secret or None,
         client=components.client,
-        # Listeners run after ack() in this pool; each gets a copy of the delivery's log context.
-        # An ack waits for a free listener thread: enough threads that a burst of clicks (whose
-        # listeners go on to update messages and Home) never keeps the next ack waiting.
-        listener_executor=(pool := ContextExecutor(max_workers=24, thread_name_prefix="bolt-listener")),
+        # Listeners run in this pool; each gets a copy of the delivery's log context. A listener must
+        # start for its ack() to be sent, so the pool is large (threads are made only when needed)
+        # and never busy with work after an ack: that waits for one of WORK_SLOTS (ClaimingAck).
+        listener_executor=(pool := ContextExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="bolt-listener")),
         token_verification_enabled=False,  # no auth.test at start: start-up must not depend on Slack
         request_verification_enabled=not settings.socket_mode,
         raise_error_for_unhandled_request=False,
     )
     app.listener_pool = pool
+    app.work_slots = threading.BoundedSemaphore(WORK_SLOTS)  # before the listeners are registered: each holds it
     app.recent_deliveries = RecentKeys()
     app.middleware(slack_context_middleware)  # first: every later line knows which delivery it is about
     app.middleware(drop_repeated_deliveries(components.sessionmaker, components.clock, app.recent_deliveries))

@@ -82,11 +82,15 @@ class RepeatedDelivery(Exception):
 
 
 class ClaimingAck(Ack):
-    """Bolt's ack, plus: once Slack has its answer, the delivery is claimed in the database.
+    """Bolt's ack, plus: once Slack has its answer, the delivery waits for a work slot and is claimed
+    in the database.
 
     The answer goes back at once (Bolt's runner returns `self.response` as soon as it is set);
     the claim is written right after it, in the listener's thread and before anything the listener
     does after its ack(), so no ack waits for a database write and no duplicate reaches a side effect.
+    The work slot (`OnceApp.work_slots`) bounds how many listeners work after their ack at once, so
+    that a burst of clicks is answered at once and worked through a few at a time: an ack never
+    waits for a thread that earlier deliveries' work is holding.
     """
 
     def __init__(self, claim: Callable[[], bool]):
@@ -94,6 +98,8 @@ class ClaimingAck(Ack):
         self._claim = claim
         self._fresh: bool | None = None
         self.armed = False  # set in the listener's thread: Bolt's own ack of an event must not claim
+        self.slots: threading.BoundedSemaphore | None = None  # set with `armed`
+        self.holds_slot = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         response = super().__call__(*args, **kwargs)
@@ -103,9 +109,17 @@ class ClaimingAck(Ack):
 
     def claim(self) -> None:
         if self._fresh is None:
+            if self.slots is not None and not self.holds_slot:
+                self.slots.acquire()
+                self.holds_slot = True
             self._fresh = self._claim()
         if not self._fresh:
             raise RepeatedDelivery
+
+    def release(self) -> None:
+        if self.holds_slot and self.slots is not None:
+            self.holds_slot = False
+            self.slots.release()
 
 
 class OnceListener(CustomListener):
@@ -115,10 +129,16 @@ class OnceListener(CustomListener):
     commands and interactions are claimed by their own ack() (`ClaimingAck`).
     """
 
+    def __init__(self, *, slots: threading.BoundedSemaphore, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.slots = slots
+
     def run_ack_function(self, *, request: BoltRequest, response: BoltResponse) -> BoltResponse | None:
         ack = request.context.get("ack")
+        claiming = isinstance(ack, ClaimingAck)
         try:
-            if isinstance(ack, ClaimingAck):
+            if claiming:
+                ack.slots = self.slots
                 if self.auto_acknowledgement:
                     ack.claim()
                 else:
@@ -126,6 +146,9 @@ class OnceListener(CustomListener):
             return super().run_ack_function(request=request, response=response)
         except RepeatedDelivery:
             return None
+        finally:
+            if claiming:
+                ack.release()
 
 
 class OnceApp(App):
@@ -133,6 +156,7 @@ class OnceApp(App):
 
     listener_pool: ContextExecutor
     recent_deliveries: inbound.RecentKeys
+    work_slots: threading.BoundedSemaphore
 
     def drain(self, timeout: float = 5.0) -> None:
         """Let listeners already running (after their ack) finish, for up to `timeout` s."""
@@ -144,6 +168,7 @@ class OnceApp(App):
         registered = super()._register_listener(functions, primary_matcher, matchers, middleware, auto_acknowledgement, ack_timeout)
         plain = self._listeners[-1]
         self._listeners[-1] = OnceListener(
+            slots=self.work_slots,
             app_name=plain.app_name, ack_function=plain.ack_function, lazy_functions=plain.lazy_functions, matchers=plain.matchers,
             middleware=plain.middleware, auto_acknowledgement=plain.auto_acknowledgement, ack_timeout=plain.ack_timeout,
             base_logger=self._base_logger,

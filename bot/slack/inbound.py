@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from models import InboundDelivery
@@ -74,14 +75,14 @@ class RecentKeys:
 def claim(session: Session, *, key: str, now: datetime) -> bool:
     """True if this delivery is new (or a retry of one that died before it was answered).
 
-    Claimed after the ack was made, so the row records both at once.
+    Claimed after the ack was made, so the row records both at once. One INSERT that does nothing
+    on a repeat (no savepoint, no ORM flush): this runs for every delivery, beside the acks of others.
     """
-    try:
-        with session.begin_nested():
-            session.add(InboundDelivery(key=key, received_at=now, acked_at=now))
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = InboundDelivery.__table__
+    stmt = insert(table).values(key=key, received_at=now, acked_at=now).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    if session.execute(stmt).first() is not None:  # RETURNING, not rowcount: the drivers differ on the latter here
         return True
-    except IntegrityError:
-        pass
     taken = session.execute(
         update(InboundDelivery)
         .where(InboundDelivery.key == key, InboundDelivery.acked_at.is_(None), InboundDelivery.received_at < now - IN_FLIGHT)
