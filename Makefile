@@ -31,8 +31,11 @@ test: $(VENV)/.test
 	bash scripts/ensure-postgres.sh
 	IAM_BOT_REQUIRE_PG=1 $(BIN)/python -m pytest
 
+# Every benchmark in bench/, one after the other (about 20 minutes on 2 cores); each prints its figures beside its baseline.
+BENCHES := ack modal journey queries bulk crash footprint
 bench: $(VENV)/.test
-	$(BIN)/python scripts/bench_journey.py
+	bash scripts/ensure-postgres.sh
+	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
 
 chaos: $(VENV)/.test
 	bash scripts/ensure-postgres.sh
