@@ -38,8 +38,9 @@ _WRITE_CONFIG = Config(retries={"mode": "adaptive"}, connect_timeout=5, read_tim
 # nobody holds. They are tried again here, after reading what IAM did (`_creates`).
 # As many tries as botocore gives other calls (AWS_MAX_ATTEMPTS).
 _CREATE_CONFIG = Config(retries={"mode": "adaptive", "total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
-# Checks made while Slack waits (3 s): one quick try, then give up and check again at provisioning.
-_QUICK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.5, read_timeout=0.8)
+# Checks made while Slack waits (3 s): one quick try (a local connection is made in well under 0.3 s;
+# a busy IAM may take a second to answer), then give up and check again at provisioning.
+_QUICK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.3, read_timeout=1.2)
 
 
 def _pause(attempt: int) -> None:

@@ -5,10 +5,22 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from tests.support.harness import wait_until
 from tests.support.journeys import APPROVER
 
 NO_SUCH_REQUEST = "RNOSUCH1:" + "0" * 64  # an Approve naming no request: refused privately, after the ack
+
+
+@pytest.fixture
+def bot(standin, moto, iam, tmp_path):
+    """On SQLite: the database only stores each click's claim (PostgreSQL's is tested in test_slack_redelivery)."""
+    from tests.support.harness import RunningBot
+
+    running = RunningBot(database_url=f"sqlite:///{tmp_path / 'iam-bot.db'}", standin=standin, moto_url=moto.url).start()
+    yield running
+    running.stop()
 
 
 def test_a_burst_of_clicks_is_acked_while_earlier_clicks_still_work(bot):

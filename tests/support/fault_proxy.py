@@ -47,6 +47,15 @@ class FaultProxy:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the caller was killed on purpose while its answer was on the way
 
+            def _error(self, status: int, code: str, message: str) -> None:
+                """Answer as IAM answers an error: its XML shape, with `code` and a request id."""
+                payload = _ERROR.format(code=code, message=message, n=len(proxy.injected)).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 params = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
@@ -59,13 +68,7 @@ class FaultProxy:
                     self.connection.shutdown(2)
                     return
                 if fault is not None:
-                    status, code = fault
-                    payload = _ERROR.format(code=code, message="injected by the test", n=len(proxy.injected)).encode()
-                    self.send_response(status)
-                    self.send_header("Content-Type", "text/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    self._error(*fault, "injected by the test")
                     return
                 if proxy._spring(action, "before"):
                     self.close_connection = True  # the call dies with its caller: IAM never sees it
@@ -82,13 +85,7 @@ class FaultProxy:
                 lost = proxy._take_lost(action)
                 if lost is not None and resp.status_code < 300:
                     # IAM did it, and the caller hears an error instead: the answer was lost on the way.
-                    status, code = lost
-                    payload = _ERROR.format(code=code, message="answer lost (injected by the test)", n=len(proxy.injected)).encode()
-                    self.send_response(status)
-                    self.send_header("Content-Type", "text/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    self._error(*lost, "answer lost (injected by the test)")
                     return
                 self.send_response(resp.status_code)
                 for k, v in resp.headers.items():
