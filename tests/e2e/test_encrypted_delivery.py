@@ -154,8 +154,12 @@ def test_credentials_arrive_as_a_file_only_the_owners_key_opens(kind, proxied, i
     assert _digest(sent_passwords[-1]) == _digest(password)
 
     # Nothing readable anywhere else: Slack saw ciphertext only, no log line or table holds a secret.
+    def destroyed() -> bool:  # once Slack confirmed the file (just after it was shared)
+        with bot.deps.sessionmaker.begin() as s:
+            return s.scalars(select(CredentialEnvelope)).first() is None
+
+    wait_until(destroyed, what="the sealed credentials destroyed")
     with bot.deps.sessionmaker.begin() as s:
-        assert s.scalars(select(CredentialEnvelope)).all() == []  # destroyed once Slack confirmed the file
         delivered = s.scalars(select(AuditEvent).where(AuditEvent.action == "credentials_delivered")).one()
     assert delivered.details["method"] == "encrypted_file"
     for secret_value in (password, secret):
