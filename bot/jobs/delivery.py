@@ -97,6 +97,9 @@ class Delivery:
                 env.dm_channel_id = channel
                 env.dm_ts = ts
             audit.record(s, action="credentials_delivered", actor=BOT_ACTOR, now=self.clock(), request_id=request_id, to=view.owner_id, method="reveal")
+        if env is None:
+            # Revealed from this very DM before it was recorded: the reveal could not say so on it.
+            self.notifier.update([(channel, ts)], ui.credentials_gone_message(view, revealed_at=self.clock()), what="credentials DM")
         self._tell_requester(view)
         return True
 

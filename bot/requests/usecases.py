@@ -490,18 +490,21 @@ def claim_reveal(session: Session, *, short_id: str, actor_id: str, now: datetim
     return req, env
 
 
-def finish_reveal(session: Session, *, envelope_id: int, actor_id: str, now: datetime) -> None:
+def finish_reveal(session: Session, *, envelope_id: int, actor_id: str, now: datetime) -> tuple[str, str] | None:
     """The modal opened: the envelope row is deleted (bot.credentials.envelopes) and the reveal recorded.
 
     With no row left, a later click finds nothing to reveal (claim_reveal) and the status timeline
     reads the reveal from the audit trail. The caller empties SQLite's log once this commits.
+    Returns where the credentials DM is, as known now: a click can race the delivery recording it.
     """
     env = session.get(CredentialEnvelope, envelope_id)
     if env is None:
-        return
+        return None
     request_id = env.request_id
+    place = (env.dm_channel_id, env.dm_ts) if env.dm_channel_id and env.dm_ts else None
     envelopes.destroy(session, envelope_id)
     audit.record(session, action="credentials_revealed", actor=actor_id, now=now, request_id=request_id)
+    return place
 
 
 def release_reveal(session: Session, *, envelope_id: int) -> None:

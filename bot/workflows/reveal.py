@@ -37,7 +37,7 @@ class Reveal:
     def reveal(self, *, actor: str, short_id: str, trigger_id: str) -> None:
         """Open the one reveal modal; raises Refused (the wrong person, already revealed, Slack too slow)."""
         req, env = attempt(self.sm, self.clock, actor, usecases.claim_reveal, short_id=short_id, actor_id=actor, now=self.clock())
-        ciphertext, env_id, dm_channel, dm_ts = env.ciphertext, env.id, env.dm_channel_id, env.dm_ts
+        ciphertext, env_id = env.ciphertext, env.id
         if ciphertext is None:
             raise Refused("These credentials were already revealed or have expired; they are no longer stored.")
         try:
@@ -52,9 +52,9 @@ class Reveal:
             raise Refused(f"The credentials could not be shown ({why}). They are still stored; try again.")
         now = self.clock()
         with self.sm.begin() as s:
-            usecases.finish_reveal(s, envelope_id=env_id, actor_id=actor, now=now)
+            place = usecases.finish_reveal(s, envelope_id=env_id, actor_id=actor, now=now)
             gone = ui.credentials_gone_message(store.view_of(s, store.get_request(s, short_id=short_id), plan=False), revealed_at=now)
         envelopes.checkpoint(self.sm)  # SQLite: the destroyed ciphertext leaves the write-ahead log too
-        if dm_channel and dm_ts:
-            self.notifier.update([(dm_channel, dm_ts)], gone, what="credentials DM")
+        if place:  # else the delivery, still recording its DM, finds the envelope gone and updates it
+            self.notifier.update([place], gone, what="credentials DM")
         self.publish_home(actor)

@@ -151,6 +151,26 @@ def test_the_envelope_row_is_deleted_and_the_reveal_stays_one_time(bot, iam):
     bot.standin.wait_for("chat.postMessage", lambda c: c.args["channel"] == "DREQUESTER1" and "Credentials revealed by" in json.dumps(c.args.get("blocks")))
 
 
+def test_a_reveal_clicked_before_the_dm_is_recorded_still_marks_the_dm(bot, iam):
+    """The owner clicks Reveal in the instant between Slack posting the DM and the bot recording
+    where it is: the one modal opens, and the DM still ends up saying the credentials were revealed."""
+    short_id = request_user(bot, user_name="quickclick1", access=["console"])
+    revealed = threading.Event()
+
+    def reveal_before_the_bot_hears_back(call) -> None:  # type: ignore[no-untyped-def]
+        if call.method == "chat.postMessage" and "reveal_credentials" in json.dumps(call.args.get("blocks")) and not revealed.is_set():
+            revealed.set()
+            click(bot, REQUESTER, "reveal_credentials", short_id, call)
+            bot.standin.wait_for("views.open", lambda c: c.args["view"].get("callback_id") == "iam_reveal")
+            wait_until(lambda: _count(bot, AuditEvent, AuditEvent.action == "credentials_revealed") == 1, what="reveal recorded")
+
+    bot.standin.after_call.append(reveal_before_the_bot_hears_back)
+    click(bot, APPROVER, "approve_request", short_id)
+    dm = credentials_dm(bot, short_id)
+    bot.standin.wait_for("chat.update", lambda c: c.args["ts"] == dm.response["ts"] and "were revealed" in c.args["text"] + json.dumps(c.args["blocks"]))
+    assert revealed.is_set() and _count(bot, CredentialEnvelope) == 0
+
+
 # ---------------------------------------------------------------- the generated key, local only
 
 def _serve_env(**extra: str) -> dict[str, str]:
