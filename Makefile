@@ -29,7 +29,8 @@ endif
 test: $(VENV)/.test
 	$(BIN)/lint-imports
 	bash scripts/ensure-postgres.sh
-	IAM_BOT_REQUIRE_PG=1 $(BIN)/python -m pytest
+	# Two processes: most of the suite waits on servers (moto, the Slack stand-in, PostgreSQL), not the CPU.
+	IAM_BOT_REQUIRE_PG=1 $(BIN)/python -m pytest -n 2 --dist worksteal
 
 # Every benchmark in bench/, one after the other (about 20 minutes on 2 cores); each prints its figures beside its baseline.
 BENCHES := ack modal journey queries bulk crash footprint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from bot.runtime.db import normalize_url
 from bot.runtime.settings import FIELD_ENV, ConfigError, Settings, load_settings
 
 ENV_NAMES = sorted(FIELD_ENV.values())
-GOOD_KEY = Fernet.generate_key().decode()
+# Fixed, not generated: test ids carry it, and pytest-xdist's workers must collect the same ids.
+GOOD_KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()
+OTHER_KEY = base64.urlsafe_b64encode(bytes(range(32, 64))).decode()
 
 
 @pytest.fixture(autouse=True)
@@ -145,7 +148,7 @@ def test_settings_repr_hides_the_encryption_key() -> None:
         ("approval_channel", "G012ABCDEF"),
         ("approval_channel", ""),
         ("approvers_raw", " U012ABCDEF , W0456DEF ,"),
-        ("encryption_key_raw", f" {GOOD_KEY} , {Fernet.generate_key().decode()} "),
+        ("encryption_key_raw", f" {GOOD_KEY} , {OTHER_KEY} "),
     ],
 )
 def test_good_values_accepted(field: str, value: str) -> None:
