@@ -12,6 +12,7 @@ from slack_bolt import App
 
 from bot.slack.notifier import Notifier
 from bot.workflows.audit_export import AuditExport
+from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.decisions import Decisions
 from bot.workflows.owner_keys import OwnerKeys
 from bot.workflows.request_form import RequestForm
@@ -28,6 +29,7 @@ class Services:
     audit_export: AuditExport
     notifier: Notifier  # private answers (refusals) where a click happened, and error DMs
     keys: OwnerKeys
+    credential_requests: CredentialRequests  # /iam rotate-key, /iam reset-password
 
 
 def register(app: App, services: Services) -> None:

@@ -33,6 +33,9 @@ def register(app: App, services: Services) -> None:
         elif sub == "key":
             # The text may be a private key pasted by mistake: it goes to the parser only, never to a log.
             respond(response_type="ephemeral", **services.keys.command(user_id=user_id, text=rest))
+        elif sub in ("rotate-key", "reset-password"):
+            kind = "rotate_key" if sub == "rotate-key" else "reset_password"
+            respond(response_type="ephemeral", **services.credential_requests.ask(kind=kind, actor=user_id, text=rest))
         elif sub in ("", "help"):
             respond(response_type="ephemeral", **ui.help_message())
         else:

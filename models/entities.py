@@ -207,6 +207,29 @@ class OwnerKey(Base):
     created_at: Mapped[datetime]
 
 
+class KeyRetirement(Base):
+    """The old access key of a rotation, deactivated and later deleted on schedule, with the owner told before each.
+
+    Every `*_at` of something done is set by compare-and-set, so however many replicas run the
+    schedule, each reminder is sent once and each change is recorded once (the IAM calls repeat harmlessly).
+    """
+
+    __tablename__ = "key_retirements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), unique=True)
+    user_name: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(128))
+    owner_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    deactivate_at: Mapped[datetime] = mapped_column(index=True)
+    delete_at: Mapped[datetime] = mapped_column(index=True)
+    deactivate_reminded_at: Mapped[datetime | None]
+    delete_reminded_at: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
 class AuditEvent(Base):
     """Append-only record of what happened; details never hold secrets.
 

@@ -98,3 +98,20 @@ class IamFacts:
     policies: Mapping[str, ManagedPolicy] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessKeyFacts:
+    key_id: str
+    active: bool
+    created: Any = None  # datetime as IAM reported it
+
+
+@dataclass(frozen=True)
+class CredentialFacts:
+    """An existing user's sign-in credentials as read: what rotation and password reset are planned on."""
+
+    user_name: str
+    keys: tuple[AccessKeyFacts, ...] = ()
+    console: bool = False
+    marker: str | None = None  # the short id of the request that created the user, if the bot did

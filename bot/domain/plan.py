@@ -36,6 +36,13 @@ def document_hash(document: Mapping[str, Any]) -> str:
 
 class PlanKind(str, enum.Enum):
     CREATE_USER = "create_user"
+    ROTATE_KEY = "rotate_key"  # a second key for an existing user; the old one is retired later
+    RESET_PASSWORD = "reset_password"
+
+    @property
+    def credentials_only(self) -> bool:
+        """New credentials for an existing user: nothing is granted, so the grant is not judged again."""
+        return self in (PlanKind.ROTATE_KEY, PlanKind.RESET_PASSWORD)
 
 
 class StepKind(str, enum.Enum):
@@ -45,6 +52,8 @@ class StepKind(str, enum.Enum):
     PUT_USER_POLICY = "put_user_policy"
     CREATE_LOGIN_PROFILE = "create_login_profile"
     CREATE_ACCESS_KEY = "create_access_key"
+    ADD_ACCESS_KEY = "add_access_key"  # target: the one key the user keeps meanwhile (the key being rotated)
+    RESET_PASSWORD = "reset_password"
 
 
 @dataclass(frozen=True)

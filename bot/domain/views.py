@@ -36,6 +36,12 @@ class RequestView:
     plan: Plan | None = None
     plan_digest: str | None = None
     plan_changes: tuple[str, ...] = ()  # why the plan was made again, when it was (shown to approvers)
+    kind: str = "create_user"  # bot.domain.plan.PlanKind's value
+
+    @property
+    def what(self) -> str:
+        """What the request brings, in words: "IAM user `alice`", "new access key for `alice`"..."""
+        return {"rotate_key": "new access key for", "reset_password": "new console password for"}.get(self.kind, "IAM user")
 
     @property
     def owner_id(self) -> str:

@@ -33,6 +33,7 @@ _HINTS = {
     "MalformedPolicyDocument": "A policy document was rejected by IAM.",
     "InvalidInput": "IAM rejected a value of the request.",
     "PasswordPolicyViolation": "The generated password did not satisfy the account's password policy.",
+    "KeyDrift": "Nothing was changed: ask again with `/iam rotate-key` once the user has one key (IAM allows two).",
 }
 
 

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as B
 from botocore.parsers import ResponseParserError
 
 from bot.common.constants import MARKER_TAG
-from bot.domain.facts import GroupFacts, InlinePolicy, ManagedPolicy, PasswordPolicy, PolicyChoice, UserFacts, is_aws_managed
+from bot.domain.facts import AccessKeyFacts, CredentialFacts, GroupFacts, InlinePolicy, ManagedPolicy, PasswordPolicy, PolicyChoice, UserFacts, is_aws_managed
 from bot.iam.cache import Immutable, TtlCache
 from bot.iam.errors import AwsError, UserConflict, call
 
@@ -438,6 +438,72 @@ class IamGateway:
                     raise
             _pause(attempt)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    # ---- day two: an existing user's credentials ----
+
+    def read_credentials(self, user_name: str) -> CredentialFacts:
+        """The user's access keys, whether it can sign in to the console, and the bot's marker if it made it."""
+        return call("read the credentials of user " + user_name, self._read_credentials, user_name=user_name)
+
+    def _read_credentials(self, *, user_name: str) -> CredentialFacts:
+        iam = self.iam
+        tags = [t for page in iam.get_paginator("list_user_tags").paginate(UserName=user_name) for t in page["Tags"]]
+        keys = tuple(
+            AccessKeyFacts(key_id=k["AccessKeyId"], active=k["Status"] == "Active", created=k.get("CreateDate"))
+            for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
+        )
+        try:
+            iam.get_login_profile(UserName=user_name)
+            console = True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                raise
+            console = False
+        marker = next((t["Value"] for t in tags if t["Key"] == MARKER_TAG), None)
+        return CredentialFacts(user_name=user_name, keys=keys, console=console, marker=marker)
+
+    def add_access_key(self, *, user_name: str, keep: str, tried: bool) -> tuple[str, str]:
+        """A second key beside `keep` (the one being rotated). The plan saw `keep` alone, so once a create
+        was sent (`tried`, or an earlier loop here) another key is one whose answer was lost: deleted
+        first, each try. Before that, another key was added by hand meanwhile: KeyDrift, nothing touched."""
+        for attempt in range(self._create_tries):
+            for key in call("ListAccessKeys", self.iam.list_access_keys, UserName=user_name)["AccessKeyMetadata"]:
+                if key["AccessKeyId"] == keep:
+                    continue
+                if not tried and attempt == 0:
+                    raise AwsError("KeyDrift", f"{user_name} gained the key {key['AccessKeyId']} after the rotation was planned", action="ListAccessKeys")
+                call("DeleteAccessKey", self.iam.delete_access_key, UserName=user_name, AccessKeyId=key["AccessKeyId"])
+            try:
+                made = call("CreateAccessKey", self._creates.create_access_key, UserName=user_name)["AccessKey"]
+                return made["AccessKeyId"], made["SecretAccessKey"]
+            except AwsError as exc:
+                if not exc.transient or attempt == self._create_tries - 1:
+                    raise
+            _pause(attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def reset_password(self, *, user_name: str, password: str) -> None:
+        """A new console password, to be changed at the next sign-in; repeating it sets the same one."""
+        call("UpdateLoginProfile", self.iam.update_login_profile, UserName=user_name, Password=password, PasswordResetRequired=True)
+
+    def deactivate_key(self, *, user_name: str, key_id: str) -> bool:
+        """False if the key (or user) is gone already: nothing left to deactivate."""
+        try:
+            call("UpdateAccessKey", self.iam.update_access_key, UserName=user_name, AccessKeyId=key_id, Status="Inactive")
+            return True
+        except AwsError as exc:
+            if exc.code != "NoSuchEntity":
+                raise
+            return False
+
+    def delete_key(self, *, user_name: str, key_id: str) -> bool:
+        try:
+            call("DeleteAccessKey", self.iam.delete_access_key, UserName=user_name, AccessKeyId=key_id)
+            return True
+        except AwsError as exc:
+            if exc.code != "NoSuchEntity":
+                raise
+            return False
 
     def delete_user_we_created(self, *, user_name: str, marker: str) -> bool:
         """Undo a failed provisioning: only a user that carries this request's marker is touched."""

@@ -27,6 +27,7 @@ from bot.domain.plan import changes as plan_changes
 from bot.domain.spec import RequestSpec
 from bot.iam.errors import AwsError
 from bot.iam.gateway import IamGateway
+from bot.credentials import retirement
 from bot.jobs.delivery import Delivery
 from bot.jobs.queue import JobQueue, LeaseLost
 from bot.policy import gate
@@ -36,6 +37,9 @@ from bot.workflows.announce import Announcer, Event
 from models import CredentialEnvelope, JobState, RequestState
 
 log = logging.getLogger(__name__)
+
+CREDENTIAL_STEPS = (StepKind.CREATE_LOGIN_PROFILE, StepKind.CREATE_ACCESS_KEY, StepKind.ADD_ACCESS_KEY, StepKind.RESET_PASSWORD)
+TRIED = "tried:"  # a job's record that a create without a marker of its own was sent at least once
 
 
 class PlanFailed(Exception):
@@ -59,8 +63,10 @@ class ApplyJob:
         clock: Callable[[], datetime],
         credentials_ttl: timedelta,
         rulebook: Rulebook,
+        key_grace: timedelta = timedelta(days=7),
     ):
         self.rulebook = rulebook
+        self.key_grace = key_grace
         self.sm = sessionmaker
         self.queue = queue
         self.iam = iam
@@ -134,7 +140,7 @@ class ApplyJob:
                 documents = store.documents(s, [st.document for st in plan.steps if st.document])
             arn = ""
             for step in plan.steps:
-                if step.kind is StepKind.CREATE_LOGIN_PROFILE or step.kind is StepKind.CREATE_ACCESS_KEY:
+                if step.kind in CREDENTIAL_STEPS:
                     continue  # credentials come last, sealed as they are made (below)
                 if step.kind is not StepKind.CREATE_USER and step.key in done:
                     continue
@@ -147,8 +153,8 @@ class ApplyJob:
                     self._step_done(job_id, step, arn=arn, boundary=step.boundary)
                 else:
                     self._step_done(job_id, step)
-            self._credentials(job_id, plan, request_id=request_id, owner_id=owner_id)
-            self._complete(job_id, request_id, arn)
+            self._credentials(job_id, plan, request_id=request_id, owner_id=owner_id, done=done)
+            self._complete(job_id, request_id, arn, plan)
         except LeaseLost:
             raise
         except PlanFailed as exc:
@@ -200,6 +206,8 @@ class ApplyJob:
         """Fail closed: a plan approved while a guardrail could not be checked is read again in full
         before anything is applied. Returns what changed (it goes back to its approvers, and the plan
         job judges it again); raises Undecided while IAM still will not show what is needed."""
+        if plan.kind.credentials_only:
+            return []  # grants nothing: nothing to judge again
         with self.sm.begin() as s:
             docs = store.documents(s, plan.grant.documents)
         if not gate.judge(self.rulebook, plan, docs, spec).undecided:
@@ -260,7 +268,11 @@ class ApplyJob:
             self.iam.put_inline_policy(user_name=user, name=step.target, document=document)
         return None
 
-    def _credentials(self, job_id: int, plan: Plan, *, request_id: int, owner_id: str) -> None:
+    def _mark_tried(self, job_id: int, step: Step) -> None:
+        with self.sm.begin() as s:
+            self.queue.mark(self.queue.own(s, job_id), TRIED + step.key)
+
+    def _credentials(self, job_id: int, plan: Plan, *, request_id: int, owner_id: str, done: set[str]) -> None:
         """The console password and the access key, each sealed at once, each made once."""
         creds = self._load_partial(request_id)
         if creds is None:
@@ -269,24 +281,42 @@ class ApplyJob:
             self._save_partial(job_id, request_id, owner_id, creds)
         for step in plan.steps:
             if step.kind is StepKind.CREATE_LOGIN_PROFILE and creds.password is None:
-                password = generate_password(self.iam.password_policy())
-                try:
-                    self.iam.set_login_profile(user_name=plan.user_name, password=password)
-                except AwsError as exc:
-                    if exc.code != "PasswordPolicyViolation":
-                        raise
-                    # The account's policy changed since it was last read (it is kept for a minute).
-                    password = generate_password(self.iam.password_policy(fresh=True))
-                    self.iam.set_login_profile(user_name=plan.user_name, password=password)
+                password = self._new_password(lambda p: self.iam.set_login_profile(user_name=plan.user_name, password=p))
                 creds = creds.with_(password=password)
                 self._save_partial(job_id, request_id, owner_id, creds)
                 self._step_done(job_id, step, password_reset_required=True)
-            elif step.kind is StepKind.CREATE_ACCESS_KEY and creds.access_key_id is None:
-                key_id, secret = self.iam.create_fresh_access_key(user_name=plan.user_name)
+            elif step.kind is StepKind.RESET_PASSWORD and creds.password is None:
+                password = self._new_password(lambda p: self.iam.reset_password(user_name=plan.user_name, password=p))
+                creds = creds.with_(password=password)
+                self._save_partial(job_id, request_id, owner_id, creds)
+                self._step_done(job_id, step, password_reset_required=True)
+            elif step.kind in (StepKind.CREATE_ACCESS_KEY, StepKind.ADD_ACCESS_KEY) and creds.access_key_id is None:
+                if step.kind is StepKind.ADD_ACCESS_KEY:
+                    # Recorded before the first try: a key beside the kept one is then this request's own
+                    # (an answer lost in a crash), never one added by hand meanwhile.
+                    tried = TRIED + step.key in done
+                    if not tried:
+                        self._mark_tried(job_id, step)
+                    key_id, secret = self.iam.add_access_key(user_name=plan.user_name, keep=step.target, tried=tried)
+                else:
+                    key_id, secret = self.iam.create_fresh_access_key(user_name=plan.user_name)
                 creds = creds.with_(access_key_id=key_id, secret_access_key=secret)
                 self._save_partial(job_id, request_id, owner_id, creds)
                 self._step_done(job_id, step, access_key_id=key_id)
         del creds
+
+    def _new_password(self, set_it: Callable[[str], None]) -> str:
+        """A password the account's policy accepts, set in IAM; returned for sealing."""
+        password = generate_password(self.iam.password_policy())
+        try:
+            set_it(password)
+        except AwsError as exc:
+            if exc.code != "PasswordPolicyViolation":
+                raise
+            # The account's policy changed since it was last read (it is kept for a minute).
+            password = generate_password(self.iam.password_policy(fresh=True))
+            set_it(password)
+        return password
 
     def _not_visible_yet(self, exc: AwsError, user_name: str) -> bool:
         """NoSuchEntity for the user we just created is IAM's propagation delay, not a missing group."""
@@ -299,14 +329,16 @@ class ApplyJob:
 
     # ---------------------------------------------------------------- endings
 
-    def _complete(self, job_id: int, request_id: int, arn: str) -> None:
+    def _complete(self, job_id: int, request_id: int, arn: str, plan: Plan) -> None:
         now = self.clock()
         with self.sm.begin() as s:
             job = self.queue.own(s, job_id)
             env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
             if env is not None:
                 env.expires_at = now + self.ttl
-            usecases.complete(s, request_id=request_id, arn=arn, now=now)
+            rotated = next((st for st in plan.steps if st.kind is StepKind.ADD_ACCESS_KEY), None)
+            if usecases.complete(s, request_id=request_id, arn=arn, now=now) and rotated is not None:
+                retirement.schedule(s, request_id=request_id, user_name=plan.user_name, key_id=rotated.target, now=now, grace=self.key_grace)
             self.queue.finish(job)
 
     def _undo(self, user_name: str, marker: str) -> tuple[bool, str]:

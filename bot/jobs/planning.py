@@ -10,6 +10,7 @@ from typing import Callable
 
 from bot.common.logcontext import bind
 from bot.common.sql import SessionMaker
+from bot.domain.plan import PlanKind
 from bot.domain.plan import changes as plan_changes
 from bot.iam.errors import AwsError
 from bot.policy import gate
@@ -59,22 +60,37 @@ class PlanJob:
                 self.queue.finish(job)  # cancelled meanwhile, or done by another worker
                 return
             spec, marker, request_id = store.spec_of(req), req.short_id, req.id
+            kind, by_owner = PlanKind(req.kind), req.requester_id == req.owner_id
+            creating = store.creating_request(s, user_name=req.user_name) if kind.credentials_only else None
+            creator = creating.short_id if creating else ""
             previous = store.plan_of(s, request_id=req.id, digest=req.plan_digest) if req.plan_digest else None
             drift = list(req.plan_changes or ())  # what the apply job saw change, if that is why we are here
         bind(request=marker)
         try:
-            facts = planner.gather_facts(self.iam, spec)
+            if kind.credentials_only:
+                try:
+                    plan = planner.plan_new_credentials(kind, self.iam.read_credentials(spec.user_name), account=self.iam.account_id(), marker=creator)
+                except planner.Unplannable as exc:
+                    self._fail(job_id, request_id, str(exc))
+                    return
+                documents: dict = {}  # type: ignore[type-arg]
+                verdict = gate.judge_credentials(self.rulebook, plan, by_owner=by_owner)
+            else:
+                facts = planner.gather_facts(self.iam, spec)
+                if facts.missing:
+                    self._fail(job_id, request_id, "The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
+                    return
+                plan, documents = planner.plan_create_user(spec, facts, marker=marker)
+                verdict = gate.judge(self.rulebook, plan, documents, spec)  # on the whole effective grant
         except AwsError as exc:  # transient: IAM was busy; nothing is judged on a partial read
-            if (delay := self.queue.retry_later(job_id, code=exc.code, action=exc.action)) is not None:
+            if kind.credentials_only and exc.code == "NoSuchEntity":
+                self._fail(job_id, request_id, f"`{spec.user_name}` no longer exists in IAM; nothing was changed.")
+                return
+            if (exc.transient or not kind.credentials_only) and (delay := self.queue.retry_later(job_id, code=exc.code, action=exc.action)) is not None:
                 log.warning("plan job %s: transient %s during %s; retrying in %s", job_id, exc.code, exc.action, delay)
                 return
             self._fail(job_id, request_id, f"AWS kept refusing to answer while the request was checked ({exc.code} during {exc.action}). Submit it again later.")
             return
-        if facts.missing:
-            self._fail(job_id, request_id, "The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
-            return
-        plan, documents = planner.plan_create_user(spec, facts, marker=marker)
-        verdict = gate.judge(self.rulebook, plan, documents, spec)  # on the whole effective grant
         changed = (plan_changes(previous, plan) or drift) if previous is not None else drift
         now = self.clock()
         with self.sm.begin() as s:

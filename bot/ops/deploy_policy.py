@@ -86,6 +86,8 @@ ACTIONS: dict[str, Scope] = {
     "iam:ListAccessKeys": Scope.OWN_USER,
     "iam:CreateAccessKey": Scope.OWN_USER,
     "iam:DeleteAccessKey": Scope.OWN_USER,
+    "iam:UpdateAccessKey": Scope.OWN_USER,  # a rotated key is deactivated before it is deleted
+    "iam:GetLoginProfile": Scope.OWN_USER,  # /iam reset-password: has the user a console password?
     "iam:CreateLoginProfile": Scope.OWN_USER,
     "iam:UpdateLoginProfile": Scope.OWN_USER,
     "iam:DeleteLoginProfile": Scope.OWN_USER,

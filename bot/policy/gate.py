@@ -35,7 +35,24 @@ class Verdict:
         return self.rule.approver_groups
 
 
+SELF_SERVICE_RULE = Rule(name="self-service", auto_approve=True)
+
+
+def judge_credentials(book: Rulebook, plan: Plan, *, by_owner: bool) -> Verdict:
+    """New credentials for an existing user grant nothing new, so no guardrail or risk applies. The
+    owner's own ask is served at once where the rules let owners serve themselves (`self_service`);
+    any other ask goes to the approvers its rule names, never to an automatic rule."""
+    what = "A new access key" if plan.kind.value == "rotate_key" else "A new console password"
+    risk = {"flags": [], "summary": f"{what} for `{plan.user_name}`; its permissions do not change."}
+    if by_owner and plan.kind.value in book.self_service:
+        return Verdict(rule=SELF_SERVICE_RULE, auto=True, denial=None, undecided=(), risk=risk)
+    choice = book.choose(Subject.of_plan(plan), blockers=("new credentials asked for by someone other than the owner",))
+    return Verdict(rule=choice.rule, auto=False, denial=None, undecided=(), risk=risk)
+
+
 def judge(book: Rulebook, plan: Plan, documents: Mapping[str, Mapping[str, Any]], spec: RequestSpec) -> Verdict:
+    if plan.kind.credentials_only:
+        return judge_credentials(book, plan, by_owner=False)  # the plan job judges the owner's own ask
     facts = risk.facts_from_plan(plan, documents)
     subject = Subject.of_plan(plan)
     denial = guardrails.violation(book.guardrails, facts, tag_keys=subject.tag_keys)

@@ -159,6 +159,10 @@ class Evaluation:
 DELIVERY_ANY, DELIVERY_FILE_ONLY = "any", "encrypted_file_only"
 DELIVERIES = (DELIVERY_ANY, DELIVERY_FILE_ONLY)
 
+# Day-two asks an owner may make of their own bot-managed user without approval, unless the rules
+# file says otherwise (`self_service: []`): new credentials grant nothing new.
+SELF_SERVICE_KINDS = ("rotate_key", "reset_password")
+
 
 @dataclass(frozen=True)
 class Rulebook:
@@ -171,6 +175,7 @@ class Rulebook:
     # How credentials may reach their owner: "any" (an encrypted file to the owner's key if they
     # registered one, else the one-time Reveal) or "encrypted_file_only" (a key is required).
     delivery: str = "any"
+    self_service: frozenset[str] = frozenset(SELF_SERVICE_KINDS)
     source: str | None = None
 
     @property

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from bot.common.errors import ConfigError
 from bot.common.slack_ids import APPROVER_ID_RE, is_usergroup
 from bot.policy.guardrails import Guardrails
-from bot.policy.rulebook import ACCESS_KINDS, DEFAULT_RULE, DELIVERIES, DELIVERY_ANY, BreakGlass, Match, Reminders, Rule, Rulebook
+from bot.policy.rulebook import ACCESS_KINDS, DEFAULT_RULE, DELIVERIES, DELIVERY_ANY, SELF_SERVICE_KINDS, BreakGlass, Match, Reminders, Rule, Rulebook
 
 SETTING = "IAM_BOT_RULES"
 POLICY_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+")
@@ -236,7 +236,15 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
     top = _mapping(data, (), problems)
     if top is None:
         return Rulebook()
-    _keys(top, (), ("request_ttl_hours", "delivery", "reminders", "guardrails", "break_glass", "rules"), problems)
+    _keys(top, (), ("request_ttl_hours", "delivery", "self_service", "reminders", "guardrails", "break_glass", "rules"), problems)
+
+    self_service = frozenset(SELF_SERVICE_KINDS)
+    if "self_service" in top:
+        kinds = top["self_service"]
+        if not isinstance(kinds, list) or any(k not in SELF_SERVICE_KINDS for k in kinds):
+            problems.add(("self_service",), f"must be a list of: {', '.join(SELF_SERVICE_KINDS)} (an empty list: every ask needs approval)")
+        else:
+            self_service = frozenset(kinds)
 
     delivery = top.get("delivery", DELIVERY_ANY)
     if delivery not in DELIVERIES:
@@ -310,6 +318,7 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
         break_glass=break_glass,
         request_ttl_hours=ttl,
         delivery=delivery,
+        self_service=self_service,
         source=source,
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Protocol
 
 from bot.common.constants import MARKER_TAG
-from bot.domain.facts import GroupFacts, IamFacts, InlinePolicy, ManagedPolicy, UserFacts, policy_name
+from bot.domain.facts import CredentialFacts, GroupFacts, IamFacts, InlinePolicy, ManagedPolicy, UserFacts, policy_name
 from bot.domain.plan import EffectiveGrant, Granted, Plan, PlanKind, Step, StepKind, document_hash
 from bot.domain.spec import RequestSpec
 from bot.iam.errors import AwsError
@@ -149,3 +149,35 @@ def plan_create_user(spec: RequestSpec, facts: IamFacts, *, marker: str) -> tupl
         copied_from=spec.copy_from,
     )
     return plan, documents
+
+
+class Unplannable(Exception):
+    """The ask cannot be served as IAM stands; the message says why and what to do, for people."""
+
+
+def plan_new_credentials(kind: PlanKind, facts: CredentialFacts, *, account: str, marker: str) -> Plan:
+    """A key rotation or a password reset for a user the bot created (for request `marker`). Pure.
+
+    Rotation adds a second key beside the one in use (IAM allows two) and names that one, so the
+    apply job can tell a key of its own lost try from one added by hand; the old key is retired later.
+    """
+    user = facts.user_name
+    if facts.marker != marker:
+        raise Unplannable(f"`{user}` in IAM is not the user the bot created for request {marker}; it was replaced by hand, so the bot leaves it alone.")
+    if kind is PlanKind.ROTATE_KEY:
+        if not facts.keys:
+            raise Unplannable(f"`{user}` has no access key, so there is nothing to rotate. A first key is a change to the user: ask an approver.")
+        if len(facts.keys) > 1:
+            ids = ", ".join(f"{k.key_id} ({'active' if k.active else 'inactive'})" for k in facts.keys)
+            raise Unplannable(
+                f"`{user}` already has two access keys ({ids}), IAM's limit. Delete the one no longer in use "
+                "(IAM > Users > Security credentials), or wait for an earlier rotation to retire its old key, then ask again."
+            )
+        step = Step(StepKind.ADD_ACCESS_KEY, target=facts.keys[0].key_id)
+    elif kind is PlanKind.RESET_PASSWORD:
+        if not facts.console:
+            raise Unplannable(f"`{user}` cannot sign in to the console, so it has no password to reset. Console access is a change to the user: ask an approver.")
+        step = Step(StepKind.RESET_PASSWORD)
+    else:
+        raise ValueError(f"not a credentials plan: {kind}")
+    return Plan(kind=kind, account=account, user_name=user, steps=(step,))

@@ -94,6 +94,26 @@ def open_request_for_name(session: Session, *, user_name: str) -> AccessRequest 
     ).first()
 
 
+def creating_request(session: Session, *, user_name: str) -> AccessRequest | None:
+    """The completed request that created the IAM user of this name (the latest, if it was made again)."""
+    return session.scalars(
+        select(AccessRequest)
+        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.kind == "create_user", AccessRequest.state == RequestState.COMPLETED)
+        .order_by(AccessRequest.id.desc())
+        .limit(1)
+    ).first()
+
+
+def users_owned_by(session: Session, *, owner_id: str) -> list[str]:
+    """The IAM users the bot created for this owner, by name."""
+    rows = session.scalars(
+        select(AccessRequest.user_name)
+        .where(AccessRequest.owner_id == owner_id, AccessRequest.kind == "create_user", AccessRequest.state == RequestState.COMPLETED)
+        .order_by(AccessRequest.user_name)
+    ).all()
+    return list(dict.fromkeys(rows))
+
+
 # ---------------------------------------------------------------- approvals
 
 
@@ -201,6 +221,7 @@ def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: boo
                 plan=plans.get((req.id, req.plan_digest)) if req.plan_digest else None,
                 plan_digest=req.plan_digest,
                 plan_changes=tuple(req.plan_changes or ()),
+                kind=req.kind,
             )
         )
     return out

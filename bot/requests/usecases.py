@@ -124,6 +124,55 @@ def submit_draft(
     return req
 
 
+# ---------------------------------------------------------------- day two: new credentials
+
+CREDENTIAL_ASKS = {"rotate_key": "a new access key", "reset_password": "a new console password"}
+
+
+def file_credentials_request(
+    session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime
+) -> AccessRequest:
+    """Ask for new credentials (`rotate_key`, `reset_password`) for a user the bot created, for its owner.
+
+    Only the owner, or an approver, may ask; the plan job reads IAM, plans and judges it (an owner's
+    own ask is served at once where the rules allow). The credentials go to the owner, as at creation.
+    """
+    what = CREDENTIAL_ASKS[kind]
+    creating = store.creating_request(session, user_name=user_name)
+    if creating is None:
+        raise Refused(f"`{user_name[:64]}` is not a user the bot created, so it cannot give it {what}. Ask your AWS admins.")
+    if actor_id != creating.owner_id and not is_approver:
+        raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can ask for {what}.")
+    if (dup := store.open_request_for_name(session, user_name=user_name)) is not None:
+        raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
+    req = AccessRequest(
+        short_id=new_short_id(),
+        kind=kind,
+        state=S.SUBMITTED,
+        requester_id=actor_id,
+        created_at=now,
+        updated_at=now,
+        quorum=1,
+        approver_users=None,  # the plan job's verdict names them
+        approver_groups=None,
+        expires_at=None,
+        next_reminder_at=None,
+        reminders_sent=0,
+        break_glass=False,
+        **store.spec_columns(
+            RequestSpec(
+                user_name=creating.user_name, console_access=kind == "reset_password", access_key=kind == "rotate_key",
+                owner_id=creating.owner_id, reason=f"{what[0].upper()}{what[1:]} (day two)", path=creating.path,
+            )
+        ),
+    )
+    session.add(req)
+    session.flush()
+    store.enqueue_job(session, request_id=req.id, kind=JobKind.PLAN, now=now)
+    audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name, owner=creating.owner_id)
+    return req
+
+
 # ---------------------------------------------------------------- the plan
 
 

@@ -26,6 +26,7 @@ from bot.policy.rule_lint import never_effective
 from bot.jobs.applying import ApplyJob
 from bot.jobs.delivery import Delivery
 from bot.jobs.housekeeping import Housekeeping
+from bot.jobs.key_retirement import KeyRetirements
 from bot.jobs.planning import PlanJob
 from bot.jobs.queue import JobQueue
 from bot.jobs.reevaluation import Reevaluation
@@ -42,6 +43,7 @@ from bot.slack.inbound import RecentKeys
 from bot.slack.notifier import Notifier
 from bot.workflows.announce import Announcer
 from bot.workflows.audit_anchor import AuditAnchoring
+from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.decisions import Decisions
 from bot.workflows.owner_keys import OwnerKeys
@@ -82,12 +84,14 @@ class Components:
     worker: Worker
     audit_anchoring: AuditAnchoring
     owner_keys: OwnerKeys
+    credential_requests: CredentialRequests
+    key_retirements: KeyRetirements
 
     @property
     def services(self) -> handlers.Services:
         return handlers.Services(
             form=self.form, decisions=self.decisions, reveal=self.reveal, status=self.status, audit_export=self.audit_export, notifier=self.notifier,
-            keys=self.owner_keys,
+            keys=self.owner_keys, credential_requests=self.credential_requests,
         )
 
 
@@ -183,12 +187,15 @@ def build(
     apply_job = ApplyJob(
         sessionmaker=sm, queue=queue, iam=iam, vault=vault, announcer=announcer, delivery=delivery, clock=clock,
         credentials_ttl=timedelta(hours=settings.credentials_ttl_hours), rulebook=rulebook,
+        key_grace=timedelta(days=settings.key_rotation_grace_days),
     )
+    credential_requests = CredentialRequests(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake, self_service=rulebook.self_service)
+    key_retirements = KeyRetirements(sessionmaker=sm, iam=iam, notifier=notifier, clock=clock)
     worker = Worker(
         queue,
         runners={JobKind.PLAN.value: plan_job.run, JobKind.APPLY.value: apply_job.run},
         housekeeping=[reevaluation.run_once, delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due,
-                      audit_anchoring.run_due]
+                      audit_anchoring.run_due, key_retirements.run_due]
         if housekeeping
         else [],
         poll_seconds=settings.worker_poll_seconds,
@@ -199,7 +206,7 @@ def build(
         settings=settings, engine=engine, sessionmaker=sm, clock=clock, rulebook=rulebook, vault=vault, iam=iam, client=client,
         notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
         audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
-        audit_anchoring=audit_anchoring, owner_keys=owner_keys,
+        audit_anchoring=audit_anchoring, owner_keys=owner_keys, credential_requests=credential_requests, key_retirements=key_retirements,
     )
 
 

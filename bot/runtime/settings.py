@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     kms_key_id: str = Field("", validation_alias=_env("IAM_BOT_KMS_KEY_ID"))
     audit_key_raw: str = Field("", validation_alias=_env("IAM_BOT_AUDIT_KEY"), repr=False)  # HMAC keys of the audit chain, newest first
     credentials_ttl_hours: float = Field(24.0, validation_alias=_env("IAM_BOT_CREDENTIALS_TTL_HOURS"), gt=0, le=24 * 30)
+    # A rotated key: deactivated this many days after the new one is issued, deleted as many days later.
+    key_rotation_grace_days: float = Field(7.0, validation_alias=_env("IAM_BOT_KEY_ROTATION_GRACE_DAYS"), gt=0, le=90)
     worker_poll_seconds: float = Field(5.0, validation_alias=_env("IAM_BOT_WORKER_POLL_SECONDS"), gt=0, le=300)
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     job_lease_seconds: float = Field(10.0, validation_alias=_env("IAM_BOT_JOB_LEASE_SECONDS"), ge=1, le=3600)

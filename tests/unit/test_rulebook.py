@@ -407,3 +407,21 @@ def test_unreadable_or_unknown_file_kind(tmp_path: Path) -> None:
         load_rulebook(write(tmp_path, "rules.json", "{}"))
     with pytest.raises(ConfigError, match=r"^IAM_BOT_RULES: cannot read"):
         load_rulebook(tmp_path / "missing.yml")
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("rules: []\n", {"rotate_key", "reset_password"}),  # owners serve themselves by default
+        ("self_service: []\n", set()),
+        ("self_service: [reset_password]\n", {"reset_password"}),
+    ],
+)
+def test_self_service_says_which_asks_of_an_owner_need_no_approval(tmp_path: Path, text: str, expected: set[str]) -> None:
+    assert load_rulebook(write(tmp_path, "rules.yml", text)).self_service == expected
+
+
+@pytest.mark.parametrize("value", ["[create_user]", "rotate_key", "[offboard]"])
+def test_self_service_refuses_what_it_cannot_mean(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match="self_service"):
+        load_rulebook(write(tmp_path, "rules.yml", f"self_service: {value}\n"))

@@ -41,6 +41,10 @@ def step_words(step: Step) -> str:
         return "Create a console password (to be changed at first sign-in)"
     if step.kind is StepKind.CREATE_ACCESS_KEY:
         return "Create an access key"
+    if step.kind is StepKind.ADD_ACCESS_KEY:
+        return f"Create a new access key beside `{esc(step.target)}`, which is deactivated after a grace period and then deleted"
+    if step.kind is StepKind.RESET_PASSWORD:
+        return "Set a new console password (to be changed at the next sign-in)"
     return esc(step.key)
 
 
@@ -118,7 +122,10 @@ def plan_blocks(
         shown, changes_cut = _sections("*:warning: The plan was made again: IAM changed since it was approved*", listed, budget=2)
         out += shown
     steps, steps_cut = _sections(f"*What will be done in IAM* (user `{esc(clip(plan.user_name, 64))}`)", step_lines(plan))
-    held, held_cut = _sections("*What the user will hold*", grant_lines(plan)) if holdings else ([], 0)
+    if plan.kind.credentials_only:  # nothing granted: the user keeps exactly the permissions it has
+        held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nThe permissions it has now: this grants nothing new."))], 0
+    else:
+        held, held_cut = _sections("*What the user will hold*", grant_lines(plan)) if holdings else ([], 0)
     out += steps + held
     if not holdings:  # a preview: what groups and policies grant is read when the request is submitted
         out.append(ContextBlock(elements=[MarkdownTextObject(

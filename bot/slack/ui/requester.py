@@ -65,15 +65,22 @@ def decision_message(req: RequestView) -> Message:
     return message(text, [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
 
 
+def _ready(req: RequestView, *, plain: bool = False) -> str:
+    name = req.user_name if plain else f"`{esc(req.user_name)}`"
+    if req.kind == "create_user":
+        return f"Your IAM user {name} is ready" + ("." if plain else "")
+    return f"A {req.what} {name} is ready" + ("." if plain else "")
+
+
 def credentials_ready_message(req: RequestView, *, expires_at: datetime) -> Message:
-    text = f"Your IAM user {req.user_name} is ready. Reveal the credentials once, before they expire."
+    text = f"{_ready(req, plain=True)} Reveal the credentials once, before they expire."
     return message(
         text,
         [
             SectionBlock(
                 text=MarkdownTextObject(
                     text=clip(
-                        f":key: Your IAM user `{esc(req.user_name)}` is ready (request *{req.short_id}*, approved by {decider(req)}).\n"
+                        f":key: {_ready(req)} (request *{req.short_id}*, approved by {decider(req)}).\n"
                         f"The credentials can be revealed *once*, by you only, until {when(expires_at)}. Have a password manager ready.",
                         3000,
                     )
@@ -90,7 +97,7 @@ def credentials_ready_message(req: RequestView, *, expires_at: datetime) -> Mess
 def credentials_file_comment(req: RequestView, *, key: OwnerKey, filename: str, command: str) -> str:
     """The text shared with the encrypted credentials file (no secret: those are in the file only)."""
     return clip(
-        f":closed_lock_with_key: Your IAM user `{esc(req.user_name)}` is ready (request *{req.short_id}*, approved by {decider(req)}). "
+        f":closed_lock_with_key: {_ready(req)} (request *{req.short_id}*, approved by {decider(req)}). "
         f"Its credentials are in `{esc(filename)}`, encrypted to your key {esc(key.label)}: only its private key opens the file.\n"
         f"Open it with:\n```{esc(command)}```\n"
         "It holds the CSV the AWS console offers: user name, password, access key ID, secret access key and sign-in URL. "
@@ -101,14 +108,14 @@ def credentials_file_comment(req: RequestView, *, key: OwnerKey, filename: str, 
 
 
 def credentials_held_message(req: RequestView, *, expires_at: datetime) -> Message:
-    text = f"Your IAM user {req.user_name} is ready; its credentials wait for your public key."
+    text = f"{_ready(req, plain=True)[:-1]}; the credentials wait for your public key."
     return message(
         text,
         [
             SectionBlock(
                 text=MarkdownTextObject(
                     text=clip(
-                        f":key: Your IAM user `{esc(req.user_name)}` is ready (request *{req.short_id}*). This workspace sends credentials "
+                        f":key: {_ready(req)} (request *{req.short_id}*). This workspace sends credentials "
                         "only as a file encrypted to your own key, and you have none registered. Register one with "
                         "`/iam key set <public key>` (the contents of `~/.ssh/id_ed25519.pub`, or an `age1…` recipient from `age-keygen`): "
                         f"the file is sent within a minute. The credentials are destroyed unsent {when(expires_at)}.",

@@ -61,6 +61,10 @@ _EVENT_WORDS = {
     "applied:put_user_policy": "Inline policy `{target}` put",
     "applied:create_login_profile": "Console password set (to be changed at first sign-in)",
     "applied:create_access_key": "Access key created",
+    "applied:add_access_key": "New access key created beside `{target}`, which is retired on schedule",
+    "applied:reset_password": "Console password reset (to be changed at the next sign-in)",
+    "old_key_deactivated": "Old access key deactivated",
+    "old_key_deleted": "Old access key deleted: the rotation is complete",
     "provisioning_retry": "AWS was busy; retrying",
     "completed": "Completed",
     "failed": "Failed; nothing was left behind in AWS",
@@ -88,6 +92,8 @@ def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Messa
     """One request's story, from the audit log (no secrets are ever in it)."""
     lines = [line for e in events if (line := _event_line(e))]
     header = f"*{req.short_id}* `{esc(req.user_name)}` — {STATE_WORDS[req.state]}"
+    if req.kind != "create_user":
+        header += f" ({req.what.rsplit(' ', 1)[0]})"
     body = header + "\n" + ("\n".join(lines[-30:]) or "_no events yet_")
     if req.state is RequestState.FAILED and req.failure_reason:
         body += f"\n*Why it failed:* {esc(clip(req.failure_reason, 800))}"
@@ -122,6 +128,8 @@ def help_message() -> Message:
                         "• `/iam request` — ask for a new IAM user\n"
                         "• `/iam status [user name or request id]` — how your requests stand (also: DM me `status`)\n"
                         "• `/iam key set <public key>` — get credentials as a file only your key opens (`show`, `remove`)\n"
+                        "• `/iam rotate-key [user name]` — a new access key for a user you own; the old one is retired after a grace period\n"
+                        "• `/iam reset-password [user name]` — a new console password for a user you own\n"
                         "• `/iam help` — this message"
                     )
                 )

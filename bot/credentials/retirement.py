@@ -1,0 +1,39 @@
+"""The old key of a rotation: when it is deactivated and deleted (the owner switches meanwhile).
+
+`schedule` is called in the transaction that completes the rotation, so a rotation that completed
+always has its old key's retirement on record, whatever happens to the process next.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import AccessRequest, KeyRetirement
+
+
+def schedule(session: Session, *, request_id: int, user_name: str, key_id: str, now: datetime, grace: timedelta) -> KeyRetirement:
+    """Deactivate `key_id` after `grace`, delete it after another `grace`; once per rotation request."""
+    found = session.scalars(select(KeyRetirement).where(KeyRetirement.request_id == request_id)).first()
+    if found is not None:
+        return found
+    req = session.get(AccessRequest, request_id)
+    assert req is not None
+    row = KeyRetirement(
+        request_id=request_id, user_name=user_name, key_id=key_id, owner_id=req.owner_id, created_at=now,
+        deactivate_at=now + grace, delete_at=now + 2 * grace,
+    )
+    session.add(row)
+    return row
+
+
+def pending_for(session: Session, *, user_names: list[str]) -> dict[str, KeyRetirement]:
+    """The retirement under way for each of these users (not yet deleted), by user name."""
+    if not user_names:
+        return {}
+    rows = session.scalars(
+        select(KeyRetirement).where(KeyRetirement.user_name.in_(user_names), KeyRetirement.deleted_at.is_(None)).order_by(KeyRetirement.id)
+    ).all()
+    return {r.user_name: r for r in rows}
