@@ -11,7 +11,9 @@ import time
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
+from models import AccessRequest, RequestState
 from tests.support.chaos import Chaos
 from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import RunningBot, wait_until
@@ -156,3 +158,57 @@ def test_a_password_policy_tightened_within_the_cached_minute_is_read_again(prox
     tried = [p["Password"] for a, p in proxy.history if a == "CreateLoginProfile" and p.get("UserName") == "strict-policy"]
     assert len(tried) == 2 and not satisfies(tried[0], strict) and satisfies(tried[1], strict)
     assert [a for a, _ in proxy.history].count("GetAccountPasswordPolicy") == 2  # once cached, once fresh
+
+
+def test_a_rotation_whose_new_key_answer_was_lost_leaves_the_old_key_and_one_new_one(proxied, iam):
+    """The new key of a rotation is made, its answer lost: that key (whose secret nobody holds) is
+    deleted before the next try, the old key is never touched, and the owner gets the key IAM keeps."""
+    bot, proxy = proxied
+    short_id = request_user(bot, user_name="lost-rotation", access=["access_key"])
+    click(bot, APPROVER, "approve_request", short_id)
+    credentials_dm(bot, short_id)
+    (old,) = [k["AccessKeyId"] for k in iam.list_access_keys(UserName="lost-rotation")["AccessKeyMetadata"]]
+    proxy.lose_answer("CreateAccessKey")
+    before = len(bot.standin.calls_to("response_url"))
+    bot.slack.command(REQUESTER, "rotate-key lost-rotation")
+    answer = json.dumps(wait_until(lambda: bot.standin.calls_to("response_url")[before:], what="the answer")[0].args)
+    rotation = answer.split("Request *", 1)[1].split("*", 1)[0]
+    dm = credentials_dm(bot, rotation)
+    assert proxy.injected == ["CreateAccessKey (answer lost)"]
+    keys = {k["AccessKeyId"] for k in iam.list_access_keys(UserName="lost-rotation")["AccessKeyMetadata"]}
+    assert old in keys and len(keys) == 2
+    sent = [(a, p) for a, p in proxy.history if p.get("UserName") == "lost-rotation"]
+    deleted = [p.get("AccessKeyId") for a, p in sent if a == "DeleteAccessKey"]
+    assert len(deleted) == 1 and old not in deleted  # the orphan went before the next try, never the old key
+    (new,) = keys - {old}
+    assert new in _revealed(bot, rotation, dm)
+
+
+def test_a_key_added_by_hand_after_the_rotation_was_planned_stops_it_untouched(database_url, standin, moto, iam):
+    """The plan saw one key; a second one appears before the worker applies it: nothing is deleted or made."""
+    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url).start()
+    try:
+        short_id = request_user(bot, user_name="drifted-keys", access=["access_key"])
+        click(bot, APPROVER, "approve_request", short_id)
+        credentials_dm(bot, short_id)
+        bot.deps.worker.stop(timeout=5)  # from here the test runs each job itself
+        before = len(bot.standin.calls_to("response_url"))
+        bot.slack.command(REQUESTER, "rotate-key drifted-keys")
+        answer = json.dumps(wait_until(lambda: bot.standin.calls_to("response_url")[before:], what="the answer")[0].args)
+        rotation = answer.split("Request *", 1)[1].split("*", 1)[0]
+
+        def state() -> RequestState:
+            with bot.deps.sessionmaker.begin() as s:
+                return s.scalars(select(AccessRequest.state).where(AccessRequest.short_id == rotation)).one()
+
+        # Run only the plan job: it approves the owner's own ask and queues the apply job.
+        bot.deps.worker.run_once()
+        assert state() is RequestState.APPROVED
+        by_hand = iam.create_access_key(UserName="drifted-keys")["AccessKey"]["AccessKeyId"]
+        bot.deps.worker.run_until_idle()
+        assert state() is RequestState.FAILED
+        assert by_hand in {k["AccessKeyId"] for k in iam.list_access_keys(UserName="drifted-keys")["AccessKeyMetadata"]}
+        assert len(iam.list_access_keys(UserName="drifted-keys")["AccessKeyMetadata"]) == 2
+        bot.standin.wait_for("chat.postMessage", lambda c: "after the rotation was planned" in c.args["text"] + json.dumps(c.args.get("blocks")))
+    finally:
+        bot.stop()
