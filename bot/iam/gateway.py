@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import boto3
 from botocore.config import Config
@@ -427,9 +427,18 @@ class IamGateway:
     def create_fresh_access_key(self, *, user_name: str) -> tuple[str, str]:
         """Create the user's one access key. A key already there is one whose secret nobody holds (a crashed
         job, or an answer lost on the way): it is deleted first, each try, so one request leaves one key."""
-        for attempt in range(self._create_tries):
+
+        def clear(_attempt: int) -> None:
             for key in call("ListAccessKeys", self.iam.list_access_keys, UserName=user_name)["AccessKeyMetadata"]:
                 call("DeleteAccessKey", self.iam.delete_access_key, UserName=user_name, AccessKeyId=key["AccessKeyId"])
+
+        return self._create_key(user_name, clear)
+
+    def _create_key(self, user_name: str, clear: Callable[[int], None]) -> tuple[str, str]:
+        """CreateAccessKey, never retried by botocore: tried again here, after `clear(attempt)` removed
+        what a try whose answer was lost may have made."""
+        for attempt in range(self._create_tries):
+            clear(attempt)
             try:
                 made = call("CreateAccessKey", self._creates.create_access_key, UserName=user_name)["AccessKey"]
                 return made["AccessKeyId"], made["SecretAccessKey"]
@@ -466,21 +475,16 @@ class IamGateway:
         """A second key beside `keep` (the one being rotated). The plan saw `keep` alone, so once a create
         was sent (`tried`, or an earlier loop here) another key is one whose answer was lost: deleted
         first, each try. Before that, another key was added by hand meanwhile: KeyDrift, nothing touched."""
-        for attempt in range(self._create_tries):
+
+        def clear(attempt: int) -> None:
             for key in call("ListAccessKeys", self.iam.list_access_keys, UserName=user_name)["AccessKeyMetadata"]:
                 if key["AccessKeyId"] == keep:
                     continue
                 if not tried and attempt == 0:
                     raise AwsError("KeyDrift", f"{user_name} gained the key {key['AccessKeyId']} after the rotation was planned", action="ListAccessKeys")
                 call("DeleteAccessKey", self.iam.delete_access_key, UserName=user_name, AccessKeyId=key["AccessKeyId"])
-            try:
-                made = call("CreateAccessKey", self._creates.create_access_key, UserName=user_name)["AccessKey"]
-                return made["AccessKeyId"], made["SecretAccessKey"]
-            except AwsError as exc:
-                if not exc.transient or attempt == self._create_tries - 1:
-                    raise
-            _pause(attempt)
-        raise AssertionError("unreachable")  # the loop returns or raises
+
+        return self._create_key(user_name, clear)
 
     def reset_password(self, *, user_name: str, password: str) -> None:
         """A new console password, to be changed at the next sign-in; repeating it sets the same one."""
