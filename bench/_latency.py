@@ -8,7 +8,7 @@
   defaults for what BotProcess sets for the tests (log level, the worker's poll and job lease).
 - `KeepAliveSender`: SlackSender's payloads and signatures, sent over one requests.Session per thread.
 - `wait_quiet`: wait until a process has stopped using the CPU (its start-up or post-ack work done).
-- percentiles, the machine line, the table.
+- the table; percentiles, the machine and code lines and `kill_all` come from bench/_support.py.
 
 Importing it puts the repository on sys.path and gives this process fake AWS credentials. Run the
 bare app alone with `python -m bench._latency` (what BareApp does; it reads its settings from the
@@ -18,10 +18,7 @@ environment, the signing secret and token included, so they never appear on a co
 from __future__ import annotations
 
 import inspect
-import math
 import os
-import platform
-import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +37,8 @@ import requests  # noqa: E402
 
 from bot.demo.slack_sender import SlackSender  # noqa: E402
 from bot.runtime.server import http_server  # noqa: E402
+from bench._support import code_line, kill_all, machine_line, pct  # noqa: E402,F401 - the benches read them here
+from tests.support.services import free_port  # noqa: E402
 
 # Static options a bare app answers a typeahead with: as many as the bot sends at most (Slack shows 100).
 STATIC_OPTIONS = [{"text": {"type": "plain_text", "text": f"option-{i:03d}"}, "value": f"option-{i:03d}"} for i in range(100)]
@@ -78,12 +77,6 @@ def database_label(url: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- the baseline
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class BareApp:
@@ -299,35 +292,6 @@ class OtherLoad:
 
 
 # ---------------------------------------------------------------------------------------------- figures
-
-
-def pct(values: list[float], q: float) -> float:
-    """The q-th percentile (0 < q <= 100), nearest rank: the smallest value with q% of values at or below it."""
-    ranked = sorted(values)
-    if not ranked:
-        return float("nan")
-    return ranked[max(0, math.ceil(q / 100 * len(ranked)) - 1)]
-
-
-LOAD_AT_START = os.getloadavg()  # this module is imported first thing: what else ran before the benchmark
-
-
-def machine_line() -> str:
-    load = ", ".join(f"{x:.2f}" for x in LOAD_AT_START)
-    return (
-        f"machine: {os.cpu_count()} cores (os.cpu_count()), Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.system()} {platform.release()}; load average before the run {load} (1, 5, 15 min)"
-    )
-
-
-def code_line() -> str:
-    """Which code was measured: the commit, and whether files under bot/, handlers/, models/ differ from it."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "bot", "handlers", "models"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return "code: (git not available)"
-    return f"code: commit {head}" + (f", with {len(dirty)} uncommitted change(s) under bot/ handlers/ models/" if dirty else ", clean")
 
 
 def row(label: str, values: list[float], errors: int) -> str:

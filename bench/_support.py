@@ -7,6 +7,7 @@ in this process fake credentials (nothing here may reach real AWS).
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -43,11 +44,14 @@ def is_read(action: str) -> bool:
 # ---------------------------------------------------------------------------------------------- printing
 
 
+LOAD_AT_START = os.getloadavg()  # imported first thing by each benchmark: what else ran before it
+
+
 def machine_line() -> str:
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = ", ".join(f"{x:.2f}" for x in LOAD_AT_START)
     return (
-        f"machine: os.cpu_count()={os.cpu_count()}, Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.system()} {platform.release()}, load average {load}"
+        f"machine: {os.cpu_count()} cores (os.cpu_count()), Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.system()} {platform.release()}; load average before the run {load} (1, 5, 15 min)"
     )
 
 
@@ -70,12 +74,11 @@ def header(title: str) -> None:
 
 
 def pct(values: Iterable[float], q: float) -> float:
-    """The q-th percentile (0..100), nearest rank on the sorted values."""
+    """The q-th percentile (0 < q <= 100), nearest rank: the smallest value with q% of values at or below it."""
     ranked = sorted(values)
     if not ranked:
         return float("nan")
-    k = max(0, min(len(ranked) - 1, int(round(q / 100 * len(ranked) + 0.5)) - 1))
-    return ranked[k]
+    return ranked[max(0, math.ceil(q / 100 * len(ranked)) - 1)]
 
 
 def spread(values: list[float], unit: str = "ms", scale: float = 1.0, fmt: str = "{:.0f}") -> str:

@@ -152,11 +152,7 @@ def main() -> None:
         if not all(quiet.values()):
             print("note: a server was still busy (over 5% of a core) when a phase started: " + ", ".join(n for n, q in quiet.items() if not q))
     finally:
-        for stop in reversed(stops):
-            try:
-                stop()
-            except Exception as exc:
-                print(f"(cleanup: {type(exc).__name__})")
+        lat.kill_all(stops)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
