@@ -470,27 +470,32 @@ class Journey:
         )
 
     def approve(self, step: Step) -> None:
-        from models import RequestState
-
         assert self.approval is not None
+        updated = self._approve(step, self.approval, self.approve_value)
+        step.say("@bob's DM now reads:")
+        step.show(render_message(updated.args, names=NAMES))
+        self._approval_recorded(step, self._request_row(), digest_words="what @bob approved is the plan's digest: exactly that plan is applied")
+
+    def _approve(self, step: Step, approval: Call, value: str) -> Call:
+        """@bob clicks Approve on `approval`; the message updated with the decision."""
         standin, before = self.w.standin, len(self.w.standin.calls)
-        message = self.approval.response
-        resp = self.w.slack.block_action(
-            BOB, ids.A_APPROVE, self.approve_value, channel_id=message["channel"], message_ts=message["ts"], message=message.get("message")
-        )
+        message = approval.response
+        resp = self.w.slack.block_action(BOB, ids.A_APPROVE, value, channel_id=message["channel"], message_ts=message["ts"], message=message.get("message"))
         step.check(resp.status_code == 200, "Slack got its answer at once")
-        updated = _new_call(
+        return _new_call(
             standin,
             "chat.update",
             before,
             lambda c: c.args["ts"] == message["ts"] and ids.A_APPROVE not in json.dumps(c.args.get("blocks")),
             "@bob's message was updated with the decision",
         )
-        step.say("@bob's DM now reads:")
-        step.show(render_message(updated.args, names=NAMES))
-        req = self._request_row()
+
+    @staticmethod
+    def _approval_recorded(step: Step, req: Any, *, digest_words: str) -> None:
+        from models import RequestState
+
         step.check(req is not None and req.decided_by == BOB and req.state is not RequestState.PENDING, "the approval is recorded, by @bob")
-        step.check(req is not None and req.approved_digest == req.plan_digest, "what @bob approved is the plan's digest: exactly that plan is applied")
+        step.check(req is not None and req.approved_digest == req.plan_digest, digest_words)
 
     def provision(self, step: Step) -> None:
         from models import RequestState
@@ -664,27 +669,11 @@ class Journey:
         step.check(req is not None and (req.requester_id, req.owner_id) == (ALICE, CAROL), "asked for by @alice, owned by @carol")
 
     def carol_approve(self, step: Step) -> None:
-        from models import RequestState
-
         assert self.carol_approval is not None
-        standin, before = self.w.standin, len(self.w.standin.calls)
-        message = self.carol_approval.response
-        resp = self.w.slack.block_action(
-            BOB, ids.A_APPROVE, self.carol_approve_value, channel_id=message["channel"], message_ts=message["ts"], message=message.get("message")
-        )
-        step.check(resp.status_code == 200, "Slack got its answer at once")
-        updated = _new_call(
-            standin,
-            "chat.update",
-            before,
-            lambda c: c.args["ts"] == message["ts"] and ids.A_APPROVE not in json.dumps(c.args.get("blocks")),
-            "@bob's message was updated with the decision",
-        )
+        updated = self._approve(step, self.carol_approval, self.carol_approve_value)
         step.say("@bob's DM now ends:")
         step.show(render_message(updated.args, names=NAMES)[-1:])
-        req = self._request_row(self.carol_short_id)
-        step.check(req is not None and req.decided_by == BOB and req.state is not RequestState.PENDING, "the approval is recorded, by @bob")
-        step.check(req is not None and req.approved_digest == req.plan_digest, "what @bob approved is the plan's digest")
+        self._approval_recorded(step, self._request_row(self.carol_short_id), digest_words="what @bob approved is the plan's digest")
 
     def carol_delivery(self, step: Step) -> None:
         from models import RequestState
