@@ -21,9 +21,7 @@ from urllib.parse import parse_qs
 
 import requests
 
-from tests.support.fault_proxy import _ERROR  # the XML error shape the fault proxy answers with
-
-_HOP = ("content-length", "transfer-encoding", "connection", "content-encoding")
+from tests.support.fault_proxy import relay, send_error  # the answers the fault proxy gives, IAM's error shape included
 
 
 @dataclass(frozen=True)
@@ -85,13 +83,8 @@ class ThrottleProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 action = parse_qs(body.decode(errors="replace")).get("Action", [""])[0]
                 if not proxy.bucket.take():
-                    payload = _ERROR.format(code="Throttling", message="Rate exceeded", n=next(proxy._n)).encode()
                     proxy._record(Record(at, action, 400, True, "Throttling"))
-                    self.send_response(400)
-                    self.send_header("Content-Type", "text/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    send_error(self, 400, code="Throttling", message="Rate exceeded", n=next(proxy._n))
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 resp = proxy._session().post(proxy.upstream + self.path, data=body, headers=headers, timeout=30)
@@ -101,13 +94,7 @@ class ThrottleProxy:
                     start, end = text.find("<Code>"), text.find("</Code>")
                     code = text[start + 6 : end] if 0 <= start < end else f"HTTP {resp.status_code}"
                 proxy._record(Record(at, action, resp.status_code, False, code))
-                self.send_response(resp.status_code)
-                for k, v in resp.headers.items():
-                    if k.lower() not in _HOP:
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(resp.content)))
-                self.end_headers()
-                self.wfile.write(resp.content)
+                relay(self, resp)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
         self._server.daemon_threads = True

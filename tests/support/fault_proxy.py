@@ -19,6 +19,28 @@ _ERROR = """<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
 
 
 _SEQ = itertools.count()  # orders calls across several proxies
+_HOP = ("content-length", "transfer-encoding", "connection", "content-encoding")
+
+
+def send_error(handler: BaseHTTPRequestHandler, status: int, *, code: str, message: str, n: int) -> None:
+    """Answer as IAM answers an error: its XML shape, with `code` and a request id."""
+    payload = _ERROR.format(code=code, message=message, n=n).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "text/xml")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
+def relay(handler: BaseHTTPRequestHandler, resp: requests.Response) -> None:
+    """Pass the upstream's answer on as it came, without its hop-by-hop headers."""
+    handler.send_response(resp.status_code)
+    for k, v in resp.headers.items():
+        if k.lower() not in _HOP:
+            handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(resp.content)))
+    handler.end_headers()
+    handler.wfile.write(resp.content)
 
 
 class FaultProxy:
@@ -48,13 +70,7 @@ class FaultProxy:
                     pass  # the caller was killed on purpose while its answer was on the way
 
             def _error(self, status: int, code: str, message: str) -> None:
-                """Answer as IAM answers an error: its XML shape, with `code` and a request id."""
-                payload = _ERROR.format(code=code, message=message, n=len(proxy.injected)).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/xml")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_error(self, status, code=code, message=message, n=len(proxy.injected))
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -87,13 +103,7 @@ class FaultProxy:
                     # IAM did it, and the caller hears an error instead: the answer was lost on the way.
                     self._error(*lost, "answer lost (injected by the test)")
                     return
-                self.send_response(resp.status_code)
-                for k, v in resp.headers.items():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(resp.content)))
-                self.end_headers()
-                self.wfile.write(resp.content)
+                relay(self, resp)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
         self._server.request_queue_size = 128
