@@ -28,12 +28,3 @@ def schedule(session: Session, *, request_id: int, user_name: str, key_id: str, 
     session.add(row)
     return row
 
-
-def pending_for(session: Session, *, user_names: list[str]) -> dict[str, KeyRetirement]:
-    """The retirement under way for each of these users (not yet deleted), by user name."""
-    if not user_names:
-        return {}
-    rows = session.scalars(
-        select(KeyRetirement).where(KeyRetirement.user_name.in_(user_names), KeyRetirement.deleted_at.is_(None)).order_by(KeyRetirement.id)
-    ).all()
-    return {r.user_name: r for r in rows}

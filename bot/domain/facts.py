@@ -104,7 +104,6 @@ class IamFacts:
 class AccessKeyFacts:
     key_id: str
     active: bool
-    created: Any = None  # datetime as IAM reported it
 
 
 @dataclass(frozen=True)

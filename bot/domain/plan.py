@@ -44,6 +44,11 @@ class PlanKind(str, enum.Enum):
         """New credentials for an existing user: nothing is granted, so the grant is not judged again."""
         return self in (PlanKind.ROTATE_KEY, PlanKind.RESET_PASSWORD)
 
+    @property
+    def brings(self) -> str:
+        """What a request of this kind brings, in words: "new IAM user", "new access key"..."""
+        return {PlanKind.ROTATE_KEY: "new access key", PlanKind.RESET_PASSWORD: "new console password"}.get(self, "new IAM user")
+
 
 class StepKind(str, enum.Enum):
     CREATE_USER = "create_user"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from bot.domain.plan import Plan
+from bot.domain.plan import Plan, PlanKind
 from bot.domain.spec import RequestSpec
 from models.states import RequestState
 
@@ -39,9 +39,9 @@ class RequestView:
     kind: str = "create_user"  # bot.domain.plan.PlanKind's value
 
     @property
-    def what(self) -> str:
-        """What the request brings, in words: "IAM user `alice`", "new access key for `alice`"..."""
-        return {"rotate_key": "new access key for", "reset_password": "new console password for"}.get(self.kind, "IAM user")
+    def brings(self) -> str:
+        """What the request brings, in words: "new IAM user", "new access key"..."""
+        return PlanKind(self.kind).brings
 
     @property
     def owner_id(self) -> str:

@@ -458,7 +458,7 @@ class IamGateway:
         iam = self.iam
         tags = [t for page in iam.get_paginator("list_user_tags").paginate(UserName=user_name) for t in page["Tags"]]
         keys = tuple(
-            AccessKeyFacts(key_id=k["AccessKeyId"], active=k["Status"] == "Active", created=k.get("CreateDate"))
+            AccessKeyFacts(key_id=k["AccessKeyId"], active=k["Status"] == "Active")
             for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
         )
         try:

@@ -42,8 +42,7 @@ def judge_credentials(book: Rulebook, plan: Plan, *, by_owner: bool) -> Verdict:
     """New credentials for an existing user grant nothing new, so no guardrail or risk applies. The
     owner's own ask is served at once where the rules let owners serve themselves (`self_service`);
     any other ask goes to the approvers its rule names, never to an automatic rule."""
-    what = "A new access key" if plan.kind.value == "rotate_key" else "A new console password"
-    risk = {"flags": [], "summary": f"{what} for `{plan.user_name}`; its permissions do not change."}
+    risk = {"flags": [], "summary": f"A {plan.kind.brings} for `{plan.user_name}`; its permissions do not change."}
     if by_owner and plan.kind.value in book.self_service:
         return Verdict(rule=SELF_SERVICE_RULE, auto=True, denial=None, undecided=(), risk=risk)
     choice = book.choose(Subject.of_plan(plan), blockers=("new credentials asked for by someone other than the owner",))

@@ -19,7 +19,7 @@ from bot.common.sql import compare_and_set
 from bot.common.constants import BOT_ACTOR, REVEAL_CLAIM_WINDOW
 from bot.common.errors import Refused
 from bot.credentials import envelopes
-from bot.domain.plan import Plan
+from bot.domain.plan import Plan, PlanKind
 from bot.domain.spec import RequestSpec
 from bot.policy import approval, gate
 from bot.policy.gate import Verdict
@@ -126,9 +126,6 @@ def submit_draft(
 
 # ---------------------------------------------------------------- day two: new credentials
 
-CREDENTIAL_ASKS = {"rotate_key": "a new access key", "reset_password": "a new console password"}
-
-
 def file_credentials_request(
     session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime
 ) -> AccessRequest:
@@ -137,7 +134,7 @@ def file_credentials_request(
     Only the owner, or an approver, may ask; the plan job reads IAM, plans and judges it (an owner's
     own ask is served at once where the rules allow). The credentials go to the owner, as at creation.
     """
-    what = CREDENTIAL_ASKS[kind]
+    what = "a " + PlanKind(kind).brings
     creating = store.creating_request(session, user_name=user_name)
     if creating is None:
         raise Refused(f"`{user_name[:64]}` is not a user the bot created, so it cannot give it {what}. Ask your AWS admins.")

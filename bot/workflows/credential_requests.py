@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from bot.common.errors import Refused
 from bot.common.sql import SessionMaker
+from bot.domain.plan import PlanKind
 from bot.requests import store, usecases
 from bot.slack.ui.text import clip, esc
 from bot.workflows.attempt import attempt
@@ -48,7 +49,7 @@ class CredentialRequests:
         except Refused as refused:
             return {"text": str(refused)}
         self.wake()
-        what = usecases.CREDENTIAL_ASKS[kind]
+        what = "a " + PlanKind(kind).brings
         after = ("It is checked against IAM now; as the owner you need no approval, so the credentials follow in a DM within moments."
                  if req.requester_id == req.owner_id and kind in self.self_service else f"It goes to the approvers; <@{req.owner_id}> gets the credentials once it is approved.")
         if req.requester_id == req.owner_id and kind not in self.self_service:

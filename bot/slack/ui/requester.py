@@ -69,7 +69,7 @@ def _ready(req: RequestView, *, plain: bool = False) -> str:
     name = req.user_name if plain else f"`{esc(req.user_name)}`"
     if req.kind == "create_user":
         return f"Your IAM user {name} is ready" + ("." if plain else "")
-    return f"A {req.what} {name} is ready" + ("." if plain else "")
+    return f"A {req.brings} for {name} is ready" + ("." if plain else "")
 
 
 def credentials_ready_message(req: RequestView, *, expires_at: datetime) -> Message:

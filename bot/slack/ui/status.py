@@ -93,7 +93,7 @@ def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Messa
     lines = [line for e in events if (line := _event_line(e))]
     header = f"*{req.short_id}* `{esc(req.user_name)}` — {STATE_WORDS[req.state]}"
     if req.kind != "create_user":
-        header += f" ({req.what.rsplit(' ', 1)[0]})"
+        header += f" ({req.brings})"
     body = header + "\n" + ("\n".join(lines[-30:]) or "_no events yet_")
     if req.state is RequestState.FAILED and req.failure_reason:
         body += f"\n*Why it failed:* {esc(clip(req.failure_reason, 800))}"
