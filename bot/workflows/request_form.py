@@ -179,7 +179,8 @@ class RequestForm:
         ev = self.evaluate(spec, user_id, policy_documents=docs, group_policies=via_groups)
         for field, message in ev.refusals:
             errors.setdefault(REFUSAL_BLOCKS.get(field, ids.B_USER_NAME), message)
-        if self.rulebook.file_only and self.key_label(spec.owner_id) is None:
+        owner_key = self.key_label(spec.owner_id)  # read once: for the refusal below and the review's delivery line
+        if self.rulebook.file_only and owner_key is None:
             errors.setdefault(
                 ids.B_OWNER,
                 ("You have" if spec.owner_id == user_id else "The owner has") + " no key registered, and credentials are only sent as a "
@@ -192,17 +193,17 @@ class RequestForm:
         # Without "copy from" the steps follow from the form alone: shown at once, no IAM call.
         preview = None if spec.copy_from else self._preview(spec, IamFacts(account=self.iam.known_account_id() or ""))
         return Checked(
-            errors={}, review=self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, plan=preview), draft_id=draft_id, fill_later=bool(spec.copy_from)
+            errors={}, review=self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, owner_key=owner_key, plan=preview), draft_id=draft_id, fill_later=bool(spec.copy_from)
         )
 
     @staticmethod
     def _preview(spec: RequestSpec, facts: IamFacts) -> Plan:
         return planner.plan_create_user(spec, facts, marker="(on submission)")[0]
 
-    def _review(self, spec: RequestSpec, *, draft_id: str, user_id: str, ev: Evaluation, **plan: Any) -> dict[str, Any]:
+    def _review(self, spec: RequestSpec, *, draft_id: str, user_id: str, ev: Evaluation, owner_key: str | None, **plan: Any) -> dict[str, Any]:
         approvers = approval.who_is_asked(users=ev.approver_users, groups=ev.approver_groups, requester_id=user_id, owner_id=spec.owner_id)
         rule = ui.rule_text(rule_name=ev.rule_name, quorum=ev.quorum, approvers=approvers, auto_approve=ev.auto_approve)
-        delivery = key_ui.delivery_line(spec.owner_id, self.key_label(spec.owner_id), file_only=self.rulebook.file_only)
+        delivery = key_ui.delivery_line(spec.owner_id, owner_key, file_only=self.rulebook.file_only)
         return ui.review_modal(spec=spec, draft_id=draft_id, requester_id=user_id, approvers=approvers, rule=rule, delivery=delivery, **plan)
 
     def fill_review(self, *, draft_id: str, user_id: str) -> None:
@@ -216,13 +217,13 @@ class RequestForm:
             return  # submitted (or gone) meanwhile: nothing to fill
         if not spec.copy_from:
             return
-        ev = self.evaluate(spec, user_id)
+        ev, owner_key = self.evaluate(spec, user_id), self.key_label(spec.owner_id)
         try:
             source = self.iam.read_user(spec.copy_from)
             preview = self._preview(spec, IamFacts(account=self.iam.known_account_id() or "", users={spec.copy_from: source}))
-            filled = self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, plan=preview)
+            filled = self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, owner_key=owner_key, plan=preview)
         except AwsError as exc:
-            filled = self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, plan_error=exc.explain())
+            filled = self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, owner_key=owner_key, plan_error=exc.explain())
         self.notifier.update_view(external_id=ids.review_external_id(draft_id), view=filled)
 
     # ---------------------------------------------------------------- the review: submit
