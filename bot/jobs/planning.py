@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Callable
 
 from bot.common.logcontext import bind
 from bot.common.sql import SessionMaker
-from bot.domain.plan import PlanKind
+from bot.domain.plan import Plan, PlanKind
 from bot.domain.plan import changes as plan_changes
+from bot.domain.spec import RequestSpec
 from bot.iam.errors import AwsError
 from bot.policy import gate
+from bot.policy.gate import Verdict
 from bot.policy.rulebook import Rulebook
 from bot.requests import planner, store, usecases
 from bot.requests.planner import IamReader
@@ -67,21 +69,10 @@ class PlanJob:
             drift = list(req.plan_changes or ())  # what the apply job saw change, if that is why we are here
         bind(request=marker)
         try:
-            if kind.credentials_only:
-                try:
-                    plan = planner.plan_new_credentials(kind, self.iam.read_credentials(spec.user_name), account=self.iam.account_id(), marker=creator)
-                except planner.Unplannable as exc:
-                    self._fail(job_id, request_id, str(exc))
-                    return
-                documents: dict = {}  # type: ignore[type-arg]
-                verdict = gate.judge_credentials(self.rulebook, plan, by_owner=by_owner)
-            else:
-                facts = planner.gather_facts(self.iam, spec)
-                if facts.missing:
-                    self._fail(job_id, request_id, "The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
-                    return
-                plan, documents = planner.plan_create_user(spec, facts, marker=marker)
-                verdict = gate.judge(self.rulebook, plan, documents, spec)  # on the whole effective grant
+            plan, documents, verdict = self._plan(kind, spec, marker=marker, creator=creator, by_owner=by_owner)
+        except planner.Unplannable as exc:
+            self._fail(job_id, request_id, str(exc))
+            return
         except AwsError as exc:  # transient: IAM was busy; nothing is judged on a partial read
             if kind.credentials_only and exc.code == "NoSuchEntity":
                 self._fail(job_id, request_id, f"`{spec.user_name}` no longer exists in IAM; nothing was changed.")
@@ -119,6 +110,17 @@ class PlanJob:
         if event is Event.AUTO_APPROVED:
             self.wake()
         self.announcer.announce(request_id, event)
+
+    def _plan(self, kind: PlanKind, spec: RequestSpec, *, marker: str, creator: str, by_owner: bool) -> tuple[Plan, dict[str, Any], Verdict]:
+        """The request's plan, the documents it names and the verdict on it; Unplannable says why not, for people."""
+        if kind.credentials_only:
+            plan = planner.plan_new_credentials(kind, self.iam.read_credentials(spec.user_name), account=self.iam.account_id(), marker=creator)
+            return plan, {}, gate.judge_credentials(self.rulebook, plan, by_owner=by_owner)
+        facts = planner.gather_facts(self.iam, spec)
+        if facts.missing:
+            raise planner.Unplannable("The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
+        plan, documents = planner.plan_create_user(spec, facts, marker=marker)
+        return plan, documents, gate.judge(self.rulebook, plan, documents, spec)  # on the whole effective grant
 
     def _fail(self, job_id: int, request_id: int, reason: str) -> None:
         with self.sm.begin() as s:
