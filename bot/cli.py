@@ -94,6 +94,11 @@ def cmd_policy(args: argparse.Namespace) -> int:
     from bot.ops.deploy_policy import boundaries_for, boundary_account, policy_warnings, render_json, render_policy, rendering_for
     from bot.runtime.settings import rulebook_for
 
+    if args.mfa:  # the policy for the bot's users is the same everywhere: no settings needed
+        from bot.ops.mfa_policy import render_mfa_policy
+
+        sys.stdout.write(render_json(render_mfa_policy()))
+        return 0
     settings = load_settings()
     # The rules file's guardrails shape the policy too: required boundaries, allowed tag keys and groups.
     kwargs = rendering_for(settings, rulebook_for(settings).guardrails)
@@ -197,8 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--since", help="only events on or after this date (YYYY-MM-DD or ISO 8601)")
     export.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
-    policy = sub.add_parser("policy", help="print the bot's own least-privilege IAM policy for the current settings")
+    policy = sub.add_parser(
+        "policy", help="print the bot's own least-privilege IAM policy for the current settings (--mfa: the policy requiring MFA of its users)"
+    )
     policy.add_argument("--account", help="12-digit AWS account id (default: the boundary's account, else *)")
+    policy.add_argument(
+        "--mfa", action="store_true",
+        help="print instead the managed policy iam-bot-require-mfa for the users the bot creates: nothing but enrolling MFA "
+        "(and changing the first password) until they sign in with it; needs no settings",
+    )
     sub.add_parser("doctor", help="check every setting against Slack, the database and AWS; one line each with the fix")
     keys_parser = sub.add_parser("keys", help="encryption keys of the stored credentials")
     keys_sub = keys_parser.add_subparsers(dest="keys_command", required=True)

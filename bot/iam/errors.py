@@ -34,6 +34,7 @@ _HINTS = {
     "InvalidInput": "IAM rejected a value of the request.",
     "PasswordPolicyViolation": "The generated password did not satisfy the account's password policy.",
     "KeyDrift": "Nothing was changed: ask again with `/iam rotate-key` once the user has one key (IAM allows two).",
+    "ReportInProgress": "IAM is still generating the account's credential report; try again in a minute.",
 }
 
 

@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 import boto3
@@ -46,6 +47,16 @@ _QUICK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, co
 def _pause(attempt: int) -> None:
     """Before trying a create again: exponential back-off with full jitter (0.5 s, 1 s, ... up to 8 s)."""
     time.sleep(random.uniform(0, min(8.0, 0.5 * 2**attempt)))
+
+
+# GetCredentialReport's answers while no report can be read yet: none made, one being made, one too
+# old (4 hours). Each is answered by generating (again) and polling, within the caller's wait.
+_REPORT_PENDING = frozenset({"ReportNotPresent", "ReportInProgress", "ReportExpired"})
+_REPORT_FIRST_STEP, _REPORT_MAX_STEP = 1.0, 5.0  # poll after 1 s, then 2, 3, 4 and 5 s at most
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _document(doc: Any) -> dict[str, Any]:
@@ -95,7 +106,8 @@ class IamGateway:
             client.meta.events.register("after-call.iam", self._remember_request_id)
 
     def _remember_request_id(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name.startswith(("List", "Get")):
+        # Reads, and the credential report's generation (it changes no user), are not the audit's business.
+        if model.name.startswith(("List", "Get")) or model.name == "GenerateCredentialReport":
             return
         rid = (parsed.get("ResponseMetadata") or {}).get("RequestId")
         if rid:
@@ -347,6 +359,51 @@ class IamGateway:
             require_uppercase=bool(p.get("RequireUppercaseCharacters")),
             require_lowercase=bool(p.get("RequireLowercaseCharacters")),
         )
+
+    # ---- account hygiene: the credential report and MFA enrolment ----
+
+    def credential_report(self, *, wait_seconds: float = 20.0, sleep: Callable[[float], None] = time.sleep) -> tuple[bytes, datetime]:
+        """IAM's credential report (CSV bytes) and when IAM generated it (aware, UTC).
+
+        IAM makes the report asynchronously: GenerateCredentialReport starts it (or answers COMPLETE
+        when a recent one exists), so it is asked again, once per poll step, until the report can be
+        read or `wait_seconds` of waiting have passed: then AwsError ReportInProgress.
+        """
+        start, waited, step = time.monotonic(), 0.0, _REPORT_FIRST_STEP
+        while True:
+            got = self._ready_credential_report()
+            if got is not None:
+                return got
+            # Wall time or the time slept, whichever is more: an injected `sleep` need not sleep.
+            left = wait_seconds - max(waited, time.monotonic() - start)
+            if left <= 0:
+                raise AwsError("ReportInProgress", "IAM is still generating the credential report", action="GetCredentialReport")
+            pause = min(step, left)
+            sleep(pause)
+            waited += pause
+            step = min(_REPORT_MAX_STEP, step + 1.0)
+
+    def _ready_credential_report(self) -> tuple[bytes, datetime] | None:
+        """One poll step: one GenerateCredentialReport, then the report if IAM says it is complete."""
+        state = call("GenerateCredentialReport", self.iam.generate_credential_report).get("State")
+        if state != "COMPLETE":
+            return None
+        try:
+            got = call("GetCredentialReport", self.iam.get_credential_report)
+        except AwsError as exc:
+            if exc.code in _REPORT_PENDING:  # expired or replaced meanwhile: generate again next step
+                return None
+            raise
+        return bytes(got["Content"]), _utc(got["GeneratedTime"])
+
+    def mfa_enabled(self, user_name: str) -> bool:
+        """Whether the user has any MFA device enrolled (NoSuchEntity if there is no such user)."""
+
+        def load() -> bool:
+            pages = self.iam.get_paginator("list_mfa_devices").paginate(UserName=user_name)
+            return any(page["MFADevices"] for page in pages)
+
+        return call("ListMFADevices", load)
 
     # ---- idempotent writes for provisioning ----
 

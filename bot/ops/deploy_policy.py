@@ -74,6 +74,9 @@ ACTIONS: dict[str, Scope] = {
     "iam:ListPolicies": Scope.ACCOUNT,
     "iam:ListUsers": Scope.ACCOUNT,
     "iam:SimulateCustomPolicy": Scope.ACCOUNT,  # `iam-bot doctor` asks IAM about the rendered policy (no resource)
+    # The hygiene report reads IAM's credential report (account-wide: no resource type).
+    "iam:GenerateCredentialReport": Scope.ACCOUNT,
+    "iam:GetCredentialReport": Scope.ACCOUNT,
     "iam:GetUser": Scope.ANY_USER,
     "iam:GetUserPolicy": Scope.ANY_USER,
     "iam:ListAttachedUserPolicies": Scope.ANY_USER,
@@ -91,6 +94,7 @@ ACTIONS: dict[str, Scope] = {
     "iam:CreateLoginProfile": Scope.OWN_USER,
     "iam:UpdateLoginProfile": Scope.OWN_USER,
     "iam:DeleteLoginProfile": Scope.OWN_USER,
+    "iam:ListMFADevices": Scope.OWN_USER,  # has a user the bot made enrolled MFA yet?
     "iam:AttachUserPolicy": Scope.BOUNDED_USER,
     "iam:DetachUserPolicy": Scope.BOUNDED_USER,
     "iam:PutUserPolicy": Scope.BOUNDED_USER,

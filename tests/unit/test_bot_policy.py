@@ -45,10 +45,10 @@ STRICT = {
     "allowed_groups": ("developers", "read-*"),
 }
 
-READS_ANYWHERE = ["iam:GetAccountPasswordPolicy", "iam:ListAccountAliases", "iam:ListGroups", "iam:ListPolicies", "iam:ListUsers", "iam:SimulateCustomPolicy"]
+READS_ANYWHERE = ["iam:GenerateCredentialReport", "iam:GetAccountPasswordPolicy", "iam:GetCredentialReport", "iam:ListAccountAliases", "iam:ListGroups", "iam:ListPolicies", "iam:ListUsers", "iam:SimulateCustomPolicy"]
 READ_USERS = ["iam:GetUser", "iam:GetUserPolicy", "iam:ListAttachedUserPolicies", "iam:ListGroupsForUser", "iam:ListUserPolicies", "iam:ListUserTags"]
 READ_GROUPS = ["iam:GetGroupPolicy", "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"]
-OWN_USERS = ["iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:DeleteAccessKey", "iam:DeleteLoginProfile", "iam:DeleteUser", "iam:GetLoginProfile", "iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:UpdateLoginProfile"]
+OWN_USERS = ["iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:DeleteAccessKey", "iam:DeleteLoginProfile", "iam:DeleteUser", "iam:GetLoginProfile", "iam:ListAccessKeys", "iam:ListMFADevices", "iam:UpdateAccessKey", "iam:UpdateLoginProfile"]
 GRANTS = ["iam:AttachUserPolicy", "iam:DeleteUserPolicy", "iam:DetachUserPolicy", "iam:PutUserPolicy"]
 MARKED = {"Null": {f"iam:ResourceTag/{MARKER_TAG}": "false"}}
 ASKS_MARKER = {"Null": {f"aws:RequestTag/{MARKER_TAG}": "false"}}
@@ -181,9 +181,10 @@ def test_every_allow_names_a_resource_and_condition_keys_the_service_authorizati
         assert [(rt["resource_type"], rt["condition_keys"]) for rt in privileges[action]["resource_types"]] == [("group*", [])]
     # What ties writes to the bot's own users is a condition key of the user resource type.
     assert "iam:ResourceTag/${TagKey}" in resource_keys["user"]
+    # ListMFADevices takes the user optionally ("user": without UserName it lists the caller's own); the bot always names one.
     for action, scope in ACTIONS.items():
         if scope in (Scope.OWN_USER, Scope.BOUNDED_USER):
-            assert "user*" in [rt["resource_type"] for rt in privileges[action]["resource_types"]], action
+            assert {"user*", "user"} & {rt["resource_type"] for rt in privileges[action]["resource_types"]}, action
 
 
 def test_warnings_say_what_the_policy_cannot_hold() -> None:
