@@ -11,10 +11,13 @@ from models.entities import (
     InboundDelivery,
     Job,
     KeyRetirement,
+    MfaWatch,
+    Notice,
     OwnerKey,
     Plan,
     PolicyDocument,
     RequestDraft,
+    ScheduledRun,
 )
 from models.states import JobKind, JobState, RequestState
 
@@ -31,9 +34,12 @@ __all__ = [
     "JobKind",
     "KeyRetirement",
     "JobState",
+    "MfaWatch",
+    "Notice",
     "OwnerKey",
     "Plan",
     "PolicyDocument",
     "RequestDraft",
     "RequestState",
+    "ScheduledRun",
 ]

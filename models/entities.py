@@ -230,6 +230,50 @@ class KeyRetirement(Base):
     deleted_at: Mapped[datetime | None]
 
 
+class ScheduledRun(Base):
+    """A task that runs on a schedule on one replica at a time (the hygiene report, the daily sweep).
+
+    Claimed by compare-and-set with a lease, and moved on once done: a restart loses nothing, and a
+    replica that died holding it gives it up when the lease runs out.
+    """
+
+    __tablename__ = "scheduled_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_done_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class Notice(Base):
+    """A notice sent at most once across replicas (a nudge about one key, a reminder): its key is
+    inserted before it is sent, and only the replica whose insert went through sends it."""
+
+    __tablename__ = "notices"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class MfaWatch(Base):
+    """A user the bot created, watched until it has an MFA device: the owner is reminded after some days,
+    the approvers told after more. Reminders are set by compare-and-set, so each is sent once."""
+
+    __tablename__ = "mfa_watch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), unique=True)
+    user_name: Mapped[str] = mapped_column(String(64), index=True)
+    owner_id: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime]
+    checked_at: Mapped[datetime | None]
+    enrolled_at: Mapped[datetime | None]
+    owner_reminded_at: Mapped[datetime | None]
+    approvers_told_at: Mapped[datetime | None]
+    gone_at: Mapped[datetime | None]  # the user no longer exists in IAM: nothing more to watch
+
+
 class AuditEvent(Base):
     """Append-only record of what happened; details never hold secrets.
 

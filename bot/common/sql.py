@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from datetime import datetime
+
 from sqlalchemy import ColumnElement, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
+
+from models import Notice
 
 # Transactions are opened at the edges (workflows, jobs): `with sm.begin() as session:`.
 SessionMaker = sessionmaker[Session]
@@ -19,3 +25,12 @@ def compare_and_set(session: Session, model: type[Any], *, where: list[ColumnEle
     """
     result = session.execute(update(model).where(*where).values(**values).execution_options(synchronize_session=False))
     return result.rowcount == 1
+
+
+def notice_once(session: Session, *, key: str, now: datetime) -> bool:
+    """True the first time `key` is claimed, on any replica; False ever after. A notice (a nudge about
+    one key) is claimed before it is sent, in the transaction that audits it: it is sent at most once."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = Notice.__table__
+    stmt = insert(table).values(key=key[:200], sent_at=now).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    return session.execute(stmt).first() is not None
