@@ -14,6 +14,7 @@ from bot.slack.notifier import Notifier
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.decisions import Decisions
+from bot.workflows.hygiene import Hygiene
 from bot.workflows.owner_keys import OwnerKeys
 from bot.workflows.request_form import RequestForm
 from bot.workflows.reveal import Reveal
@@ -30,10 +31,11 @@ class Services:
     notifier: Notifier  # private answers (refusals) where a click happened, and error DMs
     keys: OwnerKeys
     credential_requests: CredentialRequests  # /iam rotate-key, /iam reset-password
+    hygiene: Hygiene  # /iam report, and its Remind owner
 
 
 def register(app: App, services: Services) -> None:
-    from handlers import approvals, break_glass, commands, errors, home, messages, request_form, reveal
+    from handlers import approvals, break_glass, commands, errors, home, hygiene, messages, request_form, reveal
 
-    for module in (errors, commands, request_form, approvals, break_glass, reveal, messages, home):
+    for module in (errors, commands, request_form, approvals, break_glass, reveal, messages, home, hygiene):
         module.register(app, services)

@@ -211,8 +211,10 @@ class SlackSender:
         view: dict[str, Any] | None = None,
         container: dict[str, Any] | None = None,
         trigger_id: str | None = None,
+        overflow: bool = False,
     ) -> requests.Response:
-        """A button click, in a message (channel_id + message_ts) or in a view."""
+        """A button click, in a message (channel_id + message_ts) or in a view; `overflow`: the choice of
+        the option whose value is `value` in an overflow menu."""
         action: dict[str, Any] = {
             "action_id": action_id,
             "block_id": block_id,
@@ -220,7 +222,10 @@ class SlackSender:
             "text": {"type": "plain_text", "text": action_id, "emoji": True},
             "action_ts": _unique_ts(),
         }
-        if value:
+        if overflow:
+            del action["text"]
+            action.update(type="overflow", selected_option={"text": {"type": "plain_text", "text": value, "emoji": True}, "value": value})
+        elif value:
             action["value"] = value  # Slack omits `value` for buttons that have none
         payload = self._interaction("block_actions", user_id)
         payload.update({"trigger_id": trigger_id or _trigger_id(), "actions": [action], "state": {"values": {}}})

@@ -13,6 +13,14 @@ from models.states import RequestState
 
 
 @dataclass(frozen=True)
+class MfaState:
+    """What the bot knows of a user's MFA enrolment (bot.jobs.mfa_watch looks in IAM)."""
+
+    enrolled: bool
+    checked_at: datetime | None  # the last look at IAM; None: not looked yet
+
+
+@dataclass(frozen=True)
 class RequestView:
     id: int
     short_id: str
@@ -37,6 +45,7 @@ class RequestView:
     plan_digest: str | None = None
     plan_changes: tuple[str, ...] = ()  # why the plan was made again, when it was (shown to approvers)
     kind: str = "create_user"  # bot.domain.plan.PlanKind's value
+    mfa: MfaState | None = None  # a user this request created that is watched for MFA
 
     @property
     def brings(self) -> str:

@@ -22,12 +22,12 @@ from bot.common.sql import SessionMaker
 from bot.credentials.passwords import generate_password
 from bot.credentials import envelopes
 from bot.credentials.vault import Credentials, Vault, VaultError
-from bot.domain.plan import Plan, Step, StepKind, document_hash, group_drift, policy_drift
+from bot.domain.plan import Plan, PlanKind, Step, StepKind, document_hash, group_drift, policy_drift
 from bot.domain.plan import changes as plan_changes
 from bot.domain.spec import RequestSpec
 from bot.iam.errors import AwsError
 from bot.iam.gateway import IamGateway
-from bot.credentials import retirement
+from bot.credentials import mfa, retirement
 from bot.jobs.delivery import Delivery
 from bot.jobs.queue import JobQueue, LeaseLost
 from bot.policy import gate
@@ -64,7 +64,11 @@ class ApplyJob:
         credentials_ttl: timedelta,
         rulebook: Rulebook,
         key_grace: timedelta = timedelta(days=7),
+        required: planner.Required = planner.NOTHING_REQUIRED,
+        watch_mfa: bool = False,
     ):
+        self.required = required  # what every new user gets: the same as the plan job, or the re-plan would differ
+        self.watch_mfa = watch_mfa  # every new user is watched for MFA, not only console users
         self.rulebook = rulebook
         self.key_grace = key_grace
         self.sm = sessionmaker
@@ -212,8 +216,8 @@ class ApplyJob:
             docs = store.documents(s, plan.grant.documents)
         if not gate.judge(self.rulebook, plan, docs, spec).undecided:
             return []
-        facts = planner.gather_facts(self.iam, spec)
-        fresh, fresh_docs = planner.plan_create_user(spec, facts, marker=marker)
+        facts = planner.gather_facts(self.iam, spec, self.required)
+        fresh, fresh_docs = planner.plan_create_user(spec, facts, marker=marker, required=self.required)
         verdict = gate.judge(self.rulebook, fresh, fresh_docs, spec)
         if verdict.undecided:
             raise Undecided(", ".join(verdict.undecided[:4]))
@@ -221,10 +225,10 @@ class ApplyJob:
 
     def _adopt_plan(self, job_id: int, request_id: int, spec: RequestSpec, marker: str) -> Plan:
         """A request approved before plans existed: resolve its plan now, as provisioning always did then."""
-        facts = planner.gather_facts(self.iam, spec)
+        facts = planner.gather_facts(self.iam, spec, self.required)
         if facts.missing:
             raise PlanFailed("The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
-        plan, documents = planner.plan_create_user(spec, facts, marker=marker)
+        plan, documents = planner.plan_create_user(spec, facts, marker=marker, required=self.required)
         verdict = gate.judge(self.rulebook, plan, documents, spec)
         if verdict.denial:
             raise PlanFailed(f"Refused by a guardrail: {verdict.denial}. Nothing was created.")
@@ -337,8 +341,14 @@ class ApplyJob:
             if env is not None:
                 env.expires_at = now + self.ttl
             rotated = next((st for st in plan.steps if st.kind is StepKind.ADD_ACCESS_KEY), None)
-            if usecases.complete(s, request_id=request_id, arn=arn, now=now) and rotated is not None:
+            completed = usecases.complete(s, request_id=request_id, arn=arn, now=now)
+            if completed and rotated is not None:
                 retirement.schedule(s, request_id=request_id, user_name=plan.user_name, key_id=rotated.target, now=now, grace=self.key_grace)
+            # Console users need MFA (as AWS Security Hub's IAM.5); with IAM_BOT_MFA_REQUIRE every new user does.
+            console = any(st.kind is StepKind.CREATE_LOGIN_PROFILE for st in plan.steps)
+            if completed and plan.kind is PlanKind.CREATE_USER and (console or self.watch_mfa):
+                req = store.load_request(s, request_id)
+                mfa.watch(s, request_id=request_id, user_name=plan.user_name, owner_id=req.owner_id, now=now)
             self.queue.finish(job)
 
     def _undo(self, user_name: str, marker: str) -> tuple[bool, str]:

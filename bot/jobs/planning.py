@@ -38,7 +38,9 @@ class PlanJob:
         clock: Callable[[], datetime],
         request_ttl: timedelta,
         wake: Callable[[], None],
+        required: planner.Required = planner.NOTHING_REQUIRED,
     ):
+        self.required = required  # what every new user gets (the MFA requirement)
         self.sm = sessionmaker
         self.queue = queue
         self.iam = iam
@@ -116,10 +118,10 @@ class PlanJob:
         if kind.credentials_only:
             plan = planner.plan_new_credentials(kind, self.iam.read_credentials(spec.user_name), account=self.iam.account_id(), marker=creator)
             return plan, {}, gate.judge_credentials(self.rulebook, plan, by_owner=by_owner)
-        facts = planner.gather_facts(self.iam, spec)
+        facts = planner.gather_facts(self.iam, spec, self.required)
         if facts.missing:
             raise planner.Unplannable("The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
-        plan, documents = planner.plan_create_user(spec, facts, marker=marker)
+        plan, documents = planner.plan_create_user(spec, facts, marker=marker, required=self.required)
         return plan, documents, gate.judge(self.rulebook, plan, documents, spec)  # on the whole effective grant
 
     def _fail(self, job_id: int, request_id: int, reason: str) -> None:

@@ -8,6 +8,8 @@ the digest and the worker that applies the steps stay the same.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Any, Mapping, Protocol
 
 from bot.common.constants import MARKER_TAG
@@ -24,7 +26,20 @@ class IamReader(Protocol):
     def account_id(self) -> str: ...
 
 
-def gather_facts(iam: IamReader, spec: RequestSpec) -> IamFacts:
+@dataclass(frozen=True)
+class Required:
+    """What every new user gets whatever was asked (the MFA requirement, IAM_BOT_MFA_REQUIRE): planned,
+    shown to approvers with its origin, and judged like the rest."""
+
+    groups: tuple[str, ...] = ()
+    policy_arns: tuple[str, ...] = ()
+    origin: str = "required: MFA (IAM_BOT_MFA_REQUIRE)"
+
+
+NOTHING_REQUIRED = Required()
+
+
+def gather_facts(iam: IamReader, spec: RequestSpec, required: Required = NOTHING_REQUIRED) -> IamFacts:
     """Everything a create-user plan needs, read now: the copy source first, then every group and
     every managed policy the user would hold (asked for, copied, through groups, and the boundary).
 
@@ -54,12 +69,12 @@ def gather_facts(iam: IamReader, spec: RequestSpec) -> IamFacts:
     copied = users.get(spec.copy_from or "")
 
     groups: dict[str, GroupFacts] = {}
-    for name in dict.fromkeys([*spec.groups, *(copied.groups if copied else ())]):
+    for name in dict.fromkeys([*spec.groups, *(copied.groups if copied else ()), *required.groups]):
         if (group := read(f"group {name}", iam.read_group, name)) is not None:
             groups[name] = group
 
     boundary = spec.permissions_boundary or (copied.boundary if copied else None)
-    arns = [*spec.policy_arns, *(copied.attached if copied else ()), *(a for g in groups.values() for a in g.attached)]
+    arns = [*spec.policy_arns, *(copied.attached if copied else ()), *required.policy_arns, *(a for g in groups.values() for a in g.attached)]
     if boundary:
         arns.append(boundary)
     policies: dict[str, ManagedPolicy] = {}
@@ -78,7 +93,9 @@ def gather_facts(iam: IamReader, spec: RequestSpec) -> IamFacts:
     )
 
 
-def plan_create_user(spec: RequestSpec, facts: IamFacts, *, marker: str) -> tuple[Plan, dict[str, Mapping[str, Any]]]:
+def plan_create_user(
+    spec: RequestSpec, facts: IamFacts, *, marker: str, required: Required = NOTHING_REQUIRED
+) -> tuple[Plan, dict[str, Mapping[str, Any]]]:
     """The plan for a new user, and the documents it names by hash. Pure.
 
     What "copy from" brings is taken from `facts` as read: its groups, managed and inline policies
@@ -115,6 +132,10 @@ def plan_create_user(spec: RequestSpec, facts: IamFacts, *, marker: str) -> tupl
             group_origin.setdefault(g, from_copy)
         for p in copied.attached:
             policy_origin.setdefault(p, from_copy)
+    for g in required.groups:
+        group_origin.setdefault(g, required.origin)
+    for p in required.policy_arns:
+        policy_origin.setdefault(p, required.origin)
 
     grants: list[Granted] = []
     for name, origin in group_origin.items():

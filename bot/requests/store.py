@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from bot.common.errors import Refused
 from bot.domain.plan import Plan, plan_digest
 from bot.domain.spec import RequestSpec
-from bot.domain.views import RequestView
+from bot.domain.views import MfaState, RequestView
 from bot.policy import approval
-from models import AccessRequest, ApprovalMessage, Decision, Job, JobKind, JobState, PolicyDocument, RequestState
+from models import AccessRequest, ApprovalMessage, Decision, Job, JobKind, JobState, MfaWatch, PolicyDocument, RequestState
 from models import Plan as PlanRow
 
 OPEN_STATES = (RequestState.SUBMITTED, RequestState.PENDING, RequestState.APPROVED, RequestState.PROVISIONING)
@@ -114,6 +114,16 @@ def users_owned_by(session: Session, *, owner_id: str) -> list[str]:
     return list(dict.fromkeys(rows))
 
 
+def managed_users(session: Session) -> dict[str, str]:
+    """Every IAM user the bot created, by lower-cased name (IAM names are unique regardless of case), to its owner."""
+    rows = session.execute(
+        select(AccessRequest.user_name_lower, AccessRequest.owner_id)
+        .where(AccessRequest.kind == "create_user", AccessRequest.state == RequestState.COMPLETED)
+        .order_by(AccessRequest.id)
+    ).all()
+    return {name: owner for name, owner in rows}  # a name made again: its latest owner wins
+
+
 # ---------------------------------------------------------------- approvals
 
 
@@ -193,6 +203,10 @@ def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: boo
     if with_plans:
         for row in session.scalars(select(PlanRow).where(PlanRow.request_id.in_(ids))):
             plans[(row.request_id, row.digest)] = Plan.from_body(row.body)
+    mfa = {
+        w.request_id: MfaState(enrolled=w.enrolled_at is not None, checked_at=w.checked_at)
+        for w in session.scalars(select(MfaWatch).where(MfaWatch.request_id.in_(ids), MfaWatch.gone_at.is_(None)))
+    }
     out = []
     for req in reqs:
         approvals = approval.distinct_approvals((who, ok) for digest, who, ok in decided[req.id] if digest == req.plan_digest)
@@ -222,6 +236,7 @@ def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: boo
                 plan_digest=req.plan_digest,
                 plan_changes=tuple(req.plan_changes or ()),
                 kind=req.kind,
+                mfa=mfa.get(req.id),
             )
         )
     return out

@@ -22,15 +22,19 @@ from bot.common.sql import SessionMaker
 from bot.credentials.vault import Vault
 from bot.iam.gateway import BotoSession, IamGateway
 from bot.iam.kms import KmsDataKeys
+from bot.domain.hygiene import Thresholds
 from bot.policy.rule_lint import never_effective
+from bot.requests.planner import Required
 from bot.jobs.applying import ApplyJob
 from bot.jobs.delivery import Delivery
 from bot.jobs.housekeeping import Housekeeping
 from bot.jobs.key_retirement import KeyRetirements
+from bot.jobs.mfa_watch import MfaWatcher
 from bot.jobs.planning import PlanJob
 from bot.jobs.queue import JobQueue
 from bot.jobs.reevaluation import Reevaluation
 from bot.jobs.reminders import ReminderService
+from bot.jobs.schedule import Schedule
 from bot.jobs.worker import Worker
 from bot.policy.rulebook import Rulebook
 from bot.runtime.audit_key import audit_keys
@@ -46,6 +50,7 @@ from bot.workflows.audit_anchor import AuditAnchoring
 from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.decisions import Decisions
+from bot.workflows.hygiene import Hygiene
 from bot.workflows.owner_keys import OwnerKeys
 from bot.workflows.request_form import RequestForm
 from bot.workflows.requesters import Requesters
@@ -86,13 +91,21 @@ class Components:
     owner_keys: OwnerKeys
     credential_requests: CredentialRequests
     key_retirements: KeyRetirements
+    hygiene: Hygiene
+    mfa_watcher: MfaWatcher
+    schedules: list[Schedule]
 
     @property
     def services(self) -> handlers.Services:
         return handlers.Services(
             form=self.form, decisions=self.decisions, reveal=self.reveal, status=self.status, audit_export=self.audit_export, notifier=self.notifier,
-            keys=self.owner_keys, credential_requests=self.credential_requests,
+            keys=self.owner_keys, credential_requests=self.credential_requests, hygiene=self.hygiene,
         )
+
+
+def required_of(settings: Settings) -> Required:
+    """What every new user gets: the MFA group or policy of IAM_BOT_MFA_REQUIRE, if set."""
+    return Required(groups=(settings.mfa_group,) if settings.mfa_group else (), policy_arns=(settings.mfa_policy,) if settings.mfa_policy else ())
 
 
 def encryption_keys(settings: Settings) -> list[str]:
@@ -154,6 +167,7 @@ def build(
     queue = JobQueue(sessionmaker=sm, clock=clock, worker_id=worker_id, lease=lease)
     wake = lambda: worker.wake()  # noqa: E731 - the worker is built last; approvals wake it
     requesters = Requesters(rulebook=rulebook, directory=directory)
+    required = required_of(settings)
     status = StatusDesk(sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, clock=clock)
     announcer = Announcer(
         sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, requesters=requesters,
@@ -167,7 +181,7 @@ def build(
     form = RequestForm(
         sessionmaker=sm, iam=iam, notifier=notifier, rulebook=rulebook, requesters=requesters,
         path_prefix=settings.user_path_prefix, boundary_setting=settings.permissions_boundary or None,
-        request_ttl=request_ttl, clock=clock, wake=wake, key_label=owner_keys.label_of,
+        request_ttl=request_ttl, clock=clock, wake=wake, key_label=owner_keys.label_of, required=required,
     )
     reveal = Reveal(sessionmaker=sm, vault=vault, notifier=notifier, publish_home=status.publish_home, clock=clock)
     audit_anchoring = AuditAnchoring(sessionmaker=sm, keys=keys, notifier=notifier, clock=clock)
@@ -183,19 +197,33 @@ def build(
     )
     keeping = Housekeeping(sessionmaker=sm, clock=clock)
     reevaluation = Reevaluation(sessionmaker=sm, rulebook=rulebook, announcer=announcer, clock=clock)
-    plan_job = PlanJob(sessionmaker=sm, queue=queue, iam=iam, rulebook=rulebook, announcer=announcer, clock=clock, request_ttl=request_ttl, wake=wake)
+    plan_job = PlanJob(
+        sessionmaker=sm, queue=queue, iam=iam, rulebook=rulebook, announcer=announcer, clock=clock, request_ttl=request_ttl, wake=wake, required=required,
+    )
     apply_job = ApplyJob(
         sessionmaker=sm, queue=queue, iam=iam, vault=vault, announcer=announcer, delivery=delivery, clock=clock,
         credentials_ttl=timedelta(hours=settings.credentials_ttl_hours), rulebook=rulebook,
-        key_grace=timedelta(days=settings.key_rotation_grace_days),
+        key_grace=timedelta(days=settings.key_rotation_grace_days), required=required, watch_mfa=bool(settings.mfa_require),
     )
     credential_requests = CredentialRequests(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake, self_service=rulebook.self_service)
     key_retirements = KeyRetirements(sessionmaker=sm, iam=iam, notifier=notifier, clock=clock)
+    hygiene = Hygiene(
+        sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, is_approver=status.is_approver, clock=clock,
+        thresholds=Thresholds(key_age_days=settings.key_max_age_days, unused_days=settings.unused_days), nudge_days=settings.key_nudge_days,
+        channel=settings.report_channel,
+    )
+    mfa_watcher = MfaWatcher(
+        sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, default_approvers=rulebook.default_approvers, clock=clock,
+        remind_after=timedelta(days=settings.mfa_remind_days), escalate_after=timedelta(days=settings.mfa_escalate_days),
+    )
+    schedules = [Schedule("key_nudges", hygiene.nudge, every=timedelta(days=1), sessionmaker=sm, clock=clock)]
+    if settings.report_channel:
+        schedules.append(Schedule("hygiene_report", hygiene.post_scheduled, every=timedelta(days=settings.report_every_days), sessionmaker=sm, clock=clock))
     worker = Worker(
         queue,
         runners={JobKind.PLAN.value: plan_job.run, JobKind.APPLY.value: apply_job.run},
         housekeeping=[reevaluation.run_once, delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due,
-                      audit_anchoring.run_due, key_retirements.run_due]
+                      audit_anchoring.run_due, key_retirements.run_due, mfa_watcher.run_due, *(schedule.run_due for schedule in schedules)]
         if housekeeping
         else [],
         poll_seconds=settings.worker_poll_seconds,
@@ -207,6 +235,7 @@ def build(
         notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
         audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
         audit_anchoring=audit_anchoring, owner_keys=owner_keys, credential_requests=credential_requests, key_retirements=key_retirements,
+        hygiene=hygiene, mfa_watcher=mfa_watcher, schedules=schedules,
     )
 
 

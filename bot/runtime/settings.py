@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     allow_unbounded: bool = Field(False, validation_alias=_env("IAM_BOT_ALLOW_UNBOUNDED"))
     rules_path: str = Field("", validation_alias=_env("IAM_BOT_RULES"))
     request_ttl_hours: float = Field(72.0, validation_alias=_env("IAM_BOT_REQUEST_TTL_HOURS"), gt=0, le=24 * 30)
+    # Hygiene (issue 15): the report's channel and beat, its thresholds, the owners' nudge before a key gets old.
+    report_channel: str = Field("", validation_alias=_env("IAM_BOT_REPORT_CHANNEL"))
+    report_every_days: float = Field(7.0, validation_alias=_env("IAM_BOT_REPORT_EVERY_DAYS"), gt=0, le=90)
+    key_max_age_days: int = Field(90, validation_alias=_env("IAM_BOT_KEY_MAX_AGE_DAYS"), ge=1, le=3650)
+    unused_days: int = Field(90, validation_alias=_env("IAM_BOT_UNUSED_DAYS"), ge=1, le=3650)
+    key_nudge_days: int = Field(14, validation_alias=_env("IAM_BOT_KEY_NUDGE_DAYS"), ge=0, le=365)
+    # MFA: `group:<name>` or `policy:<arn>` put every new user under it; the owner is reminded, then the approvers told.
+    mfa_require: str = Field("", validation_alias=_env("IAM_BOT_MFA_REQUIRE"))
+    mfa_remind_days: float = Field(3.0, validation_alias=_env("IAM_BOT_MFA_REMIND_DAYS"), ge=0, le=365)
+    mfa_escalate_days: float = Field(7.0, validation_alias=_env("IAM_BOT_MFA_ESCALATE_DAYS"), ge=0, le=365)
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -82,7 +92,7 @@ class Settings(BaseSettings):
             raise ValueError(f"not Slack user IDs: {', '.join(bad)} (expected IDs like U012ABCDEF, comma-separated)")
         return v
 
-    @field_validator("approval_channel", "audit_channel")
+    @field_validator("approval_channel", "audit_channel", "report_channel")
     @classmethod
     def _channel(cls, v: str) -> str:
         v = v.strip()
@@ -148,6 +158,22 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {v} (a .yml, .yaml or .toml rules file)")
         return v
 
+    @field_validator("mfa_require")
+    @classmethod
+    def _mfa(cls, v: str) -> str:
+        v = v.strip()
+        kind, _, value = v.partition(":")
+        if not v:
+            return v
+        if kind == "group" and re.fullmatch(r"[\w+=,.@-]{1,128}", value):
+            return v
+        if kind == "policy" and re.fullmatch(r"arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+", value):
+            return v
+        raise ValueError(
+            "must be group:<group name> or policy:<managed policy ARN>, e.g. policy:arn:aws:iam::123456789012:policy/iam-bot-require-mfa "
+            "(`iam-bot policy --mfa` prints that policy)"
+        )
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:
@@ -155,6 +181,14 @@ class Settings(BaseSettings):
         if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return v
+
+    @property
+    def mfa_group(self) -> str | None:
+        return self.mfa_require.partition(":")[2] if self.mfa_require.startswith("group:") else None
+
+    @property
+    def mfa_policy(self) -> str | None:
+        return self.mfa_require.partition(":")[2] if self.mfa_require.startswith("policy:") else None
 
     @property
     def approvers(self) -> frozenset[str]:

@@ -52,3 +52,19 @@ class Directory:
         for i in ids:
             out.extend(sorted(self.members(i, fresh=fresh)) if is_usergroup(i) else [i])
         return list(dict.fromkeys(out))
+
+    def departed(self, user_ids: Iterable[str]) -> frozenset[str]:
+        """Who of `user_ids` has left the workspace: users.info says deleted, or knows them no more.
+        Someone Slack cannot tell about now (rate limit, outage) is not counted as gone."""
+        gone: set[str] = set()
+        for user_id in dict.fromkeys(user_ids):
+            try:
+                if self.client.users_info(user=user_id)["user"].get("deleted"):
+                    gone.add(user_id)
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                if error == "user_not_found":
+                    gone.add(user_id)
+                else:
+                    log.warning("could not read user %s: %s", user_id, error)
+        return frozenset(gone)

@@ -98,6 +98,14 @@ class Notifier:
 
     # ---- messages in channels and DMs ----
 
+    def post(self, channel: str, message: dict[str, Any]) -> Place:
+        """Post to one channel; raises SlackRefused (the caller decides whether to try again)."""
+        try:
+            resp = self.client.chat_postMessage(channel=channel, **message)
+        except SlackApiError as exc:
+            raise SlackRefused(_error(exc)) from None
+        return resp["channel"], resp["ts"]
+
     def post_to(self, targets: Iterable[str], message: dict[str, Any], *, what: str) -> list[Place]:
         """Post to each target (a user gets a DM, a channel a post); returns where it landed."""
         posted = []

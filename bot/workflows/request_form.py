@@ -68,7 +68,9 @@ class RequestForm:
         clock: Callable[[], datetime],
         wake: Callable[[], None],
         key_label: Callable[[str], str | None] = lambda _user: None,
+        required: planner.Required = planner.NOTHING_REQUIRED,
     ):
+        self.required = required  # what every new user gets, shown in the review
         self.key_label = key_label  # an owner's key for encrypted credentials, as shown; None if none
         self.sm = sessionmaker
         self.iam = iam
@@ -196,9 +198,8 @@ class RequestForm:
             errors={}, review=self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, owner_key=owner_key, plan=preview), draft_id=draft_id, fill_later=bool(spec.copy_from)
         )
 
-    @staticmethod
-    def _preview(spec: RequestSpec, facts: IamFacts) -> Plan:
-        return planner.plan_create_user(spec, facts, marker="(on submission)")[0]
+    def _preview(self, spec: RequestSpec, facts: IamFacts) -> Plan:
+        return planner.plan_create_user(spec, facts, marker="(on submission)", required=self.required)[0]
 
     def _review(self, spec: RequestSpec, *, draft_id: str, user_id: str, ev: Evaluation, owner_key: str | None, **plan: Any) -> dict[str, Any]:
         approvers = approval.who_is_asked(users=ev.approver_users, groups=ev.approver_groups, requester_id=user_id, owner_id=spec.owner_id)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement, HeaderBlock, MarkdownTextObject, Option, OverflowMenuElement, SectionBlock
 from slack_sdk.models.views import View
 
+from bot.domain.plan import PlanKind
 from bot.domain.views import HomeData
 from bot.slack.ui import ids
 from bot.slack.ui.keys import home_key_block
@@ -16,6 +17,17 @@ from bot.slack.ui.requester import cancel_button
 from bot.slack.ui.status import status_line
 from bot.slack.ui.text import clip, code_list, esc, policy_label, when
 from models import RequestState
+
+
+def user_menu(user_name: str) -> OverflowMenuElement:
+    """Day-two actions on a user I own; each option's value is `<plan kind>:<user name>`."""
+    return OverflowMenuElement(
+        action_id=ids.A_USER_MENU,
+        options=[
+            Option(text="Rotate access key", value=f"{PlanKind.ROTATE_KEY.value}:{user_name}"),
+            Option(text="Reset console password", value=f"{PlanKind.RESET_PASSWORD.value}:{user_name}"),
+        ],
+    )
 
 
 def home_view(*, user_id: str, data: HomeData) -> dict[str, Any]:
@@ -33,6 +45,8 @@ def home_view(*, user_id: str, data: HomeData) -> dict[str, Any]:
             accessory = cancel_button(req)
         elif req.id in data.revealable and req.owner_id == user_id:
             accessory = ButtonElement(text="Reveal credentials", action_id=ids.A_REVEAL, value=req.short_id, style="primary")
+        elif req.state is RequestState.COMPLETED and req.kind == PlanKind.CREATE_USER.value and req.owner_id == user_id:
+            accessory = user_menu(req.user_name)
         line = status_line(req)
         if req.user_arn:
             line += f"\n    `{esc(req.user_arn)}`"

@@ -48,17 +48,11 @@ def _by_user(found: Sequence[Finding]) -> list[list[Finding]]:
     return sorted(groups.values(), key=lambda g: (min(KIND_ORDER[f.kind] for f in g), g[0].user))
 
 
-def _confirm(title: str, text: str, button: str) -> dict[str, Any]:
-    return {
-        "title": {"type": "plain_text", "text": clip(title, 100)},
-        "text": {"type": "mrkdwn", "text": clip(text, 300)},
-        "confirm": {"type": "plain_text", "text": button},
-        "deny": {"type": "plain_text", "text": "Keep it"},
-    }
-
-
 def user_buttons(group: Sequence[Finding]) -> list[ButtonElement]:
-    """The actions that apply to one user's findings; each button's value is the IAM user name."""
+    """The actions that apply to one user's findings; each button's value is the IAM user name.
+
+    Disable and offboard come with those plan kinds (issue 14); until then a line offers only what the bot can do.
+    """
     user, owner, managed = group[0].user, group[0].owner_id, group[0].managed
     kinds = {f.kind for f in group}
     out: list[ButtonElement] = []
@@ -66,18 +60,6 @@ def user_buttons(group: Sequence[Finding]) -> list[ButtonElement]:
         out.append(ButtonElement(text="Remind owner", action_id=ids.A_REPORT_REMIND, value=user))
     if managed and kinds & {FindingKind.OLD_KEY, FindingKind.UNUSED_KEY}:
         out.append(ButtonElement(text="Rotate key", action_id=ids.A_REPORT_ROTATE, value=user))
-    out.append(
-        ButtonElement(
-            text="Disable", action_id=ids.A_REPORT_DISABLE, value=user, style="danger",
-            confirm=_confirm("Disable this IAM user?", f"Disable `{esc(user)}`: its console password and access keys stop working.", "Disable"),
-        )
-    )
-    out.append(
-        ButtonElement(
-            text="Offboard", action_id=ids.A_REPORT_OFFBOARD, value=user,
-            confirm=_confirm("Offboard this IAM user?", f"Start offboarding `{esc(user)}`?", "Offboard"),
-        )
-    )
     return out
 
 
@@ -116,7 +98,8 @@ def report_message(
     ]
     for group in shown:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=user_text(group))))
-        blocks.append(ActionsBlock(elements=user_buttons(group)))
+        if buttons := user_buttons(group):
+            blocks.append(ActionsBlock(elements=buttons))
     if len(groups) > len(shown):
         more = len(groups) - len(shown)
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"…and {_n(more, 'more user', 'more users')} with findings in the attached file.")]))

@@ -19,8 +19,17 @@ def status_line(req: RequestView) -> str:
     failed = f"\n    {esc(clip(req.failure_reason or '', 300))}" if state is RequestState.FAILED else ""
     return (
         f"• *{req.short_id}* `{esc(req.user_name)}` — {STATE_WORDS[state]}{decided}; "
-        f"requested by <@{req.requester_id}> {when(req.created_at)}{failed}"
+        f"requested by <@{req.requester_id}> {when(req.created_at)}{mfa_words(req)}{failed}"
     )
+
+
+def mfa_words(req: RequestView) -> str:
+    """The MFA state of the user a completed request created, when the bot watches it."""
+    if req.mfa is None or req.state is not RequestState.COMPLETED:
+        return ""
+    if req.mfa.enrolled:
+        return " · MFA on"
+    return " · :warning: no MFA device yet" if req.mfa.checked_at else " · MFA not checked yet"
 
 
 def status_message(*, mine: Sequence[RequestView], awaiting: Sequence[RequestView], query: str | None) -> Message:
@@ -94,6 +103,7 @@ def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Messa
     header = f"*{req.short_id}* `{esc(req.user_name)}` — {STATE_WORDS[req.state]}"
     if req.kind != "create_user":
         header += f" ({req.brings})"
+    header += mfa_words(req)
     body = header + "\n" + ("\n".join(lines[-30:]) or "_no events yet_")
     if req.state is RequestState.FAILED and req.failure_reason:
         body += f"\n*Why it failed:* {esc(clip(req.failure_reason, 800))}"
@@ -130,6 +140,7 @@ def help_message() -> Message:
                         "• `/iam key set <public key>` — get credentials as a file only your key opens (`show`, `remove`)\n"
                         "• `/iam rotate-key [user name]` — a new access key for a user you own; the old one is retired after a grace period\n"
                         "• `/iam reset-password [user name]` — a new console password for a user you own\n"
+                        "• `/iam report` — approvers: the account's IAM hygiene (no MFA, old or unused keys and passwords, owners who left)\n"
                         "• `/iam help` — this message"
                     )
                 )

@@ -1,0 +1,19 @@
+"""Which users the bot created are watched for MFA (what is known of each is shown by status and Home).
+
+`watch` is called in the transaction that completes a new user's request, so a user that exists
+is always on record; the worker's MfaWatcher (bot.jobs.mfa_watch) checks IAM and reminds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import MfaWatch
+
+
+def watch(session: Session, *, request_id: int, user_name: str, owner_id: str, now: datetime) -> None:
+    if session.scalars(select(MfaWatch.id).where(MfaWatch.request_id == request_id)).first() is None:
+        session.add(MfaWatch(request_id=request_id, user_name=user_name, owner_id=owner_id, since=now))

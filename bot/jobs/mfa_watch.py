@@ -1,0 +1,101 @@
+"""Users the bot created, watched until they have an MFA device (ListMFADevices): the owner is
+reminded after IAM_BOT_MFA_REMIND_DAYS, the approvers told after IAM_BOT_MFA_ESCALATE_DAYS.
+
+Run from the worker's housekeeping. Each user is looked at in IAM at most every CHECK_EVERY, and each
+reminder is recorded by compare-and-set before it is sent: with several replicas, each is sent once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Callable, Iterable
+
+from sqlalchemy import or_, select
+
+from bot.audit import trail as audit
+from bot.common.constants import BOT_ACTOR
+from bot.common.sql import SessionMaker, compare_and_set
+from bot.iam.errors import AwsError
+from bot.iam.gateway import IamGateway
+from bot.requests import store
+from bot.slack.directory import Directory
+from bot.slack.notifier import Notifier
+from bot.slack.ui.nudges import mfa_escalation, mfa_reminder
+from models import MfaWatch
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY = timedelta(minutes=10)
+BATCH = 20  # users looked at per round (in the worker's thread, between jobs): a backlog is caught up over a few rounds
+W = MfaWatch
+
+
+class MfaWatcher:
+    def __init__(
+        self, *, sessionmaker: SessionMaker, iam: IamGateway, notifier: Notifier, directory: Directory, default_approvers: Iterable[str],
+        clock: Callable[[], datetime], remind_after: timedelta, escalate_after: timedelta,
+    ):
+        self.sm = sessionmaker
+        self.iam = iam
+        self.notifier = notifier
+        self.directory = directory
+        self.default_approvers = tuple(default_approvers)
+        self.clock = clock
+        self.remind_after = remind_after
+        self.escalate_after = escalate_after
+
+    def run_due(self) -> int:
+        """Look at the users due for a check; how many reminders were sent."""
+        now, sent = self.clock(), 0
+        with self.sm.begin() as s:
+            rows = s.scalars(
+                select(W).where(W.enrolled_at.is_(None), W.gone_at.is_(None), or_(W.checked_at.is_(None), W.checked_at <= now - CHECK_EVERY))
+                .order_by(W.checked_at.is_not(None), W.checked_at, W.id).limit(BATCH)
+            ).all()
+            s.expunge_all()
+        for row in rows:
+            try:
+                enrolled = self.iam.mfa_enabled(row.user_name)
+            except AwsError as exc:
+                if exc.code == "NoSuchEntity":
+                    self._set(row, gone_at=now)  # deleted in IAM: nothing left to protect
+                else:  # looked at again next round
+                    log.warning("could not read the MFA devices of %s (%s)", row.user_name, exc.code)
+                continue
+            if enrolled:
+                if self._set(row, enrolled_at=now, checked_at=now):
+                    with self.sm.begin() as s:
+                        audit.record(s, action="mfa_enrolled", actor=BOT_ACTOR, now=now, request_id=row.request_id, user_name=row.user_name)
+                continue
+            self._set(row, checked_at=now, overwrite=True)
+            sent += self._remind(row, now)
+        return sent
+
+    def _set(self, row: MfaWatch, *, overwrite: bool = False, **values: datetime) -> bool:
+        """Record `values` unless another replica did (each `*_at` is set once; `checked_at` may move on)."""
+        where = [W.id == row.id] + ([] if overwrite else [getattr(W, k).is_(None) for k in values if k != "checked_at"])
+        with self.sm.begin() as s:
+            return compare_and_set(s, W, where=where, values=values)
+
+    def _approvers(self, request_id: int) -> list[str]:
+        """Who could approve the request that created the user: they are told about it."""
+        with self.sm.begin() as s:
+            users, groups = store.approvers_of(store.load_request(s, request_id), default_approvers=self.default_approvers)
+        return self.directory.expand([*users, *groups])
+
+    def _remind(self, row: MfaWatch, now: datetime) -> int:
+        sent = 0
+        if row.owner_reminded_at is None and now - row.since >= self.remind_after and self._set(row, owner_reminded_at=now):
+            with self.sm.begin() as s:
+                audit.record(s, action="mfa_owner_reminded", actor=BOT_ACTOR, now=now, request_id=row.request_id, user_name=row.user_name)
+            self.notifier.dm_quietly(row.owner_id, mfa_reminder(user_name=row.user_name, since=row.since), what="MFA reminder")
+            sent += 1
+        if row.approvers_told_at is None and now - row.since >= self.escalate_after and self._set(row, approvers_told_at=now):
+            approvers = [a for a in self._approvers(row.request_id) if a != row.owner_id]
+            with self.sm.begin() as s:
+                audit.record(s, action="mfa_approvers_told", actor=BOT_ACTOR, now=now, request_id=row.request_id, user_name=row.user_name,
+                             approvers=approvers)
+            self.notifier.post_to(approvers, mfa_escalation(user_name=row.user_name, owner_id=row.owner_id, since=row.since), what="MFA escalation")
+            sent += 1
+        return sent

@@ -1,0 +1,37 @@
+"""The hygiene report's buttons, the owners' "Rotate now" and Home's menu on a user: answered privately to whoever clicked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.slack.ui import ids
+from handlers import Services
+from handlers.common import action_value, tell
+
+
+def register(app: App, services: Services) -> None:
+    @app.action(ids.A_REPORT_REMIND)
+    def remind_owner(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        tell(services, body, services.hygiene.remind_owner(actor=body["user"]["id"], user_name=action_value(body, 64)))
+
+    def rotate(ack: Ack, body: dict[str, Any]) -> None:
+        # The same as `/iam rotate-key <user>` by whoever clicked: the owner's own needs no approval, an approver's goes to a person.
+        ack()
+        answer = services.credential_requests.ask(kind="rotate_key", actor=body["user"]["id"], text=action_value(body, 64))
+        tell(services, body, answer["text"])
+
+    app.action(ids.A_REPORT_ROTATE)(rotate)
+    app.action(ids.A_ROTATE_NOW)(rotate)
+
+    @app.action(ids.A_USER_MENU)
+    def user_menu(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        chosen = str(((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value") or "")[:100]
+        kind, _, user_name = chosen.partition(":")
+        if kind not in ("rotate_key", "reset_password") or not user_name:
+            tell(services, body, "That menu choice is not one I know; use `/iam rotate-key` or `/iam reset-password`.")
+            return
+        tell(services, body, services.credential_requests.ask(kind=kind, actor=body["user"]["id"], text=user_name)["text"])
