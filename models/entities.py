@@ -272,6 +272,8 @@ class MfaWatch(Base):
     owner_reminded_at: Mapped[datetime | None]
     approvers_told_at: Mapped[datetime | None]
     gone_at: Mapped[datetime | None]  # the user no longer exists in IAM: nothing more to watch
+    key_held: Mapped[bool] = mapped_column(default=False, server_default=false())  # its approved key waits for MFA
+    key_released_at: Mapped[datetime | None]  # when the held_key request was filed
 
 
 class AuditEvent(Base):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from models import MfaWatch
 
 
-def watch(session: Session, *, request_id: int, user_name: str, owner_id: str, now: datetime) -> None:
+def watch(session: Session, *, request_id: int, user_name: str, owner_id: str, now: datetime, key_held: bool = False) -> None:
+    """Watch the user request `request_id` created; `key_held`: its approved access key waits for MFA."""
     if session.scalars(select(MfaWatch.id).where(MfaWatch.request_id == request_id)).first() is None:
-        session.add(MfaWatch(request_id=request_id, user_name=user_name, owner_id=owner_id, since=now))
+        session.add(MfaWatch(request_id=request_id, user_name=user_name, owner_id=owner_id, since=now, key_held=key_held))

@@ -38,16 +38,19 @@ class PlanKind(str, enum.Enum):
     CREATE_USER = "create_user"
     ROTATE_KEY = "rotate_key"  # a second key for an existing user; the old one is retired later
     RESET_PASSWORD = "reset_password"
+    HELD_KEY = "held_key"  # the access key an approved request held until the user had MFA on
 
     @property
     def credentials_only(self) -> bool:
         """New credentials for an existing user: nothing is granted, so the grant is not judged again."""
-        return self in (PlanKind.ROTATE_KEY, PlanKind.RESET_PASSWORD)
+        return self in (PlanKind.ROTATE_KEY, PlanKind.RESET_PASSWORD, PlanKind.HELD_KEY)
 
     @property
     def brings(self) -> str:
         """What a request of this kind brings, in words: "new IAM user", "new access key"..."""
-        return {PlanKind.ROTATE_KEY: "new access key", PlanKind.RESET_PASSWORD: "new console password"}.get(self, "new IAM user")
+        return {
+            PlanKind.ROTATE_KEY: "new access key", PlanKind.RESET_PASSWORD: "new console password", PlanKind.HELD_KEY: "new access key (held until MFA was on)",
+        }.get(self, "new IAM user")
 
 
 class StepKind(str, enum.Enum):
@@ -57,8 +60,9 @@ class StepKind(str, enum.Enum):
     PUT_USER_POLICY = "put_user_policy"
     CREATE_LOGIN_PROFILE = "create_login_profile"
     CREATE_ACCESS_KEY = "create_access_key"
-    ADD_ACCESS_KEY = "add_access_key"  # target: the one key the user keeps meanwhile (the key being rotated)
+    ADD_ACCESS_KEY = "add_access_key"  # target: the one key the user keeps meanwhile (the key being rotated); "" for none
     RESET_PASSWORD = "reset_password"
+    HOLD_ACCESS_KEY = "hold_access_key"  # nothing now: the key is made by a held_key request once MFA is on
 
 
 @dataclass(frozen=True)

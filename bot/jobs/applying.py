@@ -144,8 +144,8 @@ class ApplyJob:
                 documents = store.documents(s, [st.document for st in plan.steps if st.document])
             arn = ""
             for step in plan.steps:
-                if step.kind in CREDENTIAL_STEPS:
-                    continue  # credentials come last, sealed as they are made (below)
+                if step.kind in CREDENTIAL_STEPS or step.kind is StepKind.HOLD_ACCESS_KEY:
+                    continue  # credentials come last, sealed as they are made (below); a held key is made once MFA is on
                 if step.kind is not StepKind.CREATE_USER and step.key in done:
                     continue
                 if step.key not in done and (drift := self._drift(plan, step)):
@@ -217,7 +217,7 @@ class ApplyJob:
         if not gate.judge(self.rulebook, plan, docs, spec).undecided:
             return []
         facts = planner.gather_facts(self.iam, spec, self.required)
-        fresh, fresh_docs = planner.plan_create_user(spec, facts, marker=marker, required=self.required)
+        fresh, fresh_docs = planner.plan_create_user(spec, facts, marker=marker, required=self.required, hold_key=self.rulebook.hold_keys_until_mfa)
         verdict = gate.judge(self.rulebook, fresh, fresh_docs, spec)
         if verdict.undecided:
             raise Undecided(", ".join(verdict.undecided[:4]))
@@ -228,7 +228,7 @@ class ApplyJob:
         facts = planner.gather_facts(self.iam, spec, self.required)
         if facts.missing:
             raise PlanFailed("The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
-        plan, documents = planner.plan_create_user(spec, facts, marker=marker, required=self.required)
+        plan, documents = planner.plan_create_user(spec, facts, marker=marker, required=self.required, hold_key=self.rulebook.hold_keys_until_mfa)
         verdict = gate.judge(self.rulebook, plan, documents, spec)
         if verdict.denial:
             raise PlanFailed(f"Refused by a guardrail: {verdict.denial}. Nothing was created.")
@@ -342,13 +342,14 @@ class ApplyJob:
                 env.expires_at = now + self.ttl
             rotated = next((st for st in plan.steps if st.kind is StepKind.ADD_ACCESS_KEY), None)
             completed = usecases.complete(s, request_id=request_id, arn=arn, now=now)
-            if completed and rotated is not None:
+            if completed and rotated is not None and rotated.target:
                 retirement.schedule(s, request_id=request_id, user_name=plan.user_name, key_id=rotated.target, now=now, grace=self.key_grace)
             # Console users need MFA (as AWS Security Hub's IAM.5); with IAM_BOT_MFA_REQUIRE every new user does.
             console = any(st.kind is StepKind.CREATE_LOGIN_PROFILE for st in plan.steps)
-            if completed and plan.kind is PlanKind.CREATE_USER and (console or self.watch_mfa):
+            held = plan.has(StepKind.HOLD_ACCESS_KEY)
+            if completed and plan.kind is PlanKind.CREATE_USER and (console or held or self.watch_mfa):
                 req = store.load_request(s, request_id)
-                mfa.watch(s, request_id=request_id, user_name=plan.user_name, owner_id=req.owner_id, now=now)
+                mfa.watch(s, request_id=request_id, user_name=plan.user_name, owner_id=req.owner_id, now=now, key_held=held)
             self.queue.finish(job)
 
     def _undo(self, user_name: str, marker: str) -> tuple[bool, str]:

@@ -1,5 +1,7 @@
 """Users the bot created, watched until they have an MFA device (ListMFADevices): the owner is
-reminded after IAM_BOT_MFA_REMIND_DAYS, the approvers told after IAM_BOT_MFA_ESCALATE_DAYS.
+reminded after IAM_BOT_MFA_REMIND_DAYS, the approvers told after IAM_BOT_MFA_ESCALATE_DAYS. An access
+key the rules held until MFA (`hold_keys_until_mfa`) is asked for once MFA is on: a held_key request,
+approved by the user's own approval, made and delivered like any new key.
 
 Run from the worker's housekeeping. Each user is looked at in IAM at most every CHECK_EVERY, and each
 reminder is recorded by compare-and-set before it is sent: with several replicas, each is sent once.
@@ -11,14 +13,14 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from bot.audit import trail as audit
 from bot.common.constants import BOT_ACTOR
 from bot.common.sql import SessionMaker, compare_and_set
 from bot.iam.errors import AwsError
 from bot.iam.gateway import IamGateway
-from bot.requests import store
+from bot.requests import store, usecases
 from bot.slack.directory import Directory
 from bot.slack.notifier import Notifier
 from bot.slack.ui.nudges import mfa_escalation, mfa_reminder
@@ -34,8 +36,9 @@ W = MfaWatch
 class MfaWatcher:
     def __init__(
         self, *, sessionmaker: SessionMaker, iam: IamGateway, notifier: Notifier, directory: Directory, default_approvers: Iterable[str],
-        clock: Callable[[], datetime], remind_after: timedelta, escalate_after: timedelta,
+        clock: Callable[[], datetime], remind_after: timedelta, escalate_after: timedelta, wake: Callable[[], None] = lambda: None,
     ):
+        self.wake = wake  # a held key's request was filed: the worker plans it now
         self.sm = sessionmaker
         self.iam = iam
         self.notifier = notifier
@@ -50,11 +53,17 @@ class MfaWatcher:
         now, sent = self.clock(), 0
         with self.sm.begin() as s:
             rows = s.scalars(
-                select(W).where(W.enrolled_at.is_(None), W.gone_at.is_(None), or_(W.checked_at.is_(None), W.checked_at <= now - CHECK_EVERY))
+                select(W).where(
+                    or_(W.enrolled_at.is_(None), and_(W.key_held, W.key_released_at.is_(None))),
+                    W.gone_at.is_(None), or_(W.checked_at.is_(None), W.checked_at <= now - CHECK_EVERY),
+                )
                 .order_by(W.checked_at.is_not(None), W.checked_at, W.id).limit(BATCH)
             ).all()
             s.expunge_all()
         for row in rows:
+            if row.enrolled_at is not None:  # enrolled earlier; its held key's request waited for another to finish
+                self._release_key(row, now)
+                continue
             try:
                 enrolled = self.iam.mfa_enabled(row.user_name)
             except AwsError as exc:
@@ -67,6 +76,7 @@ class MfaWatcher:
                 if self._set(row, enrolled_at=now, checked_at=now):
                     with self.sm.begin() as s:
                         audit.record(s, action="mfa_enrolled", actor=BOT_ACTOR, now=now, request_id=row.request_id, user_name=row.user_name)
+                    self._release_key(row, now)
                 continue
             self._set(row, checked_at=now, overwrite=True)
             sent += self._remind(row, now)
@@ -77,6 +87,21 @@ class MfaWatcher:
         where = [W.id == row.id] + ([] if overwrite else [getattr(W, k).is_(None) for k in values if k != "checked_at"])
         with self.sm.begin() as s:
             return compare_and_set(s, W, where=where, values=values)
+
+    def _release_key(self, row: MfaWatch, now: datetime) -> None:
+        """File the held key's request, once (compare-and-set in the same transaction), unless another
+        request for the user is open: then at the next look."""
+        if not row.key_held or row.key_released_at is not None:
+            return
+        with self.sm.begin() as s:
+            if store.open_request_for_name(s, user_name=row.user_name) is not None:
+                compare_and_set(s, W, where=[W.id == row.id], values={"checked_at": now})
+                return
+            if not compare_and_set(s, W, where=[W.id == row.id, W.key_released_at.is_(None)], values={"key_released_at": now, "checked_at": now}):
+                return  # another replica filed it
+            filed = usecases.file_held_key(s, creating_id=row.request_id, now=now)
+            assert filed is not None  # no open request: checked above, in this transaction
+        self.wake()
 
     def _approvers(self, request_id: int) -> list[str]:
         """Who could approve the request that created the user: they are told about it."""
@@ -89,7 +114,7 @@ class MfaWatcher:
         if row.owner_reminded_at is None and now - row.since >= self.remind_after and self._set(row, owner_reminded_at=now):
             with self.sm.begin() as s:
                 audit.record(s, action="mfa_owner_reminded", actor=BOT_ACTOR, now=now, request_id=row.request_id, user_name=row.user_name)
-            self.notifier.dm_quietly(row.owner_id, mfa_reminder(user_name=row.user_name, since=row.since), what="MFA reminder")
+            self.notifier.dm_quietly(row.owner_id, mfa_reminder(user_name=row.user_name, since=row.since, key_held=row.key_held and row.key_released_at is None), what="MFA reminder")
             sent += 1
         if row.approvers_told_at is None and now - row.since >= self.escalate_after and self._set(row, approvers_told_at=now):
             approvers = [a for a in self._approvers(row.request_id) if a != row.owner_id]

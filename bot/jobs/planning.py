@@ -121,7 +121,7 @@ class PlanJob:
         facts = planner.gather_facts(self.iam, spec, self.required)
         if facts.missing:
             raise planner.Unplannable("The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
-        plan, documents = planner.plan_create_user(spec, facts, marker=marker, required=self.required)
+        plan, documents = planner.plan_create_user(spec, facts, marker=marker, required=self.required, hold_key=self.rulebook.hold_keys_until_mfa)
         return plan, documents, gate.judge(self.rulebook, plan, documents, spec)  # on the whole effective grant
 
     def _fail(self, job_id: int, request_id: int, reason: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from bot.domain.plan import Plan
+from bot.domain.plan import Plan, PlanKind
 from bot.domain.spec import RequestSpec
 from bot.policy import guardrails, risk
 from bot.policy.rulebook import Rule, Rulebook
@@ -36,6 +36,8 @@ class Verdict:
 
 
 SELF_SERVICE_RULE = Rule(name="self-service", auto_approve=True)
+# The key of a create request approved while the rules held keys until MFA: that approval covers it.
+HELD_KEY_RULE = Rule(name="held-until-mfa", auto_approve=True)
 
 
 def judge_credentials(book: Rulebook, plan: Plan, *, by_owner: bool) -> Verdict:
@@ -43,6 +45,8 @@ def judge_credentials(book: Rulebook, plan: Plan, *, by_owner: bool) -> Verdict:
     owner's own ask is served at once where the rules let owners serve themselves (`self_service`);
     any other ask goes to the approvers its rule names, never to an automatic rule."""
     risk = {"flags": [], "summary": f"A {plan.kind.brings} for `{plan.user_name}`; its permissions do not change."}
+    if plan.kind is PlanKind.HELD_KEY:  # approved with the user; only its making waited for MFA
+        return Verdict(rule=HELD_KEY_RULE, auto=True, denial=None, undecided=(), risk=risk)
     if by_owner and plan.kind.value in book.self_service:
         return Verdict(rule=SELF_SERVICE_RULE, auto=True, denial=None, undecided=(), risk=risk)
     choice = book.choose(Subject.of_plan(plan), blockers=("new credentials asked for by someone other than the owner",))

@@ -176,6 +176,8 @@ class Rulebook:
     # registered one, else the one-time Reveal) or "encrypted_file_only" (a key is required).
     delivery: str = "any"
     self_service: frozenset[str] = frozenset(SELF_SERVICE_KINDS)
+    # An approved access key is made and delivered only once the user has MFA on (the password first).
+    hold_keys_until_mfa: bool = False
     source: str | None = None
 
     @property

@@ -236,7 +236,12 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
     top = _mapping(data, (), problems)
     if top is None:
         return Rulebook()
-    _keys(top, (), ("request_ttl_hours", "delivery", "self_service", "reminders", "guardrails", "break_glass", "rules"), problems)
+    _keys(top, (), ("request_ttl_hours", "delivery", "self_service", "hold_keys_until_mfa", "reminders", "guardrails", "break_glass", "rules"), problems)
+
+    hold = top.get("hold_keys_until_mfa", False)
+    if not isinstance(hold, bool):
+        problems.add(("hold_keys_until_mfa",), "must be true or false")
+        hold = False
 
     self_service = frozenset(SELF_SERVICE_KINDS)
     if "self_service" in top:
@@ -319,6 +324,7 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
         request_ttl_hours=ttl,
         delivery=delivery,
         self_service=self_service,
+        hold_keys_until_mfa=hold,
         source=source,
     )
 

@@ -49,7 +49,7 @@ class Subject:
         return cls(
             path=(create.path if create and create.path else "/"),
             console=plan.has(StepKind.CREATE_LOGIN_PROFILE) or plan.has(StepKind.RESET_PASSWORD),
-            key=plan.has(StepKind.CREATE_ACCESS_KEY) or plan.has(StepKind.ADD_ACCESS_KEY),
+            key=plan.has(StepKind.CREATE_ACCESS_KEY) or plan.has(StepKind.ADD_ACCESS_KEY) or plan.has(StepKind.HOLD_ACCESS_KEY),
             groups=tuple(s.target for s in plan.steps if s.kind is StepKind.ADD_TO_GROUP),
             attached=tuple(s.target for s in plan.steps if s.kind is StepKind.ATTACH_POLICY),
             held=tuple(dict.fromkeys(g.arn for g in plan.grant.policies if g.arn)),

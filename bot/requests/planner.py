@@ -94,7 +94,7 @@ def gather_facts(iam: IamReader, spec: RequestSpec, required: Required = NOTHING
 
 
 def plan_create_user(
-    spec: RequestSpec, facts: IamFacts, *, marker: str, required: Required = NOTHING_REQUIRED
+    spec: RequestSpec, facts: IamFacts, *, marker: str, required: Required = NOTHING_REQUIRED, hold_key: bool = False
 ) -> tuple[Plan, dict[str, Mapping[str, Any]]]:
     """The plan for a new user, and the documents it names by hash. Pure.
 
@@ -155,7 +155,8 @@ def plan_create_user(
     if spec.console_access:
         steps.append(Step(StepKind.CREATE_LOGIN_PROFILE))
     if spec.access_key:
-        steps.append(Step(StepKind.CREATE_ACCESS_KEY))
+        # The rules may hold the key until MFA is on: approved now, made by a held_key request later.
+        steps.append(Step(StepKind.HOLD_ACCESS_KEY if hold_key else StepKind.CREATE_ACCESS_KEY))
 
     plan = Plan(
         kind=PlanKind.CREATE_USER,
@@ -195,6 +196,13 @@ def plan_new_credentials(kind: PlanKind, facts: CredentialFacts, *, account: str
                 "(IAM > Users > Security credentials), or wait for an earlier rotation to retire its old key, then ask again."
             )
         step = Step(StepKind.ADD_ACCESS_KEY, target=facts.keys[0].key_id)
+    elif kind is PlanKind.HELD_KEY:
+        if facts.keys:
+            raise Unplannable(
+                f"`{user}` already has an access key ({facts.keys[0].key_id}), made since its request was approved, so the key held "
+                "until MFA was on is not made. Use that key, or delete it and ask an approver for a new one."
+            )
+        step = Step(StepKind.ADD_ACCESS_KEY)  # no key to keep: a key found after a try is this request's own, lost
     elif kind is PlanKind.RESET_PASSWORD:
         if not facts.console:
             raise Unplannable(f"`{user}` cannot sign in to the console, so it has no password to reset. Console access is a change to the user: ask an approver.")

@@ -126,6 +126,19 @@ def submit_draft(
 
 # ---------------------------------------------------------------- day two: new credentials
 
+def file_held_key(session: Session, *, creating_id: int, now: datetime) -> AccessRequest | None:
+    """The access key that create request `creating_id` held until its user had MFA on, asked for now on
+    the owner's behalf (its approval covers it: bot.policy.gate.HELD_KEY_RULE). None while another
+    request for the user is open: asked again at the next look."""
+    creating = store.load_request(session, creating_id)
+    if store.open_request_for_name(session, user_name=creating.user_name) is not None:
+        return None
+    req = _credentials_request(session, kind="held_key", requester_id=creating.owner_id, creating=creating, now=now)
+    audit.record(session, action="requested", actor=BOT_ACTOR, now=now, request_id=req.id, kind="held_key", user_name=creating.user_name,
+                 owner=creating.owner_id, approved_with=creating.short_id)
+    return req
+
+
 def file_credentials_request(
     session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime
 ) -> AccessRequest:
@@ -142,11 +155,18 @@ def file_credentials_request(
         raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can ask for {what}.")
     if (dup := store.open_request_for_name(session, user_name=user_name)) is not None:
         raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
+    req = _credentials_request(session, kind=kind, requester_id=actor_id, creating=creating, now=now)
+    audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name, owner=creating.owner_id)
+    return req
+
+
+def _credentials_request(session: Session, *, kind: str, requester_id: str, creating: AccessRequest, now: datetime) -> AccessRequest:
+    what = "a " + PlanKind(kind).brings
     req = AccessRequest(
         short_id=new_short_id(),
         kind=kind,
         state=S.SUBMITTED,
-        requester_id=actor_id,
+        requester_id=requester_id,
         created_at=now,
         updated_at=now,
         quorum=1,
@@ -158,7 +178,7 @@ def file_credentials_request(
         break_glass=False,
         **store.spec_columns(
             RequestSpec(
-                user_name=creating.user_name, console_access=kind == "reset_password", access_key=kind == "rotate_key",
+                user_name=creating.user_name, console_access=kind == "reset_password", access_key=kind in ("rotate_key", "held_key"),
                 owner_id=creating.owner_id, reason=f"{what[0].upper()}{what[1:]} (day two)", path=creating.path,
             )
         ),
@@ -166,7 +186,6 @@ def file_credentials_request(
     session.add(req)
     session.flush()
     store.enqueue_job(session, request_id=req.id, kind=JobKind.PLAN, now=now)
-    audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name, owner=creating.owner_id)
     return req
 
 

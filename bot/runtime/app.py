@@ -214,7 +214,7 @@ def build(
     )
     mfa_watcher = MfaWatcher(
         sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, default_approvers=rulebook.default_approvers, clock=clock,
-        remind_after=timedelta(days=settings.mfa_remind_days), escalate_after=timedelta(days=settings.mfa_escalate_days),
+        remind_after=timedelta(days=settings.mfa_remind_days), escalate_after=timedelta(days=settings.mfa_escalate_days), wake=wake,
     )
     schedules = [Schedule("key_nudges", hygiene.nudge, every=timedelta(days=1), sessionmaker=sm, clock=clock)]
     if settings.report_channel:

@@ -188,6 +188,13 @@ class RequestForm:
                 ("You have" if spec.owner_id == user_id else "The owner has") + " no key registered, and credentials are only sent as a "
                 "file encrypted to the owner's key. Register one with /iam key set <public key> (e.g. ~/.ssh/id_ed25519.pub), then submit again.",
             )
+        if self.rulebook.hold_keys_until_mfa and spec.access_key and not spec.console_access:
+            # MFA is enrolled by signing in to the console: a key-only user could never get its key.
+            errors.setdefault(
+                ids.B_ACCESS_TYPE,
+                "This workspace's rules hold access keys until the user has MFA on, and MFA is set up by signing in to the AWS "
+                "console: tick console access too.",
+            )
         if errors:
             return Checked(errors=errors)
         with self.sm.begin() as s:
@@ -199,7 +206,7 @@ class RequestForm:
         )
 
     def _preview(self, spec: RequestSpec, facts: IamFacts) -> Plan:
-        return planner.plan_create_user(spec, facts, marker="(on submission)", required=self.required)[0]
+        return planner.plan_create_user(spec, facts, marker="(on submission)", required=self.required, hold_key=self.rulebook.hold_keys_until_mfa)[0]
 
     def _review(self, spec: RequestSpec, *, draft_id: str, user_id: str, ev: Evaluation, owner_key: str | None, **plan: Any) -> dict[str, Any]:
         approvers = approval.who_is_asked(users=ev.approver_users, groups=ev.approver_groups, requester_id=user_id, owner_id=spec.owner_id)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from models import AuditEvent, MfaWatch, ScheduledRun
 from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import FakeClock, RunningBot, wait_until
-from tests.support.journeys import APPROVER, OUTSIDER, REQUESTER, approval_messages, click, credentials_dm, request_user
+from tests.support.journeys import APPROVER, OUTSIDER, REQUESTER, approval_messages, click, credentials_dm, request_user, submit_form
 
 DEPARTED = "UDEPARTED1"
 REPORT_CHANNEL = "CREPORTS01"
@@ -360,3 +360,52 @@ def test_home_shows_mfa_and_offers_rotation_and_reset(clocked, iam):
     bot.slack.block_action(REQUESTER, "owned_user_menu", "reset_password:hy-home", view=home, overflow=True)
     answer = wait_until(lambda: dms_to(bot, REQUESTER, "a new console password for `hy-home`"), what="the reset's answer")[0]
     assert "need no approval" in answer.args["text"]
+
+
+@pytest.fixture
+def holding(database_url, standin, moto, iam, tmp_path) -> Iterator[tuple[RunningBot, FakeClock]]:
+    rules = tmp_path / "rules.yml"
+    rules.write_text("hold_keys_until_mfa: true\nrules:\n  - name: everyone\n    approvers: [UAPPROVER1, UAPPROVER2]\n")
+    clock = FakeClock()
+    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, clock=clock, housekeeping=False,
+                     extra={"rules_path": str(rules)}).start()
+    yield bot, clock
+    bot.stop()
+
+
+def test_a_held_access_key_is_made_and_sent_once_the_user_has_mfa(holding, iam):
+    bot, clock = holding
+    answer = submit_form(bot, user_name="hy-held", access=["access_key"])  # a key alone could never be released
+    assert answer["response_action"] == "errors" and "tick console access too" in answer["errors"]["access_type"]
+
+    short_id = request_user(bot, user_name="hy-held", access=["console", "access_key"])
+    approval = approval_messages(bot, short_id)[0]
+    assert "Create an access key *once the user has MFA on*" in everything(approval.args)
+    click(bot, APPROVER, "approve_request", short_id)
+    dm = credentials_dm(bot, short_id)
+    assert iam.list_access_keys(UserName="hy-held")["AccessKeyMetadata"] == []  # held: not made yet
+    click(bot, REQUESTER, "reveal_credentials", short_id, dm)
+    modal = json.dumps(bot.standin.wait_for("views.open", lambda c: "hy-held" in json.dumps(c.args)).args)
+    assert "Console password" in modal or "password" in modal.lower()
+    assert "AKIA" not in modal
+
+    watcher = bot.deps.mfa_watcher
+    clock.advance(days=3, minutes=1)
+    watcher.run_due()
+    wait_until(lambda: dms_to(bot, REQUESTER, "Its access key is held until then"), what="the owner's reminder")
+    assert iam.list_access_keys(UserName="hy-held")["AccessKeyMetadata"] == []
+
+    enable_mfa(iam, "hy-held")
+    clock.advance(minutes=11)
+    watcher.run_due()
+    ready = wait_until(lambda: dms_to(bot, REQUESTER, "A new access key (held until MFA was on) for `hy-held` is ready"), what="the held key's DM")[0]
+    (key,) = iam.list_access_keys(UserName="hy-held")["AccessKeyMetadata"]
+    assert key["Status"] == "Active"
+    (filed,) = events(bot, "requested")[-1:]
+    assert filed["kind"] == "held_key" and filed["approved_with"] == short_id and filed["actor"] == "iam-bot"
+    assert [e["rule"] for e in events(bot, "auto_approved")][-1:] == ["held-until-mfa"]
+    clock.advance(minutes=11)
+    watcher.run_due()
+    assert len(iam.list_access_keys(UserName="hy-held")["AccessKeyMetadata"]) == 1  # released once
+    assert len(dms_to(bot, REQUESTER, "held until MFA was on")) == 1
+    assert "reveal_credentials" in everything(ready.args)

@@ -40,13 +40,15 @@ def owner_reminder(*, user_name: str, details: Sequence[str], by: str, rotate: b
     return message(clip(f"{user_name}: please look after this IAM user", 300), blocks)
 
 
-def mfa_reminder(*, user_name: str, since: datetime) -> Message:
+def mfa_reminder(*, user_name: str, since: datetime, key_held: bool = False) -> Message:
     """To the owner: the user has no MFA device yet."""
     body = (
         f":iphone: The IAM user `{esc(user_name)}` has no MFA device yet (created {when(since)}). Sign in to the AWS console as "
         f"`{esc(user_name)}` and add one under *Security credentials > Multi-factor authentication (MFA)*; until then it can do "
         "little but that if this workspace requires MFA."
     )
+    if key_held:
+        body += " Its access key is held until then: it is made and sent to you within minutes of MFA being on." 
     return message(clip(f"{user_name}: add an MFA device", 300), [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
 
 

@@ -41,6 +41,10 @@ def step_words(step: Step) -> str:
         return "Create a console password (to be changed at first sign-in)"
     if step.kind is StepKind.CREATE_ACCESS_KEY:
         return "Create an access key"
+    if step.kind is StepKind.HOLD_ACCESS_KEY:
+        return "Create an access key *once the user has MFA on* (the rules hold it until then); it is delivered the same way"
+    if step.kind is StepKind.ADD_ACCESS_KEY and not step.target:
+        return "Create the access key held until MFA was on (approved with the user)"
     if step.kind is StepKind.ADD_ACCESS_KEY:
         return f"Create a new access key beside `{esc(step.target)}`, which is deactivated after a grace period and then deleted"
     if step.kind is StepKind.RESET_PASSWORD:

@@ -90,6 +90,8 @@ def _event_line(e: TimelineEvent) -> str | None:
     actor = mention(e.actor) if is_user(e.actor) else esc(e.actor)
     target = str(e.details.get("target") or "")
     text = words.format(actor=actor, digest=str(e.details.get("digest") or "")[:12], target=esc(target.rsplit("/", 1)[-1]))
+    if e.action == "applied:add_access_key" and not target:
+        text = "Access key created (held until MFA was on)"
     if e.action == "credentials_delivered" and e.details.get("method") == "encrypted_file":
         text = f"Credentials sent as a file encrypted to the owner's key `{esc(str(e.details.get('key') or ''))}`; no longer stored"
     if e.action == "denied" and e.details.get("reason"):

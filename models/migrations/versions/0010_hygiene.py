@@ -6,7 +6,8 @@ Create Date: 2026-12-03
 
 `scheduled_runs`: tasks run on a schedule by one replica at a time (the hygiene report, the sweep).
 `notices`: keys of notices sent once across replicas (a nudge about one access key).
-`mfa_watch`: users the bot created, watched until they have an MFA device.
+`mfa_watch`: users the bot created, watched until they have an MFA device (and whether an approved
+access key waits for it).
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def upgrade() -> None:
         sa.Column("owner_reminded_at", TS, nullable=True),
         sa.Column("approvers_told_at", TS, nullable=True),
         sa.Column("gone_at", TS, nullable=True),
+        sa.Column("key_held", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("key_released_at", TS, nullable=True),
         sa.ForeignKeyConstraint(["request_id"], ["access_requests.id"], name=op.f("fk_mfa_watch_request_id_access_requests")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mfa_watch")),
         sa.UniqueConstraint("request_id", name=op.f("uq_mfa_watch_request_id")),
