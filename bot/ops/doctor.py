@@ -661,6 +661,37 @@ def check_audit_channel(ctx: Context) -> list[Result]:
     return _check_channel(ctx, name="audit channel", setting="IAM_BOT_AUDIT_CHANNEL", channel=s.audit_channel, unset="unset: no audit lines in Slack")
 
 
+def check_report_channel(ctx: Context) -> list[Result]:
+    s = ctx.settings
+    return _check_channel(ctx, name="report channel", setting="IAM_BOT_REPORT_CHANNEL", channel=s.report_channel, unset="unset: the hygiene report only on demand (/iam report)")
+
+
+def check_mfa_requirement(ctx: Context) -> list[Result]:
+    """IAM_BOT_MFA_REQUIRE names a group or policy that exists: else every new user's plan would fail."""
+    from bot.iam.gateway import AwsError
+
+    name = "MFA requirement"
+    s = ctx.settings
+    if "IAM_BOT_MFA_REQUIRE" in ctx.broken:
+        return [skip(name, "IAM_BOT_MFA_REQUIRE is invalid (see above)")]
+    if not s.mfa_require:
+        return [ok(name, "unset: console users are watched for MFA; no group or policy is added to new users")]
+    if ctx.iam is None:
+        return [skip(name, "AWS is not reachable (see above)")]
+    what = f"group {s.mfa_group}" if s.mfa_group else f"policy {s.mfa_policy}"
+    try:
+        if s.mfa_group:
+            ctx.iam.read_group(s.mfa_group)  # type: ignore[attr-defined]
+        else:
+            ctx.iam.read_policy(s.mfa_policy)  # type: ignore[attr-defined]
+    except AwsError as exc:
+        if exc.code == "NoSuchEntity":
+            make = "create it (`iam-bot policy --mfa` prints the policy that requires MFA)" if s.mfa_policy else "create the group, with the MFA policy attached"
+            return [fail(name, f"the {what} does not exist: every new user's plan would fail", make)]
+        return [fail(name, f"could not read the {what} ({exc.code})", "give the bot the read permissions of `iam-bot policy`")]
+    return [ok(name, f"every new user gets the {what}; each is watched for MFA")]
+
+
 def check_rules(ctx: Context) -> list[Result]:
     """The rules file loads, and no rule in it is dead: an automatic rule always overridden, a path no user can have."""
     name = "rules"
@@ -696,6 +727,8 @@ CHECKS: tuple[Callable[[Context], list[Result]], ...] = (
     check_approvers,
     check_approval_channel,
     check_audit_channel,
+    check_report_channel,
+    check_mfa_requirement,
 )
 
 

@@ -137,6 +137,8 @@ def test_all_good(database_url: str, workspace: SlackStandIn, moto, iam, tmp_pat
         "approver UAPPROVER2",
         "approval channel",
         "audit channel",
+        "report channel",
+        "MFA requirement",
         "rules",
     } == set(lines)
     not_ok = {name: line for name, line in lines.items() if line[0] != "OK"}
@@ -148,10 +150,21 @@ def test_all_good(database_url: str, workspace: SlackStandIn, moto, iam, tmp_pat
         assert "could not check (not supported by this endpoint" in not_ok[name][1]
     assert "account 123456789012" in lines["AWS identity"][1]
     assert "#iam-approvals" in lines["approval channel"][1] and "#iam-audit" in lines["audit channel"][1]
-    assert out.stdout.rstrip().endswith("0 failed, 2 warning(s), 15 ok")
+    assert out.stdout.rstrip().endswith("0 failed, 2 warning(s), 17 ok")
     # The doctor only looks: no message, no modal, nothing posted.
     methods = {c.method for c in workspace.calls}
     assert methods == {"auth.test", "users.info", "conversations.info"}, methods
+
+
+def test_the_mfa_requirement_must_name_what_exists(sqlite_url: str, workspace: SlackStandIn, moto, iam, tmp_path: Path) -> None:
+    migrate(make_engine(sqlite_url))
+    missing = "policy:arn:aws:iam::123456789012:policy/iam-bot-require-mfa"
+    out = run_doctor({**good_env(sqlite_url, workspace, moto), "IAM_BOT_MFA_REQUIRE": missing}, tmp_path)
+    status, line = out.lines["MFA requirement"]
+    assert out.code == 1 and status == "FAIL" and "does not exist: every new user's plan would fail" in line and "iam-bot policy --mfa" in out.stdout
+    iam.create_group(GroupName="require-mfa")
+    out = run_doctor({**good_env(sqlite_url, workspace, moto), "IAM_BOT_MFA_REQUIRE": "group:require-mfa"}, tmp_path)
+    assert out.lines["MFA requirement"] == ("OK", "every new user gets the group require-mfa; each is watched for MFA"), out.stdout
 
 
 def test_rules_that_can_never_take_effect_are_warned_about(sqlite_url: str, workspace: SlackStandIn, moto, iam, tmp_path: Path) -> None:
