@@ -15,6 +15,7 @@ from bot.workflows.audit_export import AuditExport
 from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.decisions import Decisions
 from bot.workflows.hygiene import Hygiene
+from bot.workflows.removals import Removals
 from bot.workflows.owner_keys import OwnerKeys
 from bot.workflows.request_form import RequestForm
 from bot.workflows.reveal import Reveal
@@ -32,6 +33,7 @@ class Services:
     keys: OwnerKeys
     credential_requests: CredentialRequests  # /iam rotate-key, /iam reset-password
     hygiene: Hygiene  # /iam report, and its Remind owner
+    removals: Removals  # /iam disable, /iam offboard
 
 
 def register(app: App, services: Services) -> None:

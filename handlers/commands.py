@@ -36,6 +36,8 @@ def register(app: App, services: Services) -> None:
         elif sub in ("rotate-key", "reset-password"):
             kind = "rotate_key" if sub == "rotate-key" else "reset_password"
             respond(response_type="ephemeral", **services.credential_requests.ask(kind=kind, actor=user_id, text=rest))
+        elif sub in ("disable", "offboard"):
+            respond(response_type="ephemeral", **services.removals.ask(kind=sub, actor=user_id, text=rest))
         elif sub == "report":
             # After the ack: IAM may take seconds to make the credential report.
             respond(response_type="ephemeral", **services.hygiene.on_demand(user_id=user_id))

@@ -26,12 +26,25 @@ def register(app: App, services: Services) -> None:
     app.action(ids.A_REPORT_ROTATE)(rotate)
     app.action(ids.A_ROTATE_NOW)(rotate)
 
+    @app.action(ids.A_REPORT_DISABLE)
+    def disable(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        tell(services, body, services.removals.ask(kind="disable", actor=body["user"]["id"], text=action_value(body, 64))["text"])
+
+    @app.action(ids.A_REPORT_OFFBOARD)
+    def offboard(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        tell(services, body, services.removals.ask(kind="offboard", actor=body["user"]["id"], text=action_value(body, 64))["text"])
+
     @app.action(ids.A_USER_MENU)
     def user_menu(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         chosen = str(((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value") or "")[:100]
         kind, _, user_name = chosen.partition(":")
-        if kind not in ("rotate_key", "reset_password") or not user_name:
-            tell(services, body, "That menu choice is not one I know; use `/iam rotate-key` or `/iam reset-password`.")
-            return
-        tell(services, body, services.credential_requests.ask(kind=kind, actor=body["user"]["id"], text=user_name)["text"])
+        actor = body["user"]["id"]
+        if kind in ("rotate_key", "reset_password") and user_name:
+            tell(services, body, services.credential_requests.ask(kind=kind, actor=actor, text=user_name)["text"])
+        elif kind in ("disable", "offboard") and user_name:
+            tell(services, body, services.removals.ask(kind=kind, actor=actor, text=user_name)["text"])
+        else:
+            tell(services, body, "That menu choice is not one I know; use `/iam help` to see what I can do.")

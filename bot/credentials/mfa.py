@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import MfaWatch
@@ -18,3 +18,11 @@ def watch(session: Session, *, request_id: int, user_name: str, owner_id: str, n
     """Watch the user request `request_id` created; `key_held`: its approved access key waits for MFA."""
     if session.scalars(select(MfaWatch.id).where(MfaWatch.request_id == request_id)).first() is None:
         session.add(MfaWatch(request_id=request_id, user_name=user_name, owner_id=owner_id, since=now, key_held=key_held))
+
+
+def forget(session: Session, *, user_name: str, now: datetime) -> None:
+    """The user was disabled or offboarded: nothing left to watch or remind about."""
+    session.execute(
+        update(MfaWatch).where(func.lower(MfaWatch.user_name) == user_name.lower(), MfaWatch.gone_at.is_(None)).values(gone_at=now)
+        .execution_options(synchronize_session=False)
+    )

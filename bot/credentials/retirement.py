@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import AccessRequest, KeyRetirement
@@ -28,3 +28,12 @@ def schedule(session: Session, *, request_id: int, user_name: str, key_id: str, 
     session.add(row)
     return row
 
+
+
+def forget(session: Session, *, user_name: str, now: datetime) -> None:
+    """The user was offboarded, its keys with it: no retirement is left to run or to tell its owner about."""
+    R = KeyRetirement
+    session.execute(
+        update(R).where(func.lower(R.user_name) == user_name.lower(), R.deleted_at.is_(None))
+        .values(deleted_at=now, deactivated_at=func.coalesce(R.deactivated_at, now)).execution_options(synchronize_session=False)
+    )

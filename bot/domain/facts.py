@@ -114,3 +114,35 @@ class CredentialFacts:
     keys: tuple[AccessKeyFacts, ...] = ()
     console: bool = False
     marker: str | None = None  # the short id of the request that created the user, if the bot did
+
+
+@dataclass(frozen=True)
+class RemovalFacts:
+    """Everything attached to an IAM user that IAM requires removed before DeleteUser."""
+
+    user_name: str
+    marker: str | None  # the bot's marker tag value (MARKER_TAG), None if absent
+    console: bool  # has a login profile
+    keys: tuple[AccessKeyFacts, ...] = ()
+    signing_certificates: tuple[str, ...] = ()  # certificate ids
+    ssh_keys: tuple[str, ...] = ()  # SSH public key ids
+    service_credentials: tuple[str, ...] = ()  # service-specific credential ids
+    mfa_devices: tuple[str, ...] = ()  # serial numbers; a virtual device's serial is its ARN (arn:...:mfa/...)
+    inline_policies: tuple[str, ...] = ()
+    attached_policies: tuple[str, ...] = ()  # ARNs
+    groups: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing left but the user itself: DeleteUser can go ahead (the marker and tags go with it)."""
+        return not (
+            self.console
+            or self.keys
+            or self.signing_certificates
+            or self.ssh_keys
+            or self.service_credentials
+            or self.mfa_devices
+            or self.inline_policies
+            or self.attached_policies
+            or self.groups
+        )

@@ -39,6 +39,13 @@ class PlanKind(str, enum.Enum):
     ROTATE_KEY = "rotate_key"  # a second key for an existing user; the old one is retired later
     RESET_PASSWORD = "reset_password"
     HELD_KEY = "held_key"  # the access key an approved request held until the user had MFA on
+    DISABLE = "disable"  # console password deleted, access keys deactivated: the user stays
+    OFFBOARD = "offboard"  # everything IAM holds for the user removed, then the user
+
+    @property
+    def removal(self) -> bool:
+        """Takes away, grants nothing: always judged by a person, no credentials to deliver."""
+        return self in (PlanKind.DISABLE, PlanKind.OFFBOARD)
 
     @property
     def credentials_only(self) -> bool:
@@ -50,6 +57,7 @@ class PlanKind(str, enum.Enum):
         """What a request of this kind brings, in words: "new IAM user", "new access key"..."""
         return {
             PlanKind.ROTATE_KEY: "new access key", PlanKind.RESET_PASSWORD: "new console password", PlanKind.HELD_KEY: "new access key (held until MFA was on)",
+            PlanKind.DISABLE: "disabling of the user", PlanKind.OFFBOARD: "offboarding (the user is deleted)",
         }.get(self, "new IAM user")
 
 
@@ -63,6 +71,19 @@ class StepKind(str, enum.Enum):
     ADD_ACCESS_KEY = "add_access_key"  # target: the one key the user keeps meanwhile (the key being rotated); "" for none
     RESET_PASSWORD = "reset_password"
     HOLD_ACCESS_KEY = "hold_access_key"  # nothing now: the key is made by a held_key request once MFA is on
+    # Removal (disable, offboard), in the order IAM requires before DeleteUser; each target is the item's id or name.
+    DELETE_LOGIN_PROFILE = "delete_login_profile"
+    DEACTIVATE_ACCESS_KEY = "deactivate_access_key"
+    DELETE_ACCESS_KEY = "delete_access_key"
+    DELETE_SIGNING_CERTIFICATE = "delete_signing_certificate"
+    DELETE_SSH_KEY = "delete_ssh_key"
+    DELETE_SERVICE_CREDENTIAL = "delete_service_credential"
+    DEACTIVATE_MFA_DEVICE = "deactivate_mfa_device"
+    DELETE_VIRTUAL_MFA_DEVICE = "delete_virtual_mfa_device"
+    DELETE_INLINE_POLICY = "delete_inline_policy"
+    DETACH_POLICY = "detach_policy"
+    REMOVE_FROM_GROUP = "remove_from_group"
+    DELETE_USER = "delete_user"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ _HINTS = {
     "PasswordPolicyViolation": "The generated password did not satisfy the account's password policy.",
     "KeyDrift": "Nothing was changed: ask again with `/iam rotate-key` once the user has one key (IAM allows two).",
     "ReportInProgress": "IAM is still generating the account's credential report; try again in a minute.",
+    "DeleteConflict": "IAM still holds something attached to the user (a credential or policy added meanwhile); the request can be tried again, which removes what it finds first.",
 }
 
 

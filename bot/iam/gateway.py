@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -21,7 +22,18 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as B
 from botocore.parsers import ResponseParserError
 
 from bot.common.constants import MARKER_TAG
-from bot.domain.facts import AccessKeyFacts, CredentialFacts, GroupFacts, InlinePolicy, ManagedPolicy, PasswordPolicy, PolicyChoice, UserFacts, is_aws_managed
+from bot.domain.facts import (
+    AccessKeyFacts,
+    CredentialFacts,
+    GroupFacts,
+    InlinePolicy,
+    ManagedPolicy,
+    PasswordPolicy,
+    PolicyChoice,
+    RemovalFacts,
+    UserFacts,
+    is_aws_managed,
+)
 from bot.iam.cache import Immutable, TtlCache
 from bot.iam.errors import AwsError, UserConflict, call
 
@@ -72,6 +84,28 @@ def _context_entries(context: Mapping[str, str | Sequence[str]]) -> list[dict[st
         else {"ContextKeyName": k, "ContextKeyValues": list(v), "ContextKeyType": "stringList"}
         for k, v in context.items()
     ]
+
+
+def _items(pages: Any, key: str, field: str | None = None) -> tuple[str, ...]:
+    """Every item listed under `key` over every page (its `field`, if the items are records)."""
+    return tuple(item if field is None else item[field] for page in pages for item in page[key])
+
+
+# A virtual MFA device's serial is its ARN (arn:aws:iam::<account>:mfa/<path><name>). A hardware
+# device's is not an ARN, and a FIDO security key's is one of type u2f: deactivating them removes them.
+_VIRTUAL_MFA = re.compile(r"^arn:[^:]+:iam::[^:]*:mfa/")
+
+
+def _removed(action: str, fn: Callable[..., Any], **kwargs: Any) -> bool:
+    """One removal: True if IAM removed something, False if it was gone already (NoSuchEntity), so that
+    a removal repeated (a resumed job, a retry after a lost answer) is harmless. Other errors propagate."""
+    try:
+        call(action, fn, **kwargs)
+        return True
+    except AwsError as exc:
+        if exc.code != "NoSuchEntity":
+            raise
+        return False
 
 
 def _decisions(pages: Any, action: str) -> dict[str, str]:
@@ -518,15 +552,19 @@ class IamGateway:
             AccessKeyFacts(key_id=k["AccessKeyId"], active=k["Status"] == "Active")
             for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
         )
+        marker = next((t["Value"] for t in tags if t["Key"] == MARKER_TAG), None)
+        return CredentialFacts(user_name=user_name, keys=keys, console=self._has_login_profile(user_name), marker=marker)
+
+    def _has_login_profile(self, user_name: str) -> bool:
+        """Whether the user has a console password. Read after the user's tags: their NoSuchEntity is
+        the user missing, so this one's is the login profile missing."""
         try:
-            iam.get_login_profile(UserName=user_name)
-            console = True
+            self.iam.get_login_profile(UserName=user_name)
+            return True
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
                 raise
-            console = False
-        marker = next((t["Value"] for t in tags if t["Key"] == MARKER_TAG), None)
-        return CredentialFacts(user_name=user_name, keys=keys, console=console, marker=marker)
+            return False
 
     def add_access_key(self, *, user_name: str, keep: str, tried: bool) -> tuple[str, str]:
         """A second key beside `keep` (the one being rotated). The plan saw `keep` alone, so once a create
@@ -572,17 +610,95 @@ class IamGateway:
             return False
         iam = self.iam
         for key in call("ListAccessKeys", iam.list_access_keys, UserName=user_name)["AccessKeyMetadata"]:
-            call("DeleteAccessKey", iam.delete_access_key, UserName=user_name, AccessKeyId=key["AccessKeyId"])
-        try:
-            call("DeleteLoginProfile", iam.delete_login_profile, UserName=user_name)
-        except AwsError as exc:
-            if exc.code != "NoSuchEntity":
-                raise
+            self.delete_key(user_name=user_name, key_id=key["AccessKeyId"])
+        self.delete_login_profile(user_name=user_name)
         for p in call("ListAttachedUserPolicies", iam.list_attached_user_policies, UserName=user_name)["AttachedPolicies"]:
-            call("DetachUserPolicy", iam.detach_user_policy, UserName=user_name, PolicyArn=p["PolicyArn"])
+            self.detach_policy(user_name=user_name, policy_arn=p["PolicyArn"])
         for name in call("ListUserPolicies", iam.list_user_policies, UserName=user_name)["PolicyNames"]:
-            call("DeleteUserPolicy", iam.delete_user_policy, UserName=user_name, PolicyName=name)
+            self.delete_inline_policy(user_name=user_name, name=name)
         for g in call("ListGroupsForUser", iam.list_groups_for_user, UserName=user_name)["Groups"]:
-            call("RemoveUserFromGroup", iam.remove_user_from_group, UserName=user_name, GroupName=g["GroupName"])
+            self.remove_from_group(user_name=user_name, group=g["GroupName"])
+        # Not delete_user: a user gone since the marker was read stays an error here, as it always was.
         call("DeleteUser", iam.delete_user, UserName=user_name)
         return True
+
+    # ---- disabling and offboarding: what IAM holds for a user, each removal idempotent ----
+
+    def read_removal(self, user_name: str) -> RemovalFacts:
+        """Everything IAM requires removed before DeleteUser, and the bot's marker if it made the user
+        (NoSuchEntity if there is no such user)."""
+        return call("read what user " + user_name + " holds", self._read_removal, user_name=user_name)
+
+    def _read_removal(self, *, user_name: str) -> RemovalFacts:
+        iam = self.iam
+        user = {"UserName": user_name}
+        # The tags first: a missing user is NoSuchEntity here, not a missing login profile below.
+        tags = [t for page in iam.get_paginator("list_user_tags").paginate(**user) for t in page["Tags"]]
+        keys = tuple(
+            AccessKeyFacts(key_id=k["AccessKeyId"], active=k["Status"] == "Active")
+            for page in iam.get_paginator("list_access_keys").paginate(**user)
+            for k in page["AccessKeyMetadata"]
+        )
+        return RemovalFacts(
+            user_name=user_name,
+            marker=next((t["Value"] for t in tags if t["Key"] == MARKER_TAG), None),
+            console=self._has_login_profile(user_name),
+            keys=keys,
+            signing_certificates=_items(iam.get_paginator("list_signing_certificates").paginate(**user), "Certificates", "CertificateId"),
+            ssh_keys=_items(iam.get_paginator("list_ssh_public_keys").paginate(**user), "SSHPublicKeys", "SSHPublicKeyId"),
+            service_credentials=self._service_credentials(user_name),
+            mfa_devices=_items(iam.get_paginator("list_mfa_devices").paginate(**user), "MFADevices", "SerialNumber"),
+            inline_policies=_items(iam.get_paginator("list_user_policies").paginate(**user), "PolicyNames"),
+            attached_policies=_items(iam.get_paginator("list_attached_user_policies").paginate(**user), "AttachedPolicies", "PolicyArn"),
+            groups=_items(iam.get_paginator("list_groups_for_user").paginate(**user), "Groups", "GroupName"),
+        )
+
+    def _service_credentials(self, user_name: str) -> tuple[str, ...]:
+        """Every service's (CodeCommit, Keyspaces, Bedrock...). IAM pages them by Marker; botocore has no paginator for it."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {"UserName": user_name}
+        while True:
+            page = self.iam.list_service_specific_credentials(**kwargs)
+            ids += [c["ServiceSpecificCredentialId"] for c in page["ServiceSpecificCredentials"]]
+            if not (page.get("IsTruncated") and page.get("Marker")):
+                return tuple(ids)
+            kwargs["Marker"] = page["Marker"]
+
+    def delete_login_profile(self, *, user_name: str) -> bool:
+        return _removed("DeleteLoginProfile", self.iam.delete_login_profile, UserName=user_name)
+
+    def delete_signing_certificate(self, *, user_name: str, certificate_id: str) -> bool:
+        return _removed("DeleteSigningCertificate", self.iam.delete_signing_certificate, UserName=user_name, CertificateId=certificate_id)
+
+    def delete_ssh_public_key(self, *, user_name: str, key_id: str) -> bool:
+        return _removed("DeleteSSHPublicKey", self.iam.delete_ssh_public_key, UserName=user_name, SSHPublicKeyId=key_id)
+
+    def delete_service_credential(self, *, user_name: str, credential_id: str) -> bool:
+        return _removed(
+            "DeleteServiceSpecificCredential", self.iam.delete_service_specific_credential, UserName=user_name, ServiceSpecificCredentialId=credential_id
+        )
+
+    def deactivate_mfa_device(self, *, user_name: str, serial: str) -> bool:
+        """Take the device from the user. A virtual one stays in the account, unassigned, until
+        `delete_virtual_mfa_device`: the user's ListMFADevices no longer shows it, so keep its serial."""
+        return _removed("DeactivateMFADevice", self.iam.deactivate_mfa_device, UserName=user_name, SerialNumber=serial)
+
+    def delete_virtual_mfa_device(self, *, serial: str) -> bool:
+        """Delete a virtual device once deactivated (DeleteConflict while still assigned). Any other
+        serial (a hardware device's, a FIDO key's) names nothing to delete: False, and no call."""
+        if not _VIRTUAL_MFA.match(serial):
+            return False
+        return _removed("DeleteVirtualMFADevice", self.iam.delete_virtual_mfa_device, SerialNumber=serial)
+
+    def delete_inline_policy(self, *, user_name: str, name: str) -> bool:
+        return _removed("DeleteUserPolicy", self.iam.delete_user_policy, UserName=user_name, PolicyName=name)
+
+    def detach_policy(self, *, user_name: str, policy_arn: str) -> bool:
+        return _removed("DetachUserPolicy", self.iam.detach_user_policy, UserName=user_name, PolicyArn=policy_arn)
+
+    def remove_from_group(self, *, user_name: str, group: str) -> bool:
+        return _removed("RemoveUserFromGroup", self.iam.remove_user_from_group, UserName=user_name, GroupName=group)
+
+    def delete_user(self, *, user_name: str) -> bool:
+        """The last step: DeleteConflict (an AwsError) while IAM still holds anything attached to the user."""
+        return _removed("DeleteUser", self.iam.delete_user, UserName=user_name)

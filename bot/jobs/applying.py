@@ -38,6 +38,7 @@ from models import CredentialEnvelope, JobState, RequestState
 
 log = logging.getLogger(__name__)
 
+FOUND_AT_APPLY = "found when it was applied (added after the approval)"
 CREDENTIAL_STEPS = (StepKind.CREATE_LOGIN_PROFILE, StepKind.CREATE_ACCESS_KEY, StepKind.ADD_ACCESS_KEY, StepKind.RESET_PASSWORD)
 TRIED = "tried:"  # a job's record that a create without a marker of its own was sent at least once
 
@@ -140,6 +141,11 @@ class ApplyJob:
             if not done and (changed := self._recheck(plan, spec, marker)):
                 self._back_to_approvers(job_id, request_id, marker, plan.user_name, changed)
                 return
+            if plan.kind.removal:
+                self._remove(job_id, plan, done)
+                self._complete(job_id, request_id, "", plan)
+                self.announcer.announce(request_id, Event.REMOVED)
+                return
             with self.sm.begin() as s:
                 documents = store.documents(s, [st.document for st in plan.steps if st.document])
             arn = ""
@@ -210,7 +216,7 @@ class ApplyJob:
         """Fail closed: a plan approved while a guardrail could not be checked is read again in full
         before anything is applied. Returns what changed (it goes back to its approvers, and the plan
         job judges it again); raises Undecided while IAM still will not show what is needed."""
-        if plan.kind.credentials_only:
+        if plan.kind.credentials_only or plan.kind.removal:
             return []  # grants nothing: nothing to judge again
         with self.sm.begin() as s:
             docs = store.documents(s, plan.grant.documents)
@@ -271,6 +277,43 @@ class ApplyJob:
                 raise PlanFailed(f"The approved plan's document for the inline policy {step.target} is missing from the database; submit a new request.")
             self.iam.put_inline_policy(user_name=user, name=step.target, document=document)
         return None
+
+    def _remove(self, job_id: int, plan: Plan, done: set[str]) -> None:
+        """Disable or offboard, step by step, each recorded once done, so a resumed job goes on where it
+        stopped. What was added to the user after approval (a new key) is taken too, before DeleteUser
+        and recorded as found at apply: removing it only takes more away."""
+        user = plan.user_name
+        for step in plan.steps:
+            if step.kind is not StepKind.DELETE_USER and step.key not in done:
+                self._step_done(job_id, step, already_gone=not self._removal(step, user))
+        planned = {st.key for st in plan.steps}
+        for step in planner.removal_steps(plan.kind, self.iam.read_removal(user), origin=FOUND_AT_APPLY):
+            if step.key not in planned:
+                self._step_done(job_id, step, already_gone=not self._removal(step, user))
+        final = plan.step(StepKind.DELETE_USER)
+        if final is not None and final.key not in done:
+            self._step_done(job_id, final, already_gone=not self._removal(final, user))
+
+    def _removal(self, step: Step, user: str) -> bool:
+        """One removal in IAM; False if it was gone already (removed by hand, or by an earlier try)."""
+        iam, k, t = self.iam, step.kind, step.target
+        calls = {
+            StepKind.DELETE_LOGIN_PROFILE: lambda: iam.delete_login_profile(user_name=user),
+            StepKind.DEACTIVATE_ACCESS_KEY: lambda: iam.deactivate_key(user_name=user, key_id=t),
+            StepKind.DELETE_ACCESS_KEY: lambda: iam.delete_key(user_name=user, key_id=t),
+            StepKind.DELETE_SIGNING_CERTIFICATE: lambda: iam.delete_signing_certificate(user_name=user, certificate_id=t),
+            StepKind.DELETE_SSH_KEY: lambda: iam.delete_ssh_public_key(user_name=user, key_id=t),
+            StepKind.DELETE_SERVICE_CREDENTIAL: lambda: iam.delete_service_credential(user_name=user, credential_id=t),
+            StepKind.DEACTIVATE_MFA_DEVICE: lambda: iam.deactivate_mfa_device(user_name=user, serial=t),
+            StepKind.DELETE_VIRTUAL_MFA_DEVICE: lambda: iam.delete_virtual_mfa_device(serial=t),
+            StepKind.DELETE_INLINE_POLICY: lambda: iam.delete_inline_policy(user_name=user, name=t),
+            StepKind.DETACH_POLICY: lambda: iam.detach_policy(user_name=user, policy_arn=t),
+            StepKind.REMOVE_FROM_GROUP: lambda: iam.remove_from_group(user_name=user, group=t),
+            StepKind.DELETE_USER: lambda: iam.delete_user(user_name=user),
+        }
+        if k not in calls:
+            raise PlanFailed(f"The approved plan has a step the bot cannot take away ({k.value}); submit a new request.")
+        return bool(calls[k]())
 
     def _mark_tried(self, job_id: int, step: Step) -> None:
         with self.sm.begin() as s:
@@ -350,6 +393,10 @@ class ApplyJob:
             if completed and plan.kind is PlanKind.CREATE_USER and (console or held or self.watch_mfa):
                 req = store.load_request(s, request_id)
                 mfa.watch(s, request_id=request_id, user_name=plan.user_name, owner_id=req.owner_id, now=now, key_held=held)
+            if completed and plan.kind.removal:
+                mfa.forget(s, user_name=plan.user_name, now=now)  # no way in left: MFA reminders would be noise
+            if completed and plan.kind is PlanKind.OFFBOARD:
+                retirement.forget(s, user_name=plan.user_name, now=now)
             self.queue.finish(job)
 
     def _undo(self, user_name: str, marker: str) -> tuple[bool, str]:

@@ -65,7 +65,7 @@ class PlanJob:
                 return
             spec, marker, request_id = store.spec_of(req), req.short_id, req.id
             kind, by_owner = PlanKind(req.kind), req.requester_id == req.owner_id
-            creating = store.creating_request(s, user_name=req.user_name) if kind.credentials_only else None
+            creating = store.creating_request(s, user_name=req.user_name) if kind.credentials_only or kind.removal else None
             creator = creating.short_id if creating else ""
             previous = store.plan_of(s, request_id=req.id, digest=req.plan_digest) if req.plan_digest else None
             drift = list(req.plan_changes or ())  # what the apply job saw change, if that is why we are here
@@ -75,14 +75,20 @@ class PlanJob:
         except planner.Unplannable as exc:
             self._fail(job_id, request_id, str(exc))
             return
+        except LeaseLost:
+            raise
         except AwsError as exc:  # transient: IAM was busy; nothing is judged on a partial read
-            if kind.credentials_only and exc.code == "NoSuchEntity":
+            if (kind.credentials_only or kind.removal) and exc.code == "NoSuchEntity":
                 self._fail(job_id, request_id, f"`{spec.user_name}` no longer exists in IAM; nothing was changed.")
                 return
-            if (exc.transient or not kind.credentials_only) and (delay := self.queue.retry_later(job_id, code=exc.code, action=exc.action)) is not None:
+            if (exc.transient or not (kind.credentials_only or kind.removal)) and (delay := self.queue.retry_later(job_id, code=exc.code, action=exc.action)) is not None:
                 log.warning("plan job %s: transient %s during %s; retrying in %s", job_id, exc.code, exc.action, delay)
                 return
             self._fail(job_id, request_id, f"AWS kept refusing to answer while the request was checked ({exc.code} during {exc.action}). Submit it again later.")
+            return
+        except Exception as exc:  # a bug or an answer nobody expected: fail safe, details in the log only
+            log.exception("plan job %s crashed", job_id)
+            self._fail(job_id, request_id, f"The bot hit an unexpected error ({type(exc).__name__}) while checking the request against IAM; the operator can find it in the logs.")
             return
         changed = (plan_changes(previous, plan) or drift) if previous is not None else drift
         now = self.clock()
@@ -115,6 +121,9 @@ class PlanJob:
 
     def _plan(self, kind: PlanKind, spec: RequestSpec, *, marker: str, creator: str, by_owner: bool) -> tuple[Plan, dict[str, Any], Verdict]:
         """The request's plan, the documents it names and the verdict on it; Unplannable says why not, for people."""
+        if kind.removal:
+            plan = planner.plan_removal(kind, self.iam.read_removal(spec.user_name), account=self.iam.account_id(), marker=creator)
+            return plan, {}, gate.judge_removal(self.rulebook, plan)
         if kind.credentials_only:
             plan = planner.plan_new_credentials(kind, self.iam.read_credentials(spec.user_name), account=self.iam.account_id(), marker=creator)
             return plan, {}, gate.judge_credentials(self.rulebook, plan, by_owner=by_owner)

@@ -36,6 +36,11 @@ Limits worth knowing (also in the README):
 - IAM offers no condition that tells tag-on-create from tagging an existing user without tags, so
   TagUser with the marker on an untagged user under the prefix cannot be denied: a dedicated path
   prefix (one no existing user has) is what keeps the bot from adopting a user it did not create;
+- DeleteVirtualMFADevice is authorized on the device (resource type `mfa`) alone: a virtual device's
+  name and path are chosen by the user who enrols it, and it carries none of the user's tags, so it is
+  allowed on `mfa/*`. IAM refuses to delete a device still assigned to a user (DeleteConflict), and
+  only DeactivateMFADevice (confined to the bot's users) unassigns one: what the bot could delete
+  beyond its users' devices is an unassigned one (say, one being enrolled right now);
 - IAM compares ARNs and `aws:TagKeys` case-sensitively, and `*` in an ARN also matches `/`: a glob
   in `allowed_groups` also matches a group whose path starts like it.
 """
@@ -63,6 +68,7 @@ class Scope(enum.Enum):
     GROUP_READ = "group-read"  # reads of a group's policies, for the plan's effective grant
     POLICY = "policy"  # reads of managed policies (customer and AWS managed)
     PRINCIPAL = "principal"  # iam:SimulatePrincipalPolicy, for `iam-bot doctor`
+    MFA_DEVICE = "mfa-device"  # DeleteVirtualMFADevice: authorized on the device (`mfa/*`), not the user (module docstring)
 
 
 # Every IAM action the bot needs, and where. One line per action: a new call in bot/iam/gateway.py adds
@@ -95,6 +101,15 @@ ACTIONS: dict[str, Scope] = {
     "iam:UpdateLoginProfile": Scope.OWN_USER,
     "iam:DeleteLoginProfile": Scope.OWN_USER,
     "iam:ListMFADevices": Scope.OWN_USER,  # has a user the bot made enrolled MFA yet?
+    # Disabling and offboarding: what IAM requires removed before DeleteUser (bot/iam/gateway.py read_removal).
+    "iam:ListSigningCertificates": Scope.OWN_USER,
+    "iam:DeleteSigningCertificate": Scope.OWN_USER,
+    "iam:ListSSHPublicKeys": Scope.OWN_USER,
+    "iam:DeleteSSHPublicKey": Scope.OWN_USER,
+    "iam:ListServiceSpecificCredentials": Scope.OWN_USER,
+    "iam:DeleteServiceSpecificCredential": Scope.OWN_USER,
+    "iam:DeactivateMFADevice": Scope.OWN_USER,
+    "iam:DeleteVirtualMFADevice": Scope.MFA_DEVICE,  # once deactivated from the user (DeleteConflict before)
     "iam:AttachUserPolicy": Scope.BOUNDED_USER,
     "iam:DetachUserPolicy": Scope.BOUNDED_USER,
     "iam:PutUserPolicy": Scope.BOUNDED_USER,
@@ -254,6 +269,8 @@ def render_policy(
         allow("GrantOwnUsersOnlyWithBoundary", Scope.BOUNDED_USER, own_users, {**marked, "ArnEquals": {"iam:PermissionsBoundary": boundary}})
     else:
         allow("GrantOwnUsers", Scope.BOUNDED_USER, own_users, marked)
+    # A virtual device cannot be narrowed to the bot's users: its name is chosen by the user (module docstring).
+    allow("DeleteVirtualMFADevices", Scope.MFA_DEVICE, f"{iam}:mfa/*")
     # Read-only; lets `iam-bot doctor` ask IAM whether this very policy suffices.
     allow("CheckOwnPermissions", Scope.PRINCIPAL, "*")
 

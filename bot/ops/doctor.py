@@ -387,6 +387,7 @@ def probes(
         Scope.GROUP_READ: f"{iam}:group/{PROBE}",
         Scope.POLICY: f"{iam}:policy/{PROBE}",
         Scope.PRINCIPAL: principal,
+        Scope.MFA_DEVICE: f"{iam}:mfa/{PROBE}",
     }
     bounded: dict[str, str | list[str]] = {"iam:PermissionsBoundary": boundary} if boundary else {}
     creating: dict[str, str | list[str]] = {REQUEST_MARKER: PROBE, "aws:TagKeys": [MARKER_TAG]}

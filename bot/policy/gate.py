@@ -53,7 +53,23 @@ def judge_credentials(book: Rulebook, plan: Plan, *, by_owner: bool) -> Verdict:
     return Verdict(rule=choice.rule, auto=False, denial=None, undecided=(), risk=risk)
 
 
+REMOVAL_FLAGS = {
+    PlanKind.OFFBOARD: "Deletes the IAM user and everything IAM holds for it: this cannot be undone",
+    PlanKind.DISABLE: "The console password is deleted and the access keys deactivated: whatever uses them stops working",
+}
+
+
+def judge_removal(book: Rulebook, plan: Plan) -> Verdict:
+    """Taking access away grants nothing, so no guardrail applies; a person always decides (never an
+    automatic rule, never the owner alone): what breaks when a user goes is for someone to weigh."""
+    risk = {"flags": [REMOVAL_FLAGS[plan.kind]], "summary": f"The {plan.kind.brings} `{plan.user_name}`: {len(plan.steps)} IAM changes."}
+    choice = book.choose(Subject.of_plan(plan), blockers=("taking access away needs a person",))
+    return Verdict(rule=choice.rule, auto=False, denial=None, undecided=(), risk=risk)
+
+
 def judge(book: Rulebook, plan: Plan, documents: Mapping[str, Mapping[str, Any]], spec: RequestSpec) -> Verdict:
+    if plan.kind.removal:
+        return judge_removal(book, plan)
     if plan.kind.credentials_only:
         return judge_credentials(book, plan, by_owner=False)  # the plan job judges the owner's own ask
     facts = risk.facts_from_plan(plan, documents)

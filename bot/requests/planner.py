@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
 from bot.common.constants import MARKER_TAG
-from bot.domain.facts import CredentialFacts, GroupFacts, IamFacts, InlinePolicy, ManagedPolicy, UserFacts, policy_name
+from bot.domain.facts import CredentialFacts, GroupFacts, IamFacts, InlinePolicy, ManagedPolicy, RemovalFacts, UserFacts, policy_name
 from bot.domain.plan import EffectiveGrant, Granted, Plan, PlanKind, Step, StepKind, document_hash
 from bot.domain.spec import RequestSpec
 from bot.iam.errors import AwsError
@@ -210,3 +210,40 @@ def plan_new_credentials(kind: PlanKind, facts: CredentialFacts, *, account: str
     else:
         raise ValueError(f"not a credentials plan: {kind}")
     return Plan(kind=kind, account=account, user_name=user, steps=(step,))
+
+
+def removal_steps(kind: PlanKind, facts: RemovalFacts, *, origin: str = "") -> list[Step]:
+    """What disabling or offboarding `facts`' user takes, in the order IAM requires before DeleteUser. Pure.
+
+    Disabling stops every way in (the console password, active keys) and keeps the user; offboarding
+    removes everything IAM holds for it, MFA devices deactivated (virtual ones deleted), then the user.
+    """
+    def step(k: StepKind, target: str = "") -> Step:
+        return Step(k, target=target, origin=origin)
+
+    out = [step(StepKind.DELETE_LOGIN_PROFILE)] if facts.console else []
+    if kind is PlanKind.DISABLE:
+        return out + [step(StepKind.DEACTIVATE_ACCESS_KEY, k.key_id) for k in facts.keys if k.active]
+    out += [step(StepKind.DELETE_ACCESS_KEY, k.key_id) for k in facts.keys]
+    out += [step(StepKind.DELETE_SIGNING_CERTIFICATE, c) for c in facts.signing_certificates]
+    out += [step(StepKind.DELETE_SSH_KEY, k) for k in facts.ssh_keys]
+    out += [step(StepKind.DELETE_SERVICE_CREDENTIAL, c) for c in facts.service_credentials]
+    out += [step(StepKind.DEACTIVATE_MFA_DEVICE, d) for d in facts.mfa_devices]
+    out += [step(StepKind.DELETE_VIRTUAL_MFA_DEVICE, d) for d in facts.mfa_devices if ":mfa/" in d]  # a virtual device; a FIDO key (u2f) is only deactivated
+    out += [step(StepKind.DELETE_INLINE_POLICY, p) for p in facts.inline_policies]
+    out += [step(StepKind.DETACH_POLICY, p) for p in facts.attached_policies]
+    out += [step(StepKind.REMOVE_FROM_GROUP, g) for g in facts.groups]
+    return out
+
+
+def plan_removal(kind: PlanKind, facts: RemovalFacts, *, account: str, marker: str) -> Plan:
+    """Disable or offboard a user the bot created (for request `marker`). Pure."""
+    user = facts.user_name
+    if facts.marker != marker:
+        raise Unplannable(f"`{user}` in IAM is not the user the bot created for request {marker}; it was replaced by hand, so the bot leaves it alone.")
+    steps = removal_steps(kind, facts)
+    if kind is PlanKind.DISABLE and not steps:
+        raise Unplannable(f"`{user}` is already disabled: it has no console password and no active access key. Offboard it to delete it.")
+    if kind is PlanKind.OFFBOARD:
+        steps.append(Step(StepKind.DELETE_USER))
+    return Plan(kind=kind, account=account, user_name=user, steps=tuple(steps))

@@ -94,34 +94,51 @@ def open_request_for_name(session: Session, *, user_name: str) -> AccessRequest 
     ).first()
 
 
+LIFE_KINDS = ("create_user", "offboard")  # the requests that begin and end the bot's hold on a user
+
+
 def creating_request(session: Session, *, user_name: str) -> AccessRequest | None:
-    """The completed request that created the IAM user of this name (the latest, if it was made again)."""
-    return session.scalars(
+    """The completed request that created the IAM user of this name (the latest, if it was made again);
+    None once an offboarding completed after it: the bot no longer has that user."""
+    req = session.scalars(
         select(AccessRequest)
-        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.kind == "create_user", AccessRequest.state == RequestState.COMPLETED)
+        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
         .order_by(AccessRequest.id.desc())
         .limit(1)
     ).first()
+    return req if req is not None and req.kind == "create_user" else None
 
 
 def users_owned_by(session: Session, *, owner_id: str) -> list[str]:
-    """The IAM users the bot created for this owner, by name."""
-    rows = session.scalars(
-        select(AccessRequest.user_name)
-        .where(AccessRequest.owner_id == owner_id, AccessRequest.kind == "create_user", AccessRequest.state == RequestState.COMPLETED)
-        .order_by(AccessRequest.user_name)
+    """The IAM users the bot created for this owner (and did not offboard since), by name."""
+    rows = session.execute(
+        select(AccessRequest.user_name, AccessRequest.kind, AccessRequest.owner_id)
+        .where(AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
+        .order_by(AccessRequest.id)
     ).all()
-    return list(dict.fromkeys(rows))
+    alive: dict[str, tuple[str, str]] = {}
+    for name, kind, owner in rows:
+        if kind == "create_user":
+            alive[name.lower()] = (name, owner)
+        else:
+            alive.pop(name.lower(), None)
+    return sorted(name for name, owner in alive.values() if owner == owner_id)
 
 
 def managed_users(session: Session) -> dict[str, str]:
     """Every IAM user the bot created, by lower-cased name (IAM names are unique regardless of case), to its owner."""
     rows = session.execute(
-        select(AccessRequest.user_name_lower, AccessRequest.owner_id)
-        .where(AccessRequest.kind == "create_user", AccessRequest.state == RequestState.COMPLETED)
+        select(AccessRequest.user_name_lower, AccessRequest.owner_id, AccessRequest.kind)
+        .where(AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
         .order_by(AccessRequest.id)
     ).all()
-    return {name: owner for name, owner in rows}  # a name made again: its latest owner wins
+    managed: dict[str, str] = {}
+    for name, owner, kind in rows:  # a name made again: its latest owner wins; offboarded: gone
+        if kind == "create_user":
+            managed[name] = owner
+        else:
+            managed.pop(name, None)
+    return managed
 
 
 # ---------------------------------------------------------------- approvals

@@ -133,7 +133,7 @@ def file_held_key(session: Session, *, creating_id: int, now: datetime) -> Acces
     creating = store.load_request(session, creating_id)
     if store.open_request_for_name(session, user_name=creating.user_name) is not None:
         return None
-    req = _credentials_request(session, kind="held_key", requester_id=creating.owner_id, creating=creating, now=now)
+    req = _day_two_request(session, kind="held_key", requester_id=creating.owner_id, creating=creating, now=now)
     audit.record(session, action="requested", actor=BOT_ACTOR, now=now, request_id=req.id, kind="held_key", user_name=creating.user_name,
                  owner=creating.owner_id, approved_with=creating.short_id)
     return req
@@ -155,12 +155,35 @@ def file_credentials_request(
         raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can ask for {what}.")
     if (dup := store.open_request_for_name(session, user_name=user_name)) is not None:
         raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
-    req = _credentials_request(session, kind=kind, requester_id=actor_id, creating=creating, now=now)
+    req = _day_two_request(session, kind=kind, requester_id=actor_id, creating=creating, now=now)
     audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name, owner=creating.owner_id)
     return req
 
 
-def _credentials_request(session: Session, *, kind: str, requester_id: str, creating: AccessRequest, now: datetime) -> AccessRequest:
+def file_removal_request(
+    session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime, reason: str = ""
+) -> AccessRequest:
+    """Ask to disable or offboard a user the bot created: its owner or an approver may ask; a person
+    decides (bot.policy.gate.judge_removal). Users the bot did not create are not its to remove."""
+    verb = "disable" if kind == "disable" else "offboard"
+    creating = store.creating_request(session, user_name=user_name)
+    if creating is None:
+        raise Refused(
+            f"`{user_name[:64]}` is not a user the bot created (or it was offboarded already), so the bot does not {verb} it: "
+            "a user made by hand is removed by hand, by your AWS admins."
+        )
+    if actor_id != creating.owner_id and not is_approver:
+        raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can ask to {verb} it.")
+    if (dup := store.open_request_for_name(session, user_name=user_name)) is not None:
+        raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
+    req = _day_two_request(session, kind=kind, requester_id=actor_id, creating=creating, now=now, reason=reason)
+    audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name, owner=creating.owner_id)
+    return req
+
+
+def _day_two_request(
+    session: Session, *, kind: str, requester_id: str, creating: AccessRequest, now: datetime, reason: str = ""
+) -> AccessRequest:
     what = "a " + PlanKind(kind).brings
     req = AccessRequest(
         short_id=new_short_id(),
@@ -179,7 +202,7 @@ def _credentials_request(session: Session, *, kind: str, requester_id: str, crea
         **store.spec_columns(
             RequestSpec(
                 user_name=creating.user_name, console_access=kind == "reset_password", access_key=kind in ("rotate_key", "held_key"),
-                owner_id=creating.owner_id, reason=f"{what[0].upper()}{what[1:]} (day two)", path=creating.path,
+                owner_id=creating.owner_id, reason=reason or f"{what[0].upper()}{what[1:]} (day two)", path=creating.path,
             )
         ),
     )

@@ -51,6 +51,7 @@ from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.decisions import Decisions
 from bot.workflows.hygiene import Hygiene
+from bot.workflows.removals import Removals
 from bot.workflows.owner_keys import OwnerKeys
 from bot.workflows.request_form import RequestForm
 from bot.workflows.requesters import Requesters
@@ -92,6 +93,7 @@ class Components:
     credential_requests: CredentialRequests
     key_retirements: KeyRetirements
     hygiene: Hygiene
+    removals: Removals
     mfa_watcher: MfaWatcher
     schedules: list[Schedule]
 
@@ -99,7 +101,7 @@ class Components:
     def services(self) -> handlers.Services:
         return handlers.Services(
             form=self.form, decisions=self.decisions, reveal=self.reveal, status=self.status, audit_export=self.audit_export, notifier=self.notifier,
-            keys=self.owner_keys, credential_requests=self.credential_requests, hygiene=self.hygiene,
+            keys=self.owner_keys, credential_requests=self.credential_requests, hygiene=self.hygiene, removals=self.removals,
         )
 
 
@@ -206,6 +208,7 @@ def build(
         key_grace=timedelta(days=settings.key_rotation_grace_days), required=required, watch_mfa=bool(settings.mfa_require),
     )
     credential_requests = CredentialRequests(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake, self_service=rulebook.self_service)
+    removals = Removals(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake)
     key_retirements = KeyRetirements(sessionmaker=sm, iam=iam, notifier=notifier, clock=clock)
     hygiene = Hygiene(
         sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, is_approver=status.is_approver, clock=clock,
@@ -235,7 +238,7 @@ def build(
         notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
         audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
         audit_anchoring=audit_anchoring, owner_keys=owner_keys, credential_requests=credential_requests, key_retirements=key_retirements,
-        hygiene=hygiene, mfa_watcher=mfa_watcher, schedules=schedules,
+        hygiene=hygiene, removals=removals, mfa_watcher=mfa_watcher, schedules=schedules,
     )
 
 

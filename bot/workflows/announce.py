@@ -39,6 +39,7 @@ class Event(enum.Enum):
     EXPIRED = "expired"
     REPLANNING = "replanning"  # IAM drifted from the approved plan: being checked again
     COMPLETED = "completed"
+    REMOVED = "removed"  # a disable or offboard plan was applied: requester and approvers get what was taken
     FAILED = "failed"
 
 
@@ -60,6 +61,7 @@ FANOUT: dict[Event, Fanout] = {
     Event.EXPIRED: Fanout(requester=ui.expired_message),
     Event.REPLANNING: Fanout(),
     Event.COMPLETED: Fanout(),  # the owner's credentials DM follows (bot.jobs.delivery)
+    Event.REMOVED: Fanout(requester=ui.removal_report, approvers=ui.removal_report),
     Event.FAILED: Fanout(requester=lambda v: ui.failure_message(v, for_approver=False), approvers=lambda v: ui.failure_message(v, for_approver=True)),
 }
 

@@ -93,9 +93,9 @@ def test_the_report_shows_every_kind_of_finding_with_its_actions(clocked, iam):
     assert "password never used" in user_section(msg, "hy-console")
     assert "(left)" in user_section(msg, "hy-orphan") and "its owner has left the workspace" in user_section(msg, "hy-orphan")
     assert "_no owner on record_" in user_section(msg, "hy-stray") and "not managed by the bot" in user_section(msg, "hy-stray")
-    assert buttons_for(msg, "hy-keyed") == ["report_remind_owner", "report_rotate_key"]
-    assert buttons_for(msg, "hy-console") == ["report_remind_owner"]
-    assert buttons_for(msg, "hy-orphan") == ["report_rotate_key"]  # nobody to remind
+    assert buttons_for(msg, "hy-keyed") == ["report_remind_owner", "report_rotate_key", "report_disable_user", "report_offboard_user"]
+    assert buttons_for(msg, "hy-console") == ["report_remind_owner", "report_disable_user", "report_offboard_user"]
+    assert buttons_for(msg, "hy-orphan") == ["report_rotate_key", "report_disable_user", "report_offboard_user"]  # nobody to remind
     assert buttons_for(msg, "hy-stray") == []  # the bot can do nothing about a user it did not make
     assert [e["actor"] for e in events(bot, "hygiene_report")] == [APPROVER]
     assert "Hand-made-Passw0rd!" not in json.dumps([c.args for c in bot.standin.calls]) + bot.logs.text()
@@ -114,7 +114,7 @@ def test_remind_owner_and_rotate_from_the_report(clocked, iam):
     (old,) = [k["AccessKeyId"] for k in iam.list_access_keys(UserName="hy-remind")["AccessKeyMetadata"]]
     clock.advance(days=100, hours=1)  # moto dates keys by the wall clock, a moment after the fake one
     msg = command(bot, "report")
-    assert buttons_for(msg, "hy-remind") == ["report_remind_owner", "report_rotate_key"]
+    assert buttons_for(msg, "hy-remind")[:2] == ["report_remind_owner", "report_rotate_key"]
 
     bot.slack.block_action(APPROVER, "report_remind_owner", "hy-remind")
     reminder = wait_until(lambda: dms_to(bot, REQUESTER, "asks you to look after"), what="the owner's reminder")[0]
@@ -355,7 +355,8 @@ def test_home_shows_mfa_and_offers_rotation_and_reset(clocked, iam):
     (line,) = [b for b in home["blocks"] if b["type"] == "section" and short_id in b["text"]["text"]]
     assert "no MFA device yet" in line["text"]["text"]
     menu = line["accessory"]
-    assert menu["type"] == "overflow" and [o["value"] for o in menu["options"]] == ["rotate_key:hy-home", "reset_password:hy-home"]
+    assert menu["type"] == "overflow" and [o["value"] for o in menu["options"]] == [
+        "rotate_key:hy-home", "reset_password:hy-home", "disable:hy-home", "offboard:hy-home"]
 
     bot.slack.block_action(REQUESTER, "owned_user_menu", "reset_password:hy-home", view=home, overflow=True)
     answer = wait_until(lambda: dms_to(bot, REQUESTER, "a new console password for `hy-home`"), what="the reset's answer")[0]

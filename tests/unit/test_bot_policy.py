@@ -48,7 +48,26 @@ STRICT = {
 READS_ANYWHERE = ["iam:GenerateCredentialReport", "iam:GetAccountPasswordPolicy", "iam:GetCredentialReport", "iam:ListAccountAliases", "iam:ListGroups", "iam:ListPolicies", "iam:ListUsers", "iam:SimulateCustomPolicy"]
 READ_USERS = ["iam:GetUser", "iam:GetUserPolicy", "iam:ListAttachedUserPolicies", "iam:ListGroupsForUser", "iam:ListUserPolicies", "iam:ListUserTags"]
 READ_GROUPS = ["iam:GetGroupPolicy", "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"]
-OWN_USERS = ["iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:DeleteAccessKey", "iam:DeleteLoginProfile", "iam:DeleteUser", "iam:GetLoginProfile", "iam:ListAccessKeys", "iam:ListMFADevices", "iam:UpdateAccessKey", "iam:UpdateLoginProfile"]
+OWN_USERS = [
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:DeactivateMFADevice",
+    "iam:DeleteAccessKey",
+    "iam:DeleteLoginProfile",
+    "iam:DeleteSSHPublicKey",
+    "iam:DeleteServiceSpecificCredential",
+    "iam:DeleteSigningCertificate",
+    "iam:DeleteUser",
+    "iam:GetLoginProfile",
+    "iam:ListAccessKeys",
+    "iam:ListMFADevices",
+    "iam:ListSSHPublicKeys",
+    "iam:ListServiceSpecificCredentials",
+    "iam:ListSigningCertificates",
+    "iam:UpdateAccessKey",
+    "iam:UpdateLoginProfile",
+]
+MFA_DEVICES = ["iam:DeleteVirtualMFADevice"]
 GRANTS = ["iam:AttachUserPolicy", "iam:DeleteUserPolicy", "iam:DetachUserPolicy", "iam:PutUserPolicy"]
 MARKED = {"Null": {f"iam:ResourceTag/{MARKER_TAG}": "false"}}
 ASKS_MARKER = {"Null": {f"aws:RequestTag/{MARKER_TAG}": "false"}}
@@ -83,6 +102,7 @@ def test_default_policy_statement_by_statement() -> None:
         {"Sid": "TagOnlyWhileCreating", "Effect": "Allow", "Action": ["iam:TagUser"], "Resource": users, "Condition": ASKS_MARKER},
         {"Sid": "ManageOwnUsers", "Effect": "Allow", "Action": OWN_USERS, "Resource": users, "Condition": MARKED},
         {"Sid": "GrantOwnUsers", "Effect": "Allow", "Action": GRANTS, "Resource": users, "Condition": MARKED},
+        {"Sid": "DeleteVirtualMFADevices", "Effect": "Allow", "Action": MFA_DEVICES, "Resource": "arn:aws:iam::*:mfa/*"},
         {"Sid": "CheckOwnPermissions", "Effect": "Allow", "Action": ["iam:SimulatePrincipalPolicy"], "Resource": "*"},
         *MARKER_DENIES,
     ]
@@ -110,6 +130,8 @@ def test_strict_policy_statement_by_statement() -> None:
         {"Sid": "TagOnlyWhileCreating", "Effect": "Allow", "Action": ["iam:TagUser"], "Resource": own, "Condition": {**ASKS_MARKER, **tag_keys}},
         {"Sid": "ManageOwnUsers", "Effect": "Allow", "Action": OWN_USERS, "Resource": own, "Condition": MARKED},
         {"Sid": "GrantOwnUsersOnlyWithBoundary", "Effect": "Allow", "Action": GRANTS, "Resource": own, "Condition": {**MARKED, **bounded}},
+        # A virtual MFA device is named by its user: no path or marker narrows it (IAM refuses while it is assigned).
+        {"Sid": "DeleteVirtualMFADevices", "Effect": "Allow", "Action": MFA_DEVICES, "Resource": f"{iam}:mfa/*"},
         {"Sid": "CheckOwnPermissions", "Effect": "Allow", "Action": ["iam:SimulatePrincipalPolicy"], "Resource": "*"},
         *MARKER_DENIES,
         {"Sid": "DenyBoundaryRemoval", "Effect": "Deny", "Action": "iam:DeleteUserPermissionsBoundary", "Resource": "*"},
@@ -185,6 +207,22 @@ def test_every_allow_names_a_resource_and_condition_keys_the_service_authorizati
     for action, scope in ACTIONS.items():
         if scope in (Scope.OWN_USER, Scope.BOUNDED_USER):
             assert {"user*", "user"} & {rt["resource_type"] for rt in privileges[action]["resource_types"]}, action
+    # What removal takes from a user before DeleteUser is authorized on the user itself, so the marker holds it.
+    removals = ["DeleteLoginProfile", "DeleteSigningCertificate", "DeleteSSHPublicKey", "DeleteServiceSpecificCredential", "DeactivateMFADevice"]
+    for name in removals + ["ListSigningCertificates", "ListSSHPublicKeys", "ListServiceSpecificCredentials"]:
+        assert ACTIONS["iam:" + name] is Scope.OWN_USER, name
+        assert [rt["resource_type"] for rt in privileges["iam:" + name]["resource_types"]] == ["user*"], name
+    # DeleteVirtualMFADevice is not: only the device (mfa, or the retired sms-mfa), and no condition key of
+    # the user's. The rendered resource is an ARN of the mfa resource type, with any device name.
+    mfa_scoped = [a for a, scope in ACTIONS.items() if scope is Scope.MFA_DEVICE]
+    assert mfa_scoped == MFA_DEVICES
+    for action in mfa_scoped:
+        types = [rt["resource_type"] for rt in privileges[action]["resource_types"]]
+        assert "mfa" in types and not {"user", "user*"} & set(types), types
+    mfa_arn = next(r["arn"] for r in iam["resources"] if r["resource"] == "mfa")
+    any_device = mfa_arn.replace("${Partition}", "aws").replace("${Account}", ACCOUNT).replace("${MfaTokenIdWithPath}", "*")
+    (statement,) = [s for s in render_policy(**STRICT)["Statement"] if s["Action"] == MFA_DEVICES]
+    assert statement["Resource"] == any_device == f"arn:aws:iam::{ACCOUNT}:mfa/*"
 
 
 def test_warnings_say_what_the_policy_cannot_hold() -> None:

@@ -41,6 +41,9 @@ DEPENDENT_ACTIONS = {"iam:CreateUser": {"iam:TagUser"}}
 # Account-wide actions named like writes that the Service Authorization Reference classes as Read:
 # generating the credential report changes no identity.
 READS_NAMED_LIKE_WRITES = {"iam:GenerateCredentialReport"}
+# Writes IAM authorizes on something no user path or marker can narrow, each with the one resource it
+# is allowed on: a virtual MFA device is named by the user who enrols it (bot/ops/deploy_policy.py).
+UNCONFINABLE_WRITES = {"iam:DeleteVirtualMFADevice": ":mfa/*"}
 # Attributes of a boto3 client that are not API operations.
 CLIENT_HELPERS = {"get_paginator", "get_waiter", "can_paginate", "meta", "exceptions", "close"}
 
@@ -229,8 +232,13 @@ def test_policy_has_no_wildcard_actions(rendering: tuple[dict[str, Any], dict[st
             assert "*" not in action and "?" not in action, f"{s['Sid']}: wildcard action {action}"
 
 
+def _partition(kwargs: dict[str, Any]) -> str:
+    """The partition a rendering is for: its boundary's, else aws."""
+    return (kwargs.get("boundary_arn") or "arn:aws:").split(":")[1]
+
+
 def test_writes_are_confined_to_the_path_prefix(rendering: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    """Only reads may reach beyond the bot's users; every user write names `user<prefix>*`."""
+    """Only reads may reach beyond the bot's users; every user write names `user<prefix>*` (UNCONFINABLE_WRITES aside)."""
     kwargs, policy = rendering
     prefix = kwargs.get("path_prefix", "/")
     for action, scope in ACTIONS.items():
@@ -241,6 +249,11 @@ def test_writes_are_confined_to_the_path_prefix(rendering: tuple[dict[str, Any],
                 assert all(r.endswith(f":user{prefix}*") and r.count("*") <= 2 for r in resources), (s["Sid"], resources)
             elif scope in (Scope.GROUP, Scope.GROUP_READ):
                 assert all(r.endswith(":group/*") for r in resources), (s["Sid"], resources)
+            elif scope is Scope.MFA_DEVICE:
+                assert action in UNCONFINABLE_WRITES, f"{action} is on a user: give it a confined scope"
+                iam = f"arn:{_partition(kwargs)}:iam::{kwargs.get('account', '*')}"
+                assert resources == [iam + UNCONFINABLE_WRITES[action]], (s["Sid"], resources)
+                assert "Condition" not in s and _as_list(s["Action"]) == [action], s["Sid"]  # alone in its statement
             else:
                 assert name.startswith(("List", "Get", "Simulate")) or action in READS_NAMED_LIKE_WRITES, (
                     f"{action} is a write: give it a confined scope"

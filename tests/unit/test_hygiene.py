@@ -293,8 +293,8 @@ def test_message_without_findings() -> None:
 def test_message_with_a_few_findings_and_the_buttons_that_apply() -> None:
     found = sample()
     msg = check_message(report_message(found, account="prod (123456789012)", generated_at=GENERATED, total_users=3))
-    # A user with nothing the bot can do about it gets no actions block (an empty one is invalid Block Kit).
-    assert [b["type"] for b in msg["blocks"]] == ["header", "context", "section", "section", "section", "actions", "section"]
+    # A user the bot did not make gets no actions block (an empty one is invalid Block Kit).
+    assert [b["type"] for b in msg["blocks"]] == ["header", "context", "section", "section", "section", "actions", "section", "actions"]
     assert msg["blocks"][0]["text"]["text"] == "IAM hygiene report: prod (123456789012)"
     assert "<!date^" in msg["blocks"][1]["elements"][0]["text"]
     assert msg["blocks"][2]["text"]["text"] == (
@@ -305,9 +305,10 @@ def test_message_with_a_few_findings_and_the_buttons_that_apply() -> None:
         "*`stray`* — _no owner on record_", f"*`keyed`* — owner <@{OWNER}>", f"*`orphan`* — owner <@{GONE}> (left)",
     ]
     assert "• access key 1 is 200 days old" in msg["blocks"][4]["text"]["text"]
-    assert user_buttons(msg, "keyed") == [ids.A_REPORT_REMIND, ids.A_REPORT_ROTATE]
-    assert user_buttons(msg, "orphan") == []
-    assert user_buttons(msg, "stray") == []
+    R, D, O = ids.A_REPORT_REMIND, ids.A_REPORT_DISABLE, ids.A_REPORT_OFFBOARD
+    assert user_buttons(msg, "keyed") == [R, ids.A_REPORT_ROTATE, D, O]
+    assert user_buttons(msg, "orphan") == [D, O]  # nobody to remind
+    assert user_buttons(msg, "stray") == []  # the bot's IAM policy lets it touch only its own users
     assert all("more" not in b["elements"][0].get("text", "") for b in msg["blocks"] if b["type"] == "context")
     assert len(msg["text"]) < 200 and "3 users with findings" in msg["text"]
 
@@ -315,7 +316,7 @@ def test_message_with_a_few_findings_and_the_buttons_that_apply() -> None:
 def test_rotate_is_offered_for_an_unused_key_of_a_managed_user() -> None:
     found = judge(row("idle", keys=(key(1, rotated=10, used=100),)))
     msg = check_message(report_message(found, account="a", generated_at=GENERATED, total_users=1))
-    assert user_buttons(msg, "idle") == [ids.A_REPORT_REMIND, ids.A_REPORT_ROTATE]
+    assert user_buttons(msg, "idle") == [ids.A_REPORT_REMIND, ids.A_REPORT_ROTATE, ids.A_REPORT_DISABLE, ids.A_REPORT_OFFBOARD]
 
 
 def test_message_for_2000_users_stays_within_slack_limits() -> None:

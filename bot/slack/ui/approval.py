@@ -11,7 +11,7 @@ from bot.policy.approval import progress_text
 from bot.slack.ui import ids
 from bot.slack.ui.form import field_sections, spec_fields
 from bot.slack.ui.plan import plan_blocks
-from bot.slack.ui.text import STATE_WORDS, Message, clip, esc, is_bot, mention, message, when
+from bot.slack.ui.text import state_words, Message, clip, esc, is_bot, mention, message, when
 from models import RequestState
 
 
@@ -55,14 +55,15 @@ def outcome_text(req: RequestView) -> str:
     if state is RequestState.FAILED:
         if req.decided_by is None:
             return f":x: *Could not be done*: {esc(clip(req.failure_reason or 'unknown error', 1500))}"
-        return f":x: *Approved* by {decider(req)} {when(req.decided_at)}, but creating the user failed: {esc(clip(req.failure_reason or 'unknown error', 1500))}"
+        doing = "creating the user" if req.kind == "create_user" else "applying it"
+        return f":x: *Approved* by {decider(req)} {when(req.decided_at)}, but {doing} failed: {esc(clip(req.failure_reason or 'unknown error', 1500))}"
     if state is RequestState.CANCELLED:
         return f":heavy_minus_sign: *Cancelled* by the requester {when(req.updated_at)}"
     if state is RequestState.EXPIRED:
         return f":hourglass: *Expired* {when(req.updated_at)} without a decision"
     if state is RequestState.SUBMITTED:
         return ":mag: *Being checked against IAM again*; this message gets the new plan and fresh buttons when that is done."
-    return STATE_WORDS[state]
+    return state_words(state, req.kind)
 
 
 def audit_line(req: RequestView) -> str:
@@ -72,10 +73,13 @@ def audit_line(req: RequestView) -> str:
     if req.break_glass:
         who += " :rotating_light: BREAK-GLASS, review it"
     name = f"`{esc(req.user_name)}`"
+    if state is RequestState.COMPLETED and req.kind != "create_user":
+        return f":white_check_mark: {req.short_id}: {esc(req.brings)} for {name} done, approved by {decider(req)}, {who}"
     if state is RequestState.COMPLETED:
         return f":white_check_mark: {req.short_id}: IAM user {name} created ({esc(req.user_arn or '')}), approved by {decider(req)}, {who}"
     if state is RequestState.FAILED:
-        return f":x: {req.short_id}: creating {name} failed ({esc(clip(req.failure_reason or '', 200))}), {who}"
+        doing = f"creating {name}" if req.kind == "create_user" else f"the {esc(req.brings)} for {name}"
+        return f":x: {req.short_id}: {doing} failed ({esc(clip(req.failure_reason or '', 200))}), {who}"
     if state is RequestState.CANCELLED:
         return f":heavy_minus_sign: {req.short_id}: {name} cancelled by the requester, {who}"
     if state is RequestState.DENIED:
@@ -86,7 +90,7 @@ def audit_line(req: RequestView) -> str:
         return f":warning: {req.short_id}: IAM drifted from the plan approved for {name}; nothing beyond it was applied, approvers are asked again, {who}"
     if req.decided_by:
         return f":ballot_box_with_check: {req.short_id}: {name} {state.value} by {decider(req)}, {who}"
-    return f"{req.short_id}: {name} {STATE_WORDS[state]}, {who}"
+    return f"{req.short_id}: {name} {state_words(state, req.kind)}, {who}"
 
 
 def risk_blocks(req: RequestView) -> list[Any]:
@@ -137,7 +141,7 @@ def approval_message(req: RequestView) -> Message:
         if progress and req.quorum > 1:
             outcome += f"\n{progress}"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(outcome, 3000))))
-    status = progress if progress and req.state is RequestState.PENDING else STATE_WORDS[req.state]
+    status = progress if progress and req.state is RequestState.PENDING else state_words(req.state, req.kind)
     text = f"IAM user request {req.short_id} from <@{req.requester_id}>: {req.user_name} — {status}"
     return message(text, blocks)
 

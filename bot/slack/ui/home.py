@@ -26,6 +26,8 @@ def user_menu(user_name: str) -> OverflowMenuElement:
         options=[
             Option(text="Rotate access key", value=f"{PlanKind.ROTATE_KEY.value}:{user_name}"),
             Option(text="Reset console password", value=f"{PlanKind.RESET_PASSWORD.value}:{user_name}"),
+            Option(text="Disable", value=f"{PlanKind.DISABLE.value}:{user_name}"),
+            Option(text="Offboard (delete)", value=f"{PlanKind.OFFBOARD.value}:{user_name}"),
         ],
     )
 

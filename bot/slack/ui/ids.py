@@ -34,6 +34,8 @@ A_CANCEL = "cancel_request"
 A_REMOVE_KEY = "remove_owner_key"
 A_REPORT_REMIND = "report_remind_owner"
 A_REPORT_ROTATE = "report_rotate_key"
+A_REPORT_DISABLE = "report_disable_user"
+A_REPORT_OFFBOARD = "report_offboard_user"
 A_ROTATE_NOW = "rotate_now"
 A_USER_MENU = "owned_user_menu"  # Home: rotate the key or reset the password of a user I own
 

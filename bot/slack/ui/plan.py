@@ -7,7 +7,7 @@ from typing import Any, Sequence
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.common.constants import MARKER_TAG
-from bot.domain.plan import Granted, Plan, Step, StepKind
+from bot.domain.plan import Granted, Plan, PlanKind, Step, StepKind
 from bot.slack.ui.text import clip, esc, policy_label
 
 
@@ -49,7 +49,25 @@ def step_words(step: Step) -> str:
         return f"Create a new access key beside `{esc(step.target)}`, which is deactivated after a grace period and then deleted"
     if step.kind is StepKind.RESET_PASSWORD:
         return "Set a new console password (to be changed at the next sign-in)"
+    if step.kind in REMOVAL_WORDS:
+        return REMOVAL_WORDS[step.kind].format(t=esc(policy_label(step.target) if step.kind is StepKind.DETACH_POLICY else step.target)) + _from(step.origin)
     return esc(step.key)
+
+
+REMOVAL_WORDS = {
+    StepKind.DELETE_LOGIN_PROFILE: "Delete the console password",
+    StepKind.DEACTIVATE_ACCESS_KEY: "Deactivate the access key `{t}`",
+    StepKind.DELETE_ACCESS_KEY: "Delete the access key `{t}`",
+    StepKind.DELETE_SIGNING_CERTIFICATE: "Delete the signing certificate `{t}`",
+    StepKind.DELETE_SSH_KEY: "Delete the SSH public key `{t}`",
+    StepKind.DELETE_SERVICE_CREDENTIAL: "Delete the service-specific credential `{t}`",
+    StepKind.DEACTIVATE_MFA_DEVICE: "Deactivate the MFA device `{t}`",
+    StepKind.DELETE_VIRTUAL_MFA_DEVICE: "Delete the virtual MFA device `{t}`",
+    StepKind.DELETE_INLINE_POLICY: "Delete the inline policy `{t}`",
+    StepKind.DETACH_POLICY: "Detach `{t}`",
+    StepKind.REMOVE_FROM_GROUP: "Remove from group `{t}`",
+    StepKind.DELETE_USER: "Delete the user",
+}
 
 
 def _granted(g: Granted) -> str:
@@ -126,7 +144,11 @@ def plan_blocks(
         shown, changes_cut = _sections("*:warning: The plan was made again: IAM changed since it was approved*", listed, budget=2)
         out += shown
     steps, steps_cut = _sections(f"*What will be done in IAM* (user `{esc(clip(plan.user_name, 64))}`)", step_lines(plan))
-    if plan.kind.credentials_only:  # nothing granted: the user keeps exactly the permissions it has
+    if plan.kind is PlanKind.DISABLE:
+        held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nIts permissions stay as they are; nothing can use them."))], 0
+    elif plan.kind is PlanKind.OFFBOARD:
+        held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nNothing: the user is deleted."))], 0
+    elif plan.kind.credentials_only:  # nothing granted: the user keeps exactly the permissions it has
         held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nThe permissions it has now: this grants nothing new."))], 0
     else:
         held, held_cut = _sections("*What the user will hold*", grant_lines(plan)) if holdings else ([], 0)

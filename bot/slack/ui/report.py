@@ -49,10 +49,8 @@ def _by_user(found: Sequence[Finding]) -> list[list[Finding]]:
 
 
 def user_buttons(group: Sequence[Finding]) -> list[ButtonElement]:
-    """The actions that apply to one user's findings; each button's value is the IAM user name.
-
-    Disable and offboard come with those plan kinds (issue 14); until then a line offers only what the bot can do.
-    """
+    """The actions that apply to one user's findings; each button's value is the IAM user name. A user
+    the bot did not make gets none: the bot's IAM policy lets it touch only its own users."""
     user, owner, managed = group[0].user, group[0].owner_id, group[0].managed
     kinds = {f.kind for f in group}
     out: list[ButtonElement] = []
@@ -60,7 +58,25 @@ def user_buttons(group: Sequence[Finding]) -> list[ButtonElement]:
         out.append(ButtonElement(text="Remind owner", action_id=ids.A_REPORT_REMIND, value=user))
     if managed and kinds & {FindingKind.OLD_KEY, FindingKind.UNUSED_KEY}:
         out.append(ButtonElement(text="Rotate key", action_id=ids.A_REPORT_ROTATE, value=user))
+    if managed:
+        out.append(ButtonElement(
+            text="Disable", action_id=ids.A_REPORT_DISABLE, value=user, style="danger",
+            confirm=_confirm("Disable this IAM user?", f"Ask to disable `{esc(user)}`: once an approver agrees, its console password and access keys stop working.", "Ask"),
+        ))
+        out.append(ButtonElement(
+            text="Offboard", action_id=ids.A_REPORT_OFFBOARD, value=user,
+            confirm=_confirm("Offboard this IAM user?", f"Ask to offboard `{esc(user)}`: once an approver agrees, it is deleted with everything IAM holds for it.", "Ask"),
+        ))
     return out
+
+
+def _confirm(title: str, text: str, button: str) -> dict[str, Any]:
+    return {
+        "title": {"type": "plain_text", "text": clip(title, 100)},
+        "text": {"type": "mrkdwn", "text": clip(text, 300)},
+        "confirm": {"type": "plain_text", "text": button},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+    }
 
 
 def user_text(group: Sequence[Finding]) -> str:

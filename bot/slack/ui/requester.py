@@ -13,7 +13,7 @@ from bot.domain.views import RequestView
 from bot.slack.ui import ids
 from bot.slack.ui.approval import decider, outcome_text, rule_text
 from bot.slack.ui.plan import plan_blocks
-from bot.slack.ui.text import STATE_WORDS, Message, clip, esc, mention, message, modal, when
+from bot.slack.ui.text import state_words, Message, clip, esc, mention, message, modal, when
 from models import RequestState
 
 
@@ -58,7 +58,7 @@ def cancel_button(req: RequestView) -> ButtonElement:
 
 
 def decision_message(req: RequestView) -> Message:
-    text = f"Request {req.short_id} for {req.user_name}: {STATE_WORDS[req.state]}"
+    text = f"Request {req.short_id} for {req.user_name}: {state_words(req.state, req.kind)}"
     body = f"Your request *{req.short_id}* for `{esc(req.user_name)}`:\n{outcome_text(req)}"
     if req.state is RequestState.DENIED:
         body += "\nIf something needs to change, submit a new request with `/iam request`."

@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObj
 from bot.common.slack_ids import is_user
 from bot.domain.views import RequestView, TimelineEvent
 from bot.slack.ui import ids
-from bot.slack.ui.text import STATE_WORDS, Message, clip, esc, is_bot, mention, message, when
+from bot.slack.ui.text import state_words, Message, clip, esc, is_bot, mention, message, when
 from models import RequestState
 
 
@@ -18,7 +18,7 @@ def status_line(req: RequestView) -> str:
     decided = f", decided by {esc(req.decided_by) if is_bot(req.decided_by) else mention(req.decided_by)} {when(req.decided_at)}" if req.decided_by else ""
     failed = f"\n    {esc(clip(req.failure_reason or '', 300))}" if state is RequestState.FAILED else ""
     return (
-        f"• *{req.short_id}* `{esc(req.user_name)}` — {STATE_WORDS[state]}{decided}; "
+        f"• *{req.short_id}* `{esc(req.user_name)}` — {state_words(state, req.kind)}{decided}; "
         f"requested by <@{req.requester_id}> {when(req.created_at)}{mfa_words(req)}{failed}"
     )
 
@@ -72,6 +72,18 @@ _EVENT_WORDS = {
     "applied:create_access_key": "Access key created",
     "applied:add_access_key": "New access key created beside `{target}`, which is retired on schedule",
     "applied:reset_password": "Console password reset (to be changed at the next sign-in)",
+    "applied:delete_login_profile": "Console password deleted",
+    "applied:deactivate_access_key": "Access key `{target}` deactivated",
+    "applied:delete_access_key": "Access key `{target}` deleted",
+    "applied:delete_signing_certificate": "Signing certificate `{target}` deleted",
+    "applied:delete_ssh_key": "SSH public key `{target}` deleted",
+    "applied:delete_service_credential": "Service-specific credential `{target}` deleted",
+    "applied:deactivate_mfa_device": "MFA device `{target}` deactivated",
+    "applied:delete_virtual_mfa_device": "Virtual MFA device `{target}` deleted",
+    "applied:delete_inline_policy": "Inline policy `{target}` deleted",
+    "applied:detach_policy": "Policy `{target}` detached",
+    "applied:remove_from_group": "Removed from group `{target}`",
+    "applied:delete_user": "IAM user deleted",
     "old_key_deactivated": "Old access key deactivated",
     "old_key_deleted": "Old access key deleted: the rotation is complete",
     "provisioning_retry": "AWS was busy; retrying",
@@ -92,6 +104,10 @@ def _event_line(e: TimelineEvent) -> str | None:
     text = words.format(actor=actor, digest=str(e.details.get("digest") or "")[:12], target=esc(target.rsplit("/", 1)[-1]))
     if e.action == "applied:add_access_key" and not target:
         text = "Access key created (held until MFA was on)"
+    if e.action.startswith("applied:") and e.details.get("origin"):
+        text += f" ({esc(str(e.details['origin']))})"
+    if e.details.get("already_gone"):
+        text += " (already gone)"
     if e.action == "credentials_delivered" and e.details.get("method") == "encrypted_file":
         text = f"Credentials sent as a file encrypted to the owner's key `{esc(str(e.details.get('key') or ''))}`; no longer stored"
     if e.action == "denied" and e.details.get("reason"):
@@ -102,14 +118,14 @@ def _event_line(e: TimelineEvent) -> str | None:
 def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Message:
     """One request's story, from the audit log (no secrets are ever in it)."""
     lines = [line for e in events if (line := _event_line(e))]
-    header = f"*{req.short_id}* `{esc(req.user_name)}` — {STATE_WORDS[req.state]}"
+    header = f"*{req.short_id}* `{esc(req.user_name)}` — {state_words(req.state, req.kind)}"
     if req.kind != "create_user":
         header += f" ({req.brings})"
     header += mfa_words(req)
     body = header + "\n" + ("\n".join(lines[-30:]) or "_no events yet_")
     if req.state is RequestState.FAILED and req.failure_reason:
         body += f"\n*Why it failed:* {esc(clip(req.failure_reason, 800))}"
-    return message(f"{req.short_id} {req.user_name}: {STATE_WORDS[req.state]}", [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+    return message(f"{req.short_id} {req.user_name}: {state_words(req.state, req.kind)}", [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
 
 
 def unknown_phrase_message(text: str) -> Message:
@@ -142,6 +158,7 @@ def help_message() -> Message:
                         "• `/iam key set <public key>` — get credentials as a file only your key opens (`show`, `remove`)\n"
                         "• `/iam rotate-key [user name]` — a new access key for a user you own; the old one is retired after a grace period\n"
                         "• `/iam reset-password [user name]` — a new console password for a user you own\n"
+                        "• `/iam disable <user name>` / `/iam offboard <user name>` — stop a user you own, or delete it (an approver agrees first)\n"
                         "• `/iam report` — approvers: the account's IAM hygiene (no MFA, old or unused keys and passwords, owners who left)\n"
                         "• `/iam help` — this message"
                     )

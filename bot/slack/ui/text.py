@@ -26,6 +26,18 @@ STATE_WORDS = {
 }
 
 
+# A request that changes an existing user (new credentials, disable, offboard) creates nothing.
+DAY_TWO_WORDS = {
+    RequestState.APPROVED: ":white_check_mark: approved, being applied",
+    RequestState.PROVISIONING: ":gear: being applied",
+    RequestState.COMPLETED: ":white_check_mark: done",
+}
+
+
+def state_words(state: RequestState, kind: str = "create_user") -> str:
+    return STATE_WORDS[state] if kind == "create_user" else DAY_TWO_WORDS.get(state, STATE_WORDS[state])
+
+
 def esc(text: str) -> str:
     """Escape user text for mrkdwn so it cannot mention, link or break formatting."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

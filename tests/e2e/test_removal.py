@@ -1,0 +1,224 @@
+"""Day two: `/iam disable` and `/iam offboard` of a user the bot created: a plan of what is taken away,
+a person decides, each removal made once and resumable, and the report to the requester and approvers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Iterator
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from sqlalchemy import select
+
+from models import AccessRequest, AuditEvent, MfaWatch
+from tests.support.fault_proxy import FaultProxy
+from tests.support.harness import RunningBot, wait_until
+from tests.support.moto_gaps import ServiceCredentials
+from tests.support.journeys import APPROVER, OUTSIDER, REQUESTER, approval_messages, click, credentials_dm, request_user
+
+POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+
+
+SERVICE_CREDENTIAL = "ACCAEXAMPLECODECOMMIT1"
+
+
+@pytest.fixture
+def bot(database_url, standin, moto, iam) -> Iterator[RunningBot]:
+    running = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url).start()
+    # moto has no service-specific credentials: the bot's own IAM client gets them from tests.support.moto_gaps.
+    running.service_credentials = ServiceCredentials(running.deps.iam.iam, {"off-full": [SERVICE_CREDENTIAL]}, strict=False)  # type: ignore[attr-defined]
+    yield running
+    running.stop()
+
+
+def created(bot: RunningBot, user_name: str, access: list[str], **fields: Any) -> str:
+    short_id = request_user(bot, user_name=user_name, access=access, **fields)
+    click(bot, APPROVER, "approve_request", short_id)
+    credentials_dm(bot, short_id)
+    return short_id
+
+
+def command(bot: RunningBot, text: str, user: str = REQUESTER) -> str:
+    """`/iam <text>`; the private answer, its text and blocks."""
+    before = len(bot.standin.calls_to("response_url"))
+    bot.slack.command(user, text)
+    return everything(wait_until(lambda: bot.standin.calls_to("response_url")[before:], what=f"the answer to /iam {text}")[0].args)
+
+
+def asked(answer: str) -> str:
+    assert "Request *" in answer, answer
+    return answer.split("Request *", 1)[1].split("*", 1)[0]  # the text comes first
+
+
+def everything(args: dict[str, Any]) -> str:
+    return str(args.get("text", "")) + json.dumps(args.get("blocks") or [], ensure_ascii=False)
+
+
+def dms_to(bot: RunningBot, user: str, fragment: str) -> list[Any]:
+    return [c for c in bot.standin.calls_to("chat.postMessage") if c.args["channel"] == "D" + user[1:] and fragment in everything(c.args)]
+
+
+def state(bot: RunningBot, short_id: str) -> str:
+    with bot.deps.sessionmaker.begin() as s:
+        return s.scalars(select(AccessRequest.state).where(AccessRequest.short_id == short_id)).one().value
+
+
+def applied(bot: RunningBot, short_id: str) -> list[tuple[str, str | None, dict[str, Any]]]:
+    with bot.deps.sessionmaker.begin() as s:
+        rid = s.scalars(select(AccessRequest.id).where(AccessRequest.short_id == short_id)).one()
+        return [(e.action, (e.details or {}).get("target"), e.details or {}) for e in s.scalars(
+            select(AuditEvent).where(AuditEvent.request_id == rid, AuditEvent.action.like("applied:%")).order_by(AuditEvent.id))]
+
+
+def certificate_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "iam-bot test")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def ssh_public_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def load_everything(iam, user: str) -> str:  # type: ignore[no-untyped-def]
+    """Give the user one of every item moto supports, beside what the bot made; the virtual MFA device's serial."""
+    iam.create_access_key(UserName=user)  # its second key
+    iam.upload_signing_certificate(UserName=user, CertificateBody=certificate_pem())
+    iam.upload_ssh_public_key(UserName=user, SSHPublicKeyBody=ssh_public_key())
+    device = iam.create_virtual_mfa_device(VirtualMFADeviceName=f"{user}-phone")["VirtualMFADevice"]
+    iam.enable_mfa_device(UserName=user, SerialNumber=device["SerialNumber"], AuthenticationCode1="123456", AuthenticationCode2="654321")
+    iam.put_user_policy(UserName=user, PolicyName="extra", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}))
+    iam.attach_user_policy(UserName=user, PolicyArn=POLICY)
+    for group in ("off-a", "off-b"):
+        iam.create_group(GroupName=group)
+        iam.add_user_to_group(UserName=user, GroupName=group)
+    return str(device["SerialNumber"])
+
+
+def test_offboarding_removes_everything_iam_holds_then_the_user(bot, iam):
+    created(bot, "off-full", ["console", "access_key"])
+    serial = load_everything(iam, "off-full")
+
+    short_id = asked(command(bot, "offboard off-full"))
+    approval = bot.standin.wait_for("chat.postMessage", lambda c: short_id in everything(c.args) and "approve_request" in everything(c.args))
+    plan = everything(approval.args)
+    for words in (f"Delete the service-specific credential `{SERVICE_CREDENTIAL}`", "Delete the console password", "Delete the access key", "Delete the signing certificate", "Delete the SSH public key",
+                  "Deactivate the MFA device", "Delete the virtual MFA device", "Delete the inline policy `extra`", "Detach `ReadOnlyAccess`",
+                  "Remove from group `off-a`", "Remove from group `off-b`", "Delete the user", "this cannot be undone", "Nothing: the user is deleted"):
+        assert words in plan, words
+    assert plan.count("Delete the access key") == 2
+    click(bot, APPROVER, "approve_request", short_id, approval)
+
+    wait_until(lambda: state(bot, short_id) == "completed", what="the offboarding")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName="off-full")
+    assert serial not in [d["SerialNumber"] for d in iam.list_virtual_mfa_devices()["VirtualMFADevices"]]
+    kinds = [a for a, _, _ in applied(bot, short_id)]
+    assert kinds[0] == "applied:delete_login_profile" and kinds[-1] == "applied:delete_user" and len(kinds) == 13
+    assert bot.service_credentials.deleted == [("off-full", SERVICE_CREDENTIAL)]
+    for who in (REQUESTER, APPROVER):
+        report = wait_until(lambda w=who: dms_to(bot, w, "was *offboarded*"), what=f"the report to {who}")[0]
+        assert "Delete the signing certificate" in everything(report.args) and "This cannot be undone" in everything(report.args)
+
+    # The bot no longer has the user: nothing more is offered for it.
+    assert "offboarded already" in command(bot, "rotate-key off-full") or "not a user the bot created" in command(bot, "rotate-key off-full")
+    assert "not a user the bot created" in command(bot, "offboard off-full")
+
+
+def test_what_was_added_after_the_approval_is_taken_too_and_said_so(bot, iam):
+    created(bot, "off-late", ["access_key"])
+    short_id = asked(command(bot, "offboard off-late"))
+    approval = bot.standin.wait_for("chat.postMessage", lambda c: short_id in everything(c.args) and "approve_request" in everything(c.args))
+    late = iam.create_access_key(UserName="off-late")["AccessKey"]["AccessKeyId"]  # made after the plan
+    click(bot, APPROVER, "approve_request", short_id, approval)
+    wait_until(lambda: state(bot, short_id) == "completed", what="the offboarding")
+    found = [(t, d.get("origin")) for a, t, d in applied(bot, short_id) if a == "applied:delete_access_key"]
+    assert (late, "found when it was applied (added after the approval)") in found
+    status = command(bot, f"status {short_id}")
+    assert f"Access key `{late}` deleted (found when it was applied" in status
+
+
+def test_disable_keeps_the_user_and_stops_every_way_in(bot, iam):
+    created(bot, "dis-me", ["console", "access_key"])
+    with bot.deps.sessionmaker.begin() as s:
+        assert s.scalars(select(MfaWatch.gone_at)).one() is None
+    short_id = asked(command(bot, "disable dis-me"))
+    approval = bot.standin.wait_for("chat.postMessage", lambda c: short_id in everything(c.args) and "approve_request" in everything(c.args))
+    assert "Deactivate the access key" in everything(approval.args) and "Its permissions stay as they are" in everything(approval.args)
+    click(bot, APPROVER, "approve_request", short_id, approval)
+    wait_until(lambda: state(bot, short_id) == "completed", what="the disabling")
+    assert iam.get_user(UserName="dis-me")["User"]["UserName"] == "dis-me"
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_login_profile(UserName="dis-me")
+    assert [k["Status"] for k in iam.list_access_keys(UserName="dis-me")["AccessKeyMetadata"]] == ["Inactive"]
+    wait_until(lambda: dms_to(bot, REQUESTER, "was *disabled*"), what="the report")
+    with bot.deps.sessionmaker.begin() as s:
+        assert s.scalars(select(MfaWatch.gone_at)).one() is not None  # no MFA reminders for a user nobody can use
+
+    # Disabled already: the plan says so, and nothing is asked of anyone.
+    again = asked(command(bot, "disable dis-me"))
+    wait_until(lambda: dms_to(bot, REQUESTER, "is already disabled"), what="the refusal")
+    assert state(bot, again) == "failed"
+
+
+def test_refusals(bot, iam):
+    iam.create_user(UserName="off-hand-made")
+    assert "not a user the bot created" in command(bot, "offboard off-hand-made")
+    assert "Name the IAM user" in command(bot, "offboard")
+    created(bot, "off-theirs", ["access_key"])
+    assert "only its owner (or an approver)" in command(bot, "disable off-theirs", user=OUTSIDER)
+    first = asked(command(bot, "offboard off-theirs"))
+    assert f"Request {first} for `off-theirs` is still open" in command(bot, "disable off-theirs")
+
+
+def test_an_approver_may_offboard_someone_elses_user_and_another_approver_decides(bot, iam):
+    created(bot, "off-approver", ["access_key"])
+    short_id = asked(command(bot, "offboard off-approver", user=APPROVER))
+    messages = wait_until(lambda: approval_messages(bot, short_id), what="the approval message")
+    assert all(m.args["channel"] != "D" + APPROVER[1:] for m in messages)  # never their own request to decide
+
+
+@pytest.fixture
+def proxied(database_url, standin, moto, iam, monkeypatch):
+    proxy = FaultProxy(moto.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    running = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url).start()
+    ServiceCredentials(running.deps.iam.iam, {}, strict=False)
+    yield running, proxy
+    running.stop()
+    proxy.stop()
+
+
+def test_a_removal_whose_answer_was_lost_is_not_an_error_on_the_next_try(proxied, iam):
+    bot, proxy = proxied
+    created(bot, "off-lost", ["console", "access_key"])
+    short_id = asked(command(bot, "offboard off-lost"))
+    approval = bot.standin.wait_for("chat.postMessage", lambda c: short_id in everything(c.args) and "approve_request" in everything(c.args))
+    proxy.lose_answer("DeleteLoginProfile")  # IAM deleted it; the bot hears a 500 and tries again later
+    click(bot, APPROVER, "approve_request", short_id, approval)
+    wait_until(lambda: state(bot, short_id) == "completed", timeout=60, what="the offboarding, after a retry")
+    (profile,) = [d for a, _, d in applied(bot, short_id) if a == "applied:delete_login_profile"]
+    assert profile["already_gone"] is True
+    assert len([a for a, _, _ in applied(bot, short_id) if a == "applied:delete_user"]) == 1
+
+
+def test_the_reports_disable_button_asks_for_it_and_another_approver_decides(bot, iam):
+    created(bot, "off-button", ["console"])
+    bot.slack.block_action(APPROVER, "report_disable_user", "off-button")
+    answer = wait_until(lambda: dms_to(bot, APPROVER, "disabling: its console password is deleted"), what="the approver's answer")[0]
+    short_id = asked(everything(answer.args))
+    messages = wait_until(lambda: approval_messages(bot, short_id), what="the approval message")
+    assert {m.args["channel"] for m in messages} == {"DAPPROVER2"}  # never their own request to decide
+    click(bot, "UAPPROVER2", "approve_request", short_id, messages[0])
+    wait_until(lambda: state(bot, short_id) == "completed", what="the disabling")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_login_profile(UserName="off-button")
