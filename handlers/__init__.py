@@ -14,6 +14,7 @@ from bot.slack.notifier import Notifier
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.decisions import Decisions
+from bot.workflows.departures import Departures
 from bot.workflows.hygiene import Hygiene
 from bot.workflows.removals import Removals
 from bot.workflows.owner_keys import OwnerKeys
@@ -34,6 +35,7 @@ class Services:
     credential_requests: CredentialRequests  # /iam rotate-key, /iam reset-password
     hygiene: Hygiene  # /iam report, and its Remind owner
     removals: Removals  # /iam disable, /iam offboard
+    departures: Departures  # an owner who left: their users offboarded, with approval
 
 
 def register(app: App, services: Services) -> None:

@@ -1,4 +1,4 @@
-"""Status in plain words by DM or @mention; unknown phrasing gets short help, never silence."""
+"""Status in plain words by DM or @mention (unknown phrasing gets short help, never silence), and members who leave."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ def register(app: App, services: Services) -> None:
         reply = services.status.answer(user_id=event["user"], query=phrases.parse(event.get("text") or ""))
         # In the thread the person wrote in; a top-level DM gets a top-level answer.
         services.notifier.reply(channel=event["channel"], thread_ts=event.get("thread_ts"), message=reply)
+
+    @app.event("user_change")
+    def member_changed(event: dict[str, Any]) -> None:
+        # A member deactivated (Slack keeps their id, with deleted: true): their IAM users get offboarding requests.
+        member = event.get("user") or {}
+        if isinstance(member, dict) and member.get("deleted") is True and member.get("id"):
+            services.departures.owner_left(str(member["id"])[:32])
 
     @app.event("app_mention")
     def mention(event: dict[str, Any]) -> None:

@@ -53,6 +53,14 @@ class PlanKind(str, enum.Enum):
         return self in (PlanKind.ROTATE_KEY, PlanKind.RESET_PASSWORD, PlanKind.HELD_KEY)
 
     @property
+    def title(self) -> str:
+        """What a request of this kind is called in a message's title."""
+        return {
+            PlanKind.ROTATE_KEY: "Key rotation request", PlanKind.RESET_PASSWORD: "Password reset request", PlanKind.HELD_KEY: "Held access key",
+            PlanKind.DISABLE: "Disable request", PlanKind.OFFBOARD: "Offboarding request",
+        }.get(self, "IAM user request")
+
+    @property
     def brings(self) -> str:
         """What a request of this kind brings, in words: "new IAM user", "new access key"..."""
         return {

@@ -50,6 +50,7 @@ from bot.workflows.audit_anchor import AuditAnchoring
 from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.decisions import Decisions
+from bot.workflows.departures import Departures
 from bot.workflows.hygiene import Hygiene
 from bot.workflows.removals import Removals
 from bot.workflows.owner_keys import OwnerKeys
@@ -94,6 +95,7 @@ class Components:
     key_retirements: KeyRetirements
     hygiene: Hygiene
     removals: Removals
+    departures: Departures
     mfa_watcher: MfaWatcher
     schedules: list[Schedule]
 
@@ -101,7 +103,7 @@ class Components:
     def services(self) -> handlers.Services:
         return handlers.Services(
             form=self.form, decisions=self.decisions, reveal=self.reveal, status=self.status, audit_export=self.audit_export, notifier=self.notifier,
-            keys=self.owner_keys, credential_requests=self.credential_requests, hygiene=self.hygiene, removals=self.removals,
+            keys=self.owner_keys, credential_requests=self.credential_requests, hygiene=self.hygiene, removals=self.removals, departures=self.departures,
         )
 
 
@@ -209,6 +211,7 @@ def build(
     )
     credential_requests = CredentialRequests(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake, self_service=rulebook.self_service)
     removals = Removals(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake)
+    departures = Departures(sessionmaker=sm, directory=directory, clock=clock, wake=wake)
     key_retirements = KeyRetirements(sessionmaker=sm, iam=iam, notifier=notifier, clock=clock)
     hygiene = Hygiene(
         sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, is_approver=status.is_approver, clock=clock,
@@ -219,7 +222,10 @@ def build(
         sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, default_approvers=rulebook.default_approvers, clock=clock,
         remind_after=timedelta(days=settings.mfa_remind_days), escalate_after=timedelta(days=settings.mfa_escalate_days), wake=wake,
     )
-    schedules = [Schedule("key_nudges", hygiene.nudge, every=timedelta(days=1), sessionmaker=sm, clock=clock)]
+    schedules = [
+        Schedule("key_nudges", hygiene.nudge, every=timedelta(days=1), sessionmaker=sm, clock=clock),
+        Schedule("owner_check", departures.check_owners, every=timedelta(days=1), sessionmaker=sm, clock=clock),
+    ]
     if settings.report_channel:
         schedules.append(Schedule("hygiene_report", hygiene.post_scheduled, every=timedelta(days=settings.report_every_days), sessionmaker=sm, clock=clock))
     worker = Worker(
@@ -238,7 +244,7 @@ def build(
         notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
         audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
         audit_anchoring=audit_anchoring, owner_keys=owner_keys, credential_requests=credential_requests, key_retirements=key_retirements,
-        hygiene=hygiene, removals=removals, mfa_watcher=mfa_watcher, schedules=schedules,
+        hygiene=hygiene, removals=removals, departures=departures, mfa_watcher=mfa_watcher, schedules=schedules,
     )
 
 

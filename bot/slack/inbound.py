@@ -178,6 +178,13 @@ def _shape_problem(body: dict[str, Any]) -> str | None:
         inner = body.get(key)
         if isinstance(inner, dict) and not all(isinstance(inner.get(f), t) for f, t in fields.items()):
             return f"{key} is incomplete"
+    event = body.get("event")
+    if isinstance(event, dict) and event.get("type") == "user_change":
+        # The one event whose `user` is the member object, not an id: its id must be a string.
+        member = event.get("user")
+        if not isinstance(member, dict) or not isinstance(member.get("id"), str):
+            return "event.user has the wrong type"
+        body = {**body, "event": {k: v for k, v in event.items() if k != "user"}}
     for key, fields in _NESTED.items():
         inner = body.get(key)
         if isinstance(inner, dict):

@@ -52,6 +52,8 @@ class Notifier:
 
     def dm_quietly(self, user_id: str, message: dict[str, Any], *, what: str) -> bool:
         """A DM whose loss must not undo the change it reports (the change is already committed)."""
+        if not is_user(user_id):
+            return False  # the bot itself asked (an owner left): there is nobody to tell
         try:
             self.dm(user_id, message)
             return True

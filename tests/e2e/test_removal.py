@@ -222,3 +222,49 @@ def test_the_reports_disable_button_asks_for_it_and_another_approver_decides(bot
     wait_until(lambda: state(bot, short_id) == "completed", what="the disabling")
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_login_profile(UserName="off-button")
+
+
+# ---------------------------------------------------------------- when the owner leaves
+
+LEAVER = "ULEAVER001"
+
+
+def offboard_requests(bot: RunningBot) -> list[tuple[str, str, str]]:
+    with bot.deps.sessionmaker.begin() as s:
+        return [(r.short_id, r.user_name, r.requester_id) for r in s.scalars(
+            select(AccessRequest).where(AccessRequest.kind == "offboard").order_by(AccessRequest.id))]
+
+
+def test_a_deactivated_owner_gets_each_of_their_users_offered_for_offboarding(bot, iam):
+    created(bot, "left-a", ["access_key"], owner=LEAVER)
+    created(bot, "left-b", ["console"], owner=LEAVER)
+    created(bot, "stays", ["access_key"])
+    bot.slack.event({"type": "user_change", "user": {"id": LEAVER, "deleted": True, "name": "leaver"}, "event_ts": "2.2"})
+    filed = wait_until(lambda: len(offboard_requests(bot)) == 2 and offboard_requests(bot), what="the offboarding requests")
+    assert sorted(n for _, n, _ in filed) == ["left-a", "left-b"] and {r for _, _, r in filed} == {"iam-bot"}
+    for short_id, _, _ in filed:
+        message = wait_until(lambda sid=short_id: approval_messages(bot, sid), what="the approval message")[0]
+        text = everything(message.args)
+        assert "left the workspace" in text and LEAVER in text and "Delete the user" in text
+        assert "Offboarding request" in text and "from iam-bot" in text
+
+    # The same news again (Slack retries, the daily check) files nothing more.
+    bot.slack.event({"type": "user_change", "user": {"id": LEAVER, "deleted": True}, "event_ts": "2.3"})
+    bot.settle()
+    assert bot.deps.departures.check_owners() == 0
+    assert len(offboard_requests(bot)) == 2
+
+    # An approver's yes offboards it; nobody is left to tell but the approvers.
+    short_id = filed[0][0]
+    click(bot, APPROVER, "approve_request", short_id)
+    wait_until(lambda: state(bot, short_id) == "completed", what="the offboarding")
+    wait_until(lambda: dms_to(bot, APPROVER, "was *offboarded*"), what="the report")
+
+
+def test_the_daily_check_finds_owners_who_left_without_an_event(bot, iam):
+    created(bot, "left-quiet", ["access_key"], owner=LEAVER)
+    assert bot.deps.departures.check_owners() == 0  # still here
+    bot.standin.set_user(LEAVER, deleted=True)
+    assert bot.deps.departures.check_owners() == 1
+    assert [n for _, n, _ in offboard_requests(bot)] == ["left-quiet"]
+    assert bot.deps.departures.check_owners() == 0

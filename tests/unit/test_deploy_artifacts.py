@@ -431,7 +431,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "usergroups_users_list": {"usergroups:read"},  # approvers and requesters named by Slack user group
 }
 # Events the bot subscribes to -> scopes they need.
-EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.im": {"im:history"}, "app_home_opened": set()}
+EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.im": {"im:history"}, "app_home_opened": set(), "user_change": {"users:read"}}
 SLASH_COMMAND_SCOPE = "commands"
 # `respond(...)` posts to the request's response_url and needs no scope.
 
@@ -508,10 +508,10 @@ def test_manifest_events(manifest: dict[str, Any]) -> None:
     subs = manifest["settings"]["event_subscriptions"]
     assert subs["request_url"].endswith("/slack/events")
     events = subs["bot_events"]
-    assert sorted(events) == ["app_home_opened", "app_mention", "message.im"] and len(events) == len(set(events))
+    assert sorted(events) == ["app_home_opened", "app_mention", "message.im", "user_change"] and len(events) == len(set(events))
     # Every event the code listens to arrives through a subscription (message -> message.im only).
     listened = _decorator_args("event")
-    assert listened == {"app_home_opened", "app_mention", "message"}
+    assert listened == {"app_home_opened", "app_mention", "message", "user_change"}
     for event in listened:
         assert any(e == event or e.startswith(event + ".") for e in events), event
 

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
+from bot.domain.plan import PlanKind
 from bot.domain.views import RequestView
 from bot.policy.approval import progress_text
 from bot.slack.ui import ids
@@ -116,7 +117,8 @@ def decide_buttons(req: RequestView, *, block_id: str) -> ActionsBlock:
 
 
 def approval_message(req: RequestView) -> Message:
-    blocks: list[Any] = [HeaderBlock(text=clip(f"IAM user request {req.short_id}: {req.user_name}", 150))]
+    title = PlanKind(req.kind).title
+    blocks: list[Any] = [HeaderBlock(text=clip(f"{title} {req.short_id}: {req.user_name}", 150))]
     if req.break_glass:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(
             f":rotating_light: *Break-glass*: <@{req.requester_id}> approved this request themself. It must be reviewed.\n"
@@ -142,7 +144,7 @@ def approval_message(req: RequestView) -> Message:
             outcome += f"\n{progress}"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(outcome, 3000))))
     status = progress if progress and req.state is RequestState.PENDING else state_words(req.state, req.kind)
-    text = f"IAM user request {req.short_id} from <@{req.requester_id}>: {req.user_name} — {status}"
+    text = f"{title} {req.short_id} from {mention(req.requester_id)}: {req.user_name} — {status}"
     return message(text, blocks)
 
 

@@ -158,7 +158,7 @@ def spec_fields(spec: RequestSpec, *, requester_id: str | None = None) -> list[s
     tags = "\n".join(f"`{esc(k)}={esc(v)}`" for k, v in spec.tags) or "_none_"
     lines = []
     if requester_id:
-        lines.append(f"*Requested by*\n<@{requester_id}>")
+        lines.append(f"*Requested by*\n{mention(requester_id)}")
     lines += [
         f"*Account owner*\n<@{spec.owner_id}>",
         f"*User name*\n`{esc(spec.user_name)}`",
