@@ -8,7 +8,9 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.support.harness import RunningBot
+from bot.iam.gateway import IamGateway
+from tests.support.fault_proxy import FaultProxy
+from tests.support.harness import FakeClock, RunningBot
 from tests.support.services import MotoServer, PostgresDatabase, ensure_postgres
 from bot.demo.standin import SlackStandIn
 
@@ -95,3 +97,21 @@ def bot(database_url: str, standin: SlackStandIn, moto: MotoServer, iam) -> Iter
     running = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url).start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def clocked(database_url: str, standin: SlackStandIn, moto: MotoServer, iam) -> Iterator[tuple[RunningBot, FakeClock]]:
+    """A bot on an injected clock whose housekeeping (schedules, retirements, the MFA watch) the test runs itself, at the times it sets."""
+    clock = FakeClock()
+    running = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, clock=clock, housekeeping=False).start()
+    yield running, clock
+    running.stop()
+
+
+@pytest.fixture
+def gateway_behind_proxy(moto: MotoServer, iam, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[IamGateway, FaultProxy]]:
+    """An IamGateway that reaches moto through the fault proxy (tests choose what IAM answers)."""
+    proxy = FaultProxy(moto.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    yield IamGateway(boto3.session.Session()), proxy
+    proxy.stop()

@@ -9,7 +9,6 @@ shown by anchors (bot.audit.anchor): the head's digest and the count, kept outsi
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import itertools

@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Iterator
 
-import pytest
 from sqlalchemy import func, select
 
 from models import AuditEvent, KeyRetirement
-from tests.support.harness import FakeClock, RunningBot, wait_until
+from tests.support.harness import RunningBot, wait_until
 from tests.support.journeys import APPROVER, REQUESTER, approval_messages, click, credentials_dm, request_user
 
 OTHER = "UOTHER0001"
-
-
-@pytest.fixture
-def clocked(database_url, standin, moto, iam) -> Iterator[tuple[RunningBot, FakeClock]]:
-    clock = FakeClock()
-    # Housekeeping is the test's to run (the retirement schedule), at the times it sets.
-    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, clock=clock, housekeeping=False).start()
-    yield bot, clock
-    bot.stop()
 
 
 def command(bot: RunningBot, text: str, user: str = REQUESTER) -> str:

@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import re
-import time
 from pathlib import Path
 
 import pyrage

@@ -20,7 +20,6 @@ from tests.support.harness import FakeClock, RunningBot, wait_until
 from tests.support.journeys import (
     APPROVER,
     APPROVER2,
-    REQUESTER,
     approval_messages,
     click,
     credentials_dm,

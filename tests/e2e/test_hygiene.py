@@ -22,15 +22,6 @@ DEPARTED = "UDEPARTED1"
 REPORT_CHANNEL = "CREPORTS01"
 
 
-@pytest.fixture
-def clocked(database_url, standin, moto, iam) -> Iterator[tuple[RunningBot, FakeClock]]:
-    clock = FakeClock()
-    # Housekeeping (schedules, the MFA watch) is the test's to run, at the times it sets.
-    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, clock=clock, housekeeping=False).start()
-    yield bot, clock
-    bot.stop()
-
-
 def created(bot: RunningBot, user_name: str, access: list[str], owner: str = REQUESTER, **fields: Any) -> str:
     short_id = request_user(bot, user_name=user_name, access=access, owner=owner, **fields)
     click(bot, APPROVER, "approve_request", short_id)

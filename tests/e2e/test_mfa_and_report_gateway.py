@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timezone
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -31,14 +31,6 @@ def _count_calls(gw: IamGateway, operation: str) -> list[str]:
 def gateway(moto: Any, iam: Any) -> IamGateway:
     """A gateway straight to moto (AWS_ENDPOINT_URL), on an account `iam` has just reset: no report yet."""
     return IamGateway(boto3.session.Session())
-
-
-@pytest.fixture
-def proxied(moto: Any, iam: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[IamGateway, FaultProxy]]:
-    proxy = FaultProxy(moto.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    yield IamGateway(boto3.session.Session()), proxy
-    proxy.stop()
 
 
 def _rows(content: bytes) -> dict[str, dict[str, str]]:
@@ -73,8 +65,8 @@ def test_a_recent_report_is_read_without_waiting(gateway: IamGateway, iam: Any) 
     assert slept == [] and "carol" in _rows(content)
 
 
-def test_a_report_still_in_progress_ends_in_report_in_progress_within_the_wait(proxied: tuple[IamGateway, FaultProxy]) -> None:
-    gw, proxy = proxied
+def test_a_report_still_in_progress_ends_in_report_in_progress_within_the_wait(gateway_behind_proxy: tuple[IamGateway, FaultProxy]) -> None:
+    gw, proxy = gateway_behind_proxy
     # IAM keeps answering as while it generates: 404 ReportInProgress (CredentialReportNotReadyException).
     proxy.fail("GetCredentialReport", code="ReportInProgress", status=404, times=100)
     slept: list[float] = []
@@ -92,8 +84,8 @@ def test_a_report_still_in_progress_ends_in_report_in_progress_within_the_wait(p
     assert calls == ["GenerateCredentialReport"] + ["GenerateCredentialReport", "GetCredentialReport"] * 3
 
 
-def test_steps_grow_to_five_seconds_at_most(proxied: tuple[IamGateway, FaultProxy]) -> None:
-    gw, proxy = proxied
+def test_steps_grow_to_five_seconds_at_most(gateway_behind_proxy: tuple[IamGateway, FaultProxy]) -> None:
+    gw, proxy = gateway_behind_proxy
     proxy.fail("GetCredentialReport", code="ReportInProgress", status=404, times=100)
     slept: list[float] = []
     with pytest.raises(AwsError):
@@ -102,8 +94,8 @@ def test_steps_grow_to_five_seconds_at_most(proxied: tuple[IamGateway, FaultProx
 
 
 @pytest.mark.parametrize("code,status", [("ReportExpired", 410), ("ReportNotPresent", 410), ("ReportInProgress", 404)])
-def test_a_report_gone_or_not_ready_is_generated_again(proxied: tuple[IamGateway, FaultProxy], iam: Any, code: str, status: int) -> None:
-    gw, proxy = proxied
+def test_a_report_gone_or_not_ready_is_generated_again(gateway_behind_proxy: tuple[IamGateway, FaultProxy], iam: Any, code: str, status: int) -> None:
+    gw, proxy = gateway_behind_proxy
     iam.create_user(UserName="dave")
     gw.credential_report(sleep=lambda _: None)  # a report exists: Generate answers COMPLETE from now on
     proxy.fail("GetCredentialReport", code=code, status=status, times=1)
@@ -116,8 +108,8 @@ def test_a_report_gone_or_not_ready_is_generated_again(proxied: tuple[IamGateway
     assert proxy.seen[before:] == ["GenerateCredentialReport", "GetCredentialReport"] * 2
 
 
-def test_other_errors_are_not_waited_on(proxied: tuple[IamGateway, FaultProxy]) -> None:
-    gw, proxy = proxied
+def test_other_errors_are_not_waited_on(gateway_behind_proxy: tuple[IamGateway, FaultProxy]) -> None:
+    gw, proxy = gateway_behind_proxy
     proxy.fail("GenerateCredentialReport", code="AccessDenied", status=403)
     slept: list[float] = []
     with pytest.raises(AwsError) as raised:

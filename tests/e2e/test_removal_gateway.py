@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import boto3
 import pytest
@@ -117,14 +117,6 @@ def gateway(moto: Any, iam: Any) -> IamGateway:
 def leaver(gateway: IamGateway, iam: Any) -> tuple[Leaver, ServiceCredentials]:
     made = _make_leaver(iam)
     return made, ServiceCredentials(gateway.iam, {USER: list(made.service_credentials)})
-
-
-@pytest.fixture
-def proxied(moto: Any, iam: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[IamGateway, FaultProxy]]:
-    proxy = FaultProxy(moto.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    yield IamGateway(boto3.session.Session()), proxy
-    proxy.stop()
 
 
 def _removals(gw: IamGateway, made: Leaver) -> list[tuple[str, Callable[[], bool]]]:
@@ -264,10 +256,10 @@ def test_delete_user_while_a_policy_is_left_is_delete_conflict_and_can_be_tried_
 # ---------------------------------------------------------------- on the wire, through the fault proxy
 
 
-def test_delete_service_credential_sends_the_user_and_the_credential(proxied: tuple[IamGateway, FaultProxy], iam: Any) -> None:
+def test_delete_service_credential_sends_the_user_and_the_credential(gateway_behind_proxy: tuple[IamGateway, FaultProxy], iam: Any) -> None:
     """moto cannot answer it (no service-specific credentials): the proxy answers as IAM would, and
     its history shows the request the gateway sent."""
-    gw, proxy = proxied
+    gw, proxy = gateway_behind_proxy
     proxy.fail("DeleteServiceSpecificCredential", code="NoSuchEntity", status=404)
     assert gw.delete_service_credential(user_name=USER, credential_id="ACCAEXAMPLECODECOMMIT1") is False
     proxy.fail("DeleteServiceSpecificCredential", code="AccessDenied", status=403)
@@ -292,8 +284,8 @@ def test_delete_service_credential_sends_the_user_and_the_credential(proxied: tu
         ("DeleteUser", lambda gw: gw.delete_user(user_name=USER)),
     ],
 )
-def test_errors_other_than_no_such_entity_propagate(proxied: tuple[IamGateway, FaultProxy], action: str, remove: Callable[[IamGateway], bool]) -> None:
-    gw, proxy = proxied
+def test_errors_other_than_no_such_entity_propagate(gateway_behind_proxy: tuple[IamGateway, FaultProxy], action: str, remove: Callable[[IamGateway], bool]) -> None:
+    gw, proxy = gateway_behind_proxy
     proxy.fail(action, code="AccessDenied", status=403)
     with pytest.raises(AwsError) as raised:
         remove(gw)
