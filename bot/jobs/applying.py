@@ -287,7 +287,13 @@ class ApplyJob:
             if step.kind is not StepKind.DELETE_USER and step.key not in done:
                 self._step_done(job_id, step, already_gone=not self._removal(step, user))
         planned = {st.key for st in plan.steps}
-        for step in planner.removal_steps(plan.kind, self.iam.read_removal(user), origin=FOUND_AT_APPLY):
+        try:
+            left = planner.removal_steps(plan.kind, self.iam.read_removal(user), origin=FOUND_AT_APPLY)
+        except AwsError as exc:
+            if exc.code != "NoSuchEntity":
+                raise
+            left = []  # deleted by hand meanwhile: nothing is left to take, and DeleteUser finds it gone
+        for step in left:
             if step.key not in planned:
                 self._step_done(job_id, step, already_gone=not self._removal(step, user))
         final = plan.step(StepKind.DELETE_USER)

@@ -268,3 +268,15 @@ def test_the_daily_check_finds_owners_who_left_without_an_event(bot, iam):
     assert bot.deps.departures.check_owners() == 1
     assert [n for _, n, _ in offboard_requests(bot)] == ["left-quiet"]
     assert bot.deps.departures.check_owners() == 0
+
+
+def test_a_user_deleted_by_hand_after_the_approval_is_offboarded_without_an_error(bot, iam):
+    created(bot, "off-hand-gone", ["access_key"])
+    short_id = asked(command(bot, "offboard off-hand-gone"))
+    approval = bot.standin.wait_for("chat.postMessage", lambda c: short_id in everything(c.args) and "approve_request" in everything(c.args))
+    for key in iam.list_access_keys(UserName="off-hand-gone")["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName="off-hand-gone", AccessKeyId=key["AccessKeyId"])
+    iam.delete_user(UserName="off-hand-gone")
+    click(bot, APPROVER, "approve_request", short_id, approval)
+    wait_until(lambda: state(bot, short_id) == "completed", what="the offboarding")
+    assert all(d.get("already_gone") for _, _, d in applied(bot, short_id))
