@@ -29,7 +29,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 
 from bot.runtime.db import make_engine, migrate  # noqa: E402
 from bot.demo.standin import SlackStandIn  # noqa: E402
-from tests.support.chaos import KILL_POINTS, Chaos, Outcome  # noqa: E402
+from tests.support.chaos import KILL_POINTS, REMOVAL_KILL_POINTS, Chaos, Outcome, RemovalOutcome  # noqa: E402
 from tests.support.services import MotoServer, PostgresDatabase  # noqa: E402
 
 
@@ -55,6 +55,7 @@ def summary(title: str, outcomes: list[Outcome], extra: str = "") -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crashes", type=int, default=50, help="SIGKILL-and-recover cycles at random points (default 50)")
+    parser.add_argument("--offboard-crashes", type=int, default=12, help="offboardings killed at a random removal and recovered (default 12)")
     parser.add_argument("--races", type=int, default=100, help="requests each approved at once on two replicas (default 100: 200 approvals)")
     parser.add_argument("--throttle-rounds", type=int, default=2, help="rounds of faults on every IAM action of a job (default 2)")
     parser.add_argument("--seed", type=int, default=20261128)
@@ -88,6 +89,21 @@ def main() -> int:
             outcomes,
             "kill points: " + ", ".join(f"{p} x{c}" for p, c in sorted(points.items())),
         )
+
+        # 1b. Offboarding: the replica removing a user's items is killed at a random removal; another
+        #     finishes it, and nothing is removed (or audited, or reported) twice.
+        removals: list[RemovalOutcome] = []
+        started = time.monotonic()
+        for n in range(args.offboard_crashes):
+            removal, dead = chaos.offboard_crash_cycle(replicas, random.choice(REMOVAL_KILL_POINTS), n)
+            removals.append(removal)
+            replicas = [p for p in replicas if p is not dead] + [chaos.replica(f"o{n}")]
+            print(f"  offboarding {n + 1}/{args.offboard_crashes}: {removal.point}: {'ok' if removal.ok else 'NOT OK'} ({removal.recovery_seconds:.1f} s)", flush=True)
+        print(f"\n## {args.offboard_crashes} offboardings killed at a random removal ({time.monotonic() - started:.0f} s)")
+        print(f"requests {len(removals)} | users left in IAM {sum(r.users for r in removals)} | removals done twice {sum(r.repeated for r in removals)} "
+              f"| reports {sum(r.reports for r in removals)} | not completed {sum(1 for r in removals if r.state != 'completed')}")
+        for r in [r for r in removals if not r.ok][:10]:
+            print(f"  NOT OK {r.point}: users={r.users} repeated={r.repeated} reports={r.reports} state={r.state} job={r.job}")
 
         # 2. Races: every request approved by two approvers at once, on two replicas.
         a, b = replicas

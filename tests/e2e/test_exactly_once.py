@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from models import Job
-from tests.support.chaos import FAULTS, KILL_POINTS, Chaos
+from tests.support.chaos import FAULTS, KILL_POINTS, REMOVAL_KILL_POINTS, Chaos
 from tests.support.harness import FakeClock, RunningBot, wait_until
 from tests.support.journeys import APPROVER, click, credentials_dm, request_user
 
@@ -70,6 +70,20 @@ def test_a_replica_killed_at_any_step_is_finished_by_another_once(pg_chaos):
         outcomes.append(out)
         replicas = [p for p in replicas if p is not dead] + [chaos.replica(f"r{n}")]
     assert all(o.ok for o in outcomes), _report(outcomes)
+    _no_tracebacks_or_secrets(chaos)
+
+
+@pytest.mark.postgres
+def test_an_offboarding_killed_at_any_removal_is_finished_by_another_replica_once(pg_chaos):
+    chaos = pg_chaos
+    replicas = [chaos.replica("a"), chaos.replica("b")]
+    outcomes = []
+    for n, point in enumerate(REMOVAL_KILL_POINTS):
+        out, dead = chaos.offboard_crash_cycle(replicas, point, n)
+        outcomes.append(out)
+        replicas = [p for p in replicas if p is not dead] + [chaos.replica(f"o{n}")]
+    assert all(o.ok for o in outcomes), "\n".join(
+        f"{o.point}: users={o.users} repeated={o.repeated} reports={o.reports} state={o.state} job={o.job}" for o in outcomes)
     _no_tracebacks_or_secrets(chaos)
 
 

@@ -401,3 +401,18 @@ def test_a_held_access_key_is_made_and_sent_once_the_user_has_mfa(holding, iam):
     assert len(iam.list_access_keys(UserName="hy-held")["AccessKeyMetadata"]) == 1  # released once
     assert len(dms_to(bot, REQUESTER, "held until MFA was on")) == 1
     assert "reveal_credentials" in everything(ready.args)
+
+
+def test_a_large_scheduled_report_also_shares_every_finding_as_a_file_in_the_channel(database_url, standin, moto, iam):
+    standin.add_channel(REPORT_CHANNEL, "iam-hygiene")
+    for i in range(25):
+        iam.create_user(UserName=f"hy-many-{i:02d}")
+    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, housekeeping=False, extra={"report_channel": REPORT_CHANNEL}).start()
+    try:
+        assert scheduled(bot, "hygiene_report").run_due() is True
+        (post,) = report_posts(bot)
+        assert "…and 2 more users with findings in the attached file." in everything(post.args)
+        (shared,) = standin.files_in(REPORT_CHANNEL)
+        assert shared["title"] == "IAM hygiene report" and shared["bytes"].decode().count("\n") == 26  # a header and one row per finding
+    finally:
+        bot.stop()

@@ -21,10 +21,11 @@ import requests
 from sqlalchemy import create_engine, select
 
 from bot.common.constants import CREDENTIALS_DM_EVENT as CREDENTIALS_DM
-from models import AccessRequest, CredentialEnvelope, Job
+from models import AccessRequest, AuditEvent, CredentialEnvelope, Job
 from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import wait_until
 from tests.support.journeys import APPROVER, APPROVER2, REQUESTER, click, request_user
+from tests.support.moto_gaps import NO_SERVICE_CREDENTIALS
 from tests.support.processes import BotProcess
 from bot.demo.standin import Call, SlackStandIn
 
@@ -38,6 +39,16 @@ KILL_POINTS: list[tuple[str, str, str]] = [
     ("iam", "CreateAccessKey", "before"),
     ("iam", "CreateAccessKey", "after"),
     ("slack", "credentials DM", "after"),
+]
+# Where an offboarding's job dies: after IAM removed something (the bot never hears it), or before
+# the user itself is deleted.
+REMOVAL_KILL_POINTS: list[tuple[str, str, str]] = [
+    ("iam", "DeleteLoginProfile", "after"),
+    ("iam", "DeleteAccessKey", "after"),
+    ("iam", "DetachUserPolicy", "after"),
+    ("iam", "RemoveUserFromGroup", "after"),
+    ("iam", "DeleteUser", "before"),
+    ("iam", "DeleteUser", "after"),
 ]
 GROUP = "chaos-team"
 POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
@@ -77,6 +88,25 @@ class Outcome:
 
 
 @dataclass
+class RemovalOutcome:
+    """An offboarding after a crash: the user gone, each removal audited once, one report to the requester."""
+
+    short_id: str
+    user_name: str
+    point: str = ""
+    users: int = 0  # left in IAM
+    repeated: int = 0  # removals audited more than once
+    reports: int = 0
+    state: str = ""
+    job: str = ""
+    recovery_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.users == 0 and self.repeated == 0 and self.reports == 1 and self.state == "completed" and self.job == "done"
+
+
+@dataclass
 class Chaos:
     """One PostgreSQL or SQLite database, moto behind a fault proxy, the Slack stand-in, replicas."""
 
@@ -100,6 +130,7 @@ class Chaos:
 
     def replica(self, name: str) -> BotProcess:
         proxy = self.proxies[name] = FaultProxy(self.moto_url)
+        proxy.canned["ListServiceSpecificCredentials"] = NO_SERVICE_CREDENTIALS  # moto lacks it; offboarding reads it
         process = BotProcess(
             database_url=self.database_url,
             standin=self.standin,
@@ -209,6 +240,62 @@ class Chaos:
         out.point = f"{action} ({when})"
         out.recovery_seconds = time.monotonic() - killed_at
         return out, dead
+
+    def offboard_crash_cycle(self, replicas: list[BotProcess], point: tuple[str, str, str], n: int) -> tuple[RemovalOutcome, BotProcess]:
+        """Create a user, ask to offboard it, approve, and SIGKILL the replica running the job at `point`;
+        another replica (or a restarted one) must finish it: the user gone, nothing removed twice."""
+        _, action, when = point
+        user_name = f"leave-{n:03d}-{uuid.uuid4().hex[:4]}"
+        created = request_user(replicas[0], user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
+        click(replicas[-1], APPROVER, "approve_request", created)
+        wait_until(lambda: self.settled(created), timeout=60, what=f"{user_name} created")
+        replicas[0].slack.command(REQUESTER, f"offboard {user_name}")
+        short_id = wait_until(lambda: self._request_of(user_name, "offboard"), timeout=30, what="the offboarding request")
+        wait_until(lambda: any(short_id in str(c.args) and "approve_request" in str(c.args) for c in self.standin.calls_to("chat.postMessage")),
+                   timeout=30, what="the offboarding's approval message")
+        killed: list[BotProcess] = []
+        lock = threading.Lock()
+
+        def kill(process: BotProcess) -> None:
+            with lock:
+                if not killed:
+                    killed.append(process)
+                    process.kill()
+
+        for process in replicas:
+            self.proxies[process.name].trip(action, lambda p=process: kill(p), when=when)
+        try:
+            click(replicas[-1], APPROVER, "approve_request", short_id)
+        except requests.ConnectionError:
+            pass  # the kill beat the click's 200; the approval had committed
+        wait_until(lambda: bool(killed) and killed[0].proc is not None and killed[0].proc.poll() is not None, timeout=60, what=f"a replica killed at {point}")
+        killed_at = time.monotonic()
+        for proxy in self.proxies.values():
+            proxy.disarm()
+        dead = killed[0]
+        if not [p for p in replicas if p is not dead]:
+            self.replica(f"restart{n:03d}")
+        wait_until(lambda: self.row(short_id)[0] in ("completed", "failed") and self.row(short_id)[1] in ("done", "failed"),
+                   timeout=90, what=f"offboarding {short_id} recovered after a kill at {point}")
+        out = RemovalOutcome(short_id, user_name, point=f"{action} ({when})", recovery_seconds=time.monotonic() - killed_at)
+        out.state, out.job, _ = self.row(short_id)
+        wait_until(lambda: self._reports(short_id), timeout=30, what="the removal report")
+        time.sleep(0.5)  # let a wrongly repeated report show itself
+        out.reports = len(self._reports(short_id))
+        out.users = len([u for u in self.iam.list_users()["Users"] if u["UserName"] == user_name])
+        with self.engine.connect() as c:
+            rid = c.execute(select(AccessRequest.id).where(AccessRequest.short_id == short_id)).scalar_one()
+            done = [(e.action, (e.details or {}).get("target")) for e in c.execute(
+                select(AuditEvent.action, AuditEvent.details).where(AuditEvent.request_id == rid, AuditEvent.action.like("applied:%")))]
+        out.repeated = len(done) - len(set(done))
+        return out, dead
+
+    def _request_of(self, user_name: str, kind: str) -> str | None:
+        with self.engine.connect() as c:
+            return c.execute(select(AccessRequest.short_id).where(AccessRequest.user_name == user_name, AccessRequest.kind == kind)).scalar()
+
+    def _reports(self, short_id: str) -> list[Call]:
+        return [c for c in self.standin.calls_to("chat.postMessage") if c.args.get("channel") == "D" + REQUESTER[1:] and "was *offboarded*" in str(c.args) and short_id in str(c.args)]
 
     def job_runner(self, user_name: str, replicas: list[BotProcess]) -> BotProcess:
         """The replica whose IAM calls created this user: the one that ran the job."""

@@ -57,6 +57,7 @@ class FaultProxy:
         self.slow: dict[str, float] = {}  # seconds added to one action's calls
         self.keep_answers: set[str] = set()  # actions whose answers are kept in `answers` (in memory only)
         self.answers: list[tuple[str, str]] = []
+        self.canned: dict[str, str] = {}  # action -> an answer given instead of moto's (for what moto lacks)
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -78,6 +79,14 @@ class FaultProxy:
                 action = params.get("Action", "")
                 with proxy._lock:
                     proxy.history.append((action, {**params, "_seq": next(_SEQ)}))
+                if action in proxy.canned:
+                    payload = proxy.canned[action].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 fault = proxy._take(action)
                 if fault is not None and fault[1] == "connection-reset":
                     self.close_connection = True  # no answer at all: a connection error to the caller

@@ -11,6 +11,14 @@ import datetime as dt
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+
+# moto's answer to ListServiceSpecificCredentials is an HTML 500; a user moto knows has none, and IAM
+# answers so (tests.support.fault_proxy's `canned`, for a bot in another process).
+NO_SERVICE_CREDENTIALS = (
+    '<ListServiceSpecificCredentialsResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+    "<ListServiceSpecificCredentialsResult><ServiceSpecificCredentials/><IsTruncated>false</IsTruncated></ListServiceSpecificCredentialsResult>"
+    "<ResponseMetadata><RequestId>moto-gap-stand-in</RequestId></ResponseMetadata></ListServiceSpecificCredentialsResponse>"
+)
 from botocore.validate import validate_parameters
 
 
