@@ -109,6 +109,25 @@ def creating_request(session: Session, *, user_name: str) -> AccessRequest | Non
     return req if req is not None and req.kind == "create_user" else None
 
 
+def offboarding_of(session: Session, *, user_name: str) -> AccessRequest | None:
+    """The completed offboarding that ended the bot's hold on this user, if that is the latest word on it."""
+    req = session.scalars(
+        select(AccessRequest)
+        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
+        .order_by(AccessRequest.id.desc())
+        .limit(1)
+    ).first()
+    return req if req is not None and req.kind == "offboard" else None
+
+
+def not_ours(session: Session, *, user_name: str) -> str:
+    """Why the bot has no user of this name, in words: never made by it, or offboarded."""
+    gone = offboarding_of(session, user_name=user_name)
+    if gone is not None:
+        return f"`{gone.user_name}` was offboarded by request {gone.short_id}: the bot no longer has that user"
+    return f"`{user_name[:64]}` is not a user the bot created"
+
+
 def users_owned_by(session: Session, *, owner_id: str) -> list[str]:
     """The IAM users the bot created for this owner (and did not offboard since), by name."""
     rows = session.execute(

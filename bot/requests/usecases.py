@@ -150,7 +150,7 @@ def file_credentials_request(
     what = "a " + PlanKind(kind).brings
     creating = store.creating_request(session, user_name=user_name)
     if creating is None:
-        raise Refused(f"`{user_name[:64]}` is not a user the bot created, so it cannot give it {what}. Ask your AWS admins.")
+        raise Refused(f"{store.not_ours(session, user_name=user_name)}, so it cannot give it {what}. Ask your AWS admins.")
     if actor_id != creating.owner_id and not is_approver:
         raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can ask for {what}.")
     if (dup := store.open_request_for_name(session, user_name=user_name)) is not None:
@@ -169,7 +169,7 @@ def file_removal_request(
     creating = store.creating_request(session, user_name=user_name)
     if creating is None:
         raise Refused(
-            f"`{user_name[:64]}` is not a user the bot created (or it was offboarded already), so the bot does not {verb} it: "
+            f"{store.not_ours(session, user_name=user_name)}, so the bot does not {verb} it: "
             "a user made by hand is removed by hand, by your AWS admins."
         )
     if actor_id != creating.owner_id and not is_approver:

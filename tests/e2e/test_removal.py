@@ -130,8 +130,8 @@ def test_offboarding_removes_everything_iam_holds_then_the_user(bot, iam):
         assert "Delete the signing certificate" in everything(report.args) and "This cannot be undone" in everything(report.args)
 
     # The bot no longer has the user: nothing more is offered for it.
-    assert "offboarded already" in command(bot, "rotate-key off-full") or "not a user the bot created" in command(bot, "rotate-key off-full")
-    assert "not a user the bot created" in command(bot, "offboard off-full")
+    assert f"`off-full` was offboarded by request {short_id}" in command(bot, "rotate-key off-full")
+    assert f"`off-full` was offboarded by request {short_id}" in command(bot, "offboard off-full")
 
 
 def test_what_was_added_after_the_approval_is_taken_too_and_said_so(bot, iam):
