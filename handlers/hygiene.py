@@ -36,6 +36,11 @@ def register(app: App, services: Services) -> None:
         ack()
         tell(services, body, services.removals.ask(kind="offboard", actor=body["user"]["id"], text=action_value(body, 64))["text"])
 
+    @app.action(ids.A_DISABLE_NOW)
+    def disable_now(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        tell(services, body, services.removals.disable_now(actor=body["user"]["id"], short_id=action_value(body, 20)))
+
     @app.action(ids.A_USER_MENU)
     def user_menu(ack: Ack, body: dict[str, Any]) -> None:
         ack()

@@ -41,11 +41,16 @@ class PlanKind(str, enum.Enum):
     HELD_KEY = "held_key"  # the access key an approved request held until the user had MFA on
     DISABLE = "disable"  # console password deleted, access keys deactivated: the user stays
     OFFBOARD = "offboard"  # everything IAM holds for the user removed, then the user
+    DISABLE_NOW = "disable_now"  # an approver's "Disable now" while a departed owner's offboarding waits
 
     @property
     def removal(self) -> bool:
-        """Takes away, grants nothing: always judged by a person, no credentials to deliver."""
-        return self in (PlanKind.DISABLE, PlanKind.OFFBOARD)
+        """Takes away, grants nothing: no credentials to deliver; a person decides (or, for disable_now, asked)."""
+        return self in (PlanKind.DISABLE, PlanKind.OFFBOARD, PlanKind.DISABLE_NOW)
+
+    @property
+    def disables(self) -> bool:
+        return self in (PlanKind.DISABLE, PlanKind.DISABLE_NOW)
 
     @property
     def credentials_only(self) -> bool:
@@ -57,7 +62,7 @@ class PlanKind(str, enum.Enum):
         """What a request of this kind is called in a message's title."""
         return {
             PlanKind.ROTATE_KEY: "Key rotation request", PlanKind.RESET_PASSWORD: "Password reset request", PlanKind.HELD_KEY: "Held access key",
-            PlanKind.DISABLE: "Disable request", PlanKind.OFFBOARD: "Offboarding request",
+            PlanKind.DISABLE: "Disable request", PlanKind.OFFBOARD: "Offboarding request", PlanKind.DISABLE_NOW: "Disable request",
         }.get(self, "IAM user request")
 
     @property
@@ -66,6 +71,7 @@ class PlanKind(str, enum.Enum):
         return {
             PlanKind.ROTATE_KEY: "new access key", PlanKind.RESET_PASSWORD: "new console password", PlanKind.HELD_KEY: "new access key (held until MFA was on)",
             PlanKind.DISABLE: "disabling of the user", PlanKind.OFFBOARD: "offboarding (the user is deleted)",
+            PlanKind.DISABLE_NOW: "disabling of the user (its owner left)",
         }.get(self, "new IAM user")
 
 

@@ -56,13 +56,19 @@ def judge_credentials(book: Rulebook, plan: Plan, *, by_owner: bool) -> Verdict:
 REMOVAL_FLAGS = {
     PlanKind.OFFBOARD: "Deletes the IAM user and everything IAM holds for it: this cannot be undone",
     PlanKind.DISABLE: "The console password is deleted and the access keys deactivated: whatever uses them stops working",
+    PlanKind.DISABLE_NOW: "The console password is deleted and the access keys deactivated: whatever uses them stops working",
 }
+# An approver's "Disable now" on the offboarding of a user whose owner left: only taking access away,
+# only then, and the offboarding itself still waits for its decision.
+DISABLE_NOW_RULE = Rule(name="owner-left-disable-now", auto_approve=True)
 
 
 def judge_removal(book: Rulebook, plan: Plan) -> Verdict:
     """Taking access away grants nothing, so no guardrail applies; a person always decides (never an
     automatic rule, never the owner alone): what breaks when a user goes is for someone to weigh."""
     risk = {"flags": [REMOVAL_FLAGS[plan.kind]], "summary": f"The {plan.kind.brings} `{plan.user_name}`: {len(plan.steps)} IAM changes."}
+    if plan.kind is PlanKind.DISABLE_NOW:
+        return Verdict(rule=DISABLE_NOW_RULE, auto=True, denial=None, undecided=(), risk=risk)
     choice = book.choose(Subject.of_plan(plan), blockers=("taking access away needs a person",))
     return Verdict(rule=choice.rule, auto=False, denial=None, undecided=(), risk=risk)
 

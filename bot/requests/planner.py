@@ -222,7 +222,7 @@ def removal_steps(kind: PlanKind, facts: RemovalFacts, *, origin: str = "") -> l
         return Step(k, target=target, origin=origin)
 
     out = [step(StepKind.DELETE_LOGIN_PROFILE)] if facts.console else []
-    if kind is PlanKind.DISABLE:
+    if kind.disables:
         return out + [step(StepKind.DEACTIVATE_ACCESS_KEY, k.key_id) for k in facts.keys if k.active]
     out += [step(StepKind.DELETE_ACCESS_KEY, k.key_id) for k in facts.keys]
     out += [step(StepKind.DELETE_SIGNING_CERTIFICATE, c) for c in facts.signing_certificates]
@@ -242,7 +242,7 @@ def plan_removal(kind: PlanKind, facts: RemovalFacts, *, account: str, marker: s
     if facts.marker != marker:
         raise Unplannable(f"`{user}` in IAM is not the user the bot created for request {marker}; it was replaced by hand, so the bot leaves it alone.")
     steps = removal_steps(kind, facts)
-    if kind is PlanKind.DISABLE and not steps:
+    if kind.disables and not steps:
         raise Unplannable(f"`{user}` is already disabled: it has no console password and no active access key. Offboard it to delete it.")
     if kind is PlanKind.OFFBOARD:
         steps.append(Step(StepKind.DELETE_USER))

@@ -86,12 +86,12 @@ def load_request(session: Session, request_id: int, *, lock: bool = False) -> Ac
     return req
 
 
-def open_request_for_name(session: Session, *, user_name: str) -> AccessRequest | None:
-    return session.scalars(
-        select(AccessRequest)
-        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.state.in_(OPEN_STATES))
-        .limit(1)
-    ).first()
+def open_request_for_name(session: Session, *, user_name: str, besides: int | None = None) -> AccessRequest | None:
+    """An open request for this user name, other than request `besides`."""
+    where = [AccessRequest.user_name_lower == user_name.lower(), AccessRequest.state.in_(OPEN_STATES)]
+    if besides is not None:
+        where.append(AccessRequest.id != besides)
+    return session.scalars(select(AccessRequest).where(*where).limit(1)).first()
 
 
 LIFE_KINDS = ("create_user", "offboard")  # the requests that begin and end the bot's hold on a user

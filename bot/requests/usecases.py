@@ -161,11 +161,11 @@ def file_credentials_request(
 
 
 def file_removal_request(
-    session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime, reason: str = ""
+    session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime, reason: str = "", beside: int | None = None
 ) -> AccessRequest:
     """Ask to disable or offboard a user the bot created: its owner or an approver may ask; a person
     decides (bot.policy.gate.judge_removal). Users the bot did not create are not its to remove."""
-    verb = "disable" if kind == "disable" else "offboard"
+    verb = "offboard" if kind == "offboard" else "disable"
     creating = store.creating_request(session, user_name=user_name)
     if creating is None:
         raise Refused(
@@ -174,7 +174,8 @@ def file_removal_request(
         )
     if actor_id != creating.owner_id and not is_approver:
         raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can ask to {verb} it.")
-    if (dup := store.open_request_for_name(session, user_name=user_name)) is not None:
+    # `beside`: the open request this one may run beside (a departed owner's offboarding, while its user is disabled now).
+    if (dup := store.open_request_for_name(session, user_name=user_name, besides=beside)) is not None:
         raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
     req = _day_two_request(session, kind=kind, requester_id=actor_id, creating=creating, now=now, reason=reason)
     audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name, owner=creating.owner_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable
 
+from bot.common.constants import BOT_ACTOR
 from bot.common.errors import Refused
 from bot.common.sql import SessionMaker
 from bot.requests import store, usecases
@@ -43,3 +44,28 @@ class Removals:
         return {"text": clip(
             f"Request *{req.short_id}*: {WHAT[kind]} (`{esc(req.user_name)}`). It is checked against IAM now and goes to an approver, "
             f"who sees every change; you hear when it is done. Ask `/iam status {req.short_id}` any time.", 3000)}
+
+    def disable_now(self, *, actor: str, short_id: str) -> str:
+        """An approver's "Disable now" on the offboarding filed because a user's owner left: the user is
+        disabled at once (rule owner-left-disable-now), and the offboarding still waits for its decision."""
+        if not self.is_approver(actor):
+            return "Only designated approvers can disable a user at once."
+        with self.sm.begin() as s:
+            try:
+                offboarding = store.get_request(s, short_id=short_id)
+            except Refused as refused:
+                return str(refused)
+            waiting = offboarding.kind == "offboard" and offboarding.requester_id == BOT_ACTOR and offboarding.state.value in ("submitted", "pending")
+            offboarding_id, name, owner = offboarding.id, offboarding.user_name, offboarding.owner_id
+        if not waiting:
+            return f"Request {short_id} is not an offboarding waiting because its owner left, so there is nothing to disable at once."
+        try:
+            req = attempt(self.sm, self.clock, actor, usecases.file_removal_request, kind="disable_now", actor_id=actor, user_name=name,
+                          is_approver=True, now=self.clock(), beside=offboarding_id,
+                          reason=f"Disabled at once by <@{actor}>: its owner <@{owner}> left; offboarding {short_id} still waits for a decision.")
+        except Refused as refused:
+            return str(refused)
+        self.wake()
+        return clip(
+            f"Request *{req.short_id}*: `{esc(name)}` is disabled now (console password deleted, access keys deactivated). "
+            f"The offboarding {short_id} still waits: approve it to delete the user, or deny it to keep the user disabled.", 3000)

@@ -62,6 +62,11 @@ def dms_to(bot: RunningBot, user: str, fragment: str) -> list[Any]:
     return [c for c in bot.standin.calls_to("chat.postMessage") if c.args["channel"] == "D" + user[1:] and fragment in everything(c.args)]
 
 
+def told(bot: RunningBot, user: str, fragment: str) -> list[Any]:
+    """Private answers to `user`: ephemeral where they clicked, or by DM."""
+    return [c for c in bot.standin.calls_to("chat.postEphemeral") if c.args.get("user") == user and fragment in everything(c.args)] + dms_to(bot, user, fragment)
+
+
 def state(bot: RunningBot, short_id: str) -> str:
     with bot.deps.sessionmaker.begin() as s:
         return s.scalars(select(AccessRequest.state).where(AccessRequest.short_id == short_id)).one().value
@@ -254,9 +259,23 @@ def test_a_deactivated_owner_gets_each_of_their_users_offered_for_offboarding(bo
     assert bot.deps.departures.check_owners() == 0
     assert len(offboard_requests(bot)) == 2
 
-    # An approver's yes offboards it; nobody is left to tell but the approvers.
+    # "Disable now" on one: disabled at once (an approver asked; only taking access away), its offboarding still waits.
     short_id = filed[0][0]
-    click(bot, APPROVER, "approve_request", short_id)
+    message = approval_messages(bot, short_id)[0]
+    assert [el["action_id"] for b in message.args["blocks"] if b["type"] == "actions" for el in b["elements"]][-1] == "disable_now"
+    user = [n for s, n, _ in filed if s == short_id][0]
+    click(bot, APPROVER, "disable_now", short_id, message)
+    wait_until(lambda: told(bot, APPROVER, f"`{user}` is disabled now"), what="the approver's answer")
+    wait_until(lambda: [k["Status"] for k in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]] in (["Inactive"], []), what="the disabling")
+    assert state(bot, short_id) == "pending"
+    with bot.deps.sessionmaker.begin() as s:
+        (disabled,) = s.scalars(select(AccessRequest).where(AccessRequest.kind == "disable_now")).all()
+        assert disabled.requester_id == APPROVER and disabled.rule_name == "owner-left-disable-now"
+    click(bot, OUTSIDER, "disable_now", short_id, message)
+    wait_until(lambda: told(bot, OUTSIDER, "Only designated approvers"), what="the outsider's refusal")
+
+    # An approver's yes offboards it; nobody is left to tell but the approvers.
+    click(bot, APPROVER, "approve_request", short_id, message)
     wait_until(lambda: state(bot, short_id) == "completed", what="the offboarding")
     wait_until(lambda: dms_to(bot, APPROVER, "was *offboarded*"), what="the report")
 

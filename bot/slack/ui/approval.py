@@ -113,6 +113,8 @@ def decide_buttons(req: RequestView, *, block_id: str) -> ActionsBlock:
     ]
     if req.quorum > 1 and req.approvals:  # before quorum, an approver may take theirs back
         elements.append(ButtonElement(text="Withdraw my approval", action_id=ids.A_WITHDRAW, value=value))
+    if req.kind == PlanKind.OFFBOARD.value and is_bot(req.requester_id):  # filed because the owner left
+        elements.append(ButtonElement(text="Disable now", action_id=ids.A_DISABLE_NOW, value=req.short_id))
     return ActionsBlock(block_id=block_id, elements=elements)
 
 

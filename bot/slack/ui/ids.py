@@ -37,6 +37,7 @@ A_REPORT_ROTATE = "report_rotate_key"
 A_REPORT_DISABLE = "report_disable_user"
 A_REPORT_OFFBOARD = "report_offboard_user"
 A_ROTATE_NOW = "rotate_now"
+A_DISABLE_NOW = "disable_now"  # on a departed owner's offboarding: disable at once, decide later
 A_USER_MENU = "owned_user_menu"  # Home: rotate the key or reset the password of a user I own
 
 ACCESS_CONSOLE = "console"

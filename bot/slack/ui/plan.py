@@ -144,7 +144,7 @@ def plan_blocks(
         shown, changes_cut = _sections("*:warning: The plan was made again: IAM changed since it was approved*", listed, budget=2)
         out += shown
     steps, steps_cut = _sections(f"*What will be done in IAM* (user `{esc(clip(plan.user_name, 64))}`)", step_lines(plan))
-    if plan.kind is PlanKind.DISABLE:
+    if plan.kind.disables:
         held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nIts permissions stay as they are; nothing can use them."))], 0
     elif plan.kind is PlanKind.OFFBOARD:
         held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nNothing: the user is deleted."))], 0
