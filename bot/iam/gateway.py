@@ -45,15 +45,28 @@ log = logging.getLogger(__name__)
 # Adaptive mode adds a client-side rate limiter that slows every thread of the process down to the
 # rate IAM accepts once it throttles, so a burst of approvals is paced instead of hammering IAM.
 # The attempt count is left to boto3's chain (AWS_MAX_ATTEMPTS, default 3).
-_WRITE_CONFIG = Config(retries={"mode": "adaptive"}, connect_timeout=5, read_timeout=30)
+# Each is made afresh for every client: botocore writes the resolved attempt count into the `retries`
+# dict it is given, so a shared Config would carry the first client's AWS_MAX_ATTEMPTS to every later one.
+def _write_config() -> Config:
+    return Config(retries={"mode": "adaptive"}, connect_timeout=5, read_timeout=30)
+
+
 # Creates that IAM does not make idempotent (CreateUser, CreateLoginProfile, CreateAccessKey) are never
 # repeated by botocore: an answer lost after IAM did the work would leave a second key whose secret
 # nobody holds. They are tried again here, after reading what IAM did (`_creates`).
 # As many tries as botocore gives other calls (AWS_MAX_ATTEMPTS).
-_CREATE_CONFIG = Config(retries={"mode": "adaptive", "total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
+def _create_config() -> Config:
+    return Config(retries={"mode": "adaptive", "total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
+
+
 # Checks made while Slack waits (3 s): one quick try (a local connection is made in well under 0.3 s;
 # a busy IAM may take a second to answer), then give up and check again at provisioning.
-_QUICK_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=0.3, read_timeout=1.2)
+QUICK_CONNECT, QUICK_READ = 0.3, 1.2
+
+
+def _quick_config() -> Config:
+    return Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=QUICK_CONNECT, read_timeout=QUICK_READ)
+
 
 
 def _pause(attempt: int) -> None:
@@ -125,10 +138,10 @@ class IamGateway:
     def __init__(self, session: BotoSession | None = None, *, cache_seconds: float = 60.0):
         try:
             self._session = session or boto3.session.Session()
-            self.iam = self._session.client("iam", config=_WRITE_CONFIG)
-            self._creates = self._session.client("iam", config=_CREATE_CONFIG)
-            self._quick = self._session.client("iam", config=_QUICK_CONFIG)
-            self._sts = self._session.client("sts", config=_WRITE_CONFIG)
+            self.iam = self._session.client("iam", config=_write_config())
+            self._creates = self._session.client("iam", config=_create_config())
+            self._quick = self._session.client("iam", config=_quick_config())
+            self._sts = self._session.client("sts", config=_write_config())
         except BotoCoreError as exc:
             raise AwsError(type(exc).__name__, "the AWS clients could not be made", action=self.SETUP) from None
         self._cache = TtlCache(cache_seconds)
@@ -225,7 +238,7 @@ class IamGateway:
 
     @staticmethod
     def _time_for_one_call(deadline: float) -> bool:
-        worst = _QUICK_CONFIG.connect_timeout + _QUICK_CONFIG.read_timeout
+        worst = QUICK_CONNECT + QUICK_READ
         return time.monotonic() + worst <= deadline
 
     def endpoint_urls(self) -> list[str]:
