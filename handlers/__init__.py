@@ -15,6 +15,7 @@ from bot.workflows.audit_export import AuditExport
 from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.decisions import Decisions
 from bot.workflows.departures import Departures
+from bot.workflows.extensions import Extensions
 from bot.workflows.hygiene import Hygiene
 from bot.workflows.removals import Removals
 from bot.workflows.owner_keys import OwnerKeys
@@ -36,6 +37,7 @@ class Services:
     hygiene: Hygiene  # /iam report, and its Remind owner
     removals: Removals  # /iam disable, /iam offboard
     departures: Departures  # an owner who left: their users offboarded, with approval
+    extensions: Extensions  # /iam extend
 
 
 def register(app: App, services: Services) -> None:

@@ -36,6 +36,8 @@ def register(app: App, services: Services) -> None:
         elif sub in ("rotate-key", "reset-password"):
             kind = "rotate_key" if sub == "rotate-key" else "reset_password"
             respond(response_type="ephemeral", **services.credential_requests.ask(kind=kind, actor=user_id, text=rest))
+        elif sub == "extend":
+            respond(response_type="ephemeral", **services.extensions.ask(actor=user_id, text=rest))
         elif sub in ("disable", "offboard"):
             respond(response_type="ephemeral", **services.removals.ask(kind=sub, actor=user_id, text=rest))
         elif sub == "report":

@@ -49,6 +49,7 @@ def parse_request_form(values: dict[str, Any]) -> RawForm:
         permissions_boundary=one(ids.B_BOUNDARY, ids.A_BOUNDARY),
         owner_id=owner if isinstance(owner, str) else "",
         reason=text(ids.B_REASON),
+        expires=picked if isinstance(picked := element(ids.B_EXPIRES, ids.A_VALUE).get("selected_date"), str) else "",
     )
 
 

@@ -18,6 +18,7 @@ from models.entities import (
     PolicyDocument,
     RequestDraft,
     ScheduledRun,
+    UserExpiry,
 )
 from models.states import JobKind, JobState, RequestState
 
@@ -42,4 +43,5 @@ __all__ = [
     "RequestDraft",
     "RequestState",
     "ScheduledRun",
+    "UserExpiry",
 ]

@@ -61,6 +61,7 @@ class AccessRequest(Base):
     tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     permissions_boundary: Mapped[str | None] = mapped_column(String(2048))
     reason: Mapped[str] = mapped_column(Text)
+    user_expires_on: Mapped[str | None] = mapped_column(String(10))  # YYYY-MM-DD asked for (a new user's end, an extension's)
 
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -244,6 +245,24 @@ class ScheduledRun(Base):
     lease_until: Mapped[datetime | None]
     last_done_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class UserExpiry(Base):
+    """A user the bot created with an end date: reminded before, disabled on it, deleted after a grace
+    period unless extended. Each `*_at` of something done is set once, by compare-and-set."""
+
+    __tablename__ = "user_expiries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), unique=True)
+    user_name: Mapped[str] = mapped_column(String(64), index=True)
+    owner_id: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    delete_at: Mapped[datetime] = mapped_column(index=True)
+    week_reminded_at: Mapped[datetime | None]
+    day_reminded_at: Mapped[datetime | None]
+    disabled_filed_at: Mapped[datetime | None]  # the expire request was filed
+    deleted_filed_at: Mapped[datetime | None]  # the expire_delete request was filed, or the user went otherwise
 
 
 class Notice(Base):

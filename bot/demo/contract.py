@@ -11,4 +11,5 @@ MODAL_LABELS = [
     "Permissions boundary",
     "Account owner",
     "Reason",
+    "Expires",  # issue 14: optional, after the contract's own labels
 ]

@@ -42,15 +42,27 @@ class PlanKind(str, enum.Enum):
     DISABLE = "disable"  # console password deleted, access keys deactivated: the user stays
     OFFBOARD = "offboard"  # everything IAM holds for the user removed, then the user
     DISABLE_NOW = "disable_now"  # an approver's "Disable now" while a departed owner's offboarding waits
+    EXPIRE = "expire"  # a user's expiry date came: disabled, as its approval said
+    EXPIRE_DELETE = "expire_delete"  # the grace period after it ended: offboarded, as its approval said
+    EXTEND = "extend"  # a later expiry date for a user: nothing changes in IAM
 
     @property
     def removal(self) -> bool:
         """Takes away, grants nothing: no credentials to deliver; a person decides (or, for disable_now, asked)."""
-        return self in (PlanKind.DISABLE, PlanKind.OFFBOARD, PlanKind.DISABLE_NOW)
+        return self in (PlanKind.DISABLE, PlanKind.OFFBOARD, PlanKind.DISABLE_NOW, PlanKind.EXPIRE, PlanKind.EXPIRE_DELETE)
+
+    @property
+    def day_two(self) -> bool:
+        """About a user the bot created already (everything but creating one)."""
+        return self is not PlanKind.CREATE_USER
 
     @property
     def disables(self) -> bool:
-        return self in (PlanKind.DISABLE, PlanKind.DISABLE_NOW)
+        return self in (PlanKind.DISABLE, PlanKind.DISABLE_NOW, PlanKind.EXPIRE)
+
+    @property
+    def deletes(self) -> bool:
+        return self in (PlanKind.OFFBOARD, PlanKind.EXPIRE_DELETE)
 
     @property
     def credentials_only(self) -> bool:
@@ -63,6 +75,7 @@ class PlanKind(str, enum.Enum):
         return {
             PlanKind.ROTATE_KEY: "Key rotation request", PlanKind.RESET_PASSWORD: "Password reset request", PlanKind.HELD_KEY: "Held access key",
             PlanKind.DISABLE: "Disable request", PlanKind.OFFBOARD: "Offboarding request", PlanKind.DISABLE_NOW: "Disable request",
+            PlanKind.EXPIRE: "Expiry", PlanKind.EXPIRE_DELETE: "Expiry: deletion", PlanKind.EXTEND: "Extension request",
         }.get(self, "IAM user request")
 
     @property
@@ -72,6 +85,8 @@ class PlanKind(str, enum.Enum):
             PlanKind.ROTATE_KEY: "new access key", PlanKind.RESET_PASSWORD: "new console password", PlanKind.HELD_KEY: "new access key (held until MFA was on)",
             PlanKind.DISABLE: "disabling of the user", PlanKind.OFFBOARD: "offboarding (the user is deleted)",
             PlanKind.DISABLE_NOW: "disabling of the user (its owner left)",
+            PlanKind.EXPIRE: "disabling of the user (its expiry date came)", PlanKind.EXPIRE_DELETE: "deletion of the user (its expiry's grace period ended)",
+            PlanKind.EXTEND: "later expiry date",
         }.get(self, "new IAM user")
 
 
@@ -227,6 +242,7 @@ class Plan:
     steps: tuple[Step, ...]
     grant: EffectiveGrant = field(default_factory=EffectiveGrant)
     copied_from: str | None = None  # the user whose permissions were read into the steps, if any
+    expires_on: str | None = None  # YYYY-MM-DD: a new user's end (disabled that day), or an extension's new end
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -239,6 +255,8 @@ class Plan:
         }
         if self.copied_from:
             body["copied_from"] = self.copied_from
+        if self.expires_on:  # absent when unset: the digests of plans made before expiry dates are unchanged
+            body["expires_on"] = self.expires_on
         return body
 
     @classmethod
@@ -252,6 +270,7 @@ class Plan:
             steps=tuple(Step.from_body(s) for s in body["steps"]),
             grant=EffectiveGrant.from_body(body.get("grant") or {}),
             copied_from=body.get("copied_from"),
+            expires_on=body.get("expires_on"),
         )
 
     @property

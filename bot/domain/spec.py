@@ -19,6 +19,7 @@ class RequestSpec:
     path: str = "/"
     tags: tuple[tuple[str, str], ...] = ()
     permissions_boundary: str | None = None
+    expires_on: str | None = None  # YYYY-MM-DD: disabled that day, deleted after a grace period unless extended
 
     def to_payload(self) -> dict[str, Any]:
         data = asdict(self)
@@ -41,6 +42,7 @@ class RequestSpec:
             path=data.get("path") or "/",
             tags=tuple((k, v) for k, v in data.get("tags") or ()),
             permissions_boundary=data.get("permissions_boundary"),
+            expires_on=data.get("expires_on"),
         )
 
     @property

@@ -46,6 +46,7 @@ class RequestView:
     plan_changes: tuple[str, ...] = ()  # why the plan was made again, when it was (shown to approvers)
     kind: str = "create_user"  # bot.domain.plan.PlanKind's value
     mfa: MfaState | None = None  # a user this request created that is watched for MFA
+    ends: datetime | None = None  # the end date of the user this request created, as it stands (extensions move it)
 
     @property
     def brings(self) -> str:

@@ -32,7 +32,7 @@ from bot.jobs.delivery import Delivery
 from bot.jobs.queue import JobQueue, LeaseLost
 from bot.policy import gate
 from bot.policy.rulebook import Rulebook
-from bot.requests import planner, store, usecases
+from bot.requests import expiries, planner, store, usecases
 from bot.workflows.announce import Announcer, Event
 from models import CredentialEnvelope, JobState, RequestState
 
@@ -67,7 +67,9 @@ class ApplyJob:
         key_grace: timedelta = timedelta(days=7),
         required: planner.Required = planner.NOTHING_REQUIRED,
         watch_mfa: bool = False,
+        expiry_grace: timedelta = timedelta(days=30),
     ):
+        self.expiry_grace = expiry_grace  # an expired user is deleted this long after it was disabled
         self.required = required  # what every new user gets: the same as the plan job, or the re-plan would differ
         self.watch_mfa = watch_mfa  # every new user is watched for MFA, not only console users
         self.rulebook = rulebook
@@ -146,6 +148,10 @@ class ApplyJob:
                 self._complete(job_id, request_id, "", plan)
                 self.announcer.announce(request_id, Event.REMOVED)
                 return
+            if plan.kind is PlanKind.EXTEND:  # nothing in IAM: the new end date is recorded as it completes
+                self._complete(job_id, request_id, "", plan)
+                self.announcer.announce(request_id, Event.EXTENDED)
+                return
             with self.sm.begin() as s:
                 documents = store.documents(s, [st.document for st in plan.steps if st.document])
             arn = ""
@@ -216,8 +222,8 @@ class ApplyJob:
         """Fail closed: a plan approved while a guardrail could not be checked is read again in full
         before anything is applied. Returns what changed (it goes back to its approvers, and the plan
         job judges it again); raises Undecided while IAM still will not show what is needed."""
-        if plan.kind.credentials_only or plan.kind.removal:
-            return []  # grants nothing: nothing to judge again
+        if plan.kind.day_two:
+            return []  # grants nothing new: nothing to judge again
         with self.sm.begin() as s:
             docs = store.documents(s, plan.grant.documents)
         if not gate.judge(self.rulebook, plan, docs, spec).undecided:
@@ -401,8 +407,14 @@ class ApplyJob:
                 mfa.watch(s, request_id=request_id, user_name=plan.user_name, owner_id=req.owner_id, now=now, key_held=held)
             if completed and plan.kind.removal:
                 mfa.forget(s, user_name=plan.user_name, now=now)  # no way in left: MFA reminders would be noise
-            if completed and plan.kind is PlanKind.OFFBOARD:
+            if completed and plan.kind.deletes:
                 retirement.forget(s, user_name=plan.user_name, now=now)
+                expiries.ended(s, user_name=plan.user_name, now=now)
+            if completed and plan.kind is PlanKind.CREATE_USER and plan.expires_on:
+                req = store.load_request(s, request_id)
+                expiries.record(s, request_id=request_id, user_name=plan.user_name, owner_id=req.owner_id, expires_on=plan.expires_on, grace=self.expiry_grace)
+            if completed and plan.kind is PlanKind.EXTEND and plan.expires_on:
+                expiries.extend(s, user_name=plan.user_name, expires_on=plan.expires_on, grace=self.expiry_grace)
             self.queue.finish(job)
 
     def _undo(self, user_name: str, marker: str) -> tuple[bool, str]:

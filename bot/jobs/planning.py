@@ -65,7 +65,7 @@ class PlanJob:
                 return
             spec, marker, request_id = store.spec_of(req), req.short_id, req.id
             kind, by_owner = PlanKind(req.kind), req.requester_id == req.owner_id
-            creating = store.creating_request(s, user_name=req.user_name) if kind.credentials_only or kind.removal else None
+            creating = store.creating_request(s, user_name=req.user_name) if kind.day_two else None
             creator = creating.short_id if creating else ""
             previous = store.plan_of(s, request_id=req.id, digest=req.plan_digest) if req.plan_digest else None
             drift = list(req.plan_changes or ())  # what the apply job saw change, if that is why we are here
@@ -78,10 +78,10 @@ class PlanJob:
         except LeaseLost:
             raise
         except AwsError as exc:  # transient: IAM was busy; nothing is judged on a partial read
-            if (kind.credentials_only or kind.removal) and exc.code == "NoSuchEntity":
+            if kind.day_two and exc.code == "NoSuchEntity":
                 self._fail(job_id, request_id, f"`{spec.user_name}` no longer exists in IAM; nothing was changed.")
                 return
-            if (exc.transient or not (kind.credentials_only or kind.removal)) and (delay := self.queue.retry_later(job_id, code=exc.code, action=exc.action)) is not None:
+            if (exc.transient or not kind.day_two) and (delay := self.queue.retry_later(job_id, code=exc.code, action=exc.action)) is not None:
                 log.warning("plan job %s: transient %s during %s; retrying in %s", job_id, exc.code, exc.action, delay)
                 return
             self._fail(job_id, request_id, f"AWS kept refusing to answer while the request was checked ({exc.code} during {exc.action}). Submit it again later.")
@@ -124,6 +124,10 @@ class PlanJob:
         if kind.removal:
             plan = planner.plan_removal(kind, self.iam.read_removal(spec.user_name), account=self.iam.account_id(), marker=creator)
             return plan, {}, gate.judge_removal(self.rulebook, plan)
+        if kind is PlanKind.EXTEND:
+            facts = self.iam.read_credentials(spec.user_name)
+            plan = planner.plan_extension(facts, account=self.iam.account_id(), marker=creator, expires_on=spec.expires_on or "")
+            return plan, {}, gate.judge_extension(self.rulebook, plan)
         if kind.credentials_only:
             plan = planner.plan_new_credentials(kind, self.iam.read_credentials(spec.user_name), account=self.iam.account_id(), marker=creator)
             return plan, {}, gate.judge_credentials(self.rulebook, plan, by_owner=by_owner)

@@ -57,7 +57,12 @@ REMOVAL_FLAGS = {
     PlanKind.OFFBOARD: "Deletes the IAM user and everything IAM holds for it: this cannot be undone",
     PlanKind.DISABLE: "The console password is deleted and the access keys deactivated: whatever uses them stops working",
     PlanKind.DISABLE_NOW: "The console password is deleted and the access keys deactivated: whatever uses them stops working",
+    PlanKind.EXPIRE: "The console password is deleted and the access keys deactivated: whatever uses them stops working",
+    PlanKind.EXPIRE_DELETE: "Deletes the IAM user and everything IAM holds for it: this cannot be undone",
 }
+# The end date a user was approved with: disabling it that day and deleting it after the grace period
+# were approved with it (the plan named the date).
+EXPIRY_RULE = Rule(name="expiry", auto_approve=True)
 # An approver's "Disable now" on the offboarding of a user whose owner left: only taking access away,
 # only then, and the offboarding itself still waits for its decision.
 DISABLE_NOW_RULE = Rule(name="owner-left-disable-now", auto_approve=True)
@@ -69,18 +74,32 @@ def judge_removal(book: Rulebook, plan: Plan) -> Verdict:
     risk = {"flags": [REMOVAL_FLAGS[plan.kind]], "summary": f"The {plan.kind.brings} `{plan.user_name}`: {len(plan.steps)} IAM changes."}
     if plan.kind is PlanKind.DISABLE_NOW:
         return Verdict(rule=DISABLE_NOW_RULE, auto=True, denial=None, undecided=(), risk=risk)
+    if plan.kind in (PlanKind.EXPIRE, PlanKind.EXPIRE_DELETE):
+        return Verdict(rule=EXPIRY_RULE, auto=True, denial=None, undecided=(), risk=risk)
     choice = book.choose(Subject.of_plan(plan), blockers=("taking access away needs a person",))
     return Verdict(rule=choice.rule, auto=False, denial=None, undecided=(), risk=risk)
 
 
+def judge_extension(book: Rulebook, plan: Plan) -> Verdict:
+    """More time keeps a grant alive: its rule's approvers decide, never an automatic rule (the asker
+    was held to the rules' cap on how far ahead an end date may be)."""
+    risk = {"flags": [f"Keeps `{plan.user_name}` and everything it holds until {plan.expires_on}"], "summary": ""}
+    choice = book.choose(Subject.of_plan(plan), blockers=("more time for a user needs a person",))
+    return Verdict(rule=choice.rule, auto=False, denial=None, undecided=(), risk=risk)
+
+
 def judge(book: Rulebook, plan: Plan, documents: Mapping[str, Mapping[str, Any]], spec: RequestSpec) -> Verdict:
+    if plan.kind is PlanKind.EXTEND:
+        return judge_extension(book, plan)
     if plan.kind.removal:
         return judge_removal(book, plan)
     if plan.kind.credentials_only:
         return judge_credentials(book, plan, by_owner=False)  # the plan job judges the owner's own ask
     facts = risk.facts_from_plan(plan, documents)
     subject = Subject.of_plan(plan)
-    denial = guardrails.violation(book.guardrails, facts, tag_keys=subject.tag_keys)
+    denial = guardrails.violation(book.guardrails, facts, tag_keys=subject.tag_keys) or guardrails.expiry_refusal(
+        book.guardrails, path=subject.path, groups=subject.groups, expires_on=plan.expires_on, today=None
+    )  # an end date the rules want, also where a copied group brings the need
     undecided = guardrails.undecided(book.guardrails, facts)
     findings = risk.escalation_of(facts)
     blockers = []

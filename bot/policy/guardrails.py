@@ -10,6 +10,7 @@ request is never approved automatically, and is not applied until it could be ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Iterable, Mapping
 
 from bot.common.constants import MARKER_TAG
@@ -32,6 +33,29 @@ class Guardrails:
     max_policies: int | None = None
     allowed_tag_keys: tuple[str, ...] | None = None  # globs; None: any key except the reserved ones
     allowed_groups: tuple[str, ...] | None = None  # group-name globs; None: any group (the bot's IAM policy lists these)
+    # Users that must have an end date (contractors): under these path prefixes, or in groups matching these globs.
+    expiry_paths: tuple[str, ...] = ()
+    expiry_groups: tuple[str, ...] = ()
+    max_expiry_days: int | None = None  # an end date at most this many days ahead
+
+
+def expiry_required(g: Guardrails, *, path: str, groups: Iterable[str]) -> str | None:
+    """Why this user must have an end date (where it lives, or a group it joins), or None."""
+    if prefix := next((p for p in g.expiry_paths if path.startswith(p)), None):
+        return f"users under `{prefix}`"
+    if group := next((x for x in groups if any(glob_match(x, e) for e in g.expiry_groups)), None):
+        return f"members of group `{group}`"
+    return None
+
+
+def expiry_refusal(g: Guardrails, *, path: str, groups: Iterable[str], expires_on: str | None, today: date | None) -> str | None:
+    """The rules' word on the end date: required here, or too far ahead (`today` None: not judged)."""
+    if expires_on is None:
+        why = expiry_required(g, path=path, groups=groups)
+        return f"This workspace's rules want an end date for {why}: pick the day the account is no longer needed." if why else None
+    if today is not None and g.max_expiry_days is not None and date.fromisoformat(expires_on) > today + timedelta(days=g.max_expiry_days):
+        return f"The end date may be at most {g.max_expiry_days} days ahead here; pick an earlier one (it can be extended later)."
+    return None
 
 
 def group_allowed(g: Guardrails, group: str) -> bool:
@@ -68,6 +92,7 @@ def form_refusals(
     path_prefix: str = "/",
     policy_documents: Mapping[str, Mapping[str, Any]] | None = None,
     group_policies: Mapping[str, Iterable[str]] | None = None,
+    today: date | None = None,
 ) -> list[tuple[str, str]]:
     """What the form itself breaks, as (form field, message): checked while Slack waits for the answer.
 
@@ -104,6 +129,8 @@ def form_refusals(
                 break
     if message := tag_refusal(g, (k for k, _ in spec.tags)):
         out.append(("tags", message))
+    if message := expiry_refusal(g, path=spec.path, groups=spec.groups, expires_on=spec.expires_on, today=today):
+        out.append(("expires", message))
     return out
 
 

@@ -6,6 +6,7 @@ Slack user-group membership and pass it in.
 
 from __future__ import annotations
 
+from datetime import date
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -290,6 +291,7 @@ class Rulebook:
         path_prefix: str = "/",
         policy_documents: Mapping[str, Mapping[str, Any]] | None = None,
         group_policies: Mapping[str, Iterable[str]] | None = None,
+        today: date | None = None,
     ) -> Evaluation:
         """Which rule applies, who is asked, how many approvals, and what the guardrails refuse.
 
@@ -305,6 +307,7 @@ class Rulebook:
             path_prefix=path_prefix,
             policy_documents=policy_documents or {},
             group_policies=group_policies or {},
+            today=today,
         )
         return Evaluation(
             rule_name=rule.name,

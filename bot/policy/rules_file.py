@@ -275,7 +275,16 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
 
     guardrails = Guardrails()
     if (raw := top.get("guardrails")) is not None and (g := _mapping(raw, ("guardrails",), problems)) is not None:
-        _keys(g, ("guardrails",), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies", "allowed_tag_keys", "allowed_groups"), problems)
+        _keys(g, ("guardrails",), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies", "allowed_tag_keys", "allowed_groups", "require_expiry", "max_expiry_days"), problems)
+        expiry_paths: tuple[str, ...] = ()
+        expiry_groups: tuple[str, ...] = ()
+        if "require_expiry" in g and (e := _mapping(g["require_expiry"], ("guardrails", "require_expiry"), problems)) is not None:
+            _keys(e, ("guardrails", "require_expiry"), ("paths", "groups"), problems)
+            paths = _strings(e.get("paths", []), ("guardrails", "require_expiry", "paths"), problems) or ()
+            if bad := [p for p in paths if not (p.startswith("/") and p.endswith("/"))]:
+                problems.add(("guardrails", "require_expiry", "paths"), f"a path prefix starts and ends with /, such as /contractors/ (not {bad[0]})")
+            expiry_paths = tuple(paths)
+            expiry_groups = _group_names(e.get("groups", []), ("guardrails", "require_expiry", "groups"), problems) if e.get("groups") else ()
         boundaries: list[tuple[str, str]] = []
         if "required_boundaries" in g and (b := _mapping(g["required_boundaries"], ("guardrails", "required_boundaries"), problems)) is not None:
             for prefix, arn in b.items():
@@ -295,6 +304,9 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
             max_policies=_whole(g["max_policies"], ("guardrails", "max_policies"), problems, low=0, high=20) if "max_policies" in g else None,
             allowed_tag_keys=_tag_keys(g["allowed_tag_keys"], ("guardrails", "allowed_tag_keys"), problems) if "allowed_tag_keys" in g else None,
             allowed_groups=_group_names(g["allowed_groups"], ("guardrails", "allowed_groups"), problems) if "allowed_groups" in g else None,
+            expiry_paths=expiry_paths,
+            expiry_groups=expiry_groups,
+            max_expiry_days=_whole(g["max_expiry_days"], ("guardrails", "max_expiry_days"), problems, low=1, high=3650) if "max_expiry_days" in g else None,
         )
 
     break_glass = None

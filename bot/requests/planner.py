@@ -169,6 +169,7 @@ def plan_create_user(
             unknown=facts.unknown,
         ),
         copied_from=spec.copy_from,
+        expires_on=spec.expires_on,
     )
     return plan, documents
 
@@ -242,8 +243,15 @@ def plan_removal(kind: PlanKind, facts: RemovalFacts, *, account: str, marker: s
     if facts.marker != marker:
         raise Unplannable(f"`{user}` in IAM is not the user the bot created for request {marker}; it was replaced by hand, so the bot leaves it alone.")
     steps = removal_steps(kind, facts)
-    if kind.disables and not steps:
+    if kind in (PlanKind.DISABLE, PlanKind.DISABLE_NOW) and not steps:  # an expiry finds it disabled already: nothing to do, not an error
         raise Unplannable(f"`{user}` is already disabled: it has no console password and no active access key. Offboard it to delete it.")
-    if kind is PlanKind.OFFBOARD:
+    if kind.deletes:
         steps.append(Step(StepKind.DELETE_USER))
     return Plan(kind=kind, account=account, user_name=user, steps=tuple(steps))
+
+
+def plan_extension(facts: CredentialFacts, *, account: str, marker: str, expires_on: str) -> Plan:
+    """A later end date for a user the bot created (for request `marker`): nothing changes in IAM. Pure."""
+    if facts.marker != marker:
+        raise Unplannable(f"`{facts.user_name}` in IAM is not the user the bot created for request {marker}; it was replaced by hand, so the bot leaves it alone.")
+    return Plan(kind=PlanKind.EXTEND, account=account, user_name=facts.user_name, steps=(), expires_on=expires_on)

@@ -15,7 +15,7 @@ from bot.domain.plan import Plan, plan_digest
 from bot.domain.spec import RequestSpec
 from bot.domain.views import MfaState, RequestView
 from bot.policy import approval
-from models import AccessRequest, ApprovalMessage, Decision, Job, JobKind, JobState, MfaWatch, PolicyDocument, RequestState
+from models import AccessRequest, ApprovalMessage, Decision, Job, JobKind, JobState, MfaWatch, PolicyDocument, RequestState, UserExpiry
 from models import Plan as PlanRow
 
 OPEN_STATES = (RequestState.SUBMITTED, RequestState.PENDING, RequestState.APPROVED, RequestState.PROVISIONING)
@@ -43,6 +43,7 @@ def spec_columns(spec: RequestSpec) -> dict[str, Any]:
         "tags": dict(spec.tags),
         "permissions_boundary": spec.permissions_boundary,
         "reason": spec.reason,
+        "user_expires_on": spec.expires_on,
     }
 
 
@@ -59,6 +60,7 @@ def spec_of(req: AccessRequest) -> RequestSpec:
         path=req.path,
         tags=tuple((k, v) for k, v in (req.tags or {}).items()),
         permissions_boundary=req.permissions_boundary,
+        expires_on=req.user_expires_on,
     )
 
 
@@ -243,6 +245,7 @@ def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: boo
         w.request_id: MfaState(enrolled=w.enrolled_at is not None, checked_at=w.checked_at)
         for w in session.scalars(select(MfaWatch).where(MfaWatch.request_id.in_(ids), MfaWatch.gone_at.is_(None)))
     }
+    ends = {e.request_id: e.expires_at for e in session.scalars(select(UserExpiry).where(UserExpiry.request_id.in_(ids)))}
     out = []
     for req in reqs:
         approvals = approval.distinct_approvals((who, ok) for digest, who, ok in decided[req.id] if digest == req.plan_digest)
@@ -273,6 +276,7 @@ def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: boo
                 plan_changes=tuple(req.plan_changes or ()),
                 kind=req.kind,
                 mfa=mfa.get(req.id),
+                ends=ends.get(req.id),
             )
         )
     return out

@@ -24,7 +24,7 @@ from bot.domain.spec import RequestSpec
 from bot.policy import approval, gate
 from bot.policy.gate import Verdict
 from bot.policy.rulebook import Evaluation, Rulebook
-from bot.requests import store
+from bot.requests import expiries, store
 from bot.requests.lifecycle import transition
 from models import AccessRequest, CredentialEnvelope, Decision, JobKind, RequestDraft, RequestState
 
@@ -182,8 +182,26 @@ def file_removal_request(
     return req
 
 
+def file_extension_request(session: Session, *, actor_id: str, user_name: str, is_approver: bool, expires_on: str, now: datetime) -> AccessRequest:
+    """Ask for a later end date for a user the bot created with one: its owner or an approver may ask; a person decides."""
+    creating = store.creating_request(session, user_name=user_name)
+    if creating is None:
+        raise Refused(f"{store.not_ours(session, user_name=user_name)}, so it has no end date the bot could move.")
+    if expiries.current(session, user_name=user_name) is None:
+        raise Refused(f"`{creating.user_name}` has no end date: there is nothing to extend.")
+    if actor_id != creating.owner_id and not is_approver:
+        raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can ask for more time.")
+    if (dup := store.open_request_for_name(session, user_name=user_name)) is not None:
+        raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
+    req = _day_two_request(session, kind="extend", requester_id=actor_id, creating=creating, now=now, expires_on=expires_on,
+                           reason=f"More time for `{creating.user_name}`: until {expires_on}.")
+    audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind="extend", user_name=creating.user_name,
+                 owner=creating.owner_id, expires_on=expires_on)
+    return req
+
+
 def _day_two_request(
-    session: Session, *, kind: str, requester_id: str, creating: AccessRequest, now: datetime, reason: str = ""
+    session: Session, *, kind: str, requester_id: str, creating: AccessRequest, now: datetime, reason: str = "", expires_on: str | None = None
 ) -> AccessRequest:
     what = "a " + PlanKind(kind).brings
     req = AccessRequest(
@@ -203,7 +221,7 @@ def _day_two_request(
         **store.spec_columns(
             RequestSpec(
                 user_name=creating.user_name, console_access=kind == "reset_password", access_key=kind in ("rotate_key", "held_key"),
-                owner_id=creating.owner_id, reason=reason or f"{what[0].upper()}{what[1:]} (day two)", path=creating.path,
+                owner_id=creating.owner_id, reason=reason or f"{what[0].upper()}{what[1:]} (day two)", path=creating.path, expires_on=expires_on,
             )
         ),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from bot.domain.spec import RequestSpec
 
@@ -34,6 +35,7 @@ class RawForm:
     permissions_boundary: str = ""
     owner_id: str = ""
     reason: str = ""
+    expires: str = ""  # YYYY-MM-DD from the date picker; "" for none
 
 
 def user_name_error(name: str) -> str | None:
@@ -88,8 +90,24 @@ def parse_tags(text: str) -> tuple[tuple[tuple[str, str], ...], str | None]:
     return tuple(tags), None
 
 
-def validate_form(form: RawForm) -> tuple[RequestSpec | None, dict[str, str]]:
-    """Return (spec, {}) for a valid form, else (None, {field: message})."""
+MAX_EXPIRY = timedelta(days=5 * 366)
+
+
+def expiry_error(value: str, *, today: date | None) -> str | None:
+    """An end date must be a real date after today (and within five years: a typo, not a plan)."""
+    try:
+        when = date.fromisoformat(value)
+    except ValueError:
+        return "Pick the date from the calendar."
+    if today is not None and when <= today:
+        return "Pick a date after today: on it the user is disabled."
+    if today is not None and when > today + MAX_EXPIRY:
+        return "Pick a date within five years; it can be extended later."
+    return None
+
+
+def validate_form(form: RawForm, *, today: date | None = None) -> tuple[RequestSpec | None, dict[str, str]]:
+    """Return (spec, {}) for a valid form, else (None, {field: message}). `today` judges the end date."""
     errors: dict[str, str] = {}
     user_name = form.user_name.strip()
     if e := user_name_error(user_name):
@@ -143,6 +161,10 @@ def validate_form(form: RawForm) -> tuple[RequestSpec | None, dict[str, str]]:
     elif len(reason) > MAX_REASON:
         errors["reason"] = f"Keep the reason under {MAX_REASON} characters."
 
+    expires = form.expires.strip() or None
+    if expires is not None and (e := expiry_error(expires, today=today)):
+        errors["expires"] = e
+
     if errors:
         return None, errors
     return (
@@ -158,6 +180,7 @@ def validate_form(form: RawForm) -> tuple[RequestSpec | None, dict[str, str]]:
             path=path,
             tags=tags,
             permissions_boundary=boundary,
+            expires_on=expires,
         ),
         {},
     )

@@ -28,6 +28,7 @@ from bot.requests.planner import Required
 from bot.jobs.applying import ApplyJob
 from bot.jobs.delivery import Delivery
 from bot.jobs.housekeeping import Housekeeping
+from bot.jobs.expiry import Expiries
 from bot.jobs.key_retirement import KeyRetirements
 from bot.jobs.mfa_watch import MfaWatcher
 from bot.jobs.planning import PlanJob
@@ -51,6 +52,7 @@ from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.decisions import Decisions
 from bot.workflows.departures import Departures
+from bot.workflows.extensions import Extensions
 from bot.workflows.hygiene import Hygiene
 from bot.workflows.removals import Removals
 from bot.workflows.owner_keys import OwnerKeys
@@ -96,6 +98,8 @@ class Components:
     hygiene: Hygiene
     removals: Removals
     departures: Departures
+    extensions: Extensions
+    expiries: Expiries
     mfa_watcher: MfaWatcher
     schedules: list[Schedule]
 
@@ -103,7 +107,7 @@ class Components:
     def services(self) -> handlers.Services:
         return handlers.Services(
             form=self.form, decisions=self.decisions, reveal=self.reveal, status=self.status, audit_export=self.audit_export, notifier=self.notifier,
-            keys=self.owner_keys, credential_requests=self.credential_requests, hygiene=self.hygiene, removals=self.removals, departures=self.departures,
+            keys=self.owner_keys, credential_requests=self.credential_requests, hygiene=self.hygiene, removals=self.removals, departures=self.departures, extensions=self.extensions,
         )
 
 
@@ -208,10 +212,13 @@ def build(
         sessionmaker=sm, queue=queue, iam=iam, vault=vault, announcer=announcer, delivery=delivery, clock=clock,
         credentials_ttl=timedelta(hours=settings.credentials_ttl_hours), rulebook=rulebook,
         key_grace=timedelta(days=settings.key_rotation_grace_days), required=required, watch_mfa=bool(settings.mfa_require),
+        expiry_grace=timedelta(days=settings.expiry_grace_days),
     )
     credential_requests = CredentialRequests(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake, self_service=rulebook.self_service)
     removals = Removals(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake)
     departures = Departures(sessionmaker=sm, directory=directory, clock=clock, wake=wake)
+    extensions = Extensions(sessionmaker=sm, rulebook=rulebook, is_approver=status.is_approver, clock=clock, wake=wake)
+    expiries = Expiries(sessionmaker=sm, notifier=notifier, directory=directory, default_approvers=rulebook.default_approvers, clock=clock, wake=wake)
     key_retirements = KeyRetirements(sessionmaker=sm, iam=iam, notifier=notifier, clock=clock)
     hygiene = Hygiene(
         sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, is_approver=status.is_approver, clock=clock,
@@ -232,7 +239,7 @@ def build(
         queue,
         runners={JobKind.PLAN.value: plan_job.run, JobKind.APPLY.value: apply_job.run},
         housekeeping=[reevaluation.run_once, delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due,
-                      audit_anchoring.run_due, key_retirements.run_due, mfa_watcher.run_due, *(schedule.run_due for schedule in schedules)]
+                      audit_anchoring.run_due, key_retirements.run_due, mfa_watcher.run_due, expiries.run_due, *(schedule.run_due for schedule in schedules)]
         if housekeeping
         else [],
         poll_seconds=settings.worker_poll_seconds,
@@ -244,7 +251,8 @@ def build(
         notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
         audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
         audit_anchoring=audit_anchoring, owner_keys=owner_keys, credential_requests=credential_requests, key_retirements=key_retirements,
-        hygiene=hygiene, removals=removals, departures=departures, mfa_watcher=mfa_watcher, schedules=schedules,
+        hygiene=hygiene, removals=removals, departures=departures, extensions=extensions, expiries=expiries, mfa_watcher=mfa_watcher,
+        schedules=schedules,
     )
 
 

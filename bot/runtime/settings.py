@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     mfa_require: str = Field("", validation_alias=_env("IAM_BOT_MFA_REQUIRE"))
     mfa_remind_days: float = Field(3.0, validation_alias=_env("IAM_BOT_MFA_REMIND_DAYS"), ge=0, le=365)
     mfa_escalate_days: float = Field(7.0, validation_alias=_env("IAM_BOT_MFA_ESCALATE_DAYS"), ge=0, le=365)
+    # A user with an end date is disabled on it and deleted this many days later, unless an extension is approved.
+    expiry_grace_days: float = Field(30.0, validation_alias=_env("IAM_BOT_EXPIRY_GRACE_DAYS"), ge=0, le=365)
 
     @field_validator("slack_bot_token")
     @classmethod

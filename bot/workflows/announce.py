@@ -40,6 +40,7 @@ class Event(enum.Enum):
     REPLANNING = "replanning"  # IAM drifted from the approved plan: being checked again
     COMPLETED = "completed"
     REMOVED = "removed"  # a disable or offboard plan was applied: requester and approvers get what was taken
+    EXTENDED = "extended"  # an extension was applied: the user's new end date is on record
     FAILED = "failed"
 
 
@@ -62,6 +63,7 @@ FANOUT: dict[Event, Fanout] = {
     Event.REPLANNING: Fanout(),
     Event.COMPLETED: Fanout(),  # the owner's credentials DM follows (bot.jobs.delivery)
     Event.REMOVED: Fanout(requester=ui.removal_report, approvers=ui.removal_report),
+    Event.EXTENDED: Fanout(requester=ui.extension_notice),
     Event.FAILED: Fanout(requester=lambda v: ui.failure_message(v, for_approver=False), approvers=lambda v: ui.failure_message(v, for_approver=True)),
 }
 

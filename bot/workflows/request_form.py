@@ -39,6 +39,7 @@ REFUSAL_BLOCKS = {
     "groups": ids.B_GROUPS,
     "policies": ids.B_POLICIES,
     "tags": ids.B_TAGS,
+    "expires": ids.B_EXPIRES,
 }
 NOT_ALLOWED = "You are not on the list of people who may request IAM users through the bot. Ask your AWS admins."
 
@@ -152,6 +153,7 @@ class RequestForm:
             path_prefix=self.path_prefix,
             policy_documents=policy_documents,
             group_policies=group_policies,
+            today=self.clock().date(),
         )
 
     def check(self, *, user_id: str, raw: RawForm) -> Checked:
@@ -160,7 +162,7 @@ class RequestForm:
         IAM answers that come too late are skipped here: the plan made at submission reads everything.
         """
         deadline = time.monotonic() + QUICK_CHECK_SECONDS
-        spec, errors = validate_form(raw)
+        spec, errors = validate_form(raw, today=self.clock().date())
         if spec is None:
             return Checked(errors=errors)
         spec = self.with_required_defaults(spec, raw)

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from models import AccessRequest, AuditEvent, MfaWatch
 from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import RunningBot, wait_until
-from tests.support.moto_gaps import ServiceCredentials
 from tests.support.journeys import APPROVER, OUTSIDER, REQUESTER, approval_messages, click, credentials_dm, request_user
 
 POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
@@ -29,8 +28,8 @@ SERVICE_CREDENTIAL = "ACCAEXAMPLECODECOMMIT1"
 @pytest.fixture
 def bot(database_url, standin, moto, iam) -> Iterator[RunningBot]:
     running = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url).start()
-    # moto has no service-specific credentials: the bot's own IAM client gets them from tests.support.moto_gaps.
-    running.service_credentials = ServiceCredentials(running.deps.iam.iam, {"off-full": [SERVICE_CREDENTIAL]}, strict=False)  # type: ignore[attr-defined]
+    # moto has no service-specific credentials: the harness's stand-in (tests.support.moto_gaps) gives this user one.
+    running.service_credentials.held["off-full"] = [SERVICE_CREDENTIAL]
     yield running
     running.stop()
 
@@ -197,7 +196,6 @@ def proxied(database_url, standin, moto, iam, monkeypatch):
     proxy = FaultProxy(moto.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
     running = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url).start()
-    ServiceCredentials(running.deps.iam.iam, {}, strict=False)
     yield running, proxy
     running.stop()
     proxy.stop()

@@ -19,6 +19,7 @@ from bot.runtime.server import http_server, make_wsgi
 from bot.runtime.settings import Settings
 from bot.demo.slack_sender import SlackSender
 from bot.demo.standin import SlackStandIn, poll
+from tests.support.moto_gaps import ServiceCredentials
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-token"
@@ -100,6 +101,8 @@ class RunningBot:
         if self.clock is not None:
             kwargs["clock"] = self.clock
         self.deps: Components = build(self.settings, **kwargs)
+        # moto lacks service-specific credentials (offboarding lists them): none, unless a test gives some.
+        self.service_credentials = ServiceCredentials(self.deps.iam.iam, {}, strict=False)
         self.app = create_app(self.settings, self.deps)
         self.server = http_server(make_wsgi(self.app, self.deps), host="127.0.0.1", port=0, threads=8)  # serve_http's limits
         self.url = f"http://127.0.0.1:{self.server.effective_port}"

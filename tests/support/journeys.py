@@ -25,6 +25,7 @@ def form_values(
     boundary: str | None = None,
     owner: str = REQUESTER,
     reason: str = "Needs to deploy the payments service",
+    expires: str | None = None,
 ) -> dict[str, Any]:
     """state.values exactly as Slack sends them for the request modal."""
 
@@ -45,6 +46,7 @@ def form_values(
         "boundary": {"boundary_select": {"type": "external_select", "selected_option": single(boundary)}},
         "owner": {"value": {"type": "users_select", "selected_user": owner}},
         "reason": {"value": {"type": "plain_text_input", "value": reason}},
+        "expires": {"value": {"type": "datepicker", "selected_date": expires}},
     }
 
 

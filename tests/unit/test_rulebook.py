@@ -425,3 +425,27 @@ def test_self_service_says_which_asks_of_an_owner_need_no_approval(tmp_path: Pat
 def test_self_service_refuses_what_it_cannot_mean(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError, match="self_service"):
         load_rulebook(write(tmp_path, "rules.yml", f"self_service: {value}\n"))
+
+
+def test_require_expiry_and_its_cap(tmp_path: Path) -> None:
+    from datetime import date
+
+    from bot.policy.guardrails import expiry_refusal
+
+    book = load_rulebook(write(tmp_path, "rules.yml", "guardrails:\n  require_expiry: {paths: [/contractors/], groups: [vendor-*]}\n  max_expiry_days: 90\n"))
+    g = book.guardrails
+    assert (g.expiry_paths, g.expiry_groups, g.max_expiry_days) == (("/contractors/",), ("vendor-*",), 90)
+    today = date(2026, 12, 3)
+    assert "users under `/contractors/`" in (expiry_refusal(g, path="/contractors/x/", groups=(), expires_on=None, today=today) or "")
+    assert "members of group `vendor-acme`" in (expiry_refusal(g, path="/", groups=("vendor-acme",), expires_on=None, today=today) or "")
+    assert expiry_refusal(g, path="/", groups=("developers",), expires_on=None, today=today) is None
+    assert "at most 90 days" in (expiry_refusal(g, path="/", groups=(), expires_on="2027-03-04", today=today) or "")
+    assert expiry_refusal(g, path="/", groups=(), expires_on="2027-03-03", today=today) is None
+    assert expiry_refusal(g, path="/", groups=(), expires_on="2099-01-01", today=None) is None  # at plan time only the need is judged
+
+
+@pytest.mark.parametrize("text", ["guardrails:\n  require_expiry: {paths: [contractors]}\n", "guardrails:\n  require_expiry: {when: always}\n",
+                                  "guardrails:\n  max_expiry_days: 0\n"])
+def test_require_expiry_refuses_what_it_cannot_mean(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match="require_expiry|max_expiry_days"):
+        load_rulebook(write(tmp_path, "rules.yml", text))

@@ -27,6 +27,7 @@ from bot.slack.ui.form import (
 )
 from bot.slack.ui.home import home_view
 from bot.slack.ui.plan import grant_words, plan_blocks, step_words
+from bot.slack.ui.nudges import extension_notice
 from bot.slack.ui.removal import removal_report
 from bot.slack.ui.requester import (
     cancel_button,
@@ -43,7 +44,7 @@ from bot.slack.ui.status import help_message, status_line, status_message, timel
 from bot.slack.ui.text import STATE_WORDS, Message, clip, esc, mention, when
 
 __all__ = [
-    "removal_report",
+    "removal_report", "extension_notice",
     "STATE_WORDS", "Message", "approval_message", "audit_line", "break_glass_modal", "cancel_button", "clip",
     "credentials_file_comment", "credentials_gone_message", "credentials_held_message", "credentials_ready_message", "decider", "decision_message", "deny_modal", "esc",
     "expired_message", "failure_message", "grant_words", "help_message", "home_view", "mention", "notice_modal",

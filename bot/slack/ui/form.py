@@ -6,6 +6,7 @@ from typing import Any, Iterable, Sequence
 
 from slack_sdk.models.blocks import (
     CheckboxesElement,
+    DatePickerElement,
     ContextBlock,
     DividerBlock,
     ExternalDataMultiSelectElement,
@@ -127,6 +128,14 @@ def request_modal(
             max_length=3000,
             hint="Approvers see this. Say what the account is for.",
         ),
+        InputBlock(
+            block_id=ids.B_EXPIRES,
+            label="Expires",
+            optional=True,
+            hint="For contractors and other temporary accounts: on this date the user is disabled, and it is deleted after a "
+            "grace period unless an extension is approved (`/iam extend`).",
+            element=DatePickerElement(action_id=ids.A_VALUE, placeholder="No end date"),
+        ),
     ]
     if notes:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(notes), 3000))]))
@@ -170,6 +179,8 @@ def spec_fields(spec: RequestSpec, *, requester_id: str | None = None) -> list[s
         f"*Permissions boundary*\n{('`' + esc(policy_label(spec.permissions_boundary)) + '`') if spec.permissions_boundary else '_none_'}",
         f"*Tags*\n{tags}",
     ]
+    if spec.expires_on:
+        lines.append(f"*Expires*\n{esc(spec.expires_on)} (disabled that day)")
     return [clip(f, 2000) for f in lines]
 
 

@@ -16,6 +16,7 @@ B_PATH = "path"
 B_TAGS = "tags"
 B_BOUNDARY = "boundary"
 B_OWNER = "owner"
+B_EXPIRES = "expires"
 B_REASON = "reason"
 B_DENY_REASON = "deny_reason"
 

@@ -8,7 +8,9 @@ from typing import Sequence
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObject, SectionBlock
 
+from bot.domain.views import RequestView
 from bot.slack.ui import ids
+from bot.slack.ui.approval import decider
 from bot.slack.ui.text import Message, clip, esc, mention, message, when
 
 ROTATE_HOW = "`/iam rotate-key {user}` does the same."
@@ -59,3 +61,23 @@ def mfa_escalation(*, user_name: str, owner_id: str, since: datetime) -> Message
         f"its owner was reminded. Ask them, or disable the user in IAM if it is no longer needed."
     )
     return message(clip(f"{user_name}: still no MFA device", 300), [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+
+
+def expiry_reminder(*, user_name: str, owner_id: str, expires_at: datetime, delete_at: datetime) -> Message:
+    """To the owner and the approvers, a week and a day before a user's end date."""
+    body = (
+        f":calendar: The IAM user `{esc(user_name)}` (owner {mention(owner_id)}) ends {when(expires_at)}: it is *disabled* then "
+        f"(console password deleted, keys deactivated) and *deleted* {when(delete_at)}. If it is still needed, ask for more time "
+        f"with `/iam extend {esc(user_name)} <YYYY-MM-DD>`; an approver decides."
+    )
+    return message(clip(f"{user_name}: ends soon", 300), [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+
+
+def extension_notice(req: RequestView) -> Message:
+    """To the requester: an approved extension is on record."""
+    day = req.spec.expires_on or "?"
+    body = (
+        f":calendar: `{esc(req.user_name)}` now ends on *{esc(day)}* (request *{esc(req.short_id)}*, approved by {decider(req)}). "
+        "If its earlier end date had disabled it, it stays disabled and only its deletion moved: an admin can make it work again."
+    )
+    return message(clip(f"{req.user_name} now ends on {day}", 300), [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])

@@ -143,11 +143,17 @@ def plan_blocks(
         listed = [f"• {clip(esc(c), 300)}" for c in changes[:15]] + ([f"• … and {len(changes) - 15} more"] if len(changes) > 15 else [])
         shown, changes_cut = _sections("*:warning: The plan was made again: IAM changed since it was approved*", listed, budget=2)
         out += shown
-    steps, steps_cut = _sections(f"*What will be done in IAM* (user `{esc(clip(plan.user_name, 64))}`)", step_lines(plan))
+    lines = step_lines(plan) or ["_Nothing changes in IAM now._"]
+    if plan.expires_on:
+        lines.append(f":hourglass: *{'Ends' if plan.kind is not PlanKind.EXTEND else 'Now ends'} on {esc(plan.expires_on)}*: the user is disabled that day and "
+                     "deleted after the grace period, unless an extension is approved.")
+    steps, steps_cut = _sections(f"*What will be done in IAM* (user `{esc(clip(plan.user_name, 64))}`)", lines)
     if plan.kind.disables:
         held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nIts permissions stay as they are; nothing can use them."))], 0
-    elif plan.kind is PlanKind.OFFBOARD:
+    elif plan.kind.deletes:
         held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nNothing: the user is deleted."))], 0
+    elif plan.kind is PlanKind.EXTEND:
+        held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nThe permissions it has now, for longer."))], 0
     elif plan.kind.credentials_only:  # nothing granted: the user keeps exactly the permissions it has
         held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nThe permissions it has now: this grants nothing new."))], 0
     else:

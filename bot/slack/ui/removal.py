@@ -10,7 +10,10 @@ from bot.slack.ui.approval import decider
 from bot.slack.ui.plan import step_words
 from bot.slack.ui.text import Message, clip, esc, message
 
-DONE = {PlanKind.DISABLE: "was *disabled*", PlanKind.DISABLE_NOW: "was *disabled*", PlanKind.OFFBOARD: "was *offboarded*"}
+DONE = {
+    PlanKind.DISABLE: "was *disabled*", PlanKind.DISABLE_NOW: "was *disabled*", PlanKind.OFFBOARD: "was *offboarded*",
+    PlanKind.EXPIRE: "was *disabled* on its end date", PlanKind.EXPIRE_DELETE: "was *deleted* after its end date's grace period",
+}
 
 
 def removal_report(req: RequestView) -> Message:
@@ -20,7 +23,10 @@ def removal_report(req: RequestView) -> Message:
     steps = [f"• {step_words(s)}" for s in (req.plan.steps if req.plan else ())]
     head = f":wastebasket: `{esc(req.user_name)}` (owner <@{req.owner_id}>) {DONE.get(kind, 'was changed')}: request *{req.short_id}*, approved by {decider(req)}."
     body = head + "\n" + "\n".join(steps[:40]) + (f"\n• … and {len(steps) - 40} more" if len(steps) > 40 else "")
-    after = "An admin can make the user work again in IAM; `/iam offboard` deletes it." if kind.disables else "This cannot be undone."
+    if kind is PlanKind.EXPIRE:
+        after = f"It is deleted after the grace period unless an extension is approved (`/iam extend {esc(req.user_name)} <YYYY-MM-DD>`)."
+    else:
+        after = "An admin can make the user work again in IAM; `/iam offboard` deletes it." if kind.disables else "This cannot be undone."
     return message(
         clip(f"{req.user_name} {DONE.get(kind, 'was changed').replace('*', '')} (request {req.short_id})", 300),
         [

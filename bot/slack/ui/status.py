@@ -19,17 +19,21 @@ def status_line(req: RequestView) -> str:
     failed = f"\n    {esc(clip(req.failure_reason or '', 300))}" if state is RequestState.FAILED else ""
     return (
         f"• *{req.short_id}* `{esc(req.user_name)}` — {state_words(state, req.kind)}{decided}; "
-        f"requested by <@{req.requester_id}> {when(req.created_at)}{mfa_words(req)}{failed}"
+        f"requested by <@{req.requester_id}> {when(req.created_at)}{user_words(req)}{failed}"
     )
 
 
-def mfa_words(req: RequestView) -> str:
-    """The MFA state of the user a completed request created, when the bot watches it."""
+def user_words(req: RequestView) -> str:
+    """What the bot knows of the user a completed request created: MFA (when watched) and its end date."""
     if req.mfa is None or req.state is not RequestState.COMPLETED:
-        return ""
+        return ends_words(req)
     if req.mfa.enrolled:
-        return " · MFA on"
-    return " · :warning: no MFA device yet" if req.mfa.checked_at else " · MFA not checked yet"
+        return " · MFA on" + ends_words(req)
+    return (" · :warning: no MFA device yet" if req.mfa.checked_at else " · MFA not checked yet") + ends_words(req)
+
+
+def ends_words(req: RequestView) -> str:
+    return f" · ends {req.ends:%Y-%m-%d}" if req.ends is not None and req.state is RequestState.COMPLETED else ""
 
 
 def status_message(*, mine: Sequence[RequestView], awaiting: Sequence[RequestView], query: str | None) -> Message:
@@ -121,7 +125,7 @@ def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Messa
     header = f"*{req.short_id}* `{esc(req.user_name)}` — {state_words(req.state, req.kind)}"
     if req.kind != "create_user":
         header += f" ({req.brings})"
-    header += mfa_words(req)
+    header += user_words(req)
     body = header + "\n" + ("\n".join(lines[-30:]) or "_no events yet_")
     if req.state is RequestState.FAILED and req.failure_reason:
         body += f"\n*Why it failed:* {esc(clip(req.failure_reason, 800))}"
@@ -159,6 +163,7 @@ def help_message() -> Message:
                         "• `/iam rotate-key [user name]` — a new access key for a user you own; the old one is retired after a grace period\n"
                         "• `/iam reset-password [user name]` — a new console password for a user you own\n"
                         "• `/iam disable <user name>` / `/iam offboard <user name>` — stop a user you own, or delete it (an approver agrees first)\n"
+                        "• `/iam extend <user name> <YYYY-MM-DD>` — more time for a user created with an end date (an approver agrees)\n"
                         "• `/iam report` — approvers: the account's IAM hygiene (no MFA, old or unused keys and passwords, owners who left)\n"
                         "• `/iam help` — this message"
                     )
