@@ -115,3 +115,14 @@ def gateway_behind_proxy(moto: MotoServer, iam, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
     yield IamGateway(boto3.session.Session()), proxy
     proxy.stop()
+
+
+@pytest.fixture
+def bot_behind_proxy(database_url: str, standin: SlackStandIn, moto: MotoServer, iam, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RunningBot, FaultProxy]]:
+    """A bot that reaches IAM through the fault proxy (tests choose what IAM answers)."""
+    proxy = FaultProxy(moto.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    running = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url).start()
+    yield running, proxy
+    running.stop()
+    proxy.stop()

@@ -15,20 +15,8 @@ from sqlalchemy import select
 
 from models import AccessRequest, RequestState
 from tests.support.chaos import Chaos
-from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import RunningBot, wait_until
 from tests.support.journeys import APPROVER, REQUESTER, click, credentials_dm, request_user
-
-
-@pytest.fixture
-def proxied(database_url, standin, moto, iam, monkeypatch):
-    """A bot that reaches IAM through the fault proxy."""
-    proxy = FaultProxy(moto.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url).start()
-    yield bot, proxy
-    bot.stop()
-    proxy.stop()
 
 
 def _digest(value: str) -> str:
@@ -56,8 +44,8 @@ def _most_keys_at_once(history: list[tuple[str, dict[str, str]]], user_name: str
 
 
 @pytest.mark.parametrize("action", ["CreateUser", "CreateLoginProfile", "CreateAccessKey"])
-def test_an_answer_lost_after_iam_acted_is_never_repeated_blindly(action, proxied, iam):
-    bot, proxy = proxied
+def test_an_answer_lost_after_iam_acted_is_never_repeated_blindly(action, bot_behind_proxy, iam):
+    bot, proxy = bot_behind_proxy
     user_name = f"lost-{action.lower()}"
     short_id = request_user(bot, user_name=user_name, access=["console", "access_key"])
     proxy.lose_answer(action)  # IAM does it; the bot hears HTTP 500
@@ -86,8 +74,8 @@ def test_an_answer_lost_after_iam_acted_is_never_repeated_blindly(action, proxie
     assert _digest(passwords[-1]) in shown
 
 
-def test_four_throttled_steps_in_a_row_finish_within_a_minute(proxied, iam):
-    bot, proxy = proxied
+def test_four_throttled_steps_in_a_row_finish_within_a_minute(bot_behind_proxy, iam):
+    bot, proxy = bot_behind_proxy
     iam.create_group(GroupName="throttled-team")
     short_id = request_user(bot, user_name="throttled-steps", access=["console", "access_key"], groups=["throttled-team"])
     # More throttles on each write than botocore absorbs in one call (3 tries by default).
@@ -142,10 +130,10 @@ def test_a_replica_killed_mid_job_is_recovered_within_the_lease(db, standin, mot
         chaos.close()
 
 
-def test_a_password_policy_tightened_within_the_cached_minute_is_read_again(proxied, iam):
+def test_a_password_policy_tightened_within_the_cached_minute_is_read_again(bot_behind_proxy, iam):
     from bot.credentials.passwords import PasswordPolicy, satisfies
 
-    bot, proxy = proxied
+    bot, proxy = bot_behind_proxy
     bot.deps.iam.password_policy()  # the account has none yet: that is kept for a minute
     strict = PasswordPolicy(40, True, True, True, True)
     iam.update_account_password_policy(
@@ -160,10 +148,10 @@ def test_a_password_policy_tightened_within_the_cached_minute_is_read_again(prox
     assert [a for a, _ in proxy.history].count("GetAccountPasswordPolicy") == 2  # once cached, once fresh
 
 
-def test_a_rotation_whose_new_key_answer_was_lost_leaves_the_old_key_and_one_new_one(proxied, iam):
+def test_a_rotation_whose_new_key_answer_was_lost_leaves_the_old_key_and_one_new_one(bot_behind_proxy, iam):
     """The new key of a rotation is made, its answer lost: that key (whose secret nobody holds) is
     deleted before the next try, the old key is never touched, and the owner gets the key IAM keeps."""
-    bot, proxy = proxied
+    bot, proxy = bot_behind_proxy
     short_id = request_user(bot, user_name="lost-rotation", access=["access_key"])
     click(bot, APPROVER, "approve_request", short_id)
     credentials_dm(bot, short_id)

@@ -15,7 +15,6 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from models import AccessRequest, AuditEvent, MfaWatch
-from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import RunningBot, wait_until
 from tests.support.journeys import APPROVER, OUTSIDER, REQUESTER, approval_messages, click, credentials_dm, request_user
 
@@ -191,18 +190,8 @@ def test_an_approver_may_offboard_someone_elses_user_and_another_approver_decide
     assert all(m.args["channel"] != "D" + APPROVER[1:] for m in messages)  # never their own request to decide
 
 
-@pytest.fixture
-def proxied(database_url, standin, moto, iam, monkeypatch):
-    proxy = FaultProxy(moto.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-    running = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url).start()
-    yield running, proxy
-    running.stop()
-    proxy.stop()
-
-
-def test_a_removal_whose_answer_was_lost_is_not_an_error_on_the_next_try(proxied, iam):
-    bot, proxy = proxied
+def test_a_removal_whose_answer_was_lost_is_not_an_error_on_the_next_try(bot_behind_proxy, iam):
+    bot, proxy = bot_behind_proxy
     created(bot, "off-lost", ["console", "access_key"])
     short_id = asked(command(bot, "offboard off-lost"))
     approval = bot.standin.wait_for("chat.postMessage", lambda c: short_id in everything(c.args) and "approve_request" in everything(c.args))

@@ -15,7 +15,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import requests
 from sqlalchemy import create_engine, select
@@ -205,15 +205,7 @@ class Chaos:
         where, action, when = point
         user_name = f"crash-{n:03d}-{uuid.uuid4().hex[:4]}"
         short_id = request_user(replicas[0], user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
-        killed: list[BotProcess] = []
-        lock = threading.Lock()
-
-        def kill(process: BotProcess) -> None:
-            with lock:
-                if not killed:
-                    killed.append(process)
-                    process.kill()
-
+        killed, kill = _killer()
         if where == "iam":
             for process in replicas:
                 self.proxies[process.name].trip(action, lambda p=process: kill(p), when=when)
@@ -253,15 +245,7 @@ class Chaos:
         short_id = wait_until(lambda: self._request_of(user_name, "offboard"), timeout=30, what="the offboarding request")
         wait_until(lambda: any(short_id in str(c.args) and "approve_request" in str(c.args) for c in self.standin.calls_to("chat.postMessage")),
                    timeout=30, what="the offboarding's approval message")
-        killed: list[BotProcess] = []
-        lock = threading.Lock()
-
-        def kill(process: BotProcess) -> None:
-            with lock:
-                if not killed:
-                    killed.append(process)
-                    process.kill()
-
+        killed, kill = _killer()
         for process in replicas:
             self.proxies[process.name].trip(action, lambda p=process: kill(p), when=when)
         try:
@@ -323,6 +307,20 @@ class Chaos:
 
 
 FAULTS = [(400, "Throttling"), (503, "ServiceUnavailable"), (500, "InternalFailure"), (0, "connection-reset"), (400, "RequestLimitExceeded")]
+
+
+def _killer() -> tuple[list[BotProcess], Callable[[BotProcess], None]]:
+    """A kill that happens once, whoever calls it first (several proxies may trip at once); the list holds its victim."""
+    killed: list[BotProcess] = []
+    lock = threading.Lock()
+
+    def kill(process: BotProcess) -> None:
+        with lock:
+            if not killed:
+                killed.append(process)
+                process.kill()
+
+    return killed, kill
 
 
 def fault_every_action(chaos: Chaos, process: BotProcess, *, rounds: int = 1) -> list[Outcome]:
