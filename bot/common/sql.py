@@ -27,10 +27,14 @@ def compare_and_set(session: Session, model: type[Any], *, where: list[ColumnEle
     return result.rowcount == 1
 
 
+def insert_for(session: Session):  # type: ignore[no-untyped-def]
+    """The INSERT construct of the session's dialect, for ON CONFLICT DO NOTHING (PostgreSQL and SQLite both have it)."""
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def notice_once(session: Session, *, key: str, now: datetime) -> bool:
     """True the first time `key` is claimed, on any replica; False ever after. A notice (a nudge about
     one key) is claimed before it is sent, in the transaction that audits it: it is sent at most once."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = Notice.__table__
-    stmt = insert(table).values(key=key[:200], sent_at=now).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    stmt = insert_for(session)(table).values(key=key[:200], sent_at=now).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
     return session.execute(stmt).first() is not None

@@ -21,6 +21,7 @@ from bot.audit import trail as audit
 from bot.common.constants import BOT_ACTOR
 from bot.common.errors import Refused
 from bot.common.sql import SessionMaker, compare_and_set
+from bot.jobs.people import approvers_of_request
 from bot.requests import store, usecases
 from bot.slack.directory import Directory
 from bot.slack.notifier import Notifier
@@ -102,6 +103,4 @@ class Expiries:
         return filed
 
     def _approvers(self, request_id: int) -> list[str]:
-        with self.sm.begin() as s:
-            users, groups = store.approvers_of(store.load_request(s, request_id), default_approvers=self.default_approvers)
-        return self.directory.expand([*users, *groups])
+        return approvers_of_request(self.sm, self.directory, request_id=request_id, default_approvers=self.default_approvers)

@@ -20,6 +20,7 @@ from bot.common.constants import BOT_ACTOR
 from bot.common.sql import SessionMaker, compare_and_set
 from bot.iam.errors import AwsError
 from bot.iam.gateway import IamGateway
+from bot.jobs.people import approvers_of_request
 from bot.requests import store, usecases
 from bot.slack.directory import Directory
 from bot.slack.notifier import Notifier
@@ -104,10 +105,7 @@ class MfaWatcher:
         self.wake()
 
     def _approvers(self, request_id: int) -> list[str]:
-        """Who could approve the request that created the user: they are told about it."""
-        with self.sm.begin() as s:
-            users, groups = store.approvers_of(store.load_request(s, request_id), default_approvers=self.default_approvers)
-        return self.directory.expand([*users, *groups])
+        return approvers_of_request(self.sm, self.directory, request_id=request_id, default_approvers=self.default_approvers)
 
     def _remind(self, row: MfaWatch, now: datetime) -> int:
         sent = 0

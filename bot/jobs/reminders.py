@@ -18,6 +18,7 @@ from bot.common.constants import BOT_ACTOR
 from bot.common.slack_ids import is_usergroup
 from bot.common.sql import SessionMaker, compare_and_set
 from bot.policy.rulebook import Reminders
+from bot.jobs.people import approvers_of_request
 from bot.requests import store, usecases
 from bot.slack import ui
 from bot.slack.directory import Directory
@@ -99,9 +100,7 @@ class ReminderService:
         asked_before: set[str] = set()
         if escalate:
             # Who already has the request (read before the claim: no Slack call inside a transaction).
-            with self.sm.begin() as s:
-                users, groups = store.approvers_of(store.load_request(s, request_id), default_approvers=self.default_approvers)
-            asked_before = set(self.directory.expand([*users, *groups]))
+            asked_before = set(approvers_of_request(self.sm, self.directory, request_id=request_id, default_approvers=self.default_approvers))
         with self.sm.begin() as s:
             # The claim: only the worker that moves the count on from the value it read sends it.
             if not compare_and_set(

@@ -12,21 +12,14 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import or_
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
-from bot.common.sql import SessionMaker, compare_and_set
+from bot.common.sql import SessionMaker, compare_and_set, insert_for
 from models import ScheduledRun
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)  # longer than any scheduled task takes (a report waits at most ~20 s for IAM)
 RETRY = timedelta(minutes=5)  # after a failure (IAM still generating the report, Slack away)
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 class Schedule:
@@ -49,7 +42,7 @@ class Schedule:
         with self.sm.begin() as s:
             if s.get(ScheduledRun, self.name) is None:
                 s.execute(
-                    _insert(s)(ScheduledRun.__table__).values(name=self.name, next_at=self.first_at(now)).on_conflict_do_nothing(index_elements=["name"])
+                    insert_for(s)(ScheduledRun.__table__).values(name=self.name, next_at=self.first_at(now)).on_conflict_do_nothing(index_elements=["name"])
                 )
         R = ScheduledRun
         with self.sm.begin() as s:

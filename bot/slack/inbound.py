@@ -16,10 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.common.sql import insert_for
 from models import InboundDelivery
 
 IN_FLIGHT = timedelta(seconds=30)
@@ -78,9 +77,8 @@ def claim(session: Session, *, key: str, now: datetime) -> bool:
     Claimed after the ack was made, so the row records both at once. One INSERT that does nothing
     on a repeat (no savepoint, no ORM flush): this runs for every delivery, beside the acks of others.
     """
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = InboundDelivery.__table__
-    stmt = insert(table).values(key=key, received_at=now, acked_at=now).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    stmt = insert_for(session)(table).values(key=key, received_at=now, acked_at=now).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
     if session.execute(stmt).first() is not None:  # RETURNING, not rowcount: the drivers differ on the latter here
         return True
     taken = session.execute(
