@@ -178,6 +178,12 @@ class Unplannable(Exception):
     """The ask cannot be served as IAM stands; the message says why and what to do, for people."""
 
 
+def _same_user(user: str, *, found: str | None, marker: str) -> None:
+    """A day-two plan touches only the user its creating request made: IAM's marker tag must still say so."""
+    if found != marker:
+        raise Unplannable(f"`{user}` in IAM is not the user the bot created for request {marker}; it was replaced by hand, so the bot leaves it alone.")
+
+
 def plan_new_credentials(kind: PlanKind, facts: CredentialFacts, *, account: str, marker: str) -> Plan:
     """A key rotation or a password reset for a user the bot created (for request `marker`). Pure.
 
@@ -185,8 +191,7 @@ def plan_new_credentials(kind: PlanKind, facts: CredentialFacts, *, account: str
     apply job can tell a key of its own lost try from one added by hand; the old key is retired later.
     """
     user = facts.user_name
-    if facts.marker != marker:
-        raise Unplannable(f"`{user}` in IAM is not the user the bot created for request {marker}; it was replaced by hand, so the bot leaves it alone.")
+    _same_user(facts.user_name, found=facts.marker, marker=marker)
     if kind is PlanKind.ROTATE_KEY:
         if not facts.keys:
             raise Unplannable(f"`{user}` has no access key, so there is nothing to rotate. A first key is a change to the user: ask an approver.")
@@ -240,8 +245,7 @@ def removal_steps(kind: PlanKind, facts: RemovalFacts, *, origin: str = "") -> l
 def plan_removal(kind: PlanKind, facts: RemovalFacts, *, account: str, marker: str) -> Plan:
     """Disable or offboard a user the bot created (for request `marker`). Pure."""
     user = facts.user_name
-    if facts.marker != marker:
-        raise Unplannable(f"`{user}` in IAM is not the user the bot created for request {marker}; it was replaced by hand, so the bot leaves it alone.")
+    _same_user(facts.user_name, found=facts.marker, marker=marker)
     steps = removal_steps(kind, facts)
     if kind in (PlanKind.DISABLE, PlanKind.DISABLE_NOW) and not steps:  # an expiry finds it disabled already: nothing to do, not an error
         raise Unplannable(f"`{user}` is already disabled: it has no console password and no active access key. Offboard it to delete it.")
@@ -252,6 +256,5 @@ def plan_removal(kind: PlanKind, facts: RemovalFacts, *, account: str, marker: s
 
 def plan_extension(facts: CredentialFacts, *, account: str, marker: str, expires_on: str) -> Plan:
     """A later end date for a user the bot created (for request `marker`): nothing changes in IAM. Pure."""
-    if facts.marker != marker:
-        raise Unplannable(f"`{facts.user_name}` in IAM is not the user the bot created for request {marker}; it was replaced by hand, so the bot leaves it alone.")
+    _same_user(facts.user_name, found=facts.marker, marker=marker)
     return Plan(kind=PlanKind.EXTEND, account=account, user_name=facts.user_name, steps=(), expires_on=expires_on)

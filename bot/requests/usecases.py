@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import or_, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -148,55 +148,60 @@ def file_credentials_request(
     own ask is served at once where the rules allow). The credentials go to the owner, as at creation.
     """
     what = "a " + PlanKind(kind).brings
-    creating = store.creating_request(session, user_name=user_name)
-    if creating is None:
-        raise Refused(f"{store.not_ours(session, user_name=user_name)}, so it cannot give it {what}. Ask your AWS admins.")
-    if actor_id != creating.owner_id and not is_approver:
-        raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can ask for {what}.")
-    if (dup := store.open_request_for_name(session, user_name=user_name)) is not None:
-        raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
-    req = _day_two_request(session, kind=kind, requester_id=actor_id, creating=creating, now=now)
-    audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name, owner=creating.owner_id)
-    return req
+    return _ask_about_user(
+        session, kind=kind, actor_id=actor_id, user_name=user_name, is_approver=is_approver, now=now,
+        not_ours=f"so it cannot give it {what}. Ask your AWS admins.", may=f"ask for {what}",
+    )
 
 
 def file_removal_request(
     session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime, reason: str = "", beside: int | None = None
 ) -> AccessRequest:
     """Ask to disable or offboard a user the bot created: its owner or an approver may ask; a person
-    decides (bot.policy.gate.judge_removal). Users the bot did not create are not its to remove."""
+    decides (bot.policy.gate.judge_removal). Users the bot did not create are not its to remove.
+    `beside`: the open request this one may run beside (a departed owner's offboarding, while its user is disabled now)."""
     verb = "offboard" if kind == "offboard" else "disable"
-    creating = store.creating_request(session, user_name=user_name)
-    if creating is None:
-        raise Refused(
-            f"{store.not_ours(session, user_name=user_name)}, so the bot does not {verb} it: "
-            "a user made by hand is removed by hand, by your AWS admins."
-        )
-    if actor_id != creating.owner_id and not is_approver:
-        raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can ask to {verb} it.")
-    # `beside`: the open request this one may run beside (a departed owner's offboarding, while its user is disabled now).
-    if (dup := store.open_request_for_name(session, user_name=user_name, besides=beside)) is not None:
-        raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
-    req = _day_two_request(session, kind=kind, requester_id=actor_id, creating=creating, now=now, reason=reason)
-    audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name, owner=creating.owner_id)
-    return req
+    return _ask_about_user(
+        session, kind=kind, actor_id=actor_id, user_name=user_name, is_approver=is_approver, now=now, beside=beside, reason=reason,
+        not_ours=f"so the bot does not {verb} it: a user made by hand is removed by hand, by your AWS admins.", may=f"ask to {verb} it",
+    )
 
 
 def file_extension_request(session: Session, *, actor_id: str, user_name: str, is_approver: bool, expires_on: str, now: datetime) -> AccessRequest:
     """Ask for a later end date for a user the bot created with one: its owner or an approver may ask; a person decides."""
+
+    def has_an_end(creating: AccessRequest) -> None:
+        if expiries.current(session, user_name=user_name) is None:
+            raise Refused(f"`{creating.user_name}` has no end date: there is nothing to extend.")
+
+    return _ask_about_user(
+        session, kind="extend", actor_id=actor_id, user_name=user_name, is_approver=is_approver, now=now, expires_on=expires_on,
+        reason=lambda creating: f"More time for `{creating.user_name}`: until {expires_on}.",
+        not_ours="so it has no end date the bot could move.", may="ask for more time", check=has_an_end,
+    )
+
+
+def _ask_about_user(
+    session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime, not_ours: str, may: str,
+    beside: int | None = None, reason: str | Callable[[AccessRequest], str] = "", expires_on: str | None = None,
+    check: Callable[[AccessRequest], None] | None = None,
+) -> AccessRequest:
+    """A day-two request about a user the bot created: only for such a user, asked by its owner or an
+    approver, with no other request for it open (but `beside`); `check` refuses what else the kind needs."""
     creating = store.creating_request(session, user_name=user_name)
     if creating is None:
-        raise Refused(f"{store.not_ours(session, user_name=user_name)}, so it has no end date the bot could move.")
-    if expiries.current(session, user_name=user_name) is None:
-        raise Refused(f"`{creating.user_name}` has no end date: there is nothing to extend.")
+        raise Refused(f"{store.not_ours(session, user_name=user_name)}, {not_ours}")
+    if check is not None:
+        check(creating)
     if actor_id != creating.owner_id and not is_approver:
-        raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can ask for more time.")
-    if (dup := store.open_request_for_name(session, user_name=user_name)) is not None:
+        raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can {may}.")
+    if (dup := store.open_request_for_name(session, user_name=user_name, besides=beside)) is not None:
         raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
-    req = _day_two_request(session, kind="extend", requester_id=actor_id, creating=creating, now=now, expires_on=expires_on,
-                           reason=f"More time for `{creating.user_name}`: until {expires_on}.")
-    audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind="extend", user_name=creating.user_name,
-                 owner=creating.owner_id, expires_on=expires_on)
+    said = reason(creating) if callable(reason) else reason
+    req = _day_two_request(session, kind=kind, requester_id=actor_id, creating=creating, now=now, reason=said, expires_on=expires_on)
+    details = {"expires_on": expires_on} if expires_on else {}
+    audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name,
+                 owner=creating.owner_id, **details)
     return req
 
 
