@@ -96,30 +96,30 @@ def open_request_for_name(session: Session, *, user_name: str, besides: int | No
     return session.scalars(select(AccessRequest).where(*where).limit(1)).first()
 
 
-LIFE_KINDS = ("create_user", "offboard")  # the requests that begin and end the bot's hold on a user
+LIFE_KINDS = ("create_user", "offboard", "expire_delete")  # the requests that begin and end the bot's hold on a user
+
+
+def _latest_life(session: Session, *, user_name: str) -> AccessRequest | None:
+    """The latest completed request that began or ended the bot's hold on this user name."""
+    return session.scalars(
+        select(AccessRequest)
+        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
+        .order_by(AccessRequest.id.desc())
+        .limit(1)
+    ).first()
 
 
 def creating_request(session: Session, *, user_name: str) -> AccessRequest | None:
     """The completed request that created the IAM user of this name (the latest, if it was made again);
     None once an offboarding completed after it: the bot no longer has that user."""
-    req = session.scalars(
-        select(AccessRequest)
-        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
-        .order_by(AccessRequest.id.desc())
-        .limit(1)
-    ).first()
+    req = _latest_life(session, user_name=user_name)
     return req if req is not None and req.kind == "create_user" else None
 
 
 def offboarding_of(session: Session, *, user_name: str) -> AccessRequest | None:
     """The completed offboarding that ended the bot's hold on this user, if that is the latest word on it."""
-    req = session.scalars(
-        select(AccessRequest)
-        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
-        .order_by(AccessRequest.id.desc())
-        .limit(1)
-    ).first()
-    return req if req is not None and req.kind == "offboard" else None
+    req = _latest_life(session, user_name=user_name)
+    return req if req is not None and req.kind != "create_user" else None
 
 
 def not_ours(session: Session, *, user_name: str) -> str:
@@ -130,36 +130,31 @@ def not_ours(session: Session, *, user_name: str) -> str:
     return f"`{user_name[:64]}` is not a user the bot created"
 
 
-def users_owned_by(session: Session, *, owner_id: str) -> list[str]:
-    """The IAM users the bot created for this owner (and did not offboard since), by name."""
+def _alive(session: Session) -> dict[str, tuple[str, str]]:
+    """Every IAM user the bot has now, by lower-cased name (IAM names are unique regardless of case), to
+    (its name, its owner): a name made again has its latest owner; an offboarded one is gone."""
     rows = session.execute(
-        select(AccessRequest.user_name, AccessRequest.kind, AccessRequest.owner_id)
+        select(AccessRequest.user_name, AccessRequest.owner_id, AccessRequest.kind)
         .where(AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
         .order_by(AccessRequest.id)
     ).all()
     alive: dict[str, tuple[str, str]] = {}
-    for name, kind, owner in rows:
+    for name, owner, kind in rows:
         if kind == "create_user":
             alive[name.lower()] = (name, owner)
         else:
             alive.pop(name.lower(), None)
-    return sorted(name for name, owner in alive.values() if owner == owner_id)
+    return alive
+
+
+def users_owned_by(session: Session, *, owner_id: str) -> list[str]:
+    """The IAM users the bot created for this owner (and did not offboard since), by name."""
+    return sorted(name for name, owner in _alive(session).values() if owner == owner_id)
 
 
 def managed_users(session: Session) -> dict[str, str]:
-    """Every IAM user the bot created, by lower-cased name (IAM names are unique regardless of case), to its owner."""
-    rows = session.execute(
-        select(AccessRequest.user_name_lower, AccessRequest.owner_id, AccessRequest.kind)
-        .where(AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
-        .order_by(AccessRequest.id)
-    ).all()
-    managed: dict[str, str] = {}
-    for name, owner, kind in rows:  # a name made again: its latest owner wins; offboarded: gone
-        if kind == "create_user":
-            managed[name] = owner
-        else:
-            managed.pop(name, None)
-    return managed
+    """Every IAM user the bot has now, by lower-cased name, to its owner."""
+    return {lower: owner for lower, (_, owner) in _alive(session).items()}
 
 
 # ---------------------------------------------------------------- approvals

@@ -79,6 +79,7 @@ def test_an_expiring_user_is_reminded_disabled_then_deleted(clocked, iam):
     wait_until(lambda: [r for r in requests_of(bot, "expire_delete") if r.state.value == "completed"], what="the deletion")
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_user(UserName="contractor01")
+    assert "`contractor01` was offboarded by request" in command(bot, "rotate-key contractor01")  # the bot no longer has it
     clock.advance(days=60)
     assert expiry.run_due() == 0
     with bot.deps.sessionmaker.begin() as s:
