@@ -39,6 +39,7 @@ class Report:
     found: list[Finding]
     generated_at: datetime
     account: str
+    owners: dict[str, str]  # the users the bot has, by lower-cased name, to their owner (read once, with the report)
 
     @property
     def users_with_findings(self) -> int:
@@ -72,7 +73,7 @@ class Hygiene:
         owners = {r.user: managed[r.user.lower()] for r in rows if r.user.lower() in managed}
         departed = self.directory.departed(owners.values())
         found = findings(rows, now=self.clock(), thresholds=self.thresholds, owners=owners, departed=departed)
-        return Report(rows=rows, found=found, generated_at=generated, account=self.iam.console_url()[1])
+        return Report(rows=rows, found=found, generated_at=generated, account=self.iam.console_url()[1], owners=managed)
 
     def _message(self, report: Report) -> dict[str, Any]:
         return report_message(
@@ -120,12 +121,10 @@ class Hygiene:
     def nudge(self) -> int:
         """DM each owner whose key nears the rotation age, once per key (across replicas); how many were sent."""
         report = self.take(wait_seconds=SCHEDULED_WAIT)
-        with self.sm.begin() as s:
-            managed = store.managed_users(s)
         now, sent = self.clock(), 0
         from_age = max(0, self.thresholds.key_age_days - self.nudge_days)
         for row in report.rows:
-            owner = managed.get(row.user.lower())
+            owner = report.owners.get(row.user.lower())
             if owner is None:
                 continue
             for key in row.keys:
@@ -153,8 +152,7 @@ class Hygiene:
         except AwsError as exc:
             return f"I could not read IAM's credential report, so nobody was reminded. {exc.explain()}"
         mine = [f for f in report.found if f.user == user_name and f.kind is not FindingKind.UNMANAGED]
-        with self.sm.begin() as s:
-            owner = store.managed_users(s).get(user_name.lower())
+        owner = report.owners.get(user_name.lower())
         if owner is None:
             return f"`{esc(user_name)}` has no owner on record: the bot did not create it."
         notice = owner_reminder(user_name=user_name, details=[f.detail for f in mine], by=actor, rotate=any(f.kind in KEY_FINDINGS for f in mine))
