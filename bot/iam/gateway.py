@@ -559,14 +559,20 @@ class IamGateway:
         return call("read the credentials of user " + user_name, self._read_credentials, user_name=user_name)
 
     def _read_credentials(self, *, user_name: str) -> CredentialFacts:
+        marker, keys = self._marker_and_keys(user_name)
+        return CredentialFacts(user_name=user_name, keys=keys, console=self._has_login_profile(user_name), marker=marker)
+
+    def _marker_and_keys(self, user_name: str) -> tuple[str | None, tuple[AccessKeyFacts, ...]]:
+        """The bot's marker on the user (None if absent) and its access keys. The tags are read first:
+        a missing user is NoSuchEntity there, not a missing login profile read after."""
         iam = self.iam
         tags = [t for page in iam.get_paginator("list_user_tags").paginate(UserName=user_name) for t in page["Tags"]]
         keys = tuple(
             AccessKeyFacts(key_id=k["AccessKeyId"], active=k["Status"] == "Active")
-            for k in iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]
+            for page in iam.get_paginator("list_access_keys").paginate(UserName=user_name)
+            for k in page["AccessKeyMetadata"]
         )
-        marker = next((t["Value"] for t in tags if t["Key"] == MARKER_TAG), None)
-        return CredentialFacts(user_name=user_name, keys=keys, console=self._has_login_profile(user_name), marker=marker)
+        return next((t["Value"] for t in tags if t["Key"] == MARKER_TAG), None), keys
 
     def _has_login_profile(self, user_name: str) -> bool:
         """Whether the user has a console password. Read after the user's tags: their NoSuchEntity is
@@ -600,22 +606,10 @@ class IamGateway:
 
     def deactivate_key(self, *, user_name: str, key_id: str) -> bool:
         """False if the key (or user) is gone already: nothing left to deactivate."""
-        try:
-            call("UpdateAccessKey", self.iam.update_access_key, UserName=user_name, AccessKeyId=key_id, Status="Inactive")
-            return True
-        except AwsError as exc:
-            if exc.code != "NoSuchEntity":
-                raise
-            return False
+        return _removed("UpdateAccessKey", self.iam.update_access_key, UserName=user_name, AccessKeyId=key_id, Status="Inactive")
 
     def delete_key(self, *, user_name: str, key_id: str) -> bool:
-        try:
-            call("DeleteAccessKey", self.iam.delete_access_key, UserName=user_name, AccessKeyId=key_id)
-            return True
-        except AwsError as exc:
-            if exc.code != "NoSuchEntity":
-                raise
-            return False
+        return _removed("DeleteAccessKey", self.iam.delete_access_key, UserName=user_name, AccessKeyId=key_id)
 
     def delete_user_we_created(self, *, user_name: str, marker: str) -> bool:
         """Undo a failed provisioning: only a user that carries this request's marker is touched."""
@@ -645,16 +639,10 @@ class IamGateway:
     def _read_removal(self, *, user_name: str) -> RemovalFacts:
         iam = self.iam
         user = {"UserName": user_name}
-        # The tags first: a missing user is NoSuchEntity here, not a missing login profile below.
-        tags = [t for page in iam.get_paginator("list_user_tags").paginate(**user) for t in page["Tags"]]
-        keys = tuple(
-            AccessKeyFacts(key_id=k["AccessKeyId"], active=k["Status"] == "Active")
-            for page in iam.get_paginator("list_access_keys").paginate(**user)
-            for k in page["AccessKeyMetadata"]
-        )
+        marker, keys = self._marker_and_keys(user_name)
         return RemovalFacts(
             user_name=user_name,
-            marker=next((t["Value"] for t in tags if t["Key"] == MARKER_TAG), None),
+            marker=marker,
             console=self._has_login_profile(user_name),
             keys=keys,
             signing_certificates=_items(iam.get_paginator("list_signing_certificates").paginate(**user), "Certificates", "CertificateId"),
