@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from slack_bolt import Ack, App
 
@@ -17,24 +17,23 @@ def register(app: App, services: Services) -> None:
         ack()
         tell(services, body, services.hygiene.remind_owner(actor=body["user"]["id"], user_name=action_value(body, 64)))
 
-    def rotate(ack: Ack, body: dict[str, Any]) -> None:
-        # The same as `/iam rotate-key <user>` by whoever clicked: the owner's own needs no approval, an approver's goes to a person.
-        ack()
-        answer = services.credential_requests.ask(kind="rotate_key", actor=body["user"]["id"], text=action_value(body, 64))
-        tell(services, body, answer["text"])
+    def ask(kind: str, actor: str, user_name: str) -> str:
+        """The same as `/iam <kind> <user>` by whoever clicked: the owner's own rotation needs no approval; the rest goes to a person."""
+        if kind in ("rotate_key", "reset_password"):
+            return str(services.credential_requests.ask(kind=kind, actor=actor, text=user_name)["text"])
+        return str(services.removals.ask(kind=kind, actor=actor, text=user_name)["text"])
 
-    app.action(ids.A_REPORT_ROTATE)(rotate)
-    app.action(ids.A_ROTATE_NOW)(rotate)
+    def button(kind: str) -> Callable[[Ack, dict[str, Any]], None]:
+        def clicked(ack: Ack, body: dict[str, Any]) -> None:
+            ack()
+            tell(services, body, ask(kind, body["user"]["id"], action_value(body, 64)))
 
-    @app.action(ids.A_REPORT_DISABLE)
-    def disable(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        tell(services, body, services.removals.ask(kind="disable", actor=body["user"]["id"], text=action_value(body, 64))["text"])
+        return clicked
 
-    @app.action(ids.A_REPORT_OFFBOARD)
-    def offboard(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        tell(services, body, services.removals.ask(kind="offboard", actor=body["user"]["id"], text=action_value(body, 64))["text"])
+    app.action(ids.A_REPORT_ROTATE)(button("rotate_key"))
+    app.action(ids.A_ROTATE_NOW)(button("rotate_key"))
+    app.action(ids.A_REPORT_DISABLE)(button("disable"))
+    app.action(ids.A_REPORT_OFFBOARD)(button("offboard"))
 
     @app.action(ids.A_DISABLE_NOW)
     def disable_now(ack: Ack, body: dict[str, Any]) -> None:
@@ -46,10 +45,7 @@ def register(app: App, services: Services) -> None:
         ack()
         chosen = str(((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value") or "")[:100]
         kind, _, user_name = chosen.partition(":")
-        actor = body["user"]["id"]
-        if kind in ("rotate_key", "reset_password") and user_name:
-            tell(services, body, services.credential_requests.ask(kind=kind, actor=actor, text=user_name)["text"])
-        elif kind in ("disable", "offboard") and user_name:
-            tell(services, body, services.removals.ask(kind=kind, actor=actor, text=user_name)["text"])
+        if kind in ("rotate_key", "reset_password", "disable", "offboard") and user_name:
+            tell(services, body, ask(kind, body["user"]["id"], user_name))
         else:
             tell(services, body, "That menu choice is not one I know; use `/iam help` to see what I can do.")

@@ -399,20 +399,18 @@ class ApplyJob:
             completed = usecases.complete(s, request_id=request_id, arn=arn, now=now)
             if completed and rotated is not None and rotated.target:
                 retirement.schedule(s, request_id=request_id, user_name=plan.user_name, key_id=rotated.target, now=now, grace=self.key_grace)
+            owner_id = store.load_request(s, request_id).owner_id
             # Console users need MFA (as AWS Security Hub's IAM.5); with IAM_BOT_MFA_REQUIRE every new user does.
-            console = any(st.kind is StepKind.CREATE_LOGIN_PROFILE for st in plan.steps)
             held = plan.has(StepKind.HOLD_ACCESS_KEY)
-            if completed and plan.kind is PlanKind.CREATE_USER and (console or held or self.watch_mfa):
-                req = store.load_request(s, request_id)
-                mfa.watch(s, request_id=request_id, user_name=plan.user_name, owner_id=req.owner_id, now=now, key_held=held)
+            if completed and plan.kind is PlanKind.CREATE_USER and (plan.has(StepKind.CREATE_LOGIN_PROFILE) or held or self.watch_mfa):
+                mfa.watch(s, request_id=request_id, user_name=plan.user_name, owner_id=owner_id, now=now, key_held=held)
             if completed and plan.kind.removal:
                 mfa.forget(s, user_name=plan.user_name, now=now)  # no way in left: MFA reminders would be noise
             if completed and plan.kind.deletes:
                 retirement.forget(s, user_name=plan.user_name, now=now)
                 expiries.ended(s, user_name=plan.user_name, now=now)
             if completed and plan.kind is PlanKind.CREATE_USER and plan.expires_on:
-                req = store.load_request(s, request_id)
-                expiries.record(s, request_id=request_id, user_name=plan.user_name, owner_id=req.owner_id, expires_on=plan.expires_on, grace=self.expiry_grace)
+                expiries.record(s, request_id=request_id, user_name=plan.user_name, owner_id=owner_id, expires_on=plan.expires_on, grace=self.expiry_grace)
             if completed and plan.kind is PlanKind.EXTEND and plan.expires_on:
                 expiries.extend(s, user_name=plan.user_name, expires_on=plan.expires_on, grace=self.expiry_grace)
             self.queue.finish(job)

@@ -13,7 +13,6 @@ from bot.requests import store, usecases
 from bot.slack.ui.text import clip, esc
 from bot.workflows.attempt import attempt
 
-VERBS = {"disable": "disable", "offboard": "offboard"}
 WHAT = {
     "disable": "disabling: its console password is deleted and its access keys deactivated; the user stays",
     "offboard": "offboarding: everything IAM holds for it is removed, then the user is deleted",
@@ -31,7 +30,7 @@ class Removals:
         """The private answer to the command or the click: what happens next, or why not and what to do."""
         name = text.strip().split()[0] if text.strip() else ""
         if not name:
-            return {"text": f"Name the IAM user, as in `/iam {VERBS[kind]} <user name>`."}
+            return {"text": f"Name the IAM user, as in `/iam {kind} <user name>`."}
         with self.sm.begin() as s:
             creating = store.creating_request(s, user_name=name)
         approver = creating is not None and creating.owner_id != actor and self.is_approver(actor)  # Slack, before the transaction
