@@ -12,6 +12,7 @@ from slack_bolt import App
 
 from bot.slack.notifier import Notifier
 from bot.workflows.audit_export import AuditExport
+from bot.workflows.changes import Changes
 from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.decisions import Decisions
 from bot.workflows.departures import Departures
@@ -38,10 +39,11 @@ class Services:
     removals: Removals  # /iam disable, /iam offboard
     departures: Departures  # an owner who left: their users offboarded, with approval
     extensions: Extensions  # /iam extend
+    changes: Changes  # /iam change, and time-bound grants' I'm done and Extend
 
 
 def register(app: App, services: Services) -> None:
-    from handlers import approvals, break_glass, commands, errors, home, hygiene, messages, request_form, reveal
+    from handlers import approvals, break_glass, changes, commands, errors, home, hygiene, messages, request_form, reveal
 
-    for module in (errors, commands, request_form, approvals, break_glass, reveal, messages, home, hygiene):
+    for module in (errors, commands, request_form, approvals, break_glass, reveal, messages, home, hygiene, changes):
         module.register(app, services)

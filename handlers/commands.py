@@ -36,6 +36,10 @@ def register(app: App, services: Services) -> None:
         elif sub in ("rotate-key", "reset-password"):
             kind = "rotate_key" if sub == "rotate-key" else "reset_password"
             respond(response_type="ephemeral", **services.credential_requests.ask(kind=kind, actor=user_id, text=rest))
+        elif sub == "change":
+            # The modal opens first (Slack's trigger lasts 3 s); IAM is read after, and the form filled in.
+            if (answer := services.changes.open(trigger_id=command["trigger_id"], actor=user_id, text=rest)) is not None:
+                respond(response_type="ephemeral", text=answer)
         elif sub == "extend":
             respond(response_type="ephemeral", **services.extensions.ask(actor=user_id, text=rest))
         elif sub in ("disable", "offboard"):

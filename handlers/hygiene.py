@@ -45,7 +45,10 @@ def register(app: App, services: Services) -> None:
         ack()
         chosen = str(((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value") or "")[:100]
         kind, _, user_name = chosen.partition(":")
-        if kind in ("rotate_key", "reset_password", "disable", "offboard") and user_name:
+        if kind == "change" and user_name:
+            if (answer := services.changes.open(trigger_id=body["trigger_id"], actor=body["user"]["id"], text=user_name)) is not None:
+                tell(services, body, answer)
+        elif kind in ("rotate_key", "reset_password", "disable", "offboard") and user_name:
             tell(services, body, ask(kind, body["user"]["id"], user_name))
         else:
             tell(services, body, "That menu choice is not one I know; use `/iam help` to see what I can do.")

@@ -50,6 +50,8 @@ def parse_request_form(values: dict[str, Any]) -> RawForm:
         owner_id=owner if isinstance(owner, str) else "",
         reason=text(ids.B_REASON),
         expires=picked if isinstance(picked := element(ids.B_EXPIRES, ids.A_VALUE).get("selected_date"), str) else "",
+        grant_for=one(ids.B_GRANT_FOR, ids.A_VALUE),
+        grant_until=until if isinstance(until := element(ids.B_GRANT_UNTIL, ids.A_VALUE).get("selected_date"), str) else "",
     )
 
 

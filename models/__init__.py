@@ -18,6 +18,7 @@ from models.entities import (
     PolicyDocument,
     RequestDraft,
     ScheduledRun,
+    TemporaryGrant,
     UserExpiry,
 )
 from models.states import JobKind, JobState, RequestState
@@ -43,5 +44,6 @@ __all__ = [
     "RequestDraft",
     "RequestState",
     "ScheduledRun",
+    "TemporaryGrant",
     "UserExpiry",
 ]

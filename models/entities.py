@@ -62,6 +62,8 @@ class AccessRequest(Base):
     permissions_boundary: Mapped[str | None] = mapped_column(String(2048))
     reason: Mapped[str] = mapped_column(Text)
     user_expires_on: Mapped[str | None] = mapped_column(String(10))  # YYYY-MM-DD asked for (a new user's end, an extension's)
+    removals: Mapped[list[str] | None] = mapped_column(JSON)  # a change: what it takes away (RequestSpec.remove)
+    grant_for: Mapped[str | None] = mapped_column(String(20))  # added groups and policies last this long (bot.domain.grants)
 
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -351,3 +353,24 @@ class InboundDelivery(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(index=True)
     acked_at: Mapped[datetime | None]
+
+
+class TemporaryGrant(Base):
+    """A group or policy granted for a time: taken away at `ends_at` by a revoke request, filed once
+    (by compare-and-set on `revoke_request_id`); the owner is offered Extend and I'm done before."""
+
+    __tablename__ = "temporary_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), index=True)  # the request that granted it
+    user_name: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "group" or "policy"
+    target: Mapped[str] = mapped_column(String(2048))  # the group's name or the policy's ARN
+    owner_id: Mapped[str] = mapped_column(String(32))
+    requester_id: Mapped[str] = mapped_column(String(32))
+    granted_at: Mapped[datetime]
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    reminded_at: Mapped[datetime | None]
+    revoke_request_id: Mapped[int | None] = mapped_column(ForeignKey("access_requests.id"))  # filed to take it away
+    ended_at: Mapped[datetime | None]
+    how_ended: Mapped[str | None] = mapped_column(String(200))  # in words: "its time ended", "given back", ...

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from bot.domain.facts import is_aws_managed, policy_name
 
 PLAN_FORMAT = 1
+HELD = "held now"  # the origin of what a changed user holds already and keeps: judged with what is added
 
 
 def canonical_json(value: Any) -> str:
@@ -45,6 +46,9 @@ class PlanKind(str, enum.Enum):
     EXPIRE = "expire"  # a user's expiry date came: disabled, as its approval said
     EXPIRE_DELETE = "expire_delete"  # the grace period after it ended: offboarded, as its approval said
     EXTEND = "extend"  # a later expiry date for a user: nothing changes in IAM
+    CHANGE = "change"  # groups, policies, console access or a key added to or taken from a user the bot made
+    REVOKE = "revoke"  # a time-bound grant taken away: its time ended, or its owner is done with it
+    EXTEND_GRANT = "extend_grant"  # a time-bound grant given a later end (granted again, judged again)
 
     @property
     def removal(self) -> bool:
@@ -65,6 +69,11 @@ class PlanKind(str, enum.Enum):
         return self in (PlanKind.OFFBOARD, PlanKind.EXPIRE_DELETE)
 
     @property
+    def grants(self) -> bool:
+        """May grant something to an existing user: the effective grant after it is judged, as for a new user."""
+        return self in (PlanKind.CHANGE, PlanKind.EXTEND_GRANT)
+
+    @property
     def credentials_only(self) -> bool:
         """New credentials for an existing user: nothing is granted, so the grant is not judged again."""
         return self in (PlanKind.ROTATE_KEY, PlanKind.RESET_PASSWORD, PlanKind.HELD_KEY)
@@ -76,6 +85,7 @@ class PlanKind(str, enum.Enum):
             PlanKind.ROTATE_KEY: "Key rotation request", PlanKind.RESET_PASSWORD: "Password reset request", PlanKind.HELD_KEY: "Held access key",
             PlanKind.DISABLE: "Disable request", PlanKind.OFFBOARD: "Offboarding request", PlanKind.DISABLE_NOW: "Disable request",
             PlanKind.EXPIRE: "Expiry", PlanKind.EXPIRE_DELETE: "Expiry: deletion", PlanKind.EXTEND: "Extension request",
+            PlanKind.CHANGE: "Change request", PlanKind.REVOKE: "Temporary grant ending", PlanKind.EXTEND_GRANT: "Grant extension request",
         }.get(self, "IAM user request")
 
     @property
@@ -86,7 +96,8 @@ class PlanKind(str, enum.Enum):
             PlanKind.DISABLE: "disabling of the user", PlanKind.OFFBOARD: "offboarding (the user is deleted)",
             PlanKind.DISABLE_NOW: "disabling of the user (its owner left)",
             PlanKind.EXPIRE: "disabling of the user (its expiry date came)", PlanKind.EXPIRE_DELETE: "deletion of the user (its expiry's grace period ended)",
-            PlanKind.EXTEND: "later expiry date",
+            PlanKind.EXTEND: "later expiry date", PlanKind.CHANGE: "change to the user",
+            PlanKind.REVOKE: "end of a temporary grant", PlanKind.EXTEND_GRANT: "longer temporary grant",
         }.get(self, "new IAM user")
 
 
@@ -129,6 +140,7 @@ class Step:
     tags: tuple[tuple[str, str], ...] = ()  # create_user, the bot's marker included
     boundary: str | None = None  # create_user
     document: str | None = None  # put_user_policy: the document's hash
+    lasts: str | None = None  # add_to_group, attach_policy: a time-bound grant's length or end (bot.domain.grants)
 
     @property
     def key(self) -> str:
@@ -137,7 +149,7 @@ class Step:
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"kind": self.kind.value}
-        for name in ("target", "origin", "path", "boundary", "document"):
+        for name in ("target", "origin", "path", "boundary", "document", "lasts"):
             value = getattr(self, name)
             if value not in (None, ""):
                 body[name] = value
@@ -155,6 +167,7 @@ class Step:
             tags=tuple((k, v) for k, v in body.get("tags") or ()),
             boundary=body.get("boundary"),
             document=body.get("document"),
+            lasts=body.get("lasts"),
         )
 
 
@@ -243,6 +256,10 @@ class Plan:
     grant: EffectiveGrant = field(default_factory=EffectiveGrant)
     copied_from: str | None = None  # the user whose permissions were read into the steps, if any
     expires_on: str | None = None  # YYYY-MM-DD: a new user's end (disabled that day), or an extension's new end
+    path: str | None = None  # an existing user's IAM path (a change): what rules match on, as a new user's create step
+    # What an existing user keeps untouched by a change ("group:<name>", "policy:<arn>", "console", "key"):
+    # judged with what is added, so rules see the user as it will be, not only the difference.
+    keeps: tuple[str, ...] = ()
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -257,6 +274,10 @@ class Plan:
             body["copied_from"] = self.copied_from
         if self.expires_on:  # absent when unset: the digests of plans made before expiry dates are unchanged
             body["expires_on"] = self.expires_on
+        if self.path:
+            body["path"] = self.path
+        if self.keeps:
+            body["keeps"] = list(self.keeps)
         return body
 
     @classmethod
@@ -271,6 +292,8 @@ class Plan:
             grant=EffectiveGrant.from_body(body.get("grant") or {}),
             copied_from=body.get("copied_from"),
             expires_on=body.get("expires_on"),
+            path=body.get("path"),
+            keeps=tuple(body.get("keeps") or ()),
         )
 
     @property
@@ -283,6 +306,11 @@ class Plan:
 
     def has(self, kind: StepKind) -> bool:
         return any(s.kind is kind for s in self.steps)
+
+    @property
+    def time_bound(self) -> tuple[Step, ...]:
+        """The steps that grant something for a time only."""
+        return tuple(s for s in self.steps if s.lasts and s.kind in (StepKind.ADD_TO_GROUP, StepKind.ATTACH_POLICY))
 
 
 def plan_digest(body: Mapping[str, Any]) -> str:

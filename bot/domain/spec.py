@@ -20,12 +20,17 @@ class RequestSpec:
     tags: tuple[tuple[str, str], ...] = ()
     permissions_boundary: str | None = None
     expires_on: str | None = None  # YYYY-MM-DD: disabled that day, deleted after a grace period unless extended
+    # A change to an existing user: what it takes away ("group:<name>", "policy:<arn>", "console", "key");
+    # `groups`, `policy_arns`, `console_access` and `access_key` are then what it adds.
+    remove: tuple[str, ...] = ()
+    grant_for: str | None = None  # the added groups and policies last only so long (bot.domain.grants); None: for good
 
     def to_payload(self) -> dict[str, Any]:
         data = asdict(self)
         data["groups"] = list(self.groups)
         data["policy_arns"] = list(self.policy_arns)
         data["tags"] = [list(t) for t in self.tags]
+        data["remove"] = list(self.remove)
         return data
 
     @classmethod
@@ -43,7 +48,13 @@ class RequestSpec:
             tags=tuple((k, v) for k, v in data.get("tags") or ()),
             permissions_boundary=data.get("permissions_boundary"),
             expires_on=data.get("expires_on"),
+            remove=tuple(data.get("remove") or ()),
+            grant_for=data.get("grant_for"),
         )
+
+    def removes(self, what: str) -> tuple[str, ...]:
+        """What a change takes away of one kind ("group", "policy"), by name or ARN."""
+        return tuple(r.split(":", 1)[1] for r in self.remove if r.startswith(what + ":"))
 
     @property
     def access_types(self) -> list[str]:

@@ -21,6 +21,21 @@ class MfaState:
 
 
 @dataclass(frozen=True)
+class TemporaryView:
+    """A group or policy a request granted for a time, still held (bot.requests.grants)."""
+
+    id: int
+    kind: str  # "group" or "policy"
+    target: str
+    ends_at: datetime
+    ending: bool = False  # its revoke request is on its way
+
+    @property
+    def label(self) -> str:
+        return self.target.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
 class RequestView:
     id: int
     short_id: str
@@ -47,6 +62,7 @@ class RequestView:
     kind: str = "create_user"  # bot.domain.plan.PlanKind's value
     mfa: MfaState | None = None  # a user this request created that is watched for MFA
     ends: datetime | None = None  # the end date of the user this request created, as it stands (extensions move it)
+    temporary: tuple[TemporaryView, ...] = ()  # what this request granted for a time and the user still holds
 
     @property
     def brings(self) -> str:

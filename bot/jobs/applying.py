@@ -32,7 +32,7 @@ from bot.jobs.delivery import Delivery
 from bot.jobs.queue import JobQueue, LeaseLost
 from bot.policy import gate
 from bot.policy.rulebook import Rulebook
-from bot.requests import expiries, planner, store, usecases
+from bot.requests import expiries, grants, planner, store, usecases
 from bot.workflows.announce import Announcer, Event
 from models import CredentialEnvelope, JobState, RequestState
 
@@ -152,6 +152,17 @@ class ApplyJob:
                 self._complete(job_id, request_id, "", plan)
                 self.announcer.announce(request_id, Event.EXTENDED)
                 return
+            if plan.kind.grants or plan.kind is PlanKind.REVOKE:
+                if not self._change(job_id, request_id, marker, plan, done):
+                    return  # IAM drifted: asked again
+                credentials = any(st.kind in CREDENTIAL_STEPS for st in plan.steps)
+                if credentials:
+                    self._credentials(job_id, plan, request_id=request_id, owner_id=owner_id, done=done)
+                told = self._complete(job_id, request_id, "", plan)
+                if credentials:
+                    self.delivery.deliver(request_id)  # as for a new user: sealed, to the owner, revealed once
+                self.announcer.announce(request_id, Event.REVOKED if plan.kind is PlanKind.REVOKE else Event.CHANGED, also=told)
+                return
             with self.sm.begin() as s:
                 documents = store.documents(s, [st.document for st in plan.steps if st.document])
             arn = ""
@@ -168,7 +179,7 @@ class ApplyJob:
                     arn = result or ""
                     self._step_done(job_id, step, arn=arn, boundary=step.boundary)
                 else:
-                    self._step_done(job_id, step)
+                    self._step_done(job_id, step, **({"lasts": step.lasts} if step.lasts else {}))
             self._credentials(job_id, plan, request_id=request_id, owner_id=owner_id, done=done)
             self._complete(job_id, request_id, arn, plan)
         except LeaseLost:
@@ -222,14 +233,27 @@ class ApplyJob:
         """Fail closed: a plan approved while a guardrail could not be checked is read again in full
         before anything is applied. Returns what changed (it goes back to its approvers, and the plan
         job judges it again); raises Undecided while IAM still will not show what is needed."""
-        if plan.kind.day_two:
+        if plan.kind.day_two and not plan.kind.grants:
             return []  # grants nothing new: nothing to judge again
         with self.sm.begin() as s:
             docs = store.documents(s, plan.grant.documents)
         if not gate.judge(self.rulebook, plan, docs, spec).undecided:
             return []
-        facts = planner.gather_facts(self.iam, spec, self.required)
-        fresh, fresh_docs = planner.plan_create_user(spec, facts, marker=marker, required=self.required, hold_key=self.rulebook.hold_keys_until_mfa)
+        if plan.kind.grants:  # a change approved while something could not be read: planned and judged again, whole
+            with self.sm.begin() as s:
+                creating = store.creating_request(s, user_name=plan.user_name)
+                creator = creating.short_id if creating is not None else ""
+            facts = planner.gather_change_facts(self.iam, self.iam.read_credentials, spec)
+            try:
+                if plan.kind is PlanKind.EXTEND_GRANT:
+                    fresh, fresh_docs = planner.plan_grant_extension(spec, facts, marker=creator, path=plan.path or "/", ends=spec.grant_for or "", expires_on=plan.expires_on)
+                else:
+                    fresh, fresh_docs = planner.plan_change(spec, facts, marker=creator, path=plan.path or "/", expires_on=plan.expires_on)
+            except planner.Unplannable as exc:
+                raise PlanFailed(str(exc)) from None
+        else:
+            facts = planner.gather_facts(self.iam, spec, self.required)
+            fresh, fresh_docs = planner.plan_create_user(spec, facts, marker=marker, required=self.required, hold_key=self.rulebook.hold_keys_until_mfa)
         verdict = gate.judge(self.rulebook, fresh, fresh_docs, spec)
         if verdict.undecided:
             raise Undecided(", ".join(verdict.undecided[:4]))
@@ -283,6 +307,57 @@ class ApplyJob:
                 raise PlanFailed(f"The approved plan's document for the inline policy {step.target} is missing from the database; submit a new request.")
             self.iam.put_inline_policy(user_name=user, name=step.target, document=document)
         return None
+
+    def _change(self, job_id: int, request_id: int, marker: str, plan: Plan, done: set[str]) -> bool:
+        """A change, a grant extended or a grant's end: its steps in order, each recorded once done.
+        Everything it grants is checked against IAM before the first step (a group gone or grown since
+        the approval stops it before anything changes), and again just before each; a failure after the
+        first step undoes what can be undone (`_revert`). False if it went back to its approvers."""
+        granting = [st for st in plan.steps if st.kind in (StepKind.ADD_TO_GROUP, StepKind.ATTACH_POLICY)]
+        for step in granting if not done else ():
+            if drift := self._drift(plan, step):
+                self._back_to_approvers(job_id, request_id, marker, plan.user_name, drift)
+                return False
+        for step in plan.steps:
+            if step.kind in CREDENTIAL_STEPS or step.key in done:
+                continue
+            try:
+                if step.kind in (StepKind.ADD_TO_GROUP, StepKind.ATTACH_POLICY):
+                    if drift := self._drift(plan, step):
+                        self._revert(job_id, plan)
+                        self._back_to_approvers(job_id, request_id, marker, plan.user_name, drift)
+                        return False
+                    self._apply(step, plan=plan, marker=marker, documents={})
+                    self._step_done(job_id, step, **({"lasts": step.lasts} if step.lasts else {}))
+                else:
+                    self._step_done(job_id, step, already_gone=not self._removal(step, plan.user_name))
+            except AwsError as exc:
+                if not exc.transient:
+                    self._revert(job_id, plan)
+                raise
+        return True
+
+    def _revert(self, job_id: int, plan: Plan) -> None:
+        """Put back the groups and policies this job added or took before it failed (best effort: a
+        failure here is logged and named in the failure); a deleted password or key cannot be put back."""
+        with self.sm.begin() as s:
+            done = set(self.queue.own(s, job_id).steps_done)
+        user = plan.user_name
+        undo = {
+            StepKind.ADD_TO_GROUP: lambda t: self.iam.remove_from_group(user_name=user, group=t),
+            StepKind.ATTACH_POLICY: lambda t: self.iam.detach_policy(user_name=user, policy_arn=t),
+            StepKind.REMOVE_FROM_GROUP: lambda t: self.iam.add_to_group(user_name=user, group=t),
+            StepKind.DETACH_POLICY: lambda t: self.iam.attach_policy(user_name=user, policy_arn=t),
+        }
+        for step in reversed(plan.steps):
+            if step.key in done and step.kind in undo and plan.kind is not PlanKind.REVOKE:
+                try:
+                    undo[step.kind](step.target)
+                    with self.sm.begin() as s:
+                        audit.record(s, action="reverted", actor=BOT_ACTOR, now=self.clock(), request_id=self.queue.own(s, job_id).request_id,
+                                     step=step.kind.value, target=step.target)
+                except AwsError as exc:
+                    log.warning("could not undo %s of %s: %s", step.kind.value, user, exc.code)
 
     def _remove(self, job_id: int, plan: Plan, done: set[str]) -> None:
         """Disable or offboard, step by step, each recorded once done, so a resumed job goes on where it
@@ -388,8 +463,10 @@ class ApplyJob:
 
     # ---------------------------------------------------------------- endings
 
-    def _complete(self, job_id: int, request_id: int, arn: str, plan: Plan) -> None:
-        now = self.clock()
+    def _complete(self, job_id: int, request_id: int, arn: str, plan: Plan) -> list[str]:
+        """Complete the request and put on record what follows from it; returns who else is told of it
+        (a grant's owner and requester, when its end was applied)."""
+        now, told = self.clock(), []
         with self.sm.begin() as s:
             job = self.queue.own(s, job_id)
             env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
@@ -413,7 +490,22 @@ class ApplyJob:
                 expiries.record(s, request_id=request_id, user_name=plan.user_name, owner_id=owner_id, expires_on=plan.expires_on, grace=self.expiry_grace)
             if completed and plan.kind is PlanKind.EXTEND and plan.expires_on:
                 expiries.extend(s, user_name=plan.user_name, expires_on=plan.expires_on, grace=self.expiry_grace)
+            if completed and plan.kind is PlanKind.CHANGE:
+                short_id = store.load_request(s, request_id).short_id
+                grants.taken_away(s, user_name=plan.user_name, steps=plan.steps, now=now, how=f"taken away by change {short_id}")
+                if plan.has(StepKind.CREATE_LOGIN_PROFILE):  # a console user now: watched for MFA as a new one is
+                    mfa.watch(s, request_id=request_id, user_name=plan.user_name, owner_id=owner_id, now=now)
+            if completed and plan.time_bound:
+                requester = store.load_request(s, request_id).requester_id
+                grants.record(s, plan=plan, request_id=request_id, owner_id=owner_id, requester_id=requester, now=now)
+            if completed and plan.kind is PlanKind.REVOKE:
+                given_back = store.load_request(s, request_id).requester_id != BOT_ACTOR
+                ended = grants.ended_by_revoke(s, revoke_request_id=request_id, now=now, how="given back early" if given_back else "its time ended")
+                told = list(dict.fromkeys(p for g in ended for p in (g.owner_id, g.requester_id)))
+            if completed and plan.kind.deletes:
+                grants.user_gone(s, user_name=plan.user_name, now=now)
             self.queue.finish(job)
+        return told
 
     def _undo(self, user_name: str, marker: str) -> tuple[bool, str]:
         """Remove what this request created (only a user carrying its marker); (removed, what went wrong)."""

@@ -8,6 +8,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from bot.common.constants import BOT_ACTOR
 from bot.common.logcontext import bind
 from bot.common.sql import SessionMaker
 from bot.domain.plan import Plan, PlanKind
@@ -17,7 +18,7 @@ from bot.iam.errors import AwsError
 from bot.policy import gate
 from bot.policy.gate import Verdict
 from bot.policy.rulebook import Rulebook
-from bot.requests import planner, store, usecases
+from bot.requests import expiries, grants, planner, store, usecases
 from bot.requests.planner import IamReader
 from bot.jobs.queue import JobQueue, LeaseLost
 from bot.workflows.announce import Announcer, Event
@@ -67,11 +68,14 @@ class PlanJob:
             kind, by_owner = PlanKind(req.kind), req.requester_id == req.owner_id
             creating = store.creating_request(s, user_name=req.user_name) if kind.day_two else None
             creator = creating.short_id if creating else ""
+            context = self._context(s, kind, req.user_name) if kind.grants else {}
+            if kind is PlanKind.REVOKE:
+                context["given_back"] = req.requester_id != BOT_ACTOR  # a person is done with it; else its time ended
             previous = store.plan_of(s, request_id=req.id, digest=req.plan_digest) if req.plan_digest else None
             drift = list(req.plan_changes or ())  # what the apply job saw change, if that is why we are here
         bind(request=marker)
         try:
-            plan, documents, verdict = self._plan(kind, spec, marker=marker, creator=creator, by_owner=by_owner)
+            plan, documents, verdict = self._plan(kind, spec, marker=marker, creator=creator, by_owner=by_owner, **context)
         except planner.Unplannable as exc:
             self._fail(job_id, request_id, str(exc))
             return
@@ -119,8 +123,38 @@ class PlanJob:
             self.wake()
         self.announcer.announce(request_id, event)
 
-    def _plan(self, kind: PlanKind, spec: RequestSpec, *, marker: str, creator: str, by_owner: bool) -> tuple[Plan, dict[str, Any], Verdict]:
+    @staticmethod
+    def _context(s: Any, kind: PlanKind, user_name: str) -> dict[str, Any]:
+        """What a change is planned with besides IAM: the user's time-bound grants and end date on record."""
+        end = expiries.current(s, user_name=user_name)
+        return {
+            "temporary": {(g.kind, g.target): f"{g.ends_at:%Y-%m-%d %H:%M} UTC" for g in grants.active(s, user_name=user_name)},
+            "expires_on": f"{end.expires_at:%Y-%m-%d}" if end is not None else None,
+        }
+
+    def _plan(
+        self, kind: PlanKind, spec: RequestSpec, *, marker: str, creator: str, by_owner: bool,
+        temporary: dict[tuple[str, str], str] | None = None, expires_on: str | None = None, given_back: bool = False,
+    ) -> tuple[Plan, dict[str, Any], Verdict]:
         """The request's plan, the documents it names and the verdict on it; Unplannable says why not, for people."""
+        if kind is PlanKind.REVOKE:
+            try:
+                facts = self.iam.read_credentials(spec.user_name)
+            except AwsError as exc:
+                if exc.code != "NoSuchEntity":
+                    raise
+                facts = None  # deleted meanwhile: nothing is left to take away, and that is not an error
+            plan = planner.plan_revoke(spec, facts, account=self.iam.account_id(), marker=creator, why=spec.reason)
+            return plan, {}, gate.judge_revoke(self.rulebook, plan, given_back=given_back)
+        if kind.grants:
+            facts = planner.gather_change_facts(self.iam, self.iam.read_credentials, spec)
+            if facts.iam.missing:
+                raise planner.Unplannable("The change names what IAM does not have: " + ", ".join(facts.iam.missing) + ". Ask again with current names.")
+            if kind is PlanKind.EXTEND_GRANT:
+                plan, documents = planner.plan_grant_extension(spec, facts, marker=creator, path=spec.path, ends=spec.grant_for or "", expires_on=expires_on)
+            else:
+                plan, documents = planner.plan_change(spec, facts, marker=creator, path=spec.path, temporary=temporary, expires_on=expires_on)
+            return plan, documents, gate.judge(self.rulebook, plan, documents, spec)  # the user's whole grant after it
         if kind.removal:
             plan = planner.plan_removal(kind, self.iam.read_removal(spec.user_name), account=self.iam.account_id(), marker=creator)
             return plan, {}, gate.judge_removal(self.rulebook, plan)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from bot.domain.plan import Plan, PlanKind
+from bot.domain.plan import Plan, PlanKind, StepKind
 from bot.domain.spec import RequestSpec
 from bot.policy import guardrails, risk
 from bot.policy.rulebook import Rule, Rulebook
@@ -88,7 +88,23 @@ def judge_extension(book: Rulebook, plan: Plan) -> Verdict:
     return Verdict(rule=choice.rule, auto=False, denial=None, undecided=(), risk=risk)
 
 
+# A time-bound grant's end: taking it away was approved with it. The owner's "I'm done" only gives back
+# what the owner asked to have for a while.
+GRANT_ENDED_RULE = Rule(name="grant-ended", auto_approve=True)
+GIVEN_BACK_RULE = Rule(name="given-back", auto_approve=True)
+
+
+def judge_revoke(book: Rulebook, plan: Plan, *, given_back: bool) -> Verdict:
+    """Taking away exactly what was granted for a time, when its time ends or its owner is done with it:
+    approved with the grant, so no person is asked again."""
+    what = ", ".join(f"`{s.target.rsplit('/', 1)[-1]}`" for s in plan.steps) or "nothing (the user is gone, or no longer the bot's)"
+    risk = {"flags": [], "summary": f"Takes away {what} from `{plan.user_name}`: " + ("its owner is done with it." if given_back else "its time ended.")}
+    return Verdict(rule=GIVEN_BACK_RULE if given_back else GRANT_ENDED_RULE, auto=True, denial=None, undecided=(), risk=risk)
+
+
 def judge(book: Rulebook, plan: Plan, documents: Mapping[str, Mapping[str, Any]], spec: RequestSpec) -> Verdict:
+    if plan.kind is PlanKind.REVOKE:
+        return judge_revoke(book, plan, given_back=False)
     if plan.kind is PlanKind.EXTEND:
         return judge_extension(book, plan)
     if plan.kind.removal:
@@ -97,9 +113,17 @@ def judge(book: Rulebook, plan: Plan, documents: Mapping[str, Mapping[str, Any]]
         return judge_credentials(book, plan, by_owner=False)  # the plan job judges the owner's own ask
     facts = risk.facts_from_plan(plan, documents)
     subject = Subject.of_plan(plan)
-    denial = guardrails.violation(book.guardrails, facts, tag_keys=subject.tag_keys) or guardrails.expiry_refusal(
-        book.guardrails, path=subject.path, groups=subject.groups, expires_on=plan.expires_on, today=None
-    )  # an end date the rules want, also where a copied group brings the need
+    added = [s for s in plan.steps if s.kind in (StepKind.ADD_TO_GROUP, StepKind.ATTACH_POLICY)]
+    denial = (
+        guardrails.violation(book.guardrails, facts, tag_keys=subject.tag_keys)
+        # an end date the rules want, also where a copied group brings the need, or a change adds it (its plan names the user's end)
+        or guardrails.expiry_refusal(book.guardrails, path=subject.path, groups=subject.groups, expires_on=plan.expires_on, today=None)
+        # what the rules grant only for a time, however it came to be added (copied, too)
+        or guardrails.grant_end_refusal(
+            book.guardrails, groups=[(s.target, s.lasts) for s in added if s.kind is StepKind.ADD_TO_GROUP],
+            policies=[(s.target, s.lasts) for s in added if s.kind is StepKind.ATTACH_POLICY], now=None,
+        )
+    )
     undecided = guardrails.undecided(book.guardrails, facts)
     findings = risk.escalation_of(facts)
     blockers = []

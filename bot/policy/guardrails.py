@@ -10,10 +10,11 @@ request is never approved automatically, and is not applied until it could be ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from bot.common.constants import MARKER_TAG
+from bot.domain import grants as lasting
 from bot.domain.facts import policy_name
 from bot.domain.spec import RequestSpec
 from bot.policy.documents import forbidden_grants, glob_match, policy_matches
@@ -37,6 +38,36 @@ class Guardrails:
     expiry_paths: tuple[str, ...] = ()
     expiry_groups: tuple[str, ...] = ()
     max_expiry_days: int | None = None  # an end date at most this many days ahead
+    # Time-bound grants: these groups (globs) and policies (ARN globs) only for a time; and no grant longer than this.
+    grant_end_groups: tuple[str, ...] = ()
+    grant_end_policies: tuple[str, ...] = ()
+    max_grant_hours: int | None = None
+    # Users the bot made outside its path prefix (before the prefix was set) that may still be changed: these path prefixes.
+    changeable_paths: tuple[str, ...] = ()
+
+
+def change_refusal(g: Guardrails, *, path: str, path_prefix: str) -> str | None:
+    """Only users under the bot's path prefix are changed, unless the rules name their path."""
+    if path.startswith(path_prefix) or any(path.startswith(p) for p in g.changeable_paths):
+        return None
+    return (f"`{path}` is outside `{path_prefix}`, where the bot changes users; this workspace's rules do not allow changes there "
+            "(guardrails.changeable_paths). Ask your AWS admins.")
+
+
+def grant_end_refusal(g: Guardrails, *, groups: Iterable[tuple[str, str | None]], policies: Iterable[tuple[str, str | None]], now: datetime | None) -> str | None:
+    """The rules' word on how long added groups and policies last, each given as (name or ARN, lasts):
+    one the rules grant only for a time has no end, or an end beyond the cap (`now` None: a date or
+    a moment is not judged, only the form's durations)."""
+    items = [("group", n, lasts) for n, lasts in groups] + [("policy", a, lasts) for a, lasts in policies]
+    for kind, name, lasts in items:
+        needs = any(glob_match(name, e) for e in g.grant_end_groups) if kind == "group" else policy_matches(name, g.grant_end_policies)
+        label = name if kind == "group" else policy_name(name)
+        if needs and not lasts:
+            return f"This workspace's rules grant {kind} `{label}` only for a time: pick how long under *For*."
+        if lasts and g.max_grant_hours is not None and (lasting.relative(lasts) or now is not None):
+            if lasting.longest(lasts, now=now or datetime.now(timezone.utc)) > timedelta(hours=g.max_grant_hours):
+                return f"A grant may last at most {g.max_grant_hours} hours here ({kind} `{label}`); pick a shorter time (it can be extended later)."
+    return None
 
 
 def expiry_required(g: Guardrails, *, path: str, groups: Iterable[str]) -> str | None:
@@ -131,6 +162,9 @@ def form_refusals(
         out.append(("tags", message))
     if message := expiry_refusal(g, path=spec.path, groups=spec.groups, expires_on=spec.expires_on, today=today):
         out.append(("expires", message))
+    start = datetime.combine(today, time(0, 0), tzinfo=timezone.utc) if today is not None else None
+    if message := grant_end_refusal(g, groups=[(x, spec.grant_for) for x in spec.groups], policies=[(p, spec.grant_for) for p in spec.policy_arns], now=start):
+        out.append(("grant_for", message))
     return out
 
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from bot.domain.plan import Granted, Plan, StepKind
+from bot.domain.plan import HELD, Granted, Plan, StepKind
 from bot.domain.spec import RequestSpec
 from bot.policy import escalation
 from bot.policy.documents import allowed_actions, glob_match
@@ -142,12 +142,14 @@ def facts_from_plan(plan: Plan, documents: Mapping[str, Mapping[str, Any]]) -> R
         doc = None if g.document is None else documents.get(g.document)
         return PolicyFact(name=g.name, arn=g.arn or "", aws_managed=g.aws_managed, document=dict(doc) if doc is not None else None)
 
-    groups = list(dict.fromkeys(s.target for s in plan.steps if s.kind is StepKind.ADD_TO_GROUP))
+    # A changed user is judged whole: the groups and policies it keeps (HELD) with those added.
+    kept = [k.split(":", 1)[1] for k in plan.keeps if k.startswith("group:")]
+    groups = list(dict.fromkeys([*(s.target for s in plan.steps if s.kind is StepKind.ADD_TO_GROUP), *kept]))
     return RiskFacts(
-        policies=tuple(fact(g) for g in plan.grant.direct if g.managed and not g.origin),
+        policies=tuple(fact(g) for g in plan.grant.direct if (g.managed and not g.origin) or g.origin == HELD),
         groups={group: tuple(fact(g) for g in plan.grant.via_group(group)) for group in groups},
         copy_from=plan.copied_from,
-        copied=tuple(fact(g) for g in plan.grant.direct if g.origin),
+        copied=tuple(fact(g) for g in plan.grant.direct if g.origin and g.origin != HELD),
         copied_groups=tuple(s.target for s in plan.steps if s.kind is StepKind.ADD_TO_GROUP and s.origin),
         unknown=plan.grant.unknown,
     )

@@ -211,6 +211,13 @@ def _tag_keys(value: Any, path: tuple[Any, ...], problems: _Problems) -> tuple[s
     return _strings(value, path, problems, what="a list of tag-key globs, such as team or cost-*") or ()
 
 
+def _path_prefixes(value: Any, path: tuple[Any, ...], problems: _Problems) -> tuple[str, ...]:
+    prefixes = _strings(value, path, problems) or () if value else ()
+    if bad := [p for p in prefixes if not (p.startswith("/") and p.endswith("/"))]:
+        problems.add(path, f"a path prefix starts and ends with /, such as /legacy/ (not {bad[0]})")
+    return tuple(prefixes)
+
+
 def _group_names(value: Any, path: tuple[Any, ...], problems: _Problems) -> tuple[str, ...]:
     """An allowlist of group names or globs (`*`, `?`: the bot's IAM policy lists them as ARNs); empty allows none."""
     if value == []:
@@ -275,7 +282,7 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
 
     guardrails = Guardrails()
     if (raw := top.get("guardrails")) is not None and (g := _mapping(raw, ("guardrails",), problems)) is not None:
-        _keys(g, ("guardrails",), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies", "allowed_tag_keys", "allowed_groups", "require_expiry", "max_expiry_days"), problems)
+        _keys(g, ("guardrails",), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies", "allowed_tag_keys", "allowed_groups", "require_expiry", "max_expiry_days", "require_grant_end", "max_grant_hours", "changeable_paths"), problems)
         expiry_paths: tuple[str, ...] = ()
         expiry_groups: tuple[str, ...] = ()
         if "require_expiry" in g and (e := _mapping(g["require_expiry"], ("guardrails", "require_expiry"), problems)) is not None:
@@ -285,6 +292,12 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
                 problems.add(("guardrails", "require_expiry", "paths"), f"a path prefix starts and ends with /, such as /contractors/ (not {bad[0]})")
             expiry_paths = tuple(paths)
             expiry_groups = _group_names(e.get("groups", []), ("guardrails", "require_expiry", "groups"), problems) if e.get("groups") else ()
+        end_groups: tuple[str, ...] = ()
+        end_policies: tuple[str, ...] = ()
+        if "require_grant_end" in g and (e := _mapping(g["require_grant_end"], ("guardrails", "require_grant_end"), problems)) is not None:
+            _keys(e, ("guardrails", "require_grant_end"), ("groups", "policies"), problems)
+            end_groups = _group_names(e.get("groups", []), ("guardrails", "require_grant_end", "groups"), problems) if e.get("groups") else ()
+            end_policies = _strings(e.get("policies", []), ("guardrails", "require_grant_end", "policies"), problems) or ()
         boundaries: list[tuple[str, str]] = []
         if "required_boundaries" in g and (b := _mapping(g["required_boundaries"], ("guardrails", "required_boundaries"), problems)) is not None:
             for prefix, arn in b.items():
@@ -307,6 +320,10 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
             expiry_paths=expiry_paths,
             expiry_groups=expiry_groups,
             max_expiry_days=_whole(g["max_expiry_days"], ("guardrails", "max_expiry_days"), problems, low=1, high=3650) if "max_expiry_days" in g else None,
+            grant_end_groups=end_groups,
+            grant_end_policies=end_policies,
+            changeable_paths=_path_prefixes(g.get("changeable_paths", []), ("guardrails", "changeable_paths"), problems),
+            max_grant_hours=_whole(g["max_grant_hours"], ("guardrails", "max_grant_hours"), problems, low=1, high=24 * 366) if "max_grant_hours" in g else None,
         )
 
     break_glass = None

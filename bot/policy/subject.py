@@ -46,12 +46,16 @@ class Subject:
     @classmethod
     def of_plan(cls, plan: Plan) -> Subject:
         create = plan.step(StepKind.CREATE_USER)
+        kept: dict[str, list[str]] = {}  # a changed user: what it keeps is judged with what it gets
+        for k in plan.keeps:
+            kind, _, name = k.partition(":")
+            kept.setdefault(kind, []).append(name)
         return cls(
-            path=(create.path if create and create.path else "/"),
-            console=plan.has(StepKind.CREATE_LOGIN_PROFILE) or plan.has(StepKind.RESET_PASSWORD),
-            key=plan.has(StepKind.CREATE_ACCESS_KEY) or plan.has(StepKind.ADD_ACCESS_KEY) or plan.has(StepKind.HOLD_ACCESS_KEY),
-            groups=tuple(s.target for s in plan.steps if s.kind is StepKind.ADD_TO_GROUP),
-            attached=tuple(s.target for s in plan.steps if s.kind is StepKind.ATTACH_POLICY),
+            path=(create.path if create and create.path else plan.path or "/"),
+            console=plan.has(StepKind.CREATE_LOGIN_PROFILE) or plan.has(StepKind.RESET_PASSWORD) or "console" in kept,
+            key=plan.has(StepKind.CREATE_ACCESS_KEY) or plan.has(StepKind.ADD_ACCESS_KEY) or plan.has(StepKind.HOLD_ACCESS_KEY) or "key" in kept,
+            groups=tuple(dict.fromkeys([*(s.target for s in plan.steps if s.kind is StepKind.ADD_TO_GROUP), *kept.get("group", ())])),
+            attached=tuple(dict.fromkeys([*(s.target for s in plan.steps if s.kind is StepKind.ATTACH_POLICY), *kept.get("policy", ())])),
             held=tuple(dict.fromkeys(g.arn for g in plan.grant.policies if g.arn)),
             inline=tuple(dict.fromkeys(g.name for g in plan.grant.policies if not g.managed)),
             copied_inline=tuple(s.target for s in plan.steps if s.kind is StepKind.PUT_USER_POLICY),

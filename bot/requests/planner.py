@@ -14,7 +14,7 @@ from typing import Any, Mapping, Protocol
 
 from bot.common.constants import MARKER_TAG
 from bot.domain.facts import CredentialFacts, GroupFacts, IamFacts, InlinePolicy, ManagedPolicy, RemovalFacts, UserFacts, policy_name
-from bot.domain.plan import EffectiveGrant, Granted, Plan, PlanKind, Step, StepKind, document_hash
+from bot.domain.plan import HELD, EffectiveGrant, Granted, Plan, PlanKind, Step, StepKind, document_hash
 from bot.domain.spec import RequestSpec
 from bot.iam.errors import AwsError
 
@@ -137,16 +137,17 @@ def plan_create_user(
     for p in required.policy_arns:
         policy_origin.setdefault(p, required.origin)
 
+    lasts = spec.grant_for  # only what was asked for is time-bound: never what is copied or required
     grants: list[Granted] = []
     for name, origin in group_origin.items():
-        steps.append(Step(StepKind.ADD_TO_GROUP, target=name, origin=origin))
+        steps.append(Step(StepKind.ADD_TO_GROUP, target=name, origin=origin, lasts=None if origin else lasts))
         group = facts.groups.get(name)
         for arn in group.attached if group else ():
             grants.append(managed(arn, group=name, origin=origin))
         for p in group.inline if group else ():
             grants.append(inline(p, group=name, origin=origin))
     for arn, origin in policy_origin.items():
-        steps.append(Step(StepKind.ATTACH_POLICY, target=arn, origin=origin))
+        steps.append(Step(StepKind.ATTACH_POLICY, target=arn, origin=origin, lasts=None if origin else lasts))
         grants.append(managed(arn, origin=origin))
     for p in copied.inline if copied else ():
         g = inline(p, origin=from_copy)
@@ -258,3 +259,152 @@ def plan_extension(facts: CredentialFacts, *, account: str, marker: str, expires
     """A later end date for a user the bot created (for request `marker`): nothing changes in IAM. Pure."""
     _same_user(facts.user_name, found=facts.marker, marker=marker)
     return Plan(kind=PlanKind.EXTEND, account=account, user_name=facts.user_name, steps=(), expires_on=expires_on)
+
+
+# ---------------------------------------------------------------- a change to an existing user
+
+
+@dataclass(frozen=True)
+class ChangeFacts:
+    """What a change is planned on: the user's permissions and credentials, and the groups and
+    policies it would hold afterwards (read as for a new user)."""
+
+    user: UserFacts
+    credentials: CredentialFacts
+    iam: IamFacts
+
+
+def gather_change_facts(iam: IamReader, credentials: Any, spec: RequestSpec) -> ChangeFacts:
+    """Read the user (NoSuchEntity if it is gone: raised), then every group and policy it would hold."""
+    user = iam.read_user(spec.user_name)
+    creds = credentials(spec.user_name)
+    removed_groups, removed_policies = set(spec.removes("group")), set(spec.removes("policy"))
+    after = RequestSpec(
+        user_name=spec.user_name, console_access=False, access_key=False, owner_id=spec.owner_id, reason="",
+        groups=tuple(dict.fromkeys([*(g for g in user.groups if g not in removed_groups), *spec.groups])),
+        policy_arns=tuple(dict.fromkeys([*(p for p in user.attached if p not in removed_policies), *spec.policy_arns])),
+        permissions_boundary=user.boundary,
+    )
+    return ChangeFacts(user=user, credentials=creds, iam=gather_facts(iam, after))
+
+
+def plan_change(
+    spec: RequestSpec, facts: ChangeFacts, *, marker: str, path: str, temporary: Mapping[tuple[str, str], str] | None = None,
+    expires_on: str | None = None,
+) -> tuple[Plan, dict[str, Mapping[str, Any]]]:
+    """The difference a change makes to a user the bot created (for request `marker`), and the user's
+    whole effective grant afterwards, kept and added alike (judged as a new user's is). Pure.
+    `expires_on`: the user's end date on record, named so the rules that want one for what is added see it.
+
+    Groups and policies taken away come first, so the user never holds the old and the new together;
+    then those added; then the console password or keys deleted (what cannot be put back); new
+    credentials last, as for a new user. `temporary`: the user's time-bound grants now, (kind, target) -> end, in words.
+    Unplannable if nothing would change, or what is asked cannot be done as IAM stands.
+    """
+    user, creds, name = facts.user, facts.credentials, spec.user_name
+    _same_user(name, found=creds.marker, marker=marker)
+    for kind, asked, held in (("group", spec.groups, user.groups), ("policy", spec.policy_arns, user.attached)):
+        for target in asked:
+            if target in held and (ends := (temporary or {}).get((kind, target))):
+                label = target if kind == "group" else policy_name(target)
+                raise Unplannable(f"`{name}` has `{label}` for a time already (until {ends}). Extend that grant (Home, or the reminder before it ends) instead.")
+    if spec.access_key and creds.keys and "key" not in spec.remove:
+        raise Unplannable(f"`{name}` already has an access key ({creds.keys[0].key_id}). A new one replacing it is a rotation: `/iam rotate-key {name}`.")
+    if spec.grant_for and not (set(spec.groups) - set(user.groups) or set(spec.policy_arns) - set(user.attached)):
+        raise Unplannable(f"A time limit applies to groups and policies the change adds, and `{name}` already has every one asked for.")
+
+    removed_groups = [g for g in spec.removes("group") if g in user.groups]
+    removed_policies = [p for p in spec.removes("policy") if p in user.attached]
+    added_groups = [g for g in spec.groups if g not in user.groups]
+    added_policies = [p for p in spec.policy_arns if p not in user.attached]
+    steps = [Step(StepKind.REMOVE_FROM_GROUP, g) for g in removed_groups] + [Step(StepKind.DETACH_POLICY, p) for p in removed_policies]
+    steps += [Step(StepKind.ADD_TO_GROUP, g, lasts=spec.grant_for) for g in added_groups]
+    steps += [Step(StepKind.ATTACH_POLICY, p, lasts=spec.grant_for) for p in added_policies]
+    # What cannot be put back comes after what can: a change that fails before it is undone whole.
+    if "console" in spec.remove and creds.console:
+        steps.append(Step(StepKind.DELETE_LOGIN_PROFILE))
+    removed_keys = [k.key_id for k in creds.keys] if "key" in spec.remove else []
+    steps += [Step(StepKind.DELETE_ACCESS_KEY, k) for k in removed_keys]
+    if spec.console_access and not creds.console:
+        steps.append(Step(StepKind.CREATE_LOGIN_PROFILE))
+    if spec.access_key and (not creds.keys or removed_keys):
+        steps.append(Step(StepKind.ADD_ACCESS_KEY))  # no key kept: one found after a try is this request's own, lost
+    if not steps:
+        raise Unplannable(f"Nothing would change: `{name}` already has everything the change adds and none of what it takes away.")
+
+    kept_groups = [g for g in user.groups if g not in removed_groups]
+    kept_policies = [p for p in user.attached if p not in removed_policies]
+    keeps = [*(f"group:{g}" for g in kept_groups), *(f"policy:{p}" for p in kept_policies)]
+    if creds.console and "console" not in spec.remove:
+        keeps.append("console")
+    if creds.keys and not removed_keys:
+        keeps.append("key")
+    grant, documents = _granted_after(
+        facts.iam, groups=[(g, HELD) for g in kept_groups] + [(g, "") for g in added_groups],
+        policies=[(p, HELD) for p in kept_policies] + [(p, "") for p in added_policies], inline=user.inline, boundary=user.boundary,
+    )
+    return Plan(kind=PlanKind.CHANGE, account=facts.iam.account, user_name=name, steps=tuple(steps), grant=grant, path=path, keeps=tuple(keeps),
+                expires_on=expires_on), documents
+
+
+def _granted_after(
+    facts: IamFacts, *, groups: list[tuple[str, str]], policies: list[tuple[str, str]], inline: tuple[InlinePolicy, ...], boundary: str | None,
+) -> tuple[EffectiveGrant, dict[str, Mapping[str, Any]]]:
+    """Everything a user holds with these groups, direct policies, inline policies and boundary, each
+    with the origin given (HELD: it has it now), read from `facts`."""
+    documents: dict[str, Mapping[str, Any]] = {}
+
+    def keep(document: Mapping[str, Any] | None) -> str | None:
+        if document is None:
+            return None
+        documents[h := document_hash(document)] = document
+        return h
+
+    def managed(arn: str, *, group: str | None = None, origin: str = "") -> Granted:
+        p = facts.policies.get(arn) or ManagedPolicy(arn=arn)
+        return Granted(name=p.name, group=group, arn=arn, version=p.version, document=keep(p.document), origin=origin)
+
+    out: list[Granted] = []
+    for group_name, origin in groups:
+        group = facts.groups.get(group_name)
+        out += [managed(arn, group=group_name, origin=origin) for arn in (group.attached if group else ())]
+        out += [Granted(name=p.name, group=group_name, document=keep(p.document), origin=origin) for p in (group.inline if group else ())]
+    out += [managed(arn, origin=origin) for arn, origin in policies]
+    out += [Granted(name=p.name, document=keep(p.document), origin=HELD) for p in inline]
+    grant = EffectiveGrant(policies=tuple(out), boundary=managed(boundary, origin=HELD) if boundary else None, unknown=facts.unknown)
+    return grant, documents
+
+
+def plan_grant_extension(
+    spec: RequestSpec, facts: ChangeFacts, *, marker: str, path: str, ends: str, expires_on: str | None = None
+) -> tuple[Plan, dict[str, Mapping[str, Any]]]:
+    """A time-bound grant kept until `ends` (a moment, bot.domain.grants.moment): its group or policy
+    granted again (IAM takes that as a no-op if it is still there) with the new end, and the user's
+    whole grant judged again, as a change's is. Pure."""
+    user, creds, name = facts.user, facts.credentials, spec.user_name
+    _same_user(name, found=creds.marker, marker=marker)
+    steps = [Step(StepKind.ADD_TO_GROUP, g, lasts=ends) for g in spec.groups] + [Step(StepKind.ATTACH_POLICY, p, lasts=ends) for p in spec.policy_arns]
+    kept_groups = [g for g in user.groups if g not in spec.groups]
+    kept_policies = [p for p in user.attached if p not in spec.policy_arns]
+    keeps = [*(f"group:{g}" for g in kept_groups), *(f"policy:{p}" for p in kept_policies)]
+    keeps += (["console"] if creds.console else []) + (["key"] if creds.keys else [])
+    grant, documents = _granted_after(
+        facts.iam, groups=[(g, HELD) for g in kept_groups] + [(g, "") for g in spec.groups],
+        policies=[(p, HELD) for p in kept_policies] + [(p, "") for p in spec.policy_arns], inline=user.inline, boundary=user.boundary,
+    )
+    return Plan(kind=PlanKind.EXTEND_GRANT, account=facts.iam.account, user_name=name, steps=tuple(steps), grant=grant, path=path, keeps=tuple(keeps),
+                expires_on=expires_on), documents
+
+
+def plan_revoke(spec: RequestSpec, facts: CredentialFacts | None, *, account: str, marker: str, why: str) -> Plan:
+    """Take away exactly the time-bound grants a revoke request names (spec.remove), nothing else. Pure.
+
+    Each is a step even if it was removed by hand meanwhile (the apply job records it as already
+    gone); a user deleted (`facts` None) or replaced by hand meanwhile gets no step: there is nothing
+    of the bot's left to take away.
+    """
+    if facts is None or facts.marker != marker:
+        return Plan(kind=PlanKind.REVOKE, account=account, user_name=spec.user_name, steps=())
+    steps = [Step(StepKind.REMOVE_FROM_GROUP, g, origin=why) for g in spec.removes("group")]
+    steps += [Step(StepKind.DETACH_POLICY, p, origin=why) for p in spec.removes("policy")]
+    return Plan(kind=PlanKind.REVOKE, account=account, user_name=spec.user_name, steps=tuple(steps))

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from bot.common.errors import Refused
 from bot.domain.plan import Plan, plan_digest
 from bot.domain.spec import RequestSpec
-from bot.domain.views import MfaState, RequestView
+from bot.domain.views import MfaState, RequestView, TemporaryView
 from bot.policy import approval
+from bot.requests import grants
 from models import AccessRequest, ApprovalMessage, Decision, Job, JobKind, JobState, MfaWatch, PolicyDocument, RequestState, UserExpiry
 from models import Plan as PlanRow
 
@@ -44,6 +45,8 @@ def spec_columns(spec: RequestSpec) -> dict[str, Any]:
         "permissions_boundary": spec.permissions_boundary,
         "reason": spec.reason,
         "user_expires_on": spec.expires_on,
+        "removals": list(spec.remove) or None,
+        "grant_for": spec.grant_for,
     }
 
 
@@ -61,6 +64,8 @@ def spec_of(req: AccessRequest) -> RequestSpec:
         tags=tuple((k, v) for k, v in (req.tags or {}).items()),
         permissions_boundary=req.permissions_boundary,
         expires_on=req.user_expires_on,
+        remove=tuple(req.removals or ()),
+        grant_for=req.grant_for,
     )
 
 
@@ -241,6 +246,10 @@ def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: boo
         for w in session.scalars(select(MfaWatch).where(MfaWatch.request_id.in_(ids), MfaWatch.gone_at.is_(None)))
     }
     ends = {e.request_id: e.expires_at for e in session.scalars(select(UserExpiry).where(UserExpiry.request_id.in_(ids)))}
+    temporary = {
+        request_id: tuple(TemporaryView(id=g.id, kind=g.kind, target=g.target, ends_at=g.ends_at, ending=g.revoke_request_id is not None) for g in rows)
+        for request_id, rows in grants.of_requests(session, ids).items()
+    }
     out = []
     for req in reqs:
         approvals = approval.distinct_approvals((who, ok) for digest, who, ok in decided[req.id] if digest == req.plan_digest)
@@ -272,6 +281,7 @@ def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: boo
                 kind=req.kind,
                 mfa=mfa.get(req.id),
                 ends=ends.get(req.id),
+                temporary=temporary.get(req.id, ()),
             )
         )
     return out

@@ -7,6 +7,7 @@ the edge) opens the transaction, so a use case and its audit event land together
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
@@ -24,9 +25,9 @@ from bot.domain.spec import RequestSpec
 from bot.policy import approval, gate
 from bot.policy.gate import Verdict
 from bot.policy.rulebook import Evaluation, Rulebook
-from bot.requests import expiries, store
+from bot.requests import expiries, grants, store
 from bot.requests.lifecycle import transition
-from models import AccessRequest, CredentialEnvelope, Decision, JobKind, RequestDraft, RequestState
+from models import AccessRequest, CredentialEnvelope, Decision, JobKind, RequestDraft, RequestState, TemporaryGrant
 
 S = RequestState
 _ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: easy to read aloud
@@ -184,7 +185,7 @@ def file_extension_request(session: Session, *, actor_id: str, user_name: str, i
 def _ask_about_user(
     session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime, not_ours: str, may: str,
     beside: int | None = None, reason: str | Callable[[AccessRequest], str] = "", expires_on: str | None = None,
-    check: Callable[[AccessRequest], None] | None = None,
+    check: Callable[[AccessRequest], None] | None = None, spec: Callable[[AccessRequest], RequestSpec] | None = None,
 ) -> AccessRequest:
     """A day-two request about a user the bot created: only for such a user, asked by its owner or an
     approver, with no other request for it open (but `beside`); `check` refuses what else the kind needs."""
@@ -198,17 +199,27 @@ def _ask_about_user(
     if (dup := store.open_request_for_name(session, user_name=user_name, besides=beside)) is not None:
         raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
     said = reason(creating) if callable(reason) else reason
-    req = _day_two_request(session, kind=kind, requester_id=actor_id, creating=creating, now=now, reason=said, expires_on=expires_on)
-    details = {"expires_on": expires_on} if expires_on else {}
+    asked = spec(creating) if spec is not None else None
+    req = _day_two_request(session, kind=kind, requester_id=actor_id, creating=creating, now=now, reason=said, expires_on=expires_on, spec=asked)
+    details: dict[str, Any] = {"expires_on": expires_on} if expires_on else {}
+    if asked is not None:  # a change: what it adds and takes away, as asked
+        details.update(access=asked.access_types, groups=list(asked.groups), policies=list(asked.policy_arns), remove=list(asked.remove),
+                       grant_for=asked.grant_for)
     audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name,
                  owner=creating.owner_id, **details)
     return req
 
 
 def _day_two_request(
-    session: Session, *, kind: str, requester_id: str, creating: AccessRequest, now: datetime, reason: str = "", expires_on: str | None = None
+    session: Session, *, kind: str, requester_id: str, creating: AccessRequest, now: datetime, reason: str = "", expires_on: str | None = None,
+    spec: RequestSpec | None = None,
 ) -> AccessRequest:
+    """`spec`: what a change or a grant's end asks (else the kind says it: a key, a password, nothing)."""
     what = "a " + PlanKind(kind).brings
+    spec = spec or RequestSpec(
+        user_name=creating.user_name, console_access=kind == "reset_password", access_key=kind in ("rotate_key", "held_key"),
+        owner_id=creating.owner_id, reason=reason or f"{what[0].upper()}{what[1:]} (day two)", path=creating.path, expires_on=expires_on,
+    )
     req = AccessRequest(
         short_id=new_short_id(),
         kind=kind,
@@ -223,16 +234,87 @@ def _day_two_request(
         next_reminder_at=None,
         reminders_sent=0,
         break_glass=False,
-        **store.spec_columns(
-            RequestSpec(
-                user_name=creating.user_name, console_access=kind == "reset_password", access_key=kind in ("rotate_key", "held_key"),
-                owner_id=creating.owner_id, reason=reason or f"{what[0].upper()}{what[1:]} (day two)", path=creating.path, expires_on=expires_on,
-            )
-        ),
+        **store.spec_columns(spec),
     )
     session.add(req)
     session.flush()
     store.enqueue_job(session, request_id=req.id, kind=JobKind.PLAN, now=now)
+    return req
+
+
+# ---------------------------------------------------------------- day two: change a user, grants for a time
+
+
+def file_change_request(
+    session: Session, *, actor_id: str, is_approver: bool, change: RequestSpec, now: datetime, expires_at: datetime | None = None
+) -> AccessRequest:
+    """Ask to change a user the bot created (`change`: what it adds and takes away): its owner or an
+    approver may ask; the plan job reads IAM, plans the difference and judges the user's whole grant after it."""
+
+    def fill(creating: AccessRequest) -> RequestSpec:
+        return replace(change, user_name=creating.user_name, owner_id=creating.owner_id, path=creating.path,
+                       permissions_boundary=creating.permissions_boundary, copy_from=None, tags=(), expires_on=None)
+
+    req = _ask_about_user(
+        session, kind="change", actor_id=actor_id, user_name=change.user_name, is_approver=is_approver, now=now,
+        not_ours="so the bot does not change it: a user made by hand is changed by hand, by your AWS admins.", may="change it", spec=fill,
+    )
+    req.expires_at = expires_at  # unanswered, it expires like a new user's request
+    return req
+
+
+def file_grant_extension(
+    session: Session, *, actor_id: str, grant_id: int, is_approver: bool, ends: str, now: datetime, expires_at: datetime | None = None
+) -> AccessRequest:
+    """Ask to keep a time-bound grant until `ends` (a moment): a new request, planned and judged like a change."""
+    grant = session.get(TemporaryGrant, grant_id)
+    if grant is None or grant.ended_at is not None:
+        raise Refused("That temporary grant has ended already. To have it again, ask for it with `/iam change`.")
+    if grant.revoke_request_id is not None:
+        raise Refused("That temporary grant is being taken away now; ask for it again with `/iam change` once it is done.")
+    if actor_id not in (grant.owner_id, grant.requester_id) and not is_approver:
+        raise Refused(f"Only the owner <@{grant.owner_id}>, who asked for it, or an approver can extend this grant.")
+    label = grant.target.rsplit("/", 1)[-1]
+
+    def fill(creating: AccessRequest) -> RequestSpec:
+        return RequestSpec(
+            user_name=creating.user_name, console_access=False, access_key=False, owner_id=creating.owner_id, path=creating.path,
+            reason=f"Keep {grant.kind} `{label}` until {ends.replace('T', ' ').replace('Z', ' UTC')} (it was to end {grant.ends_at:%Y-%m-%d %H:%M} UTC).",
+            groups=(grant.target,) if grant.kind == "group" else (), policy_arns=(grant.target,) if grant.kind == "policy" else (),
+            permissions_boundary=creating.permissions_boundary, grant_for=ends,
+        )
+
+    req = _ask_about_user(
+        session, kind="extend_grant", actor_id=actor_id, user_name=grant.user_name, is_approver=True, now=now,
+        not_ours="so it has no grant the bot could extend.", may="extend it", spec=fill,
+    )
+    req.expires_at = expires_at
+    return req
+
+
+def file_revoke_request(session: Session, *, grant_ids: list[int], actor_id: str, now: datetime, why: str) -> AccessRequest | None:
+    """Take away time-bound grants of one user: their time ended (`actor_id` the bot) or their owner is done
+    with them. Each grant is claimed by compare-and-set, so of several replicas (or clicks) one files it;
+    None if none was left to claim. Filed beside any other open request for the user: an end is kept on time."""
+    rows = [g for g in (session.get(TemporaryGrant, i) for i in grant_ids) if g is not None and g.ended_at is None and g.revoke_request_id is None]
+    if not rows:
+        return None
+    user_name = rows[0].user_name
+    creating = store.load_request(session, rows[0].request_id)
+    creator = store.creating_request(session, user_name=user_name)
+    spec = RequestSpec(
+        user_name=user_name, console_access=False, access_key=False, owner_id=rows[0].owner_id, reason=why, path=creating.path,
+        remove=tuple(f"{g.kind}:{g.target}" for g in rows),
+    )
+    # The bot's hold on the user is named by the request that created it (a change's grant, too); gone: nothing to take.
+    anchor = creator or creating
+    req = _day_two_request(session, kind="revoke", requester_id=actor_id, creating=anchor, now=now, spec=spec)
+    claimed = [g.id for g in rows if compare_and_set(session, TemporaryGrant, where=[TemporaryGrant.id == g.id, TemporaryGrant.revoke_request_id.is_(None)],
+                                                       values={"revoke_request_id": req.id})]
+    if len(claimed) != len(rows):  # another replica or click took some meanwhile: file nothing, the caller's transaction rolls back
+        raise Refused("Someone else is taking that grant away already.")
+    audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind="revoke", user_name=user_name,
+                 owner=rows[0].owner_id, grants=[f"{g.kind}:{g.target}" for g in rows], why=why)
     return req
 
 
@@ -319,6 +401,7 @@ def fail_planning(session: Session, *, request_id: int, reason: str, now: dateti
     """The request cannot be done as asked (it names something IAM does not have)."""
     if not transition(session, request_id=request_id, src=S.SUBMITTED, dst=S.FAILED, now=now, failure_reason=reason):
         return False
+    grants.release(session, revoke_request_id=request_id)  # a grant's end that failed is tried again, never forgotten
     audit.record(session, action="failed", actor=BOT_ACTOR, now=now, request_id=request_id, stage="plan", reason=reason)
     return True
 
@@ -558,6 +641,7 @@ def complete(session: Session, *, request_id: int, arn: str, now: datetime) -> b
 def fail(session: Session, *, request_id: int, reason: str, code: str, aws_request_id: str | None, rolled_back: bool, now: datetime) -> bool:
     if not transition(session, request_id=request_id, src=S.PROVISIONING, dst=S.FAILED, now=now, failure_reason=reason):
         return False
+    grants.release(session, revoke_request_id=request_id)
     audit.record(session, action="failed", actor=BOT_ACTOR, now=now, request_id=request_id, code=code, aws_request_id=aws_request_id, rolled_back=rolled_back)
     return True
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, Mapping
 
+from bot.domain import grants as lasting
 from bot.domain.spec import RequestSpec
 
 # Patterns are used with fullmatch: `$` would also accept a trailing newline.
@@ -36,6 +38,8 @@ class RawForm:
     owner_id: str = ""
     reason: str = ""
     expires: str = ""  # YYYY-MM-DD from the date picker; "" for none
+    grant_for: str = ""  # "For": forever, 1h, 4h, 1d, 1w or until; "" for none
+    grant_until: str = ""  # "Until": YYYY-MM-DD, with grant_for "until"
 
 
 def user_name_error(name: str) -> str | None:
@@ -106,6 +110,68 @@ def expiry_error(value: str, *, today: date | None) -> str | None:
     return None
 
 
+def grant_for_value(choice: str, until: str, *, today: date | None, adds: bool) -> tuple[str | None, dict[str, str]]:
+    """The "For" and "Until" fields as a grant's length (bot.domain.grants), or field errors."""
+    choice, until = choice.strip(), until.strip()
+    if choice in ("", "forever"):
+        return None, ({"grant_until": "Choose \"Until the date below\" under For to use this date, or clear it."} if until else {})
+    if not adds:
+        return None, {"grant_for": "For applies to the groups and policies this adds, and it adds none: choose For good, or add one."}
+    if choice in lasting.DURATIONS:
+        return choice, {}
+    if choice != "until":
+        return None, {"grant_for": "Pick one of the choices."}
+    if not until:
+        return None, {"grant_until": "Pick the date the groups and policies are taken away."}
+    try:
+        day = date.fromisoformat(until)
+    except ValueError:
+        return None, {"grant_until": "Pick the date from the calendar."}
+    if today is not None and day <= today:
+        return None, {"grant_until": "Pick a date after today: that day begins the end of the grant (a date passed would end it at once)."}
+    return until, {}
+
+
+def validate_change(form: RawForm, *, had: Mapping[str, Any], today: date | None = None) -> tuple[RequestSpec | None, dict[str, str]]:
+    """The change modal as a change spec: what it adds and takes away compared with what the user had
+    when the modal was filled in (`had`: groups g, policies p, console c, key k), or field errors."""
+    errors: dict[str, str] = {}
+    groups = tuple(dict.fromkeys(g.strip() for g in form.groups if g.strip()))
+    if any(not GROUP_NAME_RE.fullmatch(g) for g in groups):
+        errors["groups"] = "Pick groups from the list."
+    elif len(groups) > MAX_GROUPS:
+        errors["groups"] = f"IAM allows a user in at most {MAX_GROUPS} groups; pick fewer."
+    policies = tuple(dict.fromkeys(p.strip() for p in form.policy_arns if p.strip()))
+    if any(not POLICY_ARN_RE.fullmatch(p) for p in policies):
+        errors["policies"] = "Pick managed policies from the list."
+    elif len(policies) > MAX_POLICIES:
+        errors["policies"] = f"IAM allows at most {MAX_POLICIES} managed policies on a user; use a group instead."
+    reason = form.reason.strip()
+    if not reason:
+        errors["reason"] = "Say why the change is needed; approvers decide on it."
+    elif len(reason) > MAX_REASON:
+        errors["reason"] = f"Keep the reason under {MAX_REASON} characters."
+    had_groups, had_policies = list(had.get("g") or ()), list(had.get("p") or ())
+    console, key = "console" in form.access_types, "access_key" in form.access_types
+    added_groups = tuple(g for g in groups if g not in had_groups)
+    added_policies = tuple(p for p in policies if p not in had_policies)
+    remove = [*(f"group:{g}" for g in had_groups if g not in groups), *(f"policy:{p}" for p in had_policies if p not in policies)]
+    if had.get("c") and not console:
+        remove.append("console")
+    if had.get("k") and not key:
+        remove.append("key")
+    grant_for, problems = grant_for_value(form.grant_for, form.grant_until, today=today, adds=bool(added_groups or added_policies))
+    errors.update(problems)
+    if not errors and not (added_groups or added_policies or remove or (console and not had.get("c")) or (key and not had.get("k"))):
+        errors["groups"] = "Nothing changes: add or remove a group or a policy, or tick or untick an access type."
+    if errors:
+        return None, errors
+    return RequestSpec(
+        user_name=str(had.get("u") or ""), console_access=console and not had.get("c"), access_key=key and not had.get("k"), owner_id="",
+        reason=reason, groups=added_groups, policy_arns=added_policies, remove=tuple(remove), grant_for=grant_for,
+    ), {}
+
+
 def validate_form(form: RawForm, *, today: date | None = None) -> tuple[RequestSpec | None, dict[str, str]]:
     """Return (spec, {}) for a valid form, else (None, {field: message}). `today` judges the end date."""
     errors: dict[str, str] = {}
@@ -164,6 +230,8 @@ def validate_form(form: RawForm, *, today: date | None = None) -> tuple[RequestS
     expires = form.expires.strip() or None
     if expires is not None and (e := expiry_error(expires, today=today)):
         errors["expires"] = e
+    grant_for, problems = grant_for_value(form.grant_for, form.grant_until, today=today, adds=bool(groups or policies))
+    errors.update(problems)
 
     if errors:
         return None, errors
@@ -181,6 +249,7 @@ def validate_form(form: RawForm, *, today: date | None = None) -> tuple[RequestS
             tags=tags,
             permissions_boundary=boundary,
             expires_on=expires,
+            grant_for=grant_for,
         ),
         {},
     )

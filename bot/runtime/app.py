@@ -29,6 +29,7 @@ from bot.jobs.applying import ApplyJob
 from bot.jobs.delivery import Delivery
 from bot.jobs.housekeeping import Housekeeping
 from bot.jobs.expiry import Expiries
+from bot.jobs.grant_ends import GrantEnds
 from bot.jobs.key_retirement import KeyRetirements
 from bot.jobs.mfa_watch import MfaWatcher
 from bot.jobs.planning import PlanJob
@@ -51,6 +52,7 @@ from bot.workflows.audit_anchor import AuditAnchoring
 from bot.workflows.credential_requests import CredentialRequests
 from bot.workflows.audit_export import AuditExport
 from bot.workflows.decisions import Decisions
+from bot.workflows.changes import Changes
 from bot.workflows.departures import Departures
 from bot.workflows.extensions import Extensions
 from bot.workflows.hygiene import Hygiene
@@ -100,6 +102,8 @@ class Components:
     departures: Departures
     extensions: Extensions
     expiries: Expiries
+    changes: Changes
+    grant_ends: GrantEnds
     mfa_watcher: MfaWatcher
     schedules: list[Schedule]
 
@@ -108,6 +112,7 @@ class Components:
         return handlers.Services(
             form=self.form, decisions=self.decisions, reveal=self.reveal, status=self.status, audit_export=self.audit_export, notifier=self.notifier,
             keys=self.owner_keys, credential_requests=self.credential_requests, hygiene=self.hygiene, removals=self.removals, departures=self.departures, extensions=self.extensions,
+            changes=self.changes,
         )
 
 
@@ -219,6 +224,11 @@ def build(
     departures = Departures(sessionmaker=sm, directory=directory, clock=clock, wake=wake)
     extensions = Extensions(sessionmaker=sm, rulebook=rulebook, is_approver=status.is_approver, clock=clock, wake=wake)
     expiries = Expiries(sessionmaker=sm, notifier=notifier, directory=directory, default_approvers=rulebook.default_approvers, clock=clock, wake=wake)
+    changes = Changes(
+        sessionmaker=sm, iam=iam, notifier=notifier, rulebook=rulebook, requesters=requesters, is_approver=status.is_approver,
+        path_prefix=settings.user_path_prefix, request_ttl=request_ttl, clock=clock, wake=wake,
+    )
+    grant_ends = GrantEnds(sessionmaker=sm, notifier=notifier, clock=clock, wake=wake)
     key_retirements = KeyRetirements(sessionmaker=sm, iam=iam, notifier=notifier, clock=clock)
     hygiene = Hygiene(
         sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, is_approver=status.is_approver, clock=clock,
@@ -239,7 +249,7 @@ def build(
         queue,
         runners={JobKind.PLAN.value: plan_job.run, JobKind.APPLY.value: apply_job.run},
         housekeeping=[reevaluation.run_once, delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due,
-                      audit_anchoring.run_due, key_retirements.run_due, mfa_watcher.run_due, expiries.run_due, *(schedule.run_due for schedule in schedules)]
+                      audit_anchoring.run_due, key_retirements.run_due, mfa_watcher.run_due, expiries.run_due, grant_ends.run_due, *(schedule.run_due for schedule in schedules)]
         if housekeeping
         else [],
         poll_seconds=settings.worker_poll_seconds,
@@ -251,7 +261,7 @@ def build(
         notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
         audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
         audit_anchoring=audit_anchoring, owner_keys=owner_keys, credential_requests=credential_requests, key_retirements=key_retirements,
-        hygiene=hygiene, removals=removals, departures=departures, extensions=extensions, expiries=expiries, mfa_watcher=mfa_watcher,
+        hygiene=hygiene, removals=removals, departures=departures, extensions=extensions, expiries=expiries, mfa_watcher=mfa_watcher, changes=changes, grant_ends=grant_ends,
         schedules=schedules,
     )
 

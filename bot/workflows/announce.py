@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from bot.common.constants import BOT_ACTOR
 from bot.common.slack_ids import is_user
@@ -23,6 +23,7 @@ from bot.requests import store
 from bot.slack import ui
 from bot.slack.directory import Directory
 from bot.slack.notifier import Notifier, Place
+from bot.slack.ui.changes import change_notice
 from bot.workflows.requesters import Requesters
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class Event(enum.Enum):
     COMPLETED = "completed"
     REMOVED = "removed"  # a disable or offboard plan was applied: requester and approvers get what was taken
     EXTENDED = "extended"  # an extension was applied: the user's new end date is on record
+    CHANGED = "changed"  # a change (or a grant extended) was applied: the requester and the owner get what changed
+    REVOKED = "revoked"  # a time-bound grant was taken away: its owner and who asked for it are told
     FAILED = "failed"
 
 
@@ -50,6 +53,7 @@ class Fanout:
     audit_line: bool = True
     requester: Callable[[RequestView], ui.Message] | None = None
     approvers: Callable[[RequestView], ui.Message] | None = None
+    owner: bool = False  # the owner is told what the requester is told
 
 
 FANOUT: dict[Event, Fanout] = {
@@ -64,6 +68,8 @@ FANOUT: dict[Event, Fanout] = {
     Event.COMPLETED: Fanout(),  # the owner's credentials DM follows (bot.jobs.delivery)
     Event.REMOVED: Fanout(requester=ui.removal_report, approvers=ui.removal_report),
     Event.EXTENDED: Fanout(requester=ui.extension_notice),
+    Event.CHANGED: Fanout(requester=change_notice, owner=True),
+    Event.REVOKED: Fanout(requester=change_notice, owner=True),
     Event.FAILED: Fanout(requester=lambda v: ui.failure_message(v, for_approver=False), approvers=lambda v: ui.failure_message(v, for_approver=True)),
 }
 
@@ -110,7 +116,8 @@ class Announcer:
 
     # ---------------------------------------------------------------- the one entry point
 
-    def announce(self, request_id: int, event: Event) -> None:
+    def announce(self, request_id: int, event: Event, *, also: Iterable[str] = ()) -> None:
+        """`also`: more people to tell what the requester is told (a time-bound grant's owner and asker)."""
         snap = self._snapshot(request_id)
         if event is Event.ASKED:
             self._ask(snap)
@@ -122,7 +129,9 @@ class Announcer:
             if fan.audit_line:
                 self.notifier.audit_notice(ui.audit_line(view))
             if fan.requester is not None:
-                self.notifier.dm_quietly(view.requester_id, fan.requester(view), what=f"{event.value} notice")
+                told = [view.requester_id, *([view.owner_id] if fan.owner else []), *also]
+                for person in dict.fromkeys(told):
+                    self.notifier.dm_quietly(person, fan.requester(view), what=f"{event.value} notice")
             if fan.approvers is not None:
                 for person in self._approvers_to_tell(snap, event):
                     self.notifier.dm_quietly(person, fan.approvers(view), what=f"{event.value} notice")

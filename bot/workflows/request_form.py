@@ -40,6 +40,7 @@ REFUSAL_BLOCKS = {
     "policies": ids.B_POLICIES,
     "tags": ids.B_TAGS,
     "expires": ids.B_EXPIRES,
+    "grant_for": ids.B_GRANT_FOR,
 }
 NOT_ALLOWED = "You are not on the list of people who may request IAM users through the bot. Ask your AWS admins."
 

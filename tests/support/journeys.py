@@ -26,6 +26,8 @@ def form_values(
     owner: str = REQUESTER,
     reason: str = "Needs to deploy the payments service",
     expires: str | None = None,
+    grant_for: str | None = None,
+    until: str | None = None,
 ) -> dict[str, Any]:
     """state.values exactly as Slack sends them for the request modal."""
 
@@ -47,6 +49,8 @@ def form_values(
         "owner": {"value": {"type": "users_select", "selected_user": owner}},
         "reason": {"value": {"type": "plain_text_input", "value": reason}},
         "expires": {"value": {"type": "datepicker", "selected_date": expires}},
+        "grant_for": {"value": {"type": "static_select", "selected_option": single(grant_for)}},
+        "grant_until": {"value": {"type": "datepicker", "selected_date": until}},
     }
 
 

@@ -16,9 +16,12 @@ from slack_sdk.models.blocks import (
     Option,
     PlainTextInputElement,
     SectionBlock,
+    StaticSelectElement,
     UserSelectElement,
 )
 
+from bot.domain import grants as lasting
+from bot.domain.grants import DURATION_WORDS
 from bot.domain.plan import Plan
 from bot.domain.spec import RequestSpec
 from bot.slack.ui import ids
@@ -26,6 +29,19 @@ from bot.slack.ui.plan import plan_blocks
 from bot.slack.ui.text import clip, code_list, esc, mention, modal, policy_label
 
 # ---------------------------------------------------------------- request form
+
+
+def grant_for_blocks(*, hint: str) -> list[InputBlock]:
+    """"For" and "Until": how long what is added lasts (the request form's and the change modal's)."""
+    choices = [Option(value=ids.FOREVER, text="For good")] + [Option(value=k, text=v) for k, v in DURATION_WORDS.items()]
+    choices.append(Option(value="until", text="Until the date below"))
+    return [
+        InputBlock(block_id=ids.B_GRANT_FOR, label="For", optional=True, hint=hint,
+                   element=StaticSelectElement(action_id=ids.A_VALUE, options=choices, placeholder="For good")),
+        InputBlock(block_id=ids.B_GRANT_UNTIL, label="Until", optional=True, hint="With \"Until the date below\": taken away as that day begins (00:00 UTC).",
+                   element=DatePickerElement(action_id=ids.A_VALUE, placeholder="No date")),
+    ]
+
 
 
 def request_modal(
@@ -136,6 +152,8 @@ def request_modal(
             "grace period unless an extension is approved (`/iam extend`).",
             element=DatePickerElement(action_id=ids.A_VALUE, placeholder="No end date"),
         ),
+        *grant_for_blocks(hint="How long the groups and policies you ask for last; then they are taken away and the user stays "
+                               "(you can extend, or give them back early)."),
     ]
     if notes:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join(notes), 3000))]))
@@ -181,6 +199,8 @@ def spec_fields(spec: RequestSpec, *, requester_id: str | None = None) -> list[s
     ]
     if spec.expires_on:
         lines.append(f"*Expires*\n{esc(spec.expires_on)} (disabled that day)")
+    if spec.grant_for:
+        lines.append(f"*Groups and policies last*\n{esc(lasting.words(spec.grant_for))}, then taken away")
     return [clip(f, 2000) for f in lines]
 
 

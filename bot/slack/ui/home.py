@@ -10,6 +10,7 @@ from slack_sdk.models.views import View
 from bot.domain.plan import PlanKind
 from bot.domain.views import HomeData
 from bot.slack.ui import ids
+from bot.slack.ui.changes import grant_actions
 from bot.slack.ui.keys import home_key_block
 from bot.slack.ui.approval import decide_buttons, progress_line, risk_blocks
 from bot.slack.ui.plan import grant_lines, short_digest, step_lines
@@ -24,6 +25,7 @@ def user_menu(user_name: str) -> OverflowMenuElement:
     return OverflowMenuElement(
         action_id=ids.A_USER_MENU,
         options=[
+            Option(text="Change groups, policies, access", value=f"{PlanKind.CHANGE.value}:{user_name}"),
             Option(text="Rotate access key", value=f"{PlanKind.ROTATE_KEY.value}:{user_name}"),
             Option(text="Reset console password", value=f"{PlanKind.RESET_PASSWORD.value}:{user_name}"),
             Option(text="Disable", value=f"{PlanKind.DISABLE.value}:{user_name}"),
@@ -53,6 +55,8 @@ def home_view(*, user_id: str, data: HomeData) -> dict[str, Any]:
         if req.user_arn:
             line += f"\n    `{esc(req.user_arn)}`"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(line, 3000)), accessory=accessory))
+        if req.owner_id == user_id or req.requester_id == user_id:  # I'm done / Extend on what it granted for a time
+            blocks += [grant_actions(g, block_id=f"grant:{g.id}") for g in req.temporary[:3] if not g.ending]
     blocks.append(home_key_block(data.key_label, file_only=data.file_only))
     if data.is_approver:
         blocks.append(HeaderBlock(text="Waiting for me"))

@@ -65,3 +65,16 @@ def parse_approval_value(value: str) -> tuple[str, str | None]:
     """(short id, plan digest) from a button's value; bounded, since payloads may be hostile."""
     short_id, _, digest = value[:200].partition(":")
     return short_id[:20], (digest[:64] or None)
+
+# Changing a user (/iam change) and time-bound grants.
+CHANGE_VIEW = "iam_change"
+B_GRANT_FOR = "grant_for"  # "For": how long added groups and policies last (new users and changes)
+B_GRANT_UNTIL = "grant_until"
+A_CHANGE_USER = "change_user"  # a button (status) opening the change modal; value: the user name
+A_GRANT_DONE = "grant_done"  # "I'm done": value the grant's id
+A_GRANT_EXTEND = "grant_extend"  # "Extend by…": each option's value `<grant id>:<1h|4h|1d|1w>`
+FOREVER = "forever"
+
+
+def change_external_id(nonce: str) -> str:
+    return f"iam-change-{nonce}"

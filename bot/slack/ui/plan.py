@@ -7,7 +7,8 @@ from typing import Any, Sequence
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.common.constants import MARKER_TAG
-from bot.domain.plan import Granted, Plan, PlanKind, Step, StepKind
+from bot.domain import grants as lasting
+from bot.domain.plan import HELD, Granted, Plan, PlanKind, Step, StepKind
 from bot.slack.ui.text import clip, esc, policy_label
 
 
@@ -19,8 +20,12 @@ def _from(origin: str) -> str:
     return f" _({esc(origin)})_" if origin else ""
 
 
-def step_words(step: Step) -> str:
-    """One step, as an approver reads it."""
+def _lasting(step: Step) -> str:
+    return f" *{lasting.words(step.lasts)}*, then taken away" if step.lasts else ""
+
+
+def step_words(step: Step, kind: PlanKind | None = None) -> str:
+    """One step, as an approver reads it (`kind`: the plan's, where a step's words depend on it)."""
     if step.kind is StepKind.CREATE_USER:
         words = f"Create the user at `{esc(step.path or '/')}`"
         if step.boundary:
@@ -31,10 +36,11 @@ def step_words(step: Step) -> str:
             words += f", tagged {listed}" if len(listed) <= 600 else f", with the {len(tags)} tags listed under *Tags*"
         return words
     if step.kind is StepKind.ADD_TO_GROUP:
-        return f"Add to group `{esc(step.target)}`{_from(step.origin)}"
+        again = " again" if kind is PlanKind.EXTEND_GRANT else ""
+        return f"Add to group `{esc(step.target)}`{again}{_lasting(step)}{_from(step.origin)}"
     if step.kind is StepKind.ATTACH_POLICY:
-        kind = "AWS-managed" if ":iam::aws:policy/" in step.target else "customer-managed"
-        return f"Attach `{esc(policy_label(step.target))}` ({kind}){_from(step.origin)}"
+        managed = "AWS-managed" if ":iam::aws:policy/" in step.target else "customer-managed"
+        return f"Attach `{esc(policy_label(step.target))}` ({managed}){_lasting(step)}{_from(step.origin)}"
     if step.kind is StepKind.PUT_USER_POLICY:
         return f"Put the inline policy `{esc(step.target)}`{_from(step.origin)}"
     if step.kind is StepKind.CREATE_LOGIN_PROFILE:
@@ -44,6 +50,8 @@ def step_words(step: Step) -> str:
     if step.kind is StepKind.HOLD_ACCESS_KEY:
         return "Create an access key *once the user has MFA on* (the rules hold it until then); it is delivered the same way"
     if step.kind is StepKind.ADD_ACCESS_KEY and not step.target:
+        if kind is PlanKind.CHANGE:
+            return "Create an access key (delivered to the owner, revealed once)"
         return "Create the access key held until MFA was on (approved with the user)"
     if step.kind is StepKind.ADD_ACCESS_KEY:
         return f"Create a new access key beside `{esc(step.target)}`, which is deactivated after a grace period and then deleted"
@@ -70,12 +78,14 @@ REMOVAL_WORDS = {
 }
 
 
-def _granted(g: Granted) -> str:
+def _granted(g: Granted, *, changed: bool = False) -> str:
+    """`changed`: the plan changes an existing user, so what it adds is marked as new."""
+    new = " *new*" if changed and g.origin != HELD else ""
     if g.arn is None:
-        return f"inline `{esc(g.name)}`"
+        return f"inline `{esc(g.name)}`{new}"
     kind = "AWS-managed" if g.aws_managed else "customer-managed"
     version = f"version {esc(g.version)}" if g.version else "version unknown"
-    return f"`{esc(g.name)}` ({kind}, {version})"
+    return f"`{esc(g.name)}` ({kind}, {version}){new}"
 
 
 SECTION = 3000  # Slack's limit for a section's text
@@ -105,13 +115,17 @@ def _sections(title: str, lines: Sequence[str], *, budget: int = PLAN_SECTIONS) 
 
 
 def grant_lines(plan: Plan) -> list[str]:
-    """Every policy the user will hold afterwards, directly and through each group, a line each."""
+    """Every policy the user will hold afterwards, directly and through each group, a line each (a
+    changed user's: what it keeps and what is new, marked)."""
+    changed = plan.kind.grants
     direct = plan.grant.direct
-    lines = ["• directly: " + (", ".join(_granted(g) for g in direct) if direct else "_nothing_")]
-    for step in plan.steps:
-        if step.kind is StepKind.ADD_TO_GROUP:
-            via = plan.grant.via_group(step.target)
-            lines.append(f"• through `{esc(step.target)}`: " + (", ".join(_granted(g) for g in via) if via else "_nothing_"))
+    lines = ["• directly: " + (", ".join(_granted(g, changed=changed) for g in direct) if direct else "_nothing_")]
+    kept = [k.split(":", 1)[1] for k in plan.keeps if k.startswith("group:")]
+    added = [s.target for s in plan.steps if s.kind is StepKind.ADD_TO_GROUP]
+    for group in dict.fromkeys([*kept, *added]):
+        via = plan.grant.via_group(group)
+        mark = " *(new)*" if changed and group in added and group not in kept else ""
+        lines.append(f"• through `{esc(group)}`{mark}: " + (", ".join(_granted(g, changed=changed) for g in via) if via else "_nothing_"))
     if plan.grant.boundary is not None:
         lines.append(f"• capped by the boundary {_granted(plan.grant.boundary)}")
     lines += [f"• :warning: could not read {esc(what)}" for what in plan.grant.unknown]
@@ -122,8 +136,15 @@ def grant_words(plan: Plan) -> str:
     return "\n".join(grant_lines(plan))
 
 
+TAKES = frozenset({StepKind.REMOVE_FROM_GROUP, StepKind.DETACH_POLICY, StepKind.DELETE_LOGIN_PROFILE, StepKind.DELETE_ACCESS_KEY})
+
+
 def step_lines(plan: Plan) -> list[str]:
-    return [f"{n}. {step_words(s)}" for n, s in enumerate(plan.steps, start=1)]
+    """Numbered steps; a change's marked `+` for what it adds and `−` for what it takes away."""
+    def sign(s: Step) -> str:
+        return ("− " if s.kind in TAKES else "+ ") if plan.kind is PlanKind.CHANGE else ""
+
+    return [f"{n}. {sign(s)}{step_words(s, plan.kind)}" for n, s in enumerate(plan.steps, start=1)]
 
 
 def plan_blocks(
@@ -144,7 +165,9 @@ def plan_blocks(
         shown, changes_cut = _sections("*:warning: The plan was made again: IAM changed since it was approved*", listed, budget=2)
         out += shown
     lines = step_lines(plan) or ["_Nothing changes in IAM now._"]
-    if plan.expires_on:
+    if plan.expires_on and plan.kind.grants:
+        lines.append(f":hourglass: The user ends on {esc(plan.expires_on)}, as on record: this does not move that.")
+    elif plan.expires_on:
         lines.append(f":hourglass: *{'Ends' if plan.kind is not PlanKind.EXTEND else 'Now ends'} on {esc(plan.expires_on)}*: the user is disabled that day and "
                      "deleted after the grace period, unless an extension is approved.")
     steps, steps_cut = _sections(f"*What will be done in IAM* (user `{esc(clip(plan.user_name, 64))}`)", lines)
@@ -154,6 +177,8 @@ def plan_blocks(
         held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nNothing: the user is deleted."))], 0
     elif plan.kind is PlanKind.EXTEND:
         held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nThe permissions it has now, for longer."))], 0
+    elif plan.kind is PlanKind.REVOKE:
+        held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nWhat it has now, less what is taken away above."))], 0
     elif plan.kind.credentials_only:  # nothing granted: the user keeps exactly the permissions it has
         held, held_cut = [SectionBlock(text=MarkdownTextObject(text="*What the user will hold*\nThe permissions it has now: this grants nothing new."))], 0
     else:

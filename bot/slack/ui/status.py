@@ -7,6 +7,7 @@ from typing import Any, Sequence
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObject, SectionBlock
 
 from bot.common.slack_ids import is_user
+from bot.domain import grants as lasting
 from bot.domain.views import RequestView, TimelineEvent
 from bot.slack.ui import ids
 from bot.slack.ui.text import state_words, Message, clip, esc, is_bot, mention, message, when
@@ -33,7 +34,10 @@ def user_words(req: RequestView) -> str:
 
 
 def ends_words(req: RequestView) -> str:
-    return f" · ends {req.ends:%Y-%m-%d}" if req.ends is not None and req.state is RequestState.COMPLETED else ""
+    out = f" · ends {req.ends:%Y-%m-%d}" if req.ends is not None and req.state is RequestState.COMPLETED else ""
+    for g in req.temporary:  # what the request granted for a time, while the user holds it
+        out += f" · temporary {g.kind} `{esc(g.label)}` until {when(g.ends_at)}" + (" (being taken away)" if g.ending else "")
+    return out
 
 
 def status_message(*, mine: Sequence[RequestView], awaiting: Sequence[RequestView], query: str | None) -> Message:
@@ -88,6 +92,8 @@ _EVENT_WORDS = {
     "applied:detach_policy": "Policy `{target}` detached",
     "applied:remove_from_group": "Removed from group `{target}`",
     "applied:delete_user": "IAM user deleted",
+    "reverted": "Undone after the failure: {step} `{target}`",
+    "grant_reminded": "Owner reminded that a temporary grant ends soon (Extend / I'm done)",
     "old_key_deactivated": "Old access key deactivated",
     "old_key_deleted": "Old access key deleted: the rotation is complete",
     "provisioning_retry": "AWS was busy; retrying",
@@ -105,7 +111,10 @@ def _event_line(e: TimelineEvent) -> str | None:
         return None  # refused clicks and exports stay in the audit log, not in everyone's status
     actor = mention(e.actor) if is_user(e.actor) else esc(e.actor)
     target = str(e.details.get("target") or "")
-    text = words.format(actor=actor, digest=str(e.details.get("digest") or "")[:12], target=esc(target.rsplit("/", 1)[-1]))
+    text = words.format(actor=actor, digest=str(e.details.get("digest") or "")[:12], target=esc(target.rsplit("/", 1)[-1]),
+                        step=esc(str(e.details.get("step") or "").replace("_", " ")))
+    if e.details.get("lasts"):
+        text += f" {lasting.words(str(e.details['lasts']))}"
     if e.action == "applied:add_access_key" and not target:
         text = "Access key created (held until MFA was on)"
     if e.action.startswith("applied:") and e.details.get("origin"):
@@ -129,7 +138,10 @@ def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Messa
     body = header + "\n" + ("\n".join(lines[-30:]) or "_no events yet_")
     if req.state is RequestState.FAILED and req.failure_reason:
         body += f"\n*Why it failed:* {esc(clip(req.failure_reason, 800))}"
-    return message(f"{req.short_id} {req.user_name}: {state_words(req.state, req.kind)}", [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))]
+    if req.state is RequestState.COMPLETED and req.kind == "create_user":  # the owner (or an approver) may change it
+        blocks.append(ActionsBlock(elements=[ButtonElement(text="Change this user", action_id=ids.A_CHANGE_USER, value=req.user_name[:64])]))
+    return message(f"{req.short_id} {req.user_name}: {state_words(req.state, req.kind)}", blocks)
 
 
 def unknown_phrase_message(text: str) -> Message:
@@ -162,6 +174,7 @@ def help_message() -> Message:
                         "• `/iam key set <public key>` — get credentials as a file only your key opens (`show`, `remove`)\n"
                         "• `/iam rotate-key [user name]` — a new access key for a user you own; the old one is retired after a grace period\n"
                         "• `/iam reset-password [user name]` — a new console password for a user you own\n"
+                        "• `/iam change <user name>` — add or take away groups, policies, console access or a key, for good or for a time\n"
                         "• `/iam disable <user name>` / `/iam offboard <user name>` — stop a user you own, or delete it (an approver agrees first)\n"
                         "• `/iam extend <user name> <YYYY-MM-DD>` — more time for a user created with an end date (an approver agrees)\n"
                         "• `/iam report` — approvers: the account's IAM hygiene (no MFA, old or unused keys and passwords, owners who left)\n"
