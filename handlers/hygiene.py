@@ -40,6 +40,11 @@ def register(app: App, services: Services) -> None:
         ack()
         tell(services, body, services.removals.disable_now(actor=body["user"]["id"], short_id=action_value(body, 20)))
 
+    @app.action(ids.A_DISABLE_INSTEAD)
+    def disable_instead(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        tell(services, body, services.removals.disable_instead(actor=body["user"]["id"], short_id=action_value(body, 20)))
+
     @app.action(ids.A_USER_MENU)
     def user_menu(ack: Ack, body: dict[str, Any]) -> None:
         ack()

@@ -29,7 +29,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 
 from bot.runtime.db import make_engine, migrate  # noqa: E402
 from bot.demo.standin import SlackStandIn  # noqa: E402
-from tests.support.chaos import KILL_POINTS, REMOVAL_KILL_POINTS, Chaos, Outcome, RemovalOutcome  # noqa: E402
+from tests.support.chaos import CHANGE_KILL_POINTS, KILL_POINTS, REMOVAL_KILL_POINTS, REVOKE_KILL_POINTS, Chaos, DayTwoOutcome, Outcome, RemovalOutcome  # noqa: E402
 from tests.support.services import MotoServer, PostgresDatabase  # noqa: E402
 
 
@@ -55,6 +55,7 @@ def summary(title: str, outcomes: list[Outcome], extra: str = "") -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crashes", type=int, default=50, help="SIGKILL-and-recover cycles at random points (default 50)")
+    parser.add_argument("--change-crashes", type=int, default=12, help="changes killed at a random step, then their grant's end killed too (default 12)")
     parser.add_argument("--offboard-crashes", type=int, default=12, help="offboardings killed at a random removal and recovered (default 12)")
     parser.add_argument("--races", type=int, default=100, help="requests each approved at once on two replicas (default 100: 200 approvals)")
     parser.add_argument("--throttle-rounds", type=int, default=2, help="rounds of faults on every IAM action of a job (default 2)")
@@ -104,6 +105,27 @@ def main() -> int:
               f"| reports {sum(r.reports for r in removals)} | not completed {sum(1 for r in removals if r.state != 'completed')}")
         for r in [r for r in removals if not r.ok][:10]:
             print(f"  NOT OK {r.point}: users={r.users} repeated={r.repeated} reports={r.reports} state={r.state} job={r.job}")
+
+        # 1c. Changes and time-bound grants: a change killed at a random step (or its credentials DM),
+        #     then its hour made up and the worker taking the grant away killed at DetachUserPolicy.
+        day_two: dict[str, list[DayTwoOutcome]] = {"change": [], "revoke-at-end": []}
+        started = time.monotonic()
+        for n in range(args.change_crashes):
+            change, dead = chaos.change_crash_cycle(replicas, random.choice(CHANGE_KILL_POINTS), n)
+            day_two["change"].append(change)
+            replicas = [p for p in replicas if p is not dead] + [chaos.replica(f"c{n}")]
+            ended, dead = chaos.revoke_crash_cycle(replicas, random.choice(REVOKE_KILL_POINTS), change.user_name, n)
+            day_two["revoke-at-end"].append(ended)
+            replicas = [p for p in replicas if p is not dead] + [chaos.replica(f"v{n}")]
+            print(f"  change {n + 1}/{args.change_crashes}: {change.point}: {'ok' if change.ok else 'NOT OK'} ({change.recovery_seconds:.1f} s); "
+                  f"its end: {ended.point}: {'ok' if ended.ok else 'NOT OK'} ({ended.recovery_seconds:.1f} s)", flush=True)
+        print(f"\n## {args.change_crashes} changes and {args.change_crashes} grant ends, each killed at a random step ({time.monotonic() - started:.0f} s)")
+        for kind, outs in day_two.items():
+            print(f"{kind}: requests {len(outs)} | not as planned in IAM {sum(1 for o in outs if not o.as_planned)} | steps done twice {sum(o.repeated for o in outs)} "
+                  f"| credentials DMs {sum(o.dms for o in outs)} | notices {sum(o.notices for o in outs)} | filed twice {sum(1 for o in outs if o.requests != 1)} "
+                  f"| not completed {sum(1 for o in outs if o.state != 'completed')}")
+            for o in [o for o in outs if not o.ok][:10]:
+                print(f"  NOT OK {o.point}: as_planned={o.as_planned} repeated={o.repeated} dms={o.dms} notices={o.notices} state={o.state} job={o.job}")
 
         # 2. Races: every request approved by two approvers at once, on two replicas.
         a, b = replicas

@@ -12,4 +12,6 @@ MODAL_LABELS = [
     "Account owner",
     "Reason",
     "Expires",  # issue 14: optional, after the contract's own labels
+    "For",  # issue 14: how long the groups and policies asked for last (optional)
+    "Until",  # with For "Until the date below"
 ]

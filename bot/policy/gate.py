@@ -63,9 +63,10 @@ REMOVAL_FLAGS = {
 # The end date a user was approved with: disabling it that day and deleting it after the grace period
 # were approved with it (the plan named the date).
 EXPIRY_RULE = Rule(name="expiry", auto_approve=True)
-# An approver's "Disable now" on the offboarding of a user whose owner left: only taking access away,
-# only then, and the offboarding itself still waits for its decision.
-DISABLE_NOW_RULE = Rule(name="owner-left-disable-now", auto_approve=True)
+# An approver's "Disable now" on the offboarding of a user whose owner left (the offboarding still waits
+# for its decision), or "Disable instead" on any offboarding: the click is a person's decision, and it
+# only takes access away.
+DISABLE_NOW_RULE = Rule(name="approver-disable-now", auto_approve=True)
 
 
 def judge_removal(book: Rulebook, plan: Plan) -> Verdict:

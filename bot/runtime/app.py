@@ -220,7 +220,7 @@ def build(
         expiry_grace=timedelta(days=settings.expiry_grace_days),
     )
     credential_requests = CredentialRequests(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake, self_service=rulebook.self_service)
-    removals = Removals(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake)
+    removals = Removals(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake, deny=decisions.deny)
     departures = Departures(sessionmaker=sm, directory=directory, clock=clock, wake=wake)
     extensions = Extensions(sessionmaker=sm, rulebook=rulebook, is_approver=status.is_approver, clock=clock, wake=wake)
     expiries = Expiries(sessionmaker=sm, notifier=notifier, directory=directory, default_approvers=rulebook.default_approvers, clock=clock, wake=wake)

@@ -20,7 +20,11 @@ WHAT = {
 
 
 class Removals:
-    def __init__(self, *, sessionmaker: SessionMaker, is_approver: Callable[[str], bool], clock: Callable[[], datetime], wake: Callable[[], None]):
+    def __init__(
+        self, *, sessionmaker: SessionMaker, is_approver: Callable[[str], bool], clock: Callable[[], datetime], wake: Callable[[], None],
+        deny: Callable[..., Callable[[], None]] | None = None,
+    ):
+        self.deny = deny  # Decisions.deny: "Disable instead" denies the offboarding it replaces
         self.sm = sessionmaker
         self.is_approver = is_approver
         self.clock = clock
@@ -44,9 +48,36 @@ class Removals:
             f"Request *{req.short_id}*: {WHAT[kind]} (`{esc(req.user_name)}`). It is checked against IAM now and goes to an approver, "
             f"who sees every change; you hear when it is done. Ask `/iam status {req.short_id}` any time.", 3000)}
 
+    def disable_instead(self, *, actor: str, short_id: str) -> str:
+        """An approver's "Disable instead" on an offboarding: the user is disabled at once (kept, its console
+        password deleted and keys deactivated) and the offboarding is denied, saying why."""
+        if not self.is_approver(actor):
+            return "Only designated approvers can decide an offboarding."
+        with self.sm.begin() as s:
+            try:
+                offboarding = store.get_request(s, short_id=short_id)
+            except Refused as refused:
+                return str(refused)
+            pending = offboarding.kind == "offboard" and offboarding.state.value == "pending"
+            offboarding_id, name = offboarding.id, offboarding.user_name
+        if not pending or self.deny is None:
+            return f"Request {short_id} is not an offboarding waiting for a decision, so there is nothing to disable instead."
+        try:
+            req = attempt(self.sm, self.clock, actor, usecases.file_removal_request, kind="disable_now", actor_id=actor, user_name=name,
+                          is_approver=True, now=self.clock(), beside=offboarding_id,
+                          reason=f"Disabled instead of offboarded by <@{actor}> (offboarding {short_id} denied): the user is kept.")
+            announce = self.deny(actor=actor, short_id=short_id, reason=f"Disabled instead (request {req.short_id}): the user is kept, "
+                                 "its console password deleted and its access keys deactivated.")
+        except Refused as refused:
+            return str(refused)
+        self.wake()
+        announce()
+        return clip(f"Request *{req.short_id}*: `{esc(name)}` is disabled now instead (console password deleted, access keys deactivated; "
+                    f"the user stays). The offboarding {short_id} is denied.", 3000)
+
     def disable_now(self, *, actor: str, short_id: str) -> str:
         """An approver's "Disable now" on the offboarding filed because a user's owner left: the user is
-        disabled at once (rule owner-left-disable-now), and the offboarding still waits for its decision."""
+        disabled at once (rule approver-disable-now), and the offboarding still waits for its decision."""
         if not self.is_approver(actor):
             return "Only designated approvers can disable a user at once."
         with self.sm.begin() as s:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from models import AccessRequest, AuditEvent, TemporaryGrant
 from tests.support.harness import FakeClock, RunningBot, wait_until
-from tests.support.journeys import APPROVER, OUTSIDER, REQUESTER, approval_messages, click, credentials_dm, request_user, submit_request
+from tests.support.journeys import APPROVER, OUTSIDER, REQUESTER, approval_messages, change_form, change_values, click, credentials_dm, request_user, submit_request
 
 READONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 VIEWER = "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"
@@ -47,28 +47,6 @@ def created(bot: RunningBot, user_name: str, **fields: Any) -> str:
     click(bot, APPROVER, "approve_request", short_id)
     credentials_dm(bot, short_id)
     return short_id
-
-
-def change_form(bot: RunningBot, user_name: str, user: str = REQUESTER) -> dict[str, Any]:
-    """`/iam change <user>`: the modal opens at once, then is filled in from IAM; the view as updated."""
-    before = len(bot.standin.calls_to("views.update"))
-    bot.slack.command(user, f"change {user_name}")
-    call = wait_until(lambda: bot.standin.calls_to("views.update")[before:], what="the change form filled in")[0]
-    return call.response["view"]
-
-
-def change_values(*, groups=(), policies=(), access=(), reason: str = "On call this week", grant_for: str | None = None, until: str | None = None) -> dict[str, Any]:
-    def opts(values: Any) -> list[dict[str, Any]]:
-        return [{"text": {"type": "plain_text", "text": v[:75]}, "value": v} for v in values]
-
-    return {
-        "groups": {"groups_select": {"type": "multi_external_select", "selected_options": opts(groups)}},
-        "policies": {"policies_select": {"type": "multi_external_select", "selected_options": opts(policies)}},
-        "access_type": {"value": {"type": "checkboxes", "selected_options": opts(access)}},
-        "grant_for": {"value": {"type": "static_select", "selected_option": opts([grant_for])[0] if grant_for else None}},
-        "grant_until": {"value": {"type": "datepicker", "selected_date": until}},
-        "reason": {"value": {"type": "plain_text_input", "value": reason}},
-    }
 
 
 def submit_change(bot: RunningBot, view: dict[str, Any], user: str = REQUESTER, **values: Any) -> dict[str, Any]:
@@ -208,6 +186,19 @@ def test_a_grant_removed_by_hand_ends_without_an_error_and_a_restart_keeps_the_e
         assert all(g.ended_at is not None for g in grants_of(again))
     finally:
         again.stop()
+
+
+def test_a_changes_new_credentials_reach_the_owner_as_a_new_users_do(bot, iam):
+    created(bot, "henry", access=["access_key"])
+    view = change_form(bot, "henry")
+    submit_change(bot, view, access=["console", "access_key"])
+    change = asked_for(bot, "change")
+    assert "+ Create a console password" in everything(approval_messages(bot, change.short_id)[0].args)
+    click(bot, APPROVER, "approve_request", change.short_id)
+    dm = credentials_dm(bot, change.short_id)
+    assert "The change to `henry` is done, and its new credentials are ready" in everything(dm.args)
+    iam.get_login_profile(UserName="henry")
+    assert len(iam.list_access_keys(UserName="henry")["AccessKeyMetadata"]) == 1  # the key it had, untouched
 
 
 def test_two_replicas_end_a_grant_once(postgres_url, standin, moto, iam):

@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from models import Job
-from tests.support.chaos import FAULTS, KILL_POINTS, REMOVAL_KILL_POINTS, Chaos
+from tests.support.chaos import CHANGE_KILL_POINTS, FAULTS, KILL_POINTS, REMOVAL_KILL_POINTS, REVOKE_KILL_POINTS, Chaos
 from tests.support.harness import FakeClock, RunningBot, wait_until
 from tests.support.journeys import APPROVER, click, credentials_dm, request_user
 
@@ -84,6 +84,27 @@ def test_an_offboarding_killed_at_any_removal_is_finished_by_another_replica_onc
         replicas = [p for p in replicas if p is not dead] + [chaos.replica(f"o{n}")]
     assert all(o.ok for o in outcomes), "\n".join(
         f"{o.point}: users={o.users} repeated={o.repeated} reports={o.reports} state={o.state} job={o.job}" for o in outcomes)
+    _no_tracebacks_or_secrets(chaos)
+
+
+@pytest.mark.postgres
+def test_a_change_and_its_grants_end_killed_at_any_step_are_finished_by_another_replica_once(pg_chaos):
+    """Each change is killed at one of its steps (or its credentials DM), then the hour it granted is
+    made up and the worker taking it away is killed too; other replicas finish both, each step once."""
+    chaos = pg_chaos
+    replicas = [chaos.replica("a"), chaos.replica("b")]
+    outcomes = []
+    for n, point in enumerate(CHANGE_KILL_POINTS):
+        out, dead = chaos.change_crash_cycle(replicas, point, n)
+        outcomes.append(out)
+        replicas = [p for p in replicas if p is not dead] + [chaos.replica(f"c{n}")]
+        if n < len(REVOKE_KILL_POINTS):
+            ended, dead = chaos.revoke_crash_cycle(replicas, REVOKE_KILL_POINTS[n], out.user_name, n)
+            outcomes.append(ended)
+            replicas = [p for p in replicas if p is not dead] + [chaos.replica(f"v{n}")]
+    assert all(o.ok for o in outcomes), "\n".join(
+        f"{o.point}: as_planned={o.as_planned} repeated={o.repeated} dms={o.dms} notices={o.notices} requests={o.requests} state={o.state} job={o.job}"
+        for o in outcomes)
     _no_tracebacks_or_secrets(chaos)
 
 

@@ -355,7 +355,7 @@ def test_home_shows_mfa_and_offers_rotation_and_reset(clocked, iam):
     home, line = published.args["view"], line_of(published)
     menu = line["accessory"]
     assert menu["type"] == "overflow" and [o["value"] for o in menu["options"]] == [
-        "rotate_key:hy-home", "reset_password:hy-home", "disable:hy-home", "offboard:hy-home"]
+        "change:hy-home", "rotate_key:hy-home", "reset_password:hy-home", "disable:hy-home", "offboard:hy-home"]
 
     bot.slack.block_action(REQUESTER, "owned_user_menu", "reset_password:hy-home", view=home, overflow=True)
     answer = wait_until(lambda: dms_to(bot, REQUESTER, "a new console password for `hy-home`"), what="the reset's answer")[0]

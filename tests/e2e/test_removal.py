@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from models import AccessRequest, AuditEvent, MfaWatch
+from models import AccessRequest, AuditEvent, MfaWatch, RequestState
 from tests.support.harness import RunningBot, wait_until
 from tests.support.journeys import APPROVER, OUTSIDER, REQUESTER, approval_messages, click, credentials_dm, request_user
 
@@ -257,7 +257,7 @@ def test_a_deactivated_owner_gets_each_of_their_users_offered_for_offboarding(bo
     assert state(bot, short_id) == "pending"
     with bot.deps.sessionmaker.begin() as s:
         (disabled,) = s.scalars(select(AccessRequest).where(AccessRequest.kind == "disable_now")).all()
-        assert disabled.requester_id == APPROVER and disabled.rule_name == "owner-left-disable-now"
+        assert disabled.requester_id == APPROVER and disabled.rule_name == "approver-disable-now"
     click(bot, OUTSIDER, "disable_now", short_id, message)
     wait_until(lambda: told(bot, OUTSIDER, "Only designated approvers"), what="the outsider's refusal")
 
@@ -286,3 +286,25 @@ def test_a_user_deleted_by_hand_after_the_approval_is_offboarded_without_an_erro
     click(bot, APPROVER, "approve_request", short_id, approval)
     wait_until(lambda: state(bot, short_id) == "completed", what="the offboarding")
     assert all(d.get("already_gone") for _, _, d in applied(bot, short_id))
+
+
+def test_disable_instead_keeps_the_user_and_denies_the_offboarding(bot, iam):
+    created(bot, "off-instead", ["console", "access_key"])
+    short_id = asked(command(bot, "offboard off-instead"))
+    approval = bot.standin.wait_for("chat.postMessage", lambda c: short_id in everything(c.args) and "disable_instead" in everything(c.args))
+    click(bot, APPROVER, "disable_instead", short_id, approval)
+    wait_until(lambda: told(bot, APPROVER, "is disabled now instead"), what="the approver's answer")
+    def disablings() -> list[AccessRequest]:
+        with bot.deps.sessionmaker.begin() as s:
+            rows = list(s.scalars(select(AccessRequest).where(AccessRequest.kind == "disable_now", AccessRequest.state == RequestState.COMPLETED)))
+            s.expunge_all()
+            return rows
+
+    (disabled,) = wait_until(disablings, what="the disabling")
+    assert disabled.requester_id == APPROVER and disabled.rule_name == "approver-disable-now"
+    assert state(bot, short_id) == "denied"
+    iam.get_user(UserName="off-instead")  # kept
+    assert [k["Status"] for k in iam.list_access_keys(UserName="off-instead")["AccessKeyMetadata"]] == ["Inactive"]
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_login_profile(UserName="off-instead")
+    wait_until(lambda: dms_to(bot, REQUESTER, "Disabled instead"), what="the requester told why the offboarding was denied")

@@ -12,19 +12,20 @@ import hashlib
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import requests
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 
 from bot.common.constants import CREDENTIALS_DM_EVENT as CREDENTIALS_DM
-from models import AccessRequest, AuditEvent, CredentialEnvelope, Job
+from models import AccessRequest, AuditEvent, CredentialEnvelope, Job, TemporaryGrant
 from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import wait_until
-from tests.support.journeys import APPROVER, APPROVER2, REQUESTER, click, request_user
+from tests.support.journeys import APPROVER, APPROVER2, REQUESTER, change_form, change_values, click, request_user
 from tests.support.moto_gaps import NO_SERVICE_CREDENTIALS
 from tests.support.processes import BotProcess
 from bot.demo.standin import Call, SlackStandIn
@@ -50,6 +51,17 @@ REMOVAL_KILL_POINTS: list[tuple[str, str, str]] = [
     ("iam", "DeleteUser", "before"),
     ("iam", "DeleteUser", "after"),
 ]
+# Where a change's job dies (the user: a key and GROUP -> console, POLICY for an hour, no group, no key),
+# and where the worker taking that grant away at its end dies.
+CHANGE_KILL_POINTS: list[tuple[str, str, str]] = [
+    ("iam", "RemoveUserFromGroup", "after"),
+    ("iam", "AttachUserPolicy", "before"),
+    ("iam", "AttachUserPolicy", "after"),
+    ("iam", "DeleteAccessKey", "after"),
+    ("iam", "CreateLoginProfile", "after"),
+    ("slack", "credentials DM", "after"),
+]
+REVOKE_KILL_POINTS: list[tuple[str, str, str]] = [("iam", "DetachUserPolicy", "before"), ("iam", "DetachUserPolicy", "after")]
 GROUP = "chaos-team"
 POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 
@@ -104,6 +116,30 @@ class RemovalOutcome:
     @property
     def ok(self) -> bool:
         return self.users == 0 and self.repeated == 0 and self.reports == 1 and self.state == "completed" and self.job == "done"
+
+
+@dataclass
+class DayTwoOutcome:
+    """A change, or a grant's end, after a crash: IAM as planned, each step audited once, one notice
+    (and, for a change, one credentials DM), completed."""
+
+    short_id: str
+    user_name: str
+    point: str = ""
+    as_planned: bool = False  # IAM holds exactly what the plan leads to
+    repeated: int = 0  # steps audited more than once
+    dms: int = 0  # credentials DMs (a change's new console password: 1; a grant's end: 0)
+    expected_dms: int = 0
+    notices: int = 0  # what the requester was told it did
+    requests: int = 1  # of this kind for the user (a grant's end is filed once)
+    state: str = ""
+    job: str = ""
+    recovery_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return (self.as_planned and self.repeated == 0 and self.dms == self.expected_dms and self.notices == 1 and self.requests == 1
+                and self.state == "completed" and self.job == "done")
 
 
 @dataclass
@@ -273,6 +309,102 @@ class Chaos:
                 select(AuditEvent.action, AuditEvent.details).where(AuditEvent.request_id == rid, AuditEvent.action.like("applied:%")))]
         out.repeated = len(done) - len(set(done))
         return out, dead
+
+    def change_crash_cycle(self, replicas: list[BotProcess], point: tuple[str, str, str], n: int) -> tuple[DayTwoOutcome, BotProcess]:
+        """Create a user (a key, in GROUP), change it (GROUP out, POLICY in for an hour, the key deleted, a
+        console password made), approve, and SIGKILL the replica applying it at `point`; another finishes it."""
+        where, action, when = point
+        user_name = f"chg-{n:03d}-{uuid.uuid4().hex[:4]}"
+        created = request_user(replicas[0], user_name=user_name, access=["access_key"], groups=[GROUP])
+        click(replicas[-1], APPROVER, "approve_request", created)
+        wait_until(lambda: self.settled(created), timeout=60, what=f"{user_name} created")
+        view = change_form(replicas[0], user_name)
+        resp = replicas[0].slack.view_submission(REQUESTER, view, change_values(policies=[POLICY], access=["console"], grant_for="1h"))
+        assert resp.status_code == 200 and resp.json() == {"response_action": "clear"}, resp.text
+        short_id = wait_until(lambda: self._request_of(user_name, "change"), timeout=30, what="the change request")
+        self._asked(short_id)
+        killed, kill = self._arm(replicas, point, short_id, user_name)
+        try:
+            click(replicas[-1], APPROVER, "approve_request", short_id)
+        except requests.ConnectionError:
+            pass  # the kill beat the click's 200; the approval had committed
+        dead, killed_at = self._recover(replicas, killed, point, n)
+        wait_until(lambda: self.settled(short_id), timeout=90, what=f"change {short_id} recovered after a kill at {point}")
+        out = self._day_two_outcome(short_id, user_name, point, killed_at, notice="was changed", expected_dms=1)
+        iam = self.iam
+        out.as_planned = (
+            iam.list_groups_for_user(UserName=user_name)["Groups"] == []
+            and [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user_name)["AttachedPolicies"]] == [POLICY]
+            and iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"] == []
+            and bool(iam.get_login_profile(UserName=user_name)["LoginProfile"])
+        )
+        return out, dead
+
+    def revoke_crash_cycle(self, replicas: list[BotProcess], point: tuple[str, str, str], user_name: str, n: int) -> tuple[DayTwoOutcome, BotProcess]:
+        """The hour of a changed user's POLICY is up (its end moved to the past, in the database): the
+        replicas' worker takes it away, and the replica doing so is SIGKILLed at `point`; another finishes."""
+        killed, kill = self._arm(replicas, point, "", user_name)
+        with self.engine.begin() as c:
+            c.execute(update(TemporaryGrant).where(TemporaryGrant.user_name == user_name).values(ends_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        dead, killed_at = self._recover(replicas, killed, point, n)
+        short_id = wait_until(lambda: self._request_of(user_name, "revoke"), timeout=30, what="the revoke request")
+        wait_until(lambda: self.row(short_id)[0] in ("completed", "failed") and self.row(short_id)[1] in ("done", "failed"),
+                   timeout=90, what=f"revoke {short_id} recovered after a kill at {point}")
+        out = self._day_two_outcome(short_id, user_name, point, killed_at, notice="its time ended", expected_dms=0)
+        out.as_planned = self.iam.list_attached_user_policies(UserName=user_name)["AttachedPolicies"] == []
+        with self.engine.connect() as c:
+            out.requests = len(c.execute(select(AccessRequest.id).where(AccessRequest.user_name == user_name, AccessRequest.kind == "revoke")).all())
+            if c.execute(select(TemporaryGrant.id).where(TemporaryGrant.user_name == user_name, TemporaryGrant.ended_at.is_(None))).first():
+                out.as_planned = False  # still on record as held
+        return out, dead
+
+    def _asked(self, short_id: str) -> None:
+        wait_until(lambda: any(short_id in str(c.args) and "approve_request" in str(c.args) for c in self.standin.calls_to("chat.postMessage")),
+                   timeout=30, what=f"{short_id}'s approval message")
+
+    def _arm(self, replicas: list[BotProcess], point: tuple[str, str, str], short_id: str, user_name: str) -> tuple[list[BotProcess], Callable[[BotProcess], None]]:
+        """Kill whichever replica reaches `point` first: an IAM action (before or after it is carried out), or the credentials DM."""
+        where, action, when = point
+        killed, kill = _killer()
+        if where == "iam":
+            for process in replicas:
+                self.proxies[process.name].trip(action, lambda p=process: kill(p), when=when)
+        else:
+            def kill_on_dm(call: Call) -> None:
+                if not killed and is_credentials_dm(call, short_id):
+                    kill(self.job_runner(user_name, replicas))
+
+            self.standin.after_call.append(kill_on_dm)
+        return killed, kill
+
+    def _recover(self, replicas: list[BotProcess], killed: list[BotProcess], point: tuple[str, str, str], n: int) -> tuple[BotProcess, float]:
+        wait_until(lambda: bool(killed) and killed[0].proc is not None and killed[0].proc.poll() is not None, timeout=60, what=f"a replica killed at {point}")
+        killed_at = time.monotonic()
+        for proxy in self.proxies.values():
+            proxy.disarm()
+        self.standin.after_call.clear()
+        if not [p for p in replicas if p is not killed[0]]:
+            self.replica(f"restart{n:03d}-{uuid.uuid4().hex[:4]}")
+        return killed[0], killed_at
+
+    def _day_two_outcome(self, short_id: str, user_name: str, point: tuple[str, str, str], killed_at: float, *, notice: str, expected_dms: int) -> DayTwoOutcome:
+        out = DayTwoOutcome(short_id, user_name, point=f"{point[1]} ({point[2]})", recovery_seconds=time.monotonic() - killed_at, expected_dms=expected_dms)
+        wait_until(lambda: self._notices(short_id, notice), timeout=30, what=f"the notice of {short_id}")
+        if expected_dms:
+            wait_until(lambda: [c for c in self.standin.calls_to("chat.postMessage") if is_credentials_dm(c, short_id)], timeout=30, what="the credentials DM")
+        time.sleep(0.5)  # let a wrongly repeated notice or DM show itself
+        out.state, out.job, _ = self.row(short_id)
+        out.notices = len(self._notices(short_id, notice))
+        out.dms = len([c for c in self.standin.calls_to("chat.postMessage") if is_credentials_dm(c, short_id)])
+        with self.engine.connect() as c:
+            rid = c.execute(select(AccessRequest.id).where(AccessRequest.short_id == short_id)).scalar_one()
+            done = [(e.action, (e.details or {}).get("target")) for e in c.execute(
+                select(AuditEvent.action, AuditEvent.details).where(AuditEvent.request_id == rid, AuditEvent.action.like("applied:%")))]
+        out.repeated = len(done) - len(set(done))
+        return out
+
+    def _notices(self, short_id: str, fragment: str) -> list[Call]:
+        return [c for c in self.standin.calls_to("chat.postMessage") if c.args.get("channel") == "D" + REQUESTER[1:] and fragment in str(c.args) and short_id in str(c.args)]
 
     def _request_of(self, user_name: str, kind: str) -> str | None:
         with self.engine.connect() as c:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable
 
 from tests.support.harness import RunningBot, wait_until
@@ -132,3 +133,29 @@ def credentials_dm(bot: RunningBot, short_id: str, timeout: float = 30) -> Call:
         )
 
     return bot.standin.wait_for("chat.postMessage", has_reveal, timeout=timeout)
+
+
+def change_values(*, groups=(), policies=(), access=(), reason: str = "On call this week", grant_for: str | None = None,
+                  until: str | None = None) -> dict[str, Any]:
+    """state.values exactly as Slack sends them for the change modal."""
+
+    def opts(values: Iterable[str]) -> list[dict[str, Any]]:
+        return [{"text": {"type": "plain_text", "text": v[:75]}, "value": v} for v in values]
+
+    return {
+        "groups": {"groups_select": {"type": "multi_external_select", "selected_options": opts(groups)}},
+        "policies": {"policies_select": {"type": "multi_external_select", "selected_options": opts(policies)}},
+        "access_type": {"value": {"type": "checkboxes", "selected_options": opts(access)}},
+        "grant_for": {"value": {"type": "static_select", "selected_option": opts([grant_for])[0] if grant_for else None}},
+        "grant_until": {"value": {"type": "datepicker", "selected_date": until}},
+        "reason": {"value": {"type": "plain_text_input", "value": reason}},
+    }
+
+
+def change_form(bot: Any, user_name: str, user: str = REQUESTER) -> dict[str, Any]:
+    """`/iam change <user>`: the modal opens at once, then is filled in from IAM; the view as updated."""
+    before = len(bot.standin.calls_to("views.update"))
+    bot.slack.command(user, f"change {user_name}")
+    call = wait_until(lambda: [c for c in bot.standin.calls_to("views.update")[before:] if user_name in json.dumps(c.response.get("view") or {})],
+                      what="the change form filled in")[0]
+    return call.response["view"]

@@ -115,6 +115,8 @@ def decide_buttons(req: RequestView, *, block_id: str) -> ActionsBlock:
         elements.append(ButtonElement(text="Withdraw my approval", action_id=ids.A_WITHDRAW, value=value))
     if req.kind == PlanKind.OFFBOARD.value and is_bot(req.requester_id):  # filed because the owner left
         elements.append(ButtonElement(text="Disable now", action_id=ids.A_DISABLE_NOW, value=req.short_id))
+    elif req.kind == PlanKind.OFFBOARD.value:  # keep the user, stopped, rather than delete it
+        elements.append(ButtonElement(text="Disable instead", action_id=ids.A_DISABLE_INSTEAD, value=req.short_id))
     return ActionsBlock(block_id=block_id, elements=elements)
 
 
@@ -125,7 +127,7 @@ def approval_message(req: RequestView) -> Message:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(
             f":rotating_light: *Break-glass*: <@{req.requester_id}> approved this request themself. It must be reviewed.\n"
             f"*Why:* {esc(clip(req.decision_reason or '', 1000))}", 3000))))
-    blocks += field_sections(spec_fields(req.spec, requester_id=req.requester_id))
+    blocks += field_sections(spec_fields(req.spec, requester_id=req.requester_id, kind=req.kind))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*Reason*\n{esc(req.reason)}", 3000))))
     blocks += plan_blocks(req.plan, digest=req.plan_digest, changes=req.plan_changes if req.state is RequestState.PENDING else ())
     blocks += risk_blocks(req)

@@ -181,11 +181,25 @@ def options(items: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- review
 
 
-def spec_fields(spec: RequestSpec, *, requester_id: str | None = None) -> list[str]:
+def _change_fields(spec: RequestSpec) -> list[str]:
+    """A change (or a grant's extension or end): what it adds and takes away, as asked."""
+    adds = [*(f"group `{esc(g)}`" for g in spec.groups), *(f"`{esc(policy_label(p))}`" for p in spec.policy_arns), *(a.lower() for a in spec.access_types)]
+    names = {"console": "console password", "key": "access keys"}
+    takes = [names.get(r) or (f"group `{esc(r[6:])}`" if r.startswith("group:") else f"`{esc(policy_label(r.split(':', 1)[1]))}`") for r in spec.remove]
+    lines = [f"*Adds*\n{', '.join(adds) or '_nothing_'}", f"*Takes away*\n{', '.join(takes) or '_nothing_'}"]
+    if spec.grant_for:
+        lines.append(f"*What it adds lasts*\n{esc(lasting.words(spec.grant_for))}, then taken away")
+    return lines
+
+
+def spec_fields(spec: RequestSpec, *, requester_id: str | None = None, kind: str = "create_user") -> list[str]:
     tags = "\n".join(f"`{esc(k)}={esc(v)}`" for k, v in spec.tags) or "_none_"
     lines = []
     if requester_id:
         lines.append(f"*Requested by*\n{mention(requester_id)}")
+    if kind in ("change", "extend_grant", "revoke"):
+        lines += [f"*Account owner*\n<@{spec.owner_id}>", f"*User name*\n`{esc(spec.user_name)}`", f"*Path*\n`{esc(spec.path)}`", *_change_fields(spec)]
+        return [clip(f, 2000) for f in lines]
     lines += [
         f"*Account owner*\n<@{spec.owner_id}>",
         f"*User name*\n`{esc(spec.user_name)}`",

@@ -39,6 +39,7 @@ A_REPORT_DISABLE = "report_disable_user"
 A_REPORT_OFFBOARD = "report_offboard_user"
 A_ROTATE_NOW = "rotate_now"
 A_DISABLE_NOW = "disable_now"  # on a departed owner's offboarding: disable at once, decide later
+A_DISABLE_INSTEAD = "disable_instead"  # on an offboarding: disable the user and deny the offboarding
 A_USER_MENU = "owned_user_menu"  # Home: rotate the key or reset the password of a user I own
 
 ACCESS_CONSOLE = "console"

@@ -69,6 +69,8 @@ def _ready(req: RequestView, *, plain: bool = False) -> str:
     name = req.user_name if plain else f"`{esc(req.user_name)}`"
     if req.kind == "create_user":
         return f"Your IAM user {name} is ready" + ("." if plain else "")
+    if req.kind == "change":
+        return f"The change to {name} is done, and its new credentials are ready" + ("." if plain else "")
     return f"A {req.brings} for {name} is ready" + ("." if plain else "")
 
 
