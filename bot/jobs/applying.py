@@ -159,9 +159,11 @@ class ApplyJob:
                 if credentials:
                     self._credentials(job_id, plan, request_id=request_id, owner_id=owner_id, done=done)
                 told = self._complete(job_id, request_id, "", plan)
-                if credentials:
-                    self.delivery.deliver(request_id)  # as for a new user: sealed, to the owner, revealed once
-                self.announcer.announce(request_id, Event.REVOKED if plan.kind is PlanKind.REVOKE else Event.CHANGED, also=told)
+                if credentials:  # as for a new user: sealed, to the owner, revealed once; the delivery tells what changed
+                    self.delivery.deliver(request_id)
+                    self.announcer.announce(request_id, Event.COMPLETED)
+                else:
+                    self.announcer.announce(request_id, Event.REVOKED if plan.kind is PlanKind.REVOKE else Event.CHANGED, also=told)
                 return
             with self.sm.begin() as s:
                 documents = store.documents(s, [st.document for st in plan.steps if st.document])

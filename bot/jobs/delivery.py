@@ -20,6 +20,7 @@ from bot.credentials.vault import Vault, VaultError
 from bot.domain.views import RequestView
 from bot.requests import store
 from bot.slack import ui
+from bot.slack.ui.changes import change_notice
 from bot.slack.notifier import Notifier, Place, SlackRefused
 from models import AccessRequest, CredentialEnvelope, RequestState
 
@@ -186,6 +187,14 @@ class Delivery:
         return True
 
     def _tell_requester(self, view: RequestView) -> None:
+        """Once the credentials reached the owner (here, so a restart after the DM still tells): a change's
+        requester and owner get what changed; a new user's requester, that the owner has them."""
+        if view.kind == "change":
+            with self.sm.begin() as s:
+                full = store.view_of(s, store.load_request(s, view.id))
+            for person in dict.fromkeys([view.requester_id, view.owner_id]):
+                self.notifier.dm_quietly(person, change_notice(full), what="change notice")
+            return
         if view.requester_id != view.owner_id:
             self.notifier.dm_quietly(
                 view.requester_id,

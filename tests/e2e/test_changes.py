@@ -140,6 +140,14 @@ def test_a_new_users_grant_extended_then_given_back_early(clocked, iam):
     (grant,) = grants_of(bot)
     assert grant.request_id and grant.ends_at - clock() == timedelta(days=1)
     assert "*for 1 day*" in everything(approval_messages(bot, short_id)[0].args)
+    # Home shows it with I'm done and Extend; status offers "Change this user"
+    bot.deps.status.publish_home(REQUESTER)
+    home = json.dumps(bot.standin.calls_to("views.publish")[-1].args["view"])
+    assert "temporary group `operators` until" in home and '"grant_done"' in home and f'"{grant.id}:1w"' in home
+    assert '"change_user"' in command(bot, f"status {short_id}")
+    before = len(bot.standin.calls_to("views.update"))
+    bot.slack.block_action(REQUESTER, "change_user", "bob")
+    wait_until(lambda: [c for c in bot.standin.calls_to("views.update")[before:] if "Change `bob`" in json.dumps(c.response["view"])], what="the change form")
 
     # Extend by a week: a new request, judged by the rules (here a person decides)
     bot.slack.block_action(REQUESTER, "grant_extend", f"{grant.id}:1w", overflow=True)
@@ -197,6 +205,7 @@ def test_a_changes_new_credentials_reach_the_owner_as_a_new_users_do(bot, iam):
     click(bot, APPROVER, "approve_request", change.short_id)
     dm = credentials_dm(bot, change.short_id)
     assert "The change to `henry` is done, and its new credentials are ready" in everything(dm.args)
+    wait_until(lambda: dms_to(bot, REQUESTER, "was changed"), what="the requester told what changed")
     iam.get_login_profile(UserName="henry")
     assert len(iam.list_access_keys(UserName="henry")["AccessKeyMetadata"]) == 1  # the key it had, untouched
 
