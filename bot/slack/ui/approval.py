@@ -187,8 +187,9 @@ def notice_to_approvers(req: RequestView) -> Message:
         )
     else:
         text = f"Request {req.short_id} ({req.user_name}) was approved automatically"
-        body = f":robot_face: Request *{req.short_id}* for `{esc(req.user_name)}` by <@{req.requester_id}> was approved automatically by rule *{esc(req.rule_name or '')}*."
-    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000))), *field_sections(spec_fields(req.spec, requester_id=req.requester_id))]
+        body = f":robot_face: Request *{req.short_id}* for `{esc(req.user_name)}` by {mention(req.requester_id)} was approved automatically by rule *{esc(req.rule_name or '')}*."
+    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000))),
+                         *field_sections(spec_fields(req.spec, requester_id=req.requester_id, kind=req.kind))]
     blocks += plan_blocks(req.plan, digest=req.plan_digest)
     blocks += risk_blocks(req)
     return message(text, blocks)

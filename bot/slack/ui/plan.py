@@ -117,7 +117,7 @@ def _sections(title: str, lines: Sequence[str], *, budget: int = PLAN_SECTIONS) 
 def grant_lines(plan: Plan) -> list[str]:
     """Every policy the user will hold afterwards, directly and through each group, a line each (a
     changed user's: what it keeps and what is new, marked)."""
-    changed = plan.kind.grants
+    changed = plan.kind is PlanKind.CHANGE  # what it adds is marked new (an extension grants again what the user has)
     direct = plan.grant.direct
     lines = ["• directly: " + (", ".join(_granted(g, changed=changed) for g in direct) if direct else "_nothing_")]
     kept = [k.split(":", 1)[1] for k in plan.keeps if k.startswith("group:")]
