@@ -110,6 +110,21 @@ def expiry_error(value: str, *, today: date | None) -> str | None:
     return None
 
 
+def _groups_and_policies(form: RawForm, errors: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The groups and managed policies picked, each once; what IAM would refuse goes in `errors`."""
+    groups = tuple(dict.fromkeys(g.strip() for g in form.groups if g.strip()))
+    if any(not GROUP_NAME_RE.fullmatch(g) for g in groups):
+        errors["groups"] = "Pick groups from the list."
+    elif len(groups) > MAX_GROUPS:
+        errors["groups"] = f"IAM allows a user in at most {MAX_GROUPS} groups; pick fewer."
+    policies = tuple(dict.fromkeys(p.strip() for p in form.policy_arns if p.strip()))
+    if any(not POLICY_ARN_RE.fullmatch(p) for p in policies):
+        errors["policies"] = "Pick managed policies from the list."
+    elif len(policies) > MAX_POLICIES:
+        errors["policies"] = f"IAM allows at most {MAX_POLICIES} managed policies on a user; use a group instead."
+    return groups, policies
+
+
 def grant_for_value(choice: str, until: str, *, today: date | None, adds: bool) -> tuple[str | None, dict[str, str]]:
     """The "For" and "Until" fields as a grant's length (bot.domain.grants), or field errors."""
     choice, until = choice.strip(), until.strip()
@@ -136,16 +151,7 @@ def validate_change(form: RawForm, *, had: Mapping[str, Any], today: date | None
     """The change modal as a change spec: what it adds and takes away compared with what the user had
     when the modal was filled in (`had`: groups g, policies p, console c, key k), or field errors."""
     errors: dict[str, str] = {}
-    groups = tuple(dict.fromkeys(g.strip() for g in form.groups if g.strip()))
-    if any(not GROUP_NAME_RE.fullmatch(g) for g in groups):
-        errors["groups"] = "Pick groups from the list."
-    elif len(groups) > MAX_GROUPS:
-        errors["groups"] = f"IAM allows a user in at most {MAX_GROUPS} groups; pick fewer."
-    policies = tuple(dict.fromkeys(p.strip() for p in form.policy_arns if p.strip()))
-    if any(not POLICY_ARN_RE.fullmatch(p) for p in policies):
-        errors["policies"] = "Pick managed policies from the list."
-    elif len(policies) > MAX_POLICIES:
-        errors["policies"] = f"IAM allows at most {MAX_POLICIES} managed policies on a user; use a group instead."
+    groups, policies = _groups_and_policies(form, errors)
     reason = form.reason.strip()
     if not reason:
         errors["reason"] = "Say why the change is needed; approvers decide on it."
@@ -184,17 +190,7 @@ def validate_form(form: RawForm, *, today: date | None = None) -> tuple[RequestS
     if not (console or key):
         errors["access_type"] = "Choose Console access, Access key, or both."
 
-    groups = tuple(dict.fromkeys(g.strip() for g in form.groups if g.strip()))
-    if any(not GROUP_NAME_RE.fullmatch(g) for g in groups):
-        errors["groups"] = "Pick groups from the list."
-    elif len(groups) > MAX_GROUPS:
-        errors["groups"] = f"IAM allows a user in at most {MAX_GROUPS} groups; pick fewer."
-
-    policies = tuple(dict.fromkeys(p.strip() for p in form.policy_arns if p.strip()))
-    if any(not POLICY_ARN_RE.fullmatch(p) for p in policies):
-        errors["policies"] = "Pick managed policies from the list."
-    elif len(policies) > MAX_POLICIES:
-        errors["policies"] = f"IAM allows at most {MAX_POLICIES} managed policies on a user; use a group instead."
+    groups, policies = _groups_and_policies(form, errors)
 
     copy_from = form.copy_from.strip() or None
     if copy_from is not None:

@@ -12,6 +12,7 @@ from bot.common.sql import SessionMaker
 from bot.requests import store, usecases
 from bot.slack.ui.text import clip, esc
 from bot.workflows.attempt import attempt
+from models import AccessRequest
 
 WHAT = {
     "disable": "disabling: its console password is deleted and its access keys deactivated; the user stays",
@@ -48,24 +49,36 @@ class Removals:
             f"Request *{req.short_id}*: {WHAT[kind]} (`{esc(req.user_name)}`). It is checked against IAM now and goes to an approver, "
             f"who sees every change; you hear when it is done. Ask `/iam status {req.short_id}` any time.", 3000)}
 
+    def _offboarding(self, short_id: str) -> tuple[int, str, str, bool, str] | str:
+        """(id, user name, owner, filed because its owner left, state) of an offboarding request, or why not."""
+        with self.sm.begin() as s:
+            try:
+                req = store.get_request(s, short_id=short_id)
+            except Refused as refused:
+                return str(refused)
+            if req.kind != "offboard":
+                return f"Request {short_id} is not an offboarding."
+            return req.id, req.user_name, req.owner_id, req.requester_id == BOT_ACTOR, req.state.value
+
+    def _disable_beside(self, *, actor: str, user_name: str, offboarding_id: int, reason: str) -> AccessRequest:
+        """Disable the user at once, beside its offboarding (an approver's click decides it: rule approver-disable-now)."""
+        return attempt(self.sm, self.clock, actor, usecases.file_removal_request, kind="disable_now", actor_id=actor, user_name=user_name,
+                       is_approver=True, now=self.clock(), beside=offboarding_id, reason=reason)
+
     def disable_instead(self, *, actor: str, short_id: str) -> str:
         """An approver's "Disable instead" on an offboarding: the user is disabled at once (kept, its console
         password deleted and keys deactivated) and the offboarding is denied, saying why."""
         if not self.is_approver(actor):
             return "Only designated approvers can decide an offboarding."
-        with self.sm.begin() as s:
-            try:
-                offboarding = store.get_request(s, short_id=short_id)
-            except Refused as refused:
-                return str(refused)
-            pending = offboarding.kind == "offboard" and offboarding.state.value == "pending"
-            offboarding_id, name = offboarding.id, offboarding.user_name
-        if not pending or self.deny is None:
+        found = self._offboarding(short_id)
+        if isinstance(found, str):
+            return found
+        offboarding_id, name, _owner, _left, state = found
+        if state != "pending" or self.deny is None:
             return f"Request {short_id} is not an offboarding waiting for a decision, so there is nothing to disable instead."
         try:
-            req = attempt(self.sm, self.clock, actor, usecases.file_removal_request, kind="disable_now", actor_id=actor, user_name=name,
-                          is_approver=True, now=self.clock(), beside=offboarding_id,
-                          reason=f"Disabled instead of offboarded by <@{actor}> (offboarding {short_id} denied): the user is kept.")
+            req = self._disable_beside(actor=actor, user_name=name, offboarding_id=offboarding_id,
+                                       reason=f"Disabled instead of offboarded by <@{actor}> (offboarding {short_id} denied): the user is kept.")
             announce = self.deny(actor=actor, short_id=short_id, reason=f"Disabled instead (request {req.short_id}): the user is kept, "
                                  "its console password deleted and its access keys deactivated.")
         except Refused as refused:
@@ -80,19 +93,15 @@ class Removals:
         disabled at once (rule approver-disable-now), and the offboarding still waits for its decision."""
         if not self.is_approver(actor):
             return "Only designated approvers can disable a user at once."
-        with self.sm.begin() as s:
-            try:
-                offboarding = store.get_request(s, short_id=short_id)
-            except Refused as refused:
-                return str(refused)
-            waiting = offboarding.kind == "offboard" and offboarding.requester_id == BOT_ACTOR and offboarding.state.value in ("submitted", "pending")
-            offboarding_id, name, owner = offboarding.id, offboarding.user_name, offboarding.owner_id
-        if not waiting:
+        found = self._offboarding(short_id)
+        if isinstance(found, str):
+            return found
+        offboarding_id, name, owner, owner_left, state = found
+        if not owner_left or state not in ("submitted", "pending"):
             return f"Request {short_id} is not an offboarding waiting because its owner left, so there is nothing to disable at once."
         try:
-            req = attempt(self.sm, self.clock, actor, usecases.file_removal_request, kind="disable_now", actor_id=actor, user_name=name,
-                          is_approver=True, now=self.clock(), beside=offboarding_id,
-                          reason=f"Disabled at once by <@{actor}>: its owner <@{owner}> left; offboarding {short_id} still waits for a decision.")
+            req = self._disable_beside(actor=actor, user_name=name, offboarding_id=offboarding_id,
+                                       reason=f"Disabled at once by <@{actor}>: its owner <@{owner}> left; offboarding {short_id} still waits for a decision.")
         except Refused as refused:
             return str(refused)
         self.wake()

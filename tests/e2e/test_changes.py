@@ -16,24 +16,12 @@ from sqlalchemy import select
 
 from models import AccessRequest, AuditEvent, TemporaryGrant
 from tests.support.harness import FakeClock, RunningBot, wait_until
-from tests.support.journeys import APPROVER, OUTSIDER, REQUESTER, approval_messages, change_form, change_values, click, credentials_dm, request_user, submit_request
+from tests.support.journeys import (
+    APPROVER, OUTSIDER, REQUESTER, approval_messages, change_form, change_values, click, command, credentials_dm, dms_to, everything, request_user, submit_request,
+)
 
 READONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 VIEWER = "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess"
-
-
-def everything(args: dict[str, Any]) -> str:
-    return str(args.get("text", "")) + json.dumps(args.get("blocks") or [], ensure_ascii=False)
-
-
-def dms_to(bot: RunningBot, user: str, fragment: str) -> list[Any]:
-    return [c for c in bot.standin.calls_to("chat.postMessage") if c.args["channel"] == "D" + user[1:] and fragment in everything(c.args)]
-
-
-def command(bot: RunningBot, text: str, user: str = REQUESTER) -> str:
-    before = len(bot.standin.calls_to("response_url"))
-    bot.slack.command(user, text)
-    return everything(wait_until(lambda: bot.standin.calls_to("response_url")[before:], what=f"the answer to /iam {text}")[0].args)
 
 
 def seed(iam: Any) -> None:

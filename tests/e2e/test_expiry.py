@@ -4,30 +4,15 @@ the user: rule `expiry`); `/iam extend` moves the date once an approver agrees."
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 from sqlalchemy import select
 
 from models import AccessRequest, AuditEvent, UserExpiry
 from tests.support.harness import FakeClock, RunningBot, wait_until
-from tests.support.journeys import APPROVER, REQUESTER, approval_messages, click, credentials_dm, request_user, submit_form
-
-
-def everything(args: dict[str, Any]) -> str:
-    return str(args.get("text", "")) + json.dumps(args.get("blocks") or [], ensure_ascii=False)
-
-
-def dms_to(bot: RunningBot, user: str, fragment: str) -> list[Any]:
-    return [c for c in bot.standin.calls_to("chat.postMessage") if c.args["channel"] == "D" + user[1:] and fragment in everything(c.args)]
-
-
-def command(bot: RunningBot, text: str, user: str = REQUESTER) -> str:
-    before = len(bot.standin.calls_to("response_url"))
-    bot.slack.command(user, text)
-    return everything(wait_until(lambda: bot.standin.calls_to("response_url")[before:], what=f"the answer to /iam {text}")[0].args)
+from tests.support.journeys import APPROVER, REQUESTER, approval_messages, click, command, credentials_dm, dms_to, everything, request_user, submit_form
 
 
 def requests_of(bot: RunningBot, kind: str) -> list[AccessRequest]:

@@ -238,31 +238,11 @@ class Chaos:
     def crash_cycle(self, replicas: list[BotProcess], point: tuple[str, str, str], n: int) -> tuple[Outcome, BotProcess]:
         """Request, approve, and SIGKILL whichever replica runs the job at `point`; returns the
         outcome and the dead replica. Another replica (or, alone, a restarted one) must finish it."""
-        where, action, when = point
+        _, action, when = point
         user_name = f"crash-{n:03d}-{uuid.uuid4().hex[:4]}"
         short_id = request_user(replicas[0], user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
-        killed, kill = _killer()
-        if where == "iam":
-            for process in replicas:
-                self.proxies[process.name].trip(action, lambda p=process: kill(p), when=when)
-        else:
-
-            def kill_on_dm(call: Call) -> None:
-                if not killed and is_credentials_dm(call, short_id):
-                    kill(self.job_runner(user_name, replicas))
-
-            self.standin.after_call.append(kill_on_dm)
-        try:
-            click(replicas[-1], APPROVER, "approve_request", short_id)
-        except requests.ConnectionError:
-            pass  # the job started so fast that the kill beat the click's 200; the approval had committed
-        wait_until(lambda: bool(killed) and killed[0].proc is not None and killed[0].proc.poll() is not None, timeout=60, what=f"a replica killed at {point}")
-        killed_at = time.monotonic()
-        for proxy in self.proxies.values():
-            proxy.disarm()
-        self.standin.after_call.clear()
-        dead = killed[0]
-        alive = [p for p in replicas if p is not dead] or [self.replica(f"restart{n:03d}")]
+        dead, killed_at = self._approve_and_kill(replicas, point, short_id, user_name, n)
+        alive = [p for p in replicas if p is not dead] or [self.replicas[-1]]
         wait_until(lambda: self.settled(short_id), timeout=90, what=f"request {short_id} recovered after a kill at {point}")
         out = self.outcome(short_id, user_name, reveal_on=alive[0])
         out.point = f"{action} ({when})"
@@ -274,27 +254,12 @@ class Chaos:
         another replica (or a restarted one) must finish it: the user gone, nothing removed twice."""
         _, action, when = point
         user_name = f"leave-{n:03d}-{uuid.uuid4().hex[:4]}"
-        created = request_user(replicas[0], user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
-        click(replicas[-1], APPROVER, "approve_request", created)
-        wait_until(lambda: self.settled(created), timeout=60, what=f"{user_name} created")
+        self._created(replicas, user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
         replicas[0].slack.command(REQUESTER, f"offboard {user_name}")
         short_id = wait_until(lambda: self._request_of(user_name, "offboard"), timeout=30, what="the offboarding request")
         wait_until(lambda: any(short_id in str(c.args) and "approve_request" in str(c.args) for c in self.standin.calls_to("chat.postMessage")),
                    timeout=30, what="the offboarding's approval message")
-        killed, kill = _killer()
-        for process in replicas:
-            self.proxies[process.name].trip(action, lambda p=process: kill(p), when=when)
-        try:
-            click(replicas[-1], APPROVER, "approve_request", short_id)
-        except requests.ConnectionError:
-            pass  # the kill beat the click's 200; the approval had committed
-        wait_until(lambda: bool(killed) and killed[0].proc is not None and killed[0].proc.poll() is not None, timeout=60, what=f"a replica killed at {point}")
-        killed_at = time.monotonic()
-        for proxy in self.proxies.values():
-            proxy.disarm()
-        dead = killed[0]
-        if not [p for p in replicas if p is not dead]:
-            self.replica(f"restart{n:03d}")
+        dead, killed_at = self._approve_and_kill(replicas, point, short_id, user_name, n)
         wait_until(lambda: self.row(short_id)[0] in ("completed", "failed") and self.row(short_id)[1] in ("done", "failed"),
                    timeout=90, what=f"offboarding {short_id} recovered after a kill at {point}")
         out = RemovalOutcome(short_id, user_name, point=f"{action} ({when})", recovery_seconds=time.monotonic() - killed_at)
@@ -303,32 +268,20 @@ class Chaos:
         time.sleep(0.5)  # let a wrongly repeated report show itself
         out.reports = len(self._reports(short_id))
         out.users = len([u for u in self.iam.list_users()["Users"] if u["UserName"] == user_name])
-        with self.engine.connect() as c:
-            rid = c.execute(select(AccessRequest.id).where(AccessRequest.short_id == short_id)).scalar_one()
-            done = [(e.action, (e.details or {}).get("target")) for e in c.execute(
-                select(AuditEvent.action, AuditEvent.details).where(AuditEvent.request_id == rid, AuditEvent.action.like("applied:%")))]
-        out.repeated = len(done) - len(set(done))
+        out.repeated = self._repeated(short_id)
         return out, dead
 
     def change_crash_cycle(self, replicas: list[BotProcess], point: tuple[str, str, str], n: int) -> tuple[DayTwoOutcome, BotProcess]:
         """Create a user (a key, in GROUP), change it (GROUP out, POLICY in for an hour, the key deleted, a
         console password made), approve, and SIGKILL the replica applying it at `point`; another finishes it."""
-        where, action, when = point
         user_name = f"chg-{n:03d}-{uuid.uuid4().hex[:4]}"
-        created = request_user(replicas[0], user_name=user_name, access=["access_key"], groups=[GROUP])
-        click(replicas[-1], APPROVER, "approve_request", created)
-        wait_until(lambda: self.settled(created), timeout=60, what=f"{user_name} created")
+        self._created(replicas, user_name, access=["access_key"], groups=[GROUP])
         view = change_form(replicas[0], user_name)
         resp = replicas[0].slack.view_submission(REQUESTER, view, change_values(policies=[POLICY], access=["console"], grant_for="1h"))
         assert resp.status_code == 200 and resp.json() == {"response_action": "clear"}, resp.text
         short_id = wait_until(lambda: self._request_of(user_name, "change"), timeout=30, what="the change request")
         self._asked(short_id)
-        killed, kill = self._arm(replicas, point, short_id, user_name)
-        try:
-            click(replicas[-1], APPROVER, "approve_request", short_id)
-        except requests.ConnectionError:
-            pass  # the kill beat the click's 200; the approval had committed
-        dead, killed_at = self._recover(replicas, killed, point, n)
+        dead, killed_at = self._approve_and_kill(replicas, point, short_id, user_name, n)
         wait_until(lambda: self.settled(short_id), timeout=90, what=f"change {short_id} recovered after a kill at {point}")
         out = self._day_two_outcome(short_id, user_name, point, killed_at, notice="was changed", expected_dms=1)
         iam = self.iam
@@ -343,7 +296,7 @@ class Chaos:
     def revoke_crash_cycle(self, replicas: list[BotProcess], point: tuple[str, str, str], user_name: str, n: int) -> tuple[DayTwoOutcome, BotProcess]:
         """The hour of a changed user's POLICY is up (its end moved to the past, in the database): the
         replicas' worker takes it away, and the replica doing so is SIGKILLed at `point`; another finishes."""
-        killed, kill = self._arm(replicas, point, "", user_name)
+        killed = self._arm(replicas, point, "", user_name)
         with self.engine.begin() as c:
             c.execute(update(TemporaryGrant).where(TemporaryGrant.user_name == user_name).values(ends_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
         dead, killed_at = self._recover(replicas, killed, point, n)
@@ -358,11 +311,33 @@ class Chaos:
                 out.as_planned = False  # still on record as held
         return out, dead
 
+    def _created(self, replicas: list[BotProcess], user_name: str, **fields: Any) -> None:
+        created = request_user(replicas[0], user_name=user_name, **fields)
+        click(replicas[-1], APPROVER, "approve_request", created)
+        wait_until(lambda: self.settled(created), timeout=60, what=f"{user_name} created")
+
+    def _approve_and_kill(self, replicas: list[BotProcess], point: tuple[str, str, str], short_id: str, user_name: str, n: int) -> tuple[BotProcess, float]:
+        """Approve on one replica with `point` armed on all; returns the killed replica once another can go on, and when it died."""
+        killed = self._arm(replicas, point, short_id, user_name)
+        try:
+            click(replicas[-1], APPROVER, "approve_request", short_id)
+        except requests.ConnectionError:
+            pass  # the job started so fast that the kill beat the click's 200; the approval had committed
+        return self._recover(replicas, killed, point, n)
+
+    def _repeated(self, short_id: str) -> int:
+        """How many of the request's steps were audited more than once."""
+        with self.engine.connect() as c:
+            rid = c.execute(select(AccessRequest.id).where(AccessRequest.short_id == short_id)).scalar_one()
+            done = [(e.action, (e.details or {}).get("target")) for e in c.execute(
+                select(AuditEvent.action, AuditEvent.details).where(AuditEvent.request_id == rid, AuditEvent.action.like("applied:%")))]
+        return len(done) - len(set(done))
+
     def _asked(self, short_id: str) -> None:
         wait_until(lambda: any(short_id in str(c.args) and "approve_request" in str(c.args) for c in self.standin.calls_to("chat.postMessage")),
                    timeout=30, what=f"{short_id}'s approval message")
 
-    def _arm(self, replicas: list[BotProcess], point: tuple[str, str, str], short_id: str, user_name: str) -> tuple[list[BotProcess], Callable[[BotProcess], None]]:
+    def _arm(self, replicas: list[BotProcess], point: tuple[str, str, str], short_id: str, user_name: str) -> list[BotProcess]:
         """Kill whichever replica reaches `point` first: an IAM action (before or after it is carried out), or the credentials DM."""
         where, action, when = point
         killed, kill = _killer()
@@ -375,7 +350,7 @@ class Chaos:
                     kill(self.job_runner(user_name, replicas))
 
             self.standin.after_call.append(kill_on_dm)
-        return killed, kill
+        return killed
 
     def _recover(self, replicas: list[BotProcess], killed: list[BotProcess], point: tuple[str, str, str], n: int) -> tuple[BotProcess, float]:
         wait_until(lambda: bool(killed) and killed[0].proc is not None and killed[0].proc.poll() is not None, timeout=60, what=f"a replica killed at {point}")
@@ -396,11 +371,7 @@ class Chaos:
         out.state, out.job, _ = self.row(short_id)
         out.notices = len(self._notices(short_id, notice))
         out.dms = len([c for c in self.standin.calls_to("chat.postMessage") if is_credentials_dm(c, short_id)])
-        with self.engine.connect() as c:
-            rid = c.execute(select(AccessRequest.id).where(AccessRequest.short_id == short_id)).scalar_one()
-            done = [(e.action, (e.details or {}).get("target")) for e in c.execute(
-                select(AuditEvent.action, AuditEvent.details).where(AuditEvent.request_id == rid, AuditEvent.action.like("applied:%")))]
-        out.repeated = len(done) - len(set(done))
+        out.repeated = self._repeated(short_id)
         return out
 
     def _notices(self, short_id: str, fragment: str) -> list[Call]:

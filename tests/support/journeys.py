@@ -159,3 +159,19 @@ def change_form(bot: Any, user_name: str, user: str = REQUESTER) -> dict[str, An
     call = wait_until(lambda: [c for c in bot.standin.calls_to("views.update")[before:] if user_name in json.dumps(c.response.get("view") or {})],
                       what="the change form filled in")[0]
     return call.response["view"]
+
+
+def everything(args: dict[str, Any]) -> str:
+    """A message's fallback text and its blocks, as one string to look for words in."""
+    return str(args.get("text", "")) + json.dumps(args.get("blocks") or [], ensure_ascii=False)
+
+
+def dms_to(bot: RunningBot, user: str, fragment: str) -> list[Call]:
+    return [c for c in bot.standin.calls_to("chat.postMessage") if c.args["channel"] == "D" + user[1:] and fragment in everything(c.args)]
+
+
+def command(bot: RunningBot, text: str, user: str = REQUESTER) -> str:
+    """`/iam <text>`; the private answer, its text and blocks."""
+    before = len(bot.standin.calls_to("response_url"))
+    bot.slack.command(user, text)
+    return everything(wait_until(lambda: bot.standin.calls_to("response_url")[before:], what=f"the answer to /iam {text}")[0].args)
