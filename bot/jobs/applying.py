@@ -333,10 +333,8 @@ class ApplyJob:
                     self._step_done(job_id, step, **({"lasts": step.lasts} if step.lasts else {}))
                 else:
                     self._step_done(job_id, step, already_gone=not self._removal(step, plan.user_name))
-            except AwsError as exc:
-                if not exc.transient:
-                    self._revert(job_id, plan)
-                raise
+            except AwsError:
+                raise  # retried later if transient; a failure puts back what can be put back (`_fail`)
         return True
 
     def _revert(self, job_id: int, plan: Plan) -> None:
@@ -539,6 +537,10 @@ class ApplyJob:
     def _fail(self, job_id: int, request_id: int, marker: str, user_name: str, reason: str, *, code: str, aws_request_id: str | None = None) -> None:
         with self.sm.begin() as s:
             self.queue.own(s, job_id)  # a worker that lost the job must not roll back what the new holder made
+            req = store.load_request(s, request_id)
+            plan = store.plan_of(s, request_id=request_id, digest=req.approved_digest) if req.approved_digest else None
+        if plan is not None and plan.kind.grants:  # a change half done is put back as far as it can be
+            self._revert(job_id, plan)
         removed, problem = self._undo(user_name, marker)
         with self.sm.begin() as s:
             job = self.queue.own(s, job_id)

@@ -285,3 +285,21 @@ def test_the_rules_require_an_end_and_cap_it(ruled, iam):
     submit_request(bot, user_name="grace", access=["console"], copy_from="template")
     denied = wait_until(lambda: [r for r in requests_of(bot, "create_user") if r.user_name == "grace" and r.state.value == "denied"], what="the denial")[0]
     assert "group `operators` only for a time" in (denied.decision_reason or "")
+
+
+def test_a_change_that_fails_half_way_is_put_back(bot_behind_proxy, iam):
+    bot, proxy = bot_behind_proxy
+    seed(iam)
+    created(bot, "ivan", access=["console"], groups=["developers"])
+    view = change_form(bot, "ivan")
+    submit_change(bot, view, groups=["operators"], policies=[READONLY], access=["console"])
+    change = asked_for(bot, "change")
+    proxy.fail("AttachUserPolicy", code="AccessDenied", status=403, times=5)  # after developers out and operators in
+    click(bot, APPROVER, "approve_request", change.short_id)
+    failed = wait_until(lambda: [r for r in requests_of(bot, "change") if r.state.value == "failed"], what="the change failed")[0]
+    assert "AccessDenied" in (failed.failure_reason or "")
+    assert groups_of(iam, "ivan") == ["developers"]  # put back as it was
+    assert iam.list_attached_user_policies(UserName="ivan")["AttachedPolicies"] == []
+    timeline = command(bot, f"status {change.short_id}")
+    assert "Undone after the failure: add to group `operators`" in timeline and "Undone after the failure: remove from group `developers`" in timeline
+    assert "any group or policy it had changed was put back" in timeline

@@ -105,8 +105,10 @@ _EVENT_WORDS = {
 }
 
 
-def _event_line(e: TimelineEvent) -> str | None:
+def _event_line(e: TimelineEvent, kind: str = "create_user") -> str | None:
     words = _EVENT_WORDS.get(e.action)
+    if e.action == "failed" and kind in ("change", "extend_grant") and e.details.get("stage") != "plan":
+        words = "Failed; any group or policy it had changed was put back (each is listed above)"
     if words is None:
         return None  # refused clicks and exports stay in the audit log, not in everyone's status
     actor = mention(e.actor) if is_user(e.actor) else esc(e.actor)
@@ -130,7 +132,7 @@ def _event_line(e: TimelineEvent) -> str | None:
 
 def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Message:
     """One request's story, from the audit log (no secrets are ever in it)."""
-    lines = [line for e in events if (line := _event_line(e))]
+    lines = [line for e in events if (line := _event_line(e, req.kind))]
     header = f"*{req.short_id}* `{esc(req.user_name)}` — {state_words(req.state, req.kind)}"
     if req.kind != "create_user":
         header += f" ({req.brings})"
