@@ -129,10 +129,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from bot.runtime.app import make_vault
     from bot.runtime.db import make_engine, make_sessionmaker
 
+    from bot.runtime.audit_key import audit_keys
+
     settings = load_settings()
     vault = make_vault(settings)
+    keys = audit_keys(settings, generate=settings.generated_key_allowed)  # the run is audited, signed as the bot signs
     try:
-        report = rotate_envelopes(make_sessionmaker(make_engine(settings.database_url)), vault)
+        report = rotate_envelopes(make_sessionmaker(make_engine(settings.database_url), audit_keys=keys), vault)
     except VaultError as exc:  # AWS KMS throttled or unreachable: what was done stays done
         print(f"iam-bot: stopped: {exc}; what was re-encrypted stays so: run `iam-bot keys rotate` again", file=sys.stderr)
         return 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from datetime import datetime
 from typing import Any, Callable
 
@@ -22,6 +24,8 @@ class StatusDesk:
         self.directory = directory
         self.rulebook = rulebook
         self.clock = clock
+        self._locks_guard = threading.Lock()
+        self._home_locks: weakref.WeakValueDictionary[str, threading.RLock] = weakref.WeakValueDictionary()  # a lock lives while someone holds it
 
     def approver_view(self, user_id: str, *, fresh: bool = False) -> tuple[frozenset[str], tuple[str, ...]]:
         """The approvers as Home and status see them (everyone the rules name, plus this person if
@@ -69,10 +73,20 @@ class StatusDesk:
             self.notifier.ephemeral(channel=channel, user=user_id, message=reply, thread_ts=thread_ts)
 
     def publish_home(self, user_id: str) -> None:
-        approvers, groups = self.approver_view(user_id)
-        with self.sm.begin() as s:
-            data = queries.home_data(
-                s, user_id=user_id, approvers=approvers, now=self.clock(), user_groups=groups, default_approvers=self.rulebook.default_approvers,
-                file_only=self.rulebook.file_only,
-            )
-        self.notifier.publish_home(user_id, ui.home_view(user_id=user_id, data=data))
+        """Read and publish one person's Home. Within a process, one person's Homes are read and published
+        in turn: a Home read before a change can no longer be published after one read since (last wins)."""
+        with self._home_lock(user_id):
+            approvers, groups = self.approver_view(user_id)
+            with self.sm.begin() as s:
+                data = queries.home_data(
+                    s, user_id=user_id, approvers=approvers, now=self.clock(), user_groups=groups, default_approvers=self.rulebook.default_approvers,
+                    file_only=self.rulebook.file_only,
+                )
+            self.notifier.publish_home(user_id, ui.home_view(user_id=user_id, data=data))
+
+    def _home_lock(self, user_id: str) -> threading.RLock:
+        with self._locks_guard:
+            lock = self._home_locks.get(user_id)
+            if lock is None:
+                lock = self._home_locks[user_id] = threading.RLock()
+            return lock

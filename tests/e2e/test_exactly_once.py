@@ -89,12 +89,13 @@ def test_an_offboarding_killed_at_any_removal_is_finished_by_another_replica_onc
 
 @pytest.mark.postgres
 def test_a_change_and_its_grants_end_killed_at_any_step_are_finished_by_another_replica_once(pg_chaos):
-    """Each change is killed at one of its steps (or its credentials DM), then the hour it granted is
-    made up and the worker taking it away is killed too; other replicas finish both, each step once."""
+    """A change is killed at one of its steps (or just after its credentials DM), then the hour it granted
+    is made up and the worker taking it away is killed too; other replicas finish both, each step once."""
     chaos = pg_chaos
     replicas = [chaos.replica("a"), chaos.replica("b")]
     outcomes = []
-    for n, point in enumerate(CHANGE_KILL_POINTS):
+    # Three of the change's points here (after a removal, before a grant, after the credentials DM); scripts/chaos.py draws from all.
+    for n, point in enumerate([CHANGE_KILL_POINTS[0], CHANGE_KILL_POINTS[1], CHANGE_KILL_POINTS[-1]]):
         out, dead = chaos.change_crash_cycle(replicas, point, n)
         outcomes.append(out)
         replicas = [p for p in replicas if p is not dead] + [chaos.replica(f"c{n}")]

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from bot.credentials.vault import Vault, VaultError
 from bot.iam.kms import KmsDataKeys
 from bot.runtime.db import make_engine, make_sessionmaker, migrate
-from models import CredentialEnvelope
+from models import AuditEvent, CredentialEnvelope
 from tests.support.envelopes import Seeded, seed
 
 IAM_BOT = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
@@ -70,6 +70,9 @@ def test_rotation_across_three_hundred_envelopes_with_two_keys(database_url, sto
         assert newest.open(after[e.envelope_id], request=e.short_id) == e.creds
     changed = sum(after[i] != before[i] for i in before)
     assert changed == 250
+    with store.begin() as s:
+        (event,) = s.scalars(select(AuditEvent).where(AuditEvent.action == "envelopes_rotated")).all()
+        assert event.actor == "iam-bot keys rotate" and (event.details["reencrypted"], event.details["unreadable"]) == (250, [stranger.envelope_id])
 
     again = _rotate(database_url, tmp_path, IAM_BOT_ENCRYPTION_KEY=f"{new},{old}")
     assert again.stdout.splitlines()[0] == "iam-bot: re-encrypted 0 envelope(s) under the first key of IAM_BOT_ENCRYPTION_KEY; 299 already current; 1 unreadable"
