@@ -323,18 +323,16 @@ class ApplyJob:
         for step in plan.steps:
             if step.kind in CREDENTIAL_STEPS or step.key in done:
                 continue
-            try:
-                if step.kind in (StepKind.ADD_TO_GROUP, StepKind.ATTACH_POLICY):
-                    if drift := self._drift(plan, step):
-                        self._revert(job_id, plan)
-                        self._back_to_approvers(job_id, request_id, marker, plan.user_name, drift)
-                        return False
-                    self._apply(step, plan=plan, marker=marker, documents={})
-                    self._step_done(job_id, step, **({"lasts": step.lasts} if step.lasts else {}))
-                else:
-                    self._step_done(job_id, step, already_gone=not self._removal(step, plan.user_name))
-            except AwsError:
-                raise  # retried later if transient; a failure puts back what can be put back (`_fail`)
+            # An AWS error propagates: retried later if transient; a failure puts back what can be put back (`_fail`).
+            if step.kind in (StepKind.ADD_TO_GROUP, StepKind.ATTACH_POLICY):
+                if drift := self._drift(plan, step):
+                    self._revert(job_id, plan)
+                    self._back_to_approvers(job_id, request_id, marker, plan.user_name, drift)
+                    return False
+                self._apply(step, plan=plan, marker=marker, documents={})
+                self._step_done(job_id, step, **({"lasts": step.lasts} if step.lasts else {}))
+            else:
+                self._step_done(job_id, step, already_gone=not self._removal(step, plan.user_name))
         return True
 
     def _revert(self, job_id: int, plan: Plan) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence
 
 from bot.common.constants import MARKER_TAG
 from bot.domain.facts import CredentialFacts, GroupFacts, IamFacts, InlinePolicy, ManagedPolicy, RemovalFacts, UserFacts, policy_name
@@ -332,19 +332,29 @@ def plan_change(
     if not steps:
         raise Unplannable(f"Nothing would change: `{name}` already has everything the change adds and none of what it takes away.")
 
-    kept_groups = [g for g in user.groups if g not in removed_groups]
-    kept_policies = [p for p in user.attached if p not in removed_policies]
-    keeps = [*(f"group:{g}" for g in kept_groups), *(f"policy:{p}" for p in kept_policies)]
-    if creds.console and "console" not in spec.remove:
-        keeps.append("console")
-    if creds.keys and not removed_keys:
-        keeps.append("key")
-    grant, documents = _granted_after(
-        facts.iam, groups=[(g, HELD) for g in kept_groups] + [(g, "") for g in added_groups],
-        policies=[(p, HELD) for p in kept_policies] + [(p, "") for p in added_policies], inline=user.inline, boundary=user.boundary,
+    keeps, grant, documents = _after(
+        facts, groups=added_groups, policies=added_policies, dropped_groups=removed_groups, dropped_policies=removed_policies,
+        console=creds.console and "console" not in spec.remove, key=bool(creds.keys) and not removed_keys,
     )
     return Plan(kind=PlanKind.CHANGE, account=facts.iam.account, user_name=name, steps=tuple(steps), grant=grant, path=path, keeps=tuple(keeps),
                 expires_on=expires_on), documents
+
+
+def _after(
+    facts: ChangeFacts, *, groups: Sequence[str], policies: Sequence[str], dropped_groups: Sequence[str] = (), dropped_policies: Sequence[str] = (),
+    console: bool, key: bool,
+) -> tuple[list[str], EffectiveGrant, dict[str, Mapping[str, Any]]]:
+    """An existing user after `groups` and `policies` are (re)granted and the dropped ones taken away: what
+    it keeps untouched (Plan.keeps) and its whole effective grant, kept (HELD) and granted alike."""
+    user = facts.user
+    kept_groups = [g for g in user.groups if g not in groups and g not in dropped_groups]
+    kept_policies = [p for p in user.attached if p not in policies and p not in dropped_policies]
+    keeps = [*(f"group:{g}" for g in kept_groups), *(f"policy:{p}" for p in kept_policies)] + (["console"] if console else []) + (["key"] if key else [])
+    grant, documents = _granted_after(
+        facts.iam, groups=[(g, HELD) for g in kept_groups] + [(g, "") for g in groups],
+        policies=[(p, HELD) for p in kept_policies] + [(p, "") for p in policies], inline=user.inline, boundary=user.boundary,
+    )
+    return keeps, grant, documents
 
 
 def _granted_after(
@@ -381,17 +391,10 @@ def plan_grant_extension(
     """A time-bound grant kept until `ends` (a moment, bot.domain.grants.moment): its group or policy
     granted again (IAM takes that as a no-op if it is still there) with the new end, and the user's
     whole grant judged again, as a change's is. Pure."""
-    user, creds, name = facts.user, facts.credentials, spec.user_name
+    creds, name = facts.credentials, spec.user_name
     _same_user(name, found=creds.marker, marker=marker)
     steps = [Step(StepKind.ADD_TO_GROUP, g, lasts=ends) for g in spec.groups] + [Step(StepKind.ATTACH_POLICY, p, lasts=ends) for p in spec.policy_arns]
-    kept_groups = [g for g in user.groups if g not in spec.groups]
-    kept_policies = [p for p in user.attached if p not in spec.policy_arns]
-    keeps = [*(f"group:{g}" for g in kept_groups), *(f"policy:{p}" for p in kept_policies)]
-    keeps += (["console"] if creds.console else []) + (["key"] if creds.keys else [])
-    grant, documents = _granted_after(
-        facts.iam, groups=[(g, HELD) for g in kept_groups] + [(g, "") for g in spec.groups],
-        policies=[(p, HELD) for p in kept_policies] + [(p, "") for p in spec.policy_arns], inline=user.inline, boundary=user.boundary,
-    )
+    keeps, grant, documents = _after(facts, groups=spec.groups, policies=spec.policy_arns, console=creds.console, key=bool(creds.keys))
     return Plan(kind=PlanKind.EXTEND_GRANT, account=facts.iam.account, user_name=name, steps=tuple(steps), grant=grant, path=path, keeps=tuple(keeps),
                 expires_on=expires_on), documents
 
