@@ -409,25 +409,25 @@ class IamGateway:
 
     # ---- account hygiene: the credential report and MFA enrolment ----
 
-    def credential_report(self, *, wait_seconds: float = 20.0, sleep: Callable[[float], None] = time.sleep) -> tuple[bytes, datetime]:
+    def credential_report(
+        self, *, wait_seconds: float = 20.0, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic
+    ) -> tuple[bytes, datetime]:
         """IAM's credential report (CSV bytes) and when IAM generated it (aware, UTC).
 
         IAM makes the report asynchronously: GenerateCredentialReport starts it (or answers COMPLETE
         when a recent one exists), so it is asked again, once per poll step, until the report can be
-        read or `wait_seconds` of waiting have passed: then AwsError ReportInProgress.
+        read or `wait_seconds` have passed on `clock` (IAM's answers count too): then AwsError ReportInProgress.
         """
-        start, waited, step = time.monotonic(), 0.0, _REPORT_FIRST_STEP
+        start, step = clock(), _REPORT_FIRST_STEP
         while True:
             got = self._ready_credential_report()
             if got is not None:
                 return got
-            # Wall time or the time slept, whichever is more: an injected `sleep` need not sleep.
-            left = wait_seconds - max(waited, time.monotonic() - start)
+            left = wait_seconds - (clock() - start)
             if left <= 0:
                 raise AwsError("ReportInProgress", "IAM is still generating the credential report", action="GetCredentialReport")
             pause = min(step, left)
             sleep(pause)
-            waited += pause
             step = min(_REPORT_MAX_STEP, step + 1.0)
 
     def _ready_credential_report(self) -> tuple[bytes, datetime] | None:

@@ -72,7 +72,7 @@ def test_a_report_still_in_progress_ends_in_report_in_progress_within_the_wait(g
     slept: list[float] = []
 
     with pytest.raises(AwsError) as raised:
-        gw.credential_report(wait_seconds=3.5, sleep=slept.append)
+        gw.credential_report(wait_seconds=3.5, sleep=slept.append, clock=lambda: sum(slept))
 
     err = raised.value
     assert err.code == "ReportInProgress" and err.action == "GetCredentialReport"
@@ -89,8 +89,18 @@ def test_steps_grow_to_five_seconds_at_most(gateway_behind_proxy: tuple[IamGatew
     proxy.fail("GetCredentialReport", code="ReportInProgress", status=404, times=100)
     slept: list[float] = []
     with pytest.raises(AwsError):
-        gw.credential_report(wait_seconds=20.0, sleep=slept.append)
+        gw.credential_report(wait_seconds=20.0, sleep=slept.append, clock=lambda: sum(slept))
     assert slept == [1.0, 2.0, 3.0, 4.0, 5.0, 5.0] and sum(slept) == 20.0
+
+
+def test_time_spent_waiting_on_iam_counts_toward_the_wait(gateway_behind_proxy: tuple[IamGateway, FaultProxy]) -> None:
+    gw, proxy = gateway_behind_proxy
+    proxy.fail("GetCredentialReport", code="ReportInProgress", status=404, times=100)
+    slept: list[float] = []
+    ticks = iter(range(0, 1000, 2))  # each look at the clock: 2 s later (slow IAM answers, not sleeps)
+    with pytest.raises(AwsError):
+        gw.credential_report(wait_seconds=5.0, sleep=slept.append, clock=lambda: float(next(ticks)))
+    assert slept == [1.0, 1.0]  # 2 s, then 4 s gone: only 1 s was left each time; at 6 s it gives up
 
 
 @pytest.mark.parametrize("code,status", [("ReportExpired", 410), ("ReportNotPresent", 410), ("ReportInProgress", 404)])

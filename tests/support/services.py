@@ -35,7 +35,7 @@ class MotoServer:
         # AWS-managed policies (ReadOnlyAccess, ...) exist in a real account; moto loads them on request.
         env = {**os.environ, "MOTO_RECORDER_FILEPATH": str(self.recording), "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, str(Path(__file__).with_name("moto_main.py")), "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
