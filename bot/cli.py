@@ -9,7 +9,7 @@ import threading
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from bot.iam.errors import AwsError
-from bot.runtime.settings import ConfigError, load_settings
+from bot.runtime.settings import ConfigError, Settings, load_settings
 
 
 def _fail(message: str) -> int:
@@ -91,7 +91,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from bot.ops.deploy_policy import boundaries_for, boundary_account, policy_warnings, render_json, render_policy, rendering_for
+    from bot.ops.deploy_policy import assume_statements, boundaries_for, boundary_account, policy_warnings, render_json, render_policy, rendering_for
     from bot.runtime.settings import rulebook_for
 
     if args.mfa:  # the policy for the bot's users is the same everywhere: no settings needed
@@ -103,6 +103,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
     # The rules file's guardrails shape the policy too: required boundaries, allowed tag keys and groups.
     kwargs = rendering_for(settings, rulebook_for(settings).guardrails)
     boundaries = boundaries_for(**{k: kwargs[k] for k in ("path_prefix", "boundary_arn", "required_boundaries")})
+    if args.member_account:
+        return _member_account_policy(args, settings, {**kwargs, "kms_key_id": None})  # the credentials' KMS key is the bot's own
     account = args.account or next((a for b in boundaries if (a := boundary_account(b))), None) or "*"
     if account != "*" and not (account.isdigit() and len(account) == 12):
         raise ConfigError("--account: account must be a 12-digit AWS account id or *")
@@ -110,6 +112,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
         policy = render_policy(account=account, **kwargs)
     except ValueError as exc:
         raise ConfigError(f"IAM_BOT_RULES: {exc}") from None
+    if settings.accounts or settings.organization:
+        policy["Statement"] += assume_statements(role=settings.account_role, account_ids=[a.id for a in settings.accounts], organization=settings.organization)
     sys.stdout.write(render_json(policy))
     warnings = policy_warnings(
         path_prefix=kwargs["path_prefix"],
@@ -120,6 +124,44 @@ def cmd_policy(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"iam-bot: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _member_account_policy(args: argparse.Namespace, settings: Settings, kwargs: dict[str, object]) -> int:
+    """The role the bot assumes in each member account: for `aws iam create-role`, or as a StackSet template."""
+    from bot.ops.deploy_policy import boundary_account, in_member_account, render_json, render_member_role, render_member_stackset, render_policy
+
+    try:
+        policy = render_policy(account="*", **kwargs)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"IAM_BOT_RULES: {exc}") from None
+    own = boundary_account(settings.permissions_boundary) if settings.permissions_boundary else None
+    if args.stackset:
+        sys.stdout.write(render_member_stackset(role=settings.account_role, policy=policy, own_account=own))
+        return 0
+    if args.account:
+        if not (args.account.isdigit() and len(args.account) == 12):
+            raise ConfigError("--account: with --member-account, the member account's 12-digit id")
+        policy = in_member_account(policy, own_account=own, member=args.account)
+    elif own:
+        print(f"iam-bot: warning: the boundary is named in account {own}; give --account <member account id> to name that account's", file=sys.stderr)
+    principal = args.principal or _own_principal()
+    sys.stdout.write(render_json(render_member_role(role=settings.account_role, principal=principal, external_id=settings.account_external_id or None, policy=policy)))
+    return 0
+
+
+def _own_principal() -> str:
+    """The ARN the member-account role trusts: the identity the bot runs as, read from AWS."""
+    from bot.iam.gateway import IamGateway
+    from bot.ops.doctor import principal_for
+
+    try:
+        _, arn = IamGateway().caller_identity()
+    except AwsError as exc:
+        raise ConfigError(f"--principal: give the ARN of the role or user the bot runs as (it could not be read from AWS: {exc.code})") from None
+    principal = principal_for(arn)
+    if principal is None:
+        raise ConfigError(f"--principal: {arn} is not a role or user a trust policy can name; give the bot's role ARN")
+    return principal
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -214,6 +256,13 @@ def main(argv: list[str] | None = None) -> int:
         help="print instead the managed policy iam-bot-require-mfa for the users the bot creates: nothing but enrolling MFA "
         "(and changing the first password) until they sign in with it; needs no settings",
     )
+    policy.add_argument(
+        "--member-account", action="store_true",
+        help="print instead the role the bot assumes in each IAM_BOT_ACCOUNTS account: its trust policy (the bot's principal, "
+        "with IAM_BOT_ACCOUNT_EXTERNAL_ID) and the contained permissions",
+    )
+    policy.add_argument("--principal", help="with --member-account: the ARN of the role or user the bot runs as (default: read from AWS)")
+    policy.add_argument("--stackset", action="store_true", help="with --member-account: a CloudFormation template for a StackSet over an OU")
     sub.add_parser("doctor", help="check every setting against Slack, the database and AWS; one line each with the fix")
     keys_parser = sub.add_parser("keys", help="encryption keys of the stored credentials")
     keys_sub = keys_parser.add_subparsers(dest="keys_command", required=True)

@@ -37,7 +37,7 @@ def register(app: App, services: Services) -> None:
     @app.action(ids.A_CHANGE_USER)
     def change_clicked(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        if (answer := changes.open(trigger_id=body["trigger_id"], actor=body["user"]["id"], text=action_value(body, 64))) is not None:
+        if (answer := changes.open(trigger_id=body["trigger_id"], actor=body["user"]["id"], text=action_value(body, 105))) is not None:
             tell(services, body, answer)
 
     def grant_action(body: dict[str, Any], what: str, grant: str, by: str = "") -> None:

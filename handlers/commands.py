@@ -46,7 +46,7 @@ def register(app: App, services: Services) -> None:
             respond(response_type="ephemeral", **services.removals.ask(kind=sub, actor=user_id, text=rest))
         elif sub == "report":
             # After the ack: IAM may take seconds to make the credential report.
-            respond(response_type="ephemeral", **services.hygiene.on_demand(user_id=user_id))
+            respond(response_type="ephemeral", **services.hygiene.on_demand(user_id=user_id, text=rest))
         elif sub in ("", "help"):
             respond(response_type="ephemeral", **ui.help_message())
         else:

@@ -15,7 +15,7 @@ def register(app: App, services: Services) -> None:
     @app.action(ids.A_REPORT_REMIND)
     def remind_owner(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        tell(services, body, services.hygiene.remind_owner(actor=body["user"]["id"], user_name=action_value(body, 64)))
+        tell(services, body, services.hygiene.remind_owner(actor=body["user"]["id"], user_name=action_value(body, 105)))
 
     def ask(kind: str, actor: str, user_name: str) -> str:
         """The same as `/iam <kind> <user>` by whoever clicked: the owner's own rotation needs no approval; the rest goes to a person."""
@@ -26,7 +26,7 @@ def register(app: App, services: Services) -> None:
     def button(kind: str) -> Callable[[Ack, dict[str, Any]], None]:
         def clicked(ack: Ack, body: dict[str, Any]) -> None:
             ack()
-            tell(services, body, ask(kind, body["user"]["id"], action_value(body, 64)))
+            tell(services, body, ask(kind, body["user"]["id"], action_value(body, 105)))
 
         return clicked
 
@@ -48,7 +48,7 @@ def register(app: App, services: Services) -> None:
     @app.action(ids.A_USER_MENU)
     def user_menu(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        chosen = str(((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value") or "")[:100]
+        chosen = str(((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value") or "")[:120]
         kind, _, user_name = chosen.partition(":")
         if kind == "change" and user_name:
             if (answer := services.changes.open(trigger_id=body["trigger_id"], actor=body["user"]["id"], text=user_name)) is not None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Callable
 
 from slack_bolt import Ack, App
 
 from bot.common.errors import Refused
+from bot.iam.accounts import AccountUnknown
 from bot.iam.errors import AwsError
 from bot.requests.validation import RawForm
 from bot.slack import ui
@@ -52,7 +54,24 @@ def parse_request_form(values: dict[str, Any]) -> RawForm:
         expires=picked if isinstance(picked := element(ids.B_EXPIRES, ids.A_VALUE).get("selected_date"), str) else "",
         grant_for=one(ids.B_GRANT_FOR, ids.A_VALUE),
         grant_until=until if isinstance(until := element(ids.B_GRANT_UNTIL, ids.A_VALUE).get("selected_date"), str) else "",
+        account=one(ids.B_ACCOUNT, ids.A_VALUE)[:40],
     )
+
+
+def account_of_view(payload: dict[str, Any]) -> str | None:
+    """The account a typeahead is about: the change form's (in its metadata), or the request form's "AWS account"
+    as selected; None when the view does not say (the requester's default then)."""
+    view = payload.get("view") if isinstance(payload.get("view"), dict) else {}
+    try:
+        had = json.loads(str(view.get("private_metadata") or ""))
+    except ValueError:
+        had = None
+    if isinstance(had, dict) and isinstance(had.get("u"), str):
+        return str(had.get("a") or "")[:40]
+    values = (view.get("state") or {}).get("values") or {}
+    picked = ((values.get(ids.B_ACCOUNT) or {}).get(ids.A_VALUE) or {}).get("selected_option") if isinstance(values, dict) else None
+    value = picked.get("value") if isinstance(picked, dict) else None
+    return value[:40] if isinstance(value, str) else None
 
 
 
@@ -65,10 +84,12 @@ def register(app: App, services: Services) -> None:
         user = payload.get("user")
         user_id = str((user if isinstance(user, dict) else {}).get("id") or "")[:32]  # who asks decides what they may see
         try:
-            ack(options=build(str(payload.get("value") or "")[:100], user_id=user_id))
+            ack(options=build(str(payload.get("value") or "")[:100], user_id=user_id, account=account_of_view(payload)))
         except AwsError as exc:
             # An empty list shows "No results"; the cause goes to the operator's log.
             log.warning("options lookup failed: %s during %s", exc.code, exc.action)
+            ack(options=[])
+        except AccountUnknown:
             ack(options=[])
 
     @app.options(ids.A_GROUPS)

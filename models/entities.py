@@ -45,6 +45,8 @@ class AccessRequest(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     short_id: Mapped[str] = mapped_column(String(12), unique=True)
     kind: Mapped[str] = mapped_column(String(32), default="create_user", server_default="create_user")
+    # The AWS account it acts in: its name in IAM_BOT_ACCOUNTS, or "" for the bot's own (bot.domain.accounts).
+    account: Mapped[str] = mapped_column(String(40), default="", server_default="")
     state: Mapped[RequestState] = mapped_column(_enum(RequestState), index=True)
     requester_id: Mapped[str] = mapped_column(String(32))
     owner_id: Mapped[str] = mapped_column(String(32))

@@ -32,6 +32,11 @@ def insert_for(session: Session):  # type: ignore[no-untyped-def]
     return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+def noticed(session: Session, *, key: str) -> bool:
+    """Whether `key` was claimed already (by notice_once)."""
+    return session.get(Notice, key[:200]) is not None
+
+
 def notice_once(session: Session, *, key: str, now: datetime) -> bool:
     """True the first time `key` is claimed, on any replica; False ever after. A notice (a nudge about
     one key) is claimed before it is sent, in the transaction that audits it: it is sent at most once."""

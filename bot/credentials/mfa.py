@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from models import MfaWatch
+from models import AccessRequest, MfaWatch
 
 
 def watch(session: Session, *, request_id: int, user_name: str, owner_id: str, now: datetime, key_held: bool = False) -> None:
@@ -20,9 +20,10 @@ def watch(session: Session, *, request_id: int, user_name: str, owner_id: str, n
         session.add(MfaWatch(request_id=request_id, user_name=user_name, owner_id=owner_id, since=now, key_held=key_held))
 
 
-def forget(session: Session, *, user_name: str, now: datetime) -> None:
-    """The user was disabled or offboarded: nothing left to watch or remind about."""
+def forget(session: Session, *, user_name: str, now: datetime, account: str = "") -> None:
+    """The user (of `account`) was disabled or offboarded: nothing left to watch or remind about."""
+    in_account = MfaWatch.request_id.in_(select(AccessRequest.id).where(AccessRequest.account == account))
     session.execute(
-        update(MfaWatch).where(func.lower(MfaWatch.user_name) == user_name.lower(), MfaWatch.gone_at.is_(None)).values(gone_at=now)
+        update(MfaWatch).where(func.lower(MfaWatch.user_name) == user_name.lower(), in_account, MfaWatch.gone_at.is_(None)).values(gone_at=now)
         .execution_options(synchronize_session=False)
     )

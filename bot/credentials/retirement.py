@@ -30,10 +30,11 @@ def schedule(session: Session, *, request_id: int, user_name: str, key_id: str, 
 
 
 
-def forget(session: Session, *, user_name: str, now: datetime) -> None:
-    """The user was offboarded, its keys with it: no retirement is left to run or to tell its owner about."""
+def forget(session: Session, *, user_name: str, now: datetime, account: str = "") -> None:
+    """The user (of `account`) was offboarded, its keys with it: no retirement is left to run or to tell its owner about."""
     R = KeyRetirement
+    in_account = R.request_id.in_(select(AccessRequest.id).where(AccessRequest.account == account))
     session.execute(
-        update(R).where(func.lower(R.user_name) == user_name.lower(), R.deleted_at.is_(None))
+        update(R).where(func.lower(R.user_name) == user_name.lower(), in_account, R.deleted_at.is_(None))
         .values(deleted_at=now, deactivated_at=func.coalesce(R.deactivated_at, now)).execution_options(synchronize_session=False)
     )

@@ -1,5 +1,6 @@
 """What DESIGN.md's contract fixes, written once: `iam-bot demo` checks it, and so do the tests."""
 
+ACCOUNT_LABEL = "AWS account"  # first in the form, with several accounts configured (IAM_BOT_ACCOUNTS)
 MODAL_LABELS = [
     "User name",
     "Access type",

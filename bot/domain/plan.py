@@ -260,6 +260,7 @@ class Plan:
     # What an existing user keeps untouched by a change ("group:<name>", "policy:<arn>", "console", "key"):
     # judged with what is added, so rules see the user as it will be, not only the difference.
     keeps: tuple[str, ...] = ()
+    account_name: str = ""  # the member account's name in IAM_BOT_ACCOUNTS ("": the bot's own account)
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -278,6 +279,8 @@ class Plan:
             body["path"] = self.path
         if self.keeps:
             body["keeps"] = list(self.keeps)
+        if self.account_name:
+            body["account_name"] = self.account_name
         return body
 
     @classmethod
@@ -294,6 +297,7 @@ class Plan:
             expires_on=body.get("expires_on"),
             path=body.get("path"),
             keeps=tuple(body.get("keeps") or ()),
+            account_name=body.get("account_name") or "",
         )
 
     @property

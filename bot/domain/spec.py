@@ -24,6 +24,7 @@ class RequestSpec:
     # `groups`, `policy_arns`, `console_access` and `access_key` are then what it adds.
     remove: tuple[str, ...] = ()
     grant_for: str | None = None  # the added groups and policies last only so long (bot.domain.grants); None: for good
+    account: str = ""  # the AWS account, by its IAM_BOT_ACCOUNTS name; "": the bot's own (bot.domain.accounts)
 
     def to_payload(self) -> dict[str, Any]:
         data = asdict(self)
@@ -31,6 +32,8 @@ class RequestSpec:
         data["policy_arns"] = list(self.policy_arns)
         data["tags"] = [list(t) for t in self.tags]
         data["remove"] = list(self.remove)
+        if not self.account:
+            del data["account"]  # as before accounts existed
         return data
 
     @classmethod
@@ -50,6 +53,7 @@ class RequestSpec:
             expires_on=data.get("expires_on"),
             remove=tuple(data.get("remove") or ()),
             grant_for=data.get("grant_for"),
+            account=data.get("account") or "",
         )
 
     def removes(self, what: str) -> tuple[str, ...]:

@@ -10,6 +10,8 @@ fails the request the same careful way; a transient one is retried later.
 from __future__ import annotations
 
 import logging
+import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -26,6 +28,7 @@ from bot.domain.plan import Plan, PlanKind, Step, StepKind, document_hash, group
 from bot.domain.plan import changes as plan_changes
 from bot.domain.spec import RequestSpec
 from bot.iam.errors import AwsError
+from bot.iam.accounts import AccountUnknown, RoleNotAssumed
 from bot.iam.gateway import IamGateway
 from bot.credentials import mfa, retirement
 from bot.jobs.delivery import Delivery
@@ -33,6 +36,7 @@ from bot.jobs.queue import JobQueue, LeaseLost
 from bot.policy import gate
 from bot.policy.rulebook import Rulebook
 from bot.requests import expiries, grants, planner, store, usecases
+from bot.requests.scope import Scope, Scopes
 from bot.workflows.announce import Announcer, Event
 from models import CredentialEnvelope, JobState, RequestState
 
@@ -57,7 +61,7 @@ class ApplyJob:
         *,
         sessionmaker: SessionMaker,
         queue: JobQueue,
-        iam: IamGateway,
+        scopes: Scopes,
         vault: Vault,
         announcer: Announcer,
         delivery: Delivery,
@@ -65,18 +69,16 @@ class ApplyJob:
         credentials_ttl: timedelta,
         rulebook: Rulebook,
         key_grace: timedelta = timedelta(days=7),
-        required: planner.Required = planner.NOTHING_REQUIRED,
         watch_mfa: bool = False,
         expiry_grace: timedelta = timedelta(days=30),
     ):
         self.expiry_grace = expiry_grace  # an expired user is deleted this long after it was disabled
-        self.required = required  # what every new user gets: the same as the plan job, or the re-plan would differ
         self.watch_mfa = watch_mfa  # every new user is watched for MFA, not only console users
-        self.rulebook = rulebook
+        self.scopes = scopes
+        self._job = threading.local()  # the scope (account) of the job this thread applies
         self.key_grace = key_grace
         self.sm = sessionmaker
         self.queue = queue
-        self.iam = iam
         self.vault = vault
         self.announcer = announcer
         self.delivery = delivery
@@ -88,6 +90,30 @@ class ApplyJob:
             self._run(job_id)
         except LeaseLost:
             log.warning("job %s was taken over by another worker; this one stops", job_id)
+        finally:
+            self._job.scope = None
+
+    # The request's account: its IAM, and the rules and requirements as they hold there. Set for the
+    # job this thread is applying (a worker applies several jobs at once, each in its own thread).
+
+    @property
+    def scope(self) -> Scope:
+        scope = getattr(self._job, "scope", None)
+        if scope is None:
+            raise RuntimeError("no job is being applied in this thread")
+        return scope
+
+    @property
+    def iam(self) -> IamGateway:
+        return self.scope.iam
+
+    @property
+    def rulebook(self) -> Rulebook:
+        return self.scope.rulebook
+
+    @property
+    def required(self) -> planner.Required:
+        return self.scope.required
 
     # ---------------------------------------------------------------- fenced records
 
@@ -123,7 +149,6 @@ class ApplyJob:
     # ---------------------------------------------------------------- the job
 
     def _run(self, job_id: int) -> None:
-        self.iam.take_request_ids()  # start this job's record clean
         now = self.clock()
         with self.sm.begin() as s:
             job = self.queue.own(s, job_id)
@@ -137,6 +162,9 @@ class ApplyJob:
             spec, marker, owner_id, request_id = store.spec_of(req), req.short_id, req.owner_id, req.id
             done = set(job.steps_done)
         bind(request=marker)
+        if not self._enter(job_id, request_id, marker, spec.account):
+            return
+        self.iam.take_request_ids()  # start this job's record clean
         try:
             if plan is None:
                 plan = self._adopt_plan(job_id, request_id, spec, marker)
@@ -231,6 +259,26 @@ class ApplyJob:
         self.delivery.deliver(request_id)
         self.announcer.announce(request_id, Event.COMPLETED)
 
+    def _enter(self, job_id: int, request_id: int, marker: str, account: str) -> bool:
+        """Act in the request's account from here on; False if the bot cannot (the job is retried or failed)."""
+        try:
+            self._job.scope = self.scopes.of(account)
+            return True
+        except RoleNotAssumed as exc:
+            if exc.transient and (delay := self.queue.retry_later(job_id, code=exc.code, action=exc.action)) is not None:
+                log.warning("job %s: transient %s assuming the role of %s; retrying in %s", job_id, exc.code, account, delay)
+                return False
+            reason, code = exc.explain() + " Nothing was done in that account.", exc.code
+        except AccountUnknown as exc:
+            reason, code = f"{exc}: the bot no longer serves that account, so nothing was done. Ask your AWS admins.", "AccountUnknown"
+        with self.sm.begin() as s:
+            job = self.queue.own(s, job_id)
+            usecases.fail(s, request_id=request_id, reason=reason, code=code, aws_request_id=None, rolled_back=False, now=self.clock())
+            self.queue.finish(job, state=JobState.FAILED, error=code)
+        log.error("request %s failed: %s", marker, code)
+        self.announcer.announce(request_id, Event.FAILED)
+        return False
+
     def _recheck(self, plan: Plan, spec: RequestSpec, marker: str) -> list[str]:
         """Fail closed: a plan approved while a guardrail could not be checked is read again in full
         before anything is applied. Returns what changed (it goes back to its approvers, and the plan
@@ -243,7 +291,7 @@ class ApplyJob:
             return []
         if plan.kind.grants:  # a change approved while something could not be read: planned and judged again, whole
             with self.sm.begin() as s:
-                creating = store.creating_request(s, user_name=plan.user_name)
+                creating = store.creating_request(s, user_name=plan.user_name, account=spec.account)
                 creator = creating.short_id if creating is not None else ""
             facts = planner.gather_change_facts(self.iam, self.iam.read_credentials, spec)
             try:
@@ -256,6 +304,7 @@ class ApplyJob:
         else:
             facts = planner.gather_facts(self.iam, spec, self.required)
             fresh, fresh_docs = planner.plan_create_user(spec, facts, marker=marker, required=self.required, hold_key=self.rulebook.hold_keys_until_mfa)
+        fresh = replace(fresh, account_name=self.scope.account)  # as the plan job names it
         verdict = gate.judge(self.rulebook, fresh, fresh_docs, spec)
         if verdict.undecided:
             raise Undecided(", ".join(verdict.undecided[:4]))
@@ -480,17 +529,17 @@ class ApplyJob:
             if completed and plan.kind is PlanKind.CREATE_USER and (plan.has(StepKind.CREATE_LOGIN_PROFILE) or held or self.watch_mfa):
                 mfa.watch(s, request_id=request_id, user_name=plan.user_name, owner_id=owner_id, now=now, key_held=held)
             if completed and plan.kind.removal:
-                mfa.forget(s, user_name=plan.user_name, now=now)  # no way in left: MFA reminders would be noise
+                mfa.forget(s, user_name=plan.user_name, account=plan.account_name, now=now)  # no way in left: MFA reminders would be noise
             if completed and plan.kind.deletes:
-                retirement.forget(s, user_name=plan.user_name, now=now)
-                expiries.ended(s, user_name=plan.user_name, now=now)
+                retirement.forget(s, user_name=plan.user_name, account=plan.account_name, now=now)
+                expiries.ended(s, user_name=plan.user_name, account=plan.account_name, now=now)
             if completed and plan.kind is PlanKind.CREATE_USER and plan.expires_on:
                 expiries.record(s, request_id=request_id, user_name=plan.user_name, owner_id=owner_id, expires_on=plan.expires_on, grace=self.expiry_grace)
             if completed and plan.kind is PlanKind.EXTEND and plan.expires_on:
-                expiries.extend(s, user_name=plan.user_name, expires_on=plan.expires_on, grace=self.expiry_grace)
+                expiries.extend(s, user_name=plan.user_name, account=plan.account_name, expires_on=plan.expires_on, grace=self.expiry_grace)
             if completed and plan.kind is PlanKind.CHANGE:
                 short_id = store.load_request(s, request_id).short_id
-                grants.taken_away(s, user_name=plan.user_name, steps=plan.steps, now=now, how=f"taken away by change {short_id}")
+                grants.taken_away(s, user_name=plan.user_name, account=plan.account_name, steps=plan.steps, now=now, how=f"taken away by change {short_id}")
                 if plan.has(StepKind.CREATE_LOGIN_PROFILE):  # a console user now: watched for MFA as a new one is
                     mfa.watch(s, request_id=request_id, user_name=plan.user_name, owner_id=owner_id, now=now)
             if completed and plan.time_bound:
@@ -501,7 +550,7 @@ class ApplyJob:
                 ended = grants.ended_by_revoke(s, revoke_request_id=request_id, now=now, how="given back early" if given_back else "its time ended")
                 told = list(dict.fromkeys(p for g in ended for p in (g.owner_id, g.requester_id)))
             if completed and plan.kind.deletes:
-                grants.user_gone(s, user_name=plan.user_name, now=now)
+                grants.user_gone(s, user_name=plan.user_name, account=plan.account_name, now=now)
             self.queue.finish(job)
         return told
 

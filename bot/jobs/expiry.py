@@ -88,11 +88,12 @@ class Expiries:
                 with self.sm.begin() as s:
                     if not compare_and_set(s, E, where=[E.id == row.id, marker.is_(None)], values={column: now}):
                         continue  # another replica filed it
-                    if store.creating_request(s, user_name=row.user_name) is None:
+                    account = store.account_of(s, row.request_id)
+                    if store.creating_request(s, user_name=row.user_name, account=account) is None:
                         compare_and_set(s, E, where=[E.id == row.id], values={"deleted_filed_at": now})
                         continue  # offboarded meanwhile: nothing left to end
                     req = usecases.file_removal_request(
-                        s, kind=kind, actor_id=BOT_ACTOR, user_name=row.user_name, is_approver=True, now=now,
+                        s, kind=kind, actor_id=BOT_ACTOR, user_name=row.user_name, account=account, is_approver=True, now=now,
                         reason=f"The end date {row.expires_at:%Y-%m-%d} it was approved with: "
                         + ("disabled that day." if kind == "expire" else "deleted after the grace period."),
                     )

@@ -19,7 +19,8 @@ from bot.audit import trail as audit
 from bot.common.constants import BOT_ACTOR
 from bot.common.sql import SessionMaker, compare_and_set
 from bot.iam.errors import AwsError
-from bot.iam.gateway import IamGateway
+from bot.iam.accounts import AccountUnknown, Accounts
+from bot.requests import store
 from bot.slack.notifier import Notifier
 from bot.slack.ui.rotation import DEACTIVATE, DELETE, retirement_notice
 from models import KeyRetirement
@@ -35,9 +36,9 @@ STAGES = {
 
 
 class KeyRetirements:
-    def __init__(self, *, sessionmaker: SessionMaker, iam: IamGateway, notifier: Notifier, clock: Callable[[], datetime]):
+    def __init__(self, *, sessionmaker: SessionMaker, accounts: Accounts, notifier: Notifier, clock: Callable[[], datetime]):
         self.sm = sessionmaker
-        self.iam = iam
+        self.accounts = accounts  # each key lives in the account of the rotation that replaced it
         self.notifier = notifier
         self.clock = clock
 
@@ -72,12 +73,14 @@ class KeyRetirements:
         now, made = self.clock(), 0
         for row in self._due(finished.is_(None), at <= now):
             try:
+                with self.sm.begin() as s:
+                    iam = self.accounts.gateway(store.account_of(s, row.request_id))
                 if stage == DEACTIVATE:
-                    existed = self.iam.deactivate_key(user_name=row.user_name, key_id=row.key_id)
+                    existed = iam.deactivate_key(user_name=row.user_name, key_id=row.key_id)
                 else:
-                    existed = self.iam.delete_key(user_name=row.user_name, key_id=row.key_id)
-            except AwsError as exc:  # tried again at the next round; the owner's key keeps working meanwhile
-                log.warning("could not %s the old key of %s (%s); will try again", stage, row.user_name, exc.code)
+                    existed = iam.delete_key(user_name=row.user_name, key_id=row.key_id)
+            except (AwsError, AccountUnknown) as exc:  # tried again at the next round; the owner's key keeps working meanwhile
+                log.warning("could not %s the old key of %s (%s); will try again", stage, row.user_name, getattr(exc, "code", type(exc).__name__))
                 continue
             with self.sm.begin() as s:
                 values: dict[str, Any] = {finished_name: now}

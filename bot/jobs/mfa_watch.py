@@ -19,7 +19,7 @@ from bot.audit import trail as audit
 from bot.common.constants import BOT_ACTOR
 from bot.common.sql import SessionMaker, compare_and_set
 from bot.iam.errors import AwsError
-from bot.iam.gateway import IamGateway
+from bot.iam.accounts import AccountUnknown, Accounts
 from bot.jobs.people import approvers_of_request
 from bot.requests import store, usecases
 from bot.slack.directory import Directory
@@ -36,12 +36,12 @@ W = MfaWatch
 
 class MfaWatcher:
     def __init__(
-        self, *, sessionmaker: SessionMaker, iam: IamGateway, notifier: Notifier, directory: Directory, default_approvers: Iterable[str],
+        self, *, sessionmaker: SessionMaker, accounts: Accounts, notifier: Notifier, directory: Directory, default_approvers: Iterable[str],
         clock: Callable[[], datetime], remind_after: timedelta, escalate_after: timedelta, wake: Callable[[], None] = lambda: None,
     ):
         self.wake = wake  # a held key's request was filed: the worker plans it now
         self.sm = sessionmaker
-        self.iam = iam
+        self.accounts = accounts  # each user is looked at in the account it was made in
         self.notifier = notifier
         self.directory = directory
         self.default_approvers = tuple(default_approvers)
@@ -66,12 +66,17 @@ class MfaWatcher:
                 self._release_key(row, now)
                 continue
             try:
-                enrolled = self.iam.mfa_enabled(row.user_name)
+                with self.sm.begin() as s:
+                    iam = self.accounts.gateway(store.account_of(s, row.request_id))
+                enrolled = iam.mfa_enabled(row.user_name)
             except AwsError as exc:
                 if exc.code == "NoSuchEntity":
                     self._set(row, gone_at=now)  # deleted in IAM: nothing left to protect
                 else:  # looked at again next round
                     log.warning("could not read the MFA devices of %s (%s)", row.user_name, exc.code)
+                continue
+            except AccountUnknown:  # the account is no longer configured: looked at again next round
+                log.warning("the account of %s is no longer configured; its MFA is not checked", row.user_name)
                 continue
             if enrolled:
                 if self._set(row, enrolled_at=now, checked_at=now):
@@ -95,7 +100,7 @@ class MfaWatcher:
         if not row.key_held or row.key_released_at is not None:
             return
         with self.sm.begin() as s:
-            if store.open_request_for_name(s, user_name=row.user_name) is not None:
+            if store.open_request_for_name(s, user_name=row.user_name, account=store.account_of(s, row.request_id)) is not None:
                 compare_and_set(s, W, where=[W.id == row.id], values={"checked_at": now})
                 return
             if not compare_and_set(s, W, where=[W.id == row.id, W.key_released_at.is_(None)], values={"key_released_at": now, "checked_at": now}):

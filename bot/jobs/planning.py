@@ -5,6 +5,7 @@ leaves the job to the next worker, so no submitted request is lost on its way to
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -19,7 +20,8 @@ from bot.policy import gate
 from bot.policy.gate import Verdict
 from bot.policy.rulebook import Rulebook
 from bot.requests import expiries, grants, planner, store, usecases
-from bot.requests.planner import IamReader
+from bot.requests.scope import Scope, Scopes
+from bot.iam.accounts import AccountUnknown, RoleNotAssumed
 from bot.jobs.queue import JobQueue, LeaseLost
 from bot.workflows.announce import Announcer, Event
 from models import JobState, RequestState
@@ -33,18 +35,16 @@ class PlanJob:
         *,
         sessionmaker: SessionMaker,
         queue: JobQueue,
-        iam: IamReader,
+        scopes: Scopes,
         rulebook: Rulebook,
         announcer: Announcer,
         clock: Callable[[], datetime],
         request_ttl: timedelta,
         wake: Callable[[], None],
-        required: planner.Required = planner.NOTHING_REQUIRED,
     ):
-        self.required = required  # what every new user gets (the MFA requirement)
         self.sm = sessionmaker
         self.queue = queue
-        self.iam = iam
+        self.scopes = scopes  # each request is planned in its account's IAM, under the rules as they hold there
         self.rulebook = rulebook
         self.announcer = announcer
         self.clock = clock
@@ -66,16 +66,23 @@ class PlanJob:
                 return
             spec, marker, request_id = store.spec_of(req), req.short_id, req.id
             kind, by_owner = PlanKind(req.kind), req.requester_id == req.owner_id
-            creating = store.creating_request(s, user_name=req.user_name) if kind.day_two else None
+            creating = store.creating_request(s, user_name=req.user_name, account=req.account) if kind.day_two else None
             creator = creating.short_id if creating else ""
-            context = self._context(s, kind, req.user_name) if kind.grants else {}
+            context = self._context(s, kind, req.user_name, req.account) if kind.grants else {}
             if kind is PlanKind.REVOKE:
                 context["given_back"] = req.requester_id != BOT_ACTOR  # a person is done with it; else its time ended
             previous = store.plan_of(s, request_id=req.id, digest=req.plan_digest) if req.plan_digest else None
             drift = list(req.plan_changes or ())  # what the apply job saw change, if that is why we are here
         bind(request=marker)
         try:
-            plan, documents, verdict = self._plan(kind, spec, marker=marker, creator=creator, by_owner=by_owner, **context)
+            scope = self.scopes.of(spec.account)
+            plan, documents, verdict = self._plan(kind, spec, scope, marker=marker, creator=creator, by_owner=by_owner, **context)
+        except AccountUnknown as exc:
+            self._fail(job_id, request_id, f"{exc}: the bot no longer serves that account, so nothing was planned. Ask your AWS admins.")
+            return
+        except RoleNotAssumed as exc:  # not for retrying: the role is missing or does not trust the bot
+            self._fail(job_id, request_id, exc.explain())
+            return
         except planner.Unplannable as exc:
             self._fail(job_id, request_id, str(exc))
             return
@@ -124,52 +131,60 @@ class PlanJob:
         self.announcer.announce(request_id, event)
 
     @staticmethod
-    def _context(s: Any, kind: PlanKind, user_name: str) -> dict[str, Any]:
+    def _context(s: Any, kind: PlanKind, user_name: str, account: str) -> dict[str, Any]:
         """What a change is planned with besides IAM: the user's time-bound grants and end date on record."""
-        end = expiries.current(s, user_name=user_name)
+        end = expiries.current(s, user_name=user_name, account=account)
         return {
-            "temporary": {(g.kind, g.target): f"{g.ends_at:%Y-%m-%d %H:%M} UTC" for g in grants.active(s, user_name=user_name)},
+            "temporary": {(g.kind, g.target): f"{g.ends_at:%Y-%m-%d %H:%M} UTC" for g in grants.active(s, user_name=user_name, account=account)},
             "expires_on": f"{end.expires_at:%Y-%m-%d}" if end is not None else None,
         }
 
     def _plan(
-        self, kind: PlanKind, spec: RequestSpec, *, marker: str, creator: str, by_owner: bool,
+        self, kind: PlanKind, spec: RequestSpec, scope: Scope, *, marker: str, creator: str, by_owner: bool,
         temporary: dict[tuple[str, str], str] | None = None, expires_on: str | None = None, given_back: bool = False,
     ) -> tuple[Plan, dict[str, Any], Verdict]:
-        """The request's plan, the documents it names and the verdict on it; Unplannable says why not, for people."""
+        """The request's plan, the documents it names and the verdict on it; Unplannable says why not, for people.
+        The plan names its account (a member account by its name too) before it is judged: rules may match it."""
+        iam, book = scope.iam, scope.rulebook
+
+        def named(plan: Plan) -> Plan:
+            return replace(plan, account_name=scope.account) if scope.account else plan
+
         if kind is PlanKind.REVOKE:
             try:
-                facts = self.iam.read_credentials(spec.user_name)
+                facts = iam.read_credentials(spec.user_name)
             except AwsError as exc:
                 if exc.code != "NoSuchEntity":
                     raise
                 facts = None  # deleted meanwhile: nothing is left to take away, and that is not an error
-            plan = planner.plan_revoke(spec, facts, account=self.iam.account_id(), marker=creator, why=spec.reason)
-            return plan, {}, gate.judge_revoke(self.rulebook, plan, given_back=given_back)
+            plan = named(planner.plan_revoke(spec, facts, account=iam.account_id(), marker=creator, why=spec.reason))
+            return plan, {}, gate.judge_revoke(book, plan, given_back=given_back)
         if kind.grants:
-            facts = planner.gather_change_facts(self.iam, self.iam.read_credentials, spec)
+            facts = planner.gather_change_facts(iam, iam.read_credentials, spec)
             if facts.iam.missing:
                 raise planner.Unplannable("The change names what IAM does not have: " + ", ".join(facts.iam.missing) + ". Ask again with current names.")
             if kind is PlanKind.EXTEND_GRANT:
                 plan, documents = planner.plan_grant_extension(spec, facts, marker=creator, path=spec.path, ends=spec.grant_for or "", expires_on=expires_on)
             else:
                 plan, documents = planner.plan_change(spec, facts, marker=creator, path=spec.path, temporary=temporary, expires_on=expires_on)
-            return plan, documents, gate.judge(self.rulebook, plan, documents, spec)  # the user's whole grant after it
+            plan = named(plan)
+            return plan, documents, gate.judge(book, plan, documents, spec)  # the user's whole grant after it
         if kind.removal:
-            plan = planner.plan_removal(kind, self.iam.read_removal(spec.user_name), account=self.iam.account_id(), marker=creator)
-            return plan, {}, gate.judge_removal(self.rulebook, plan)
+            plan = named(planner.plan_removal(kind, iam.read_removal(spec.user_name), account=iam.account_id(), marker=creator))
+            return plan, {}, gate.judge_removal(book, plan)
         if kind is PlanKind.EXTEND:
-            facts = self.iam.read_credentials(spec.user_name)
-            plan = planner.plan_extension(facts, account=self.iam.account_id(), marker=creator, expires_on=spec.expires_on or "")
-            return plan, {}, gate.judge_extension(self.rulebook, plan)
+            facts = iam.read_credentials(spec.user_name)
+            plan = named(planner.plan_extension(facts, account=iam.account_id(), marker=creator, expires_on=spec.expires_on or ""))
+            return plan, {}, gate.judge_extension(book, plan)
         if kind.credentials_only:
-            plan = planner.plan_new_credentials(kind, self.iam.read_credentials(spec.user_name), account=self.iam.account_id(), marker=creator)
-            return plan, {}, gate.judge_credentials(self.rulebook, plan, by_owner=by_owner)
-        facts = planner.gather_facts(self.iam, spec, self.required)
+            plan = named(planner.plan_new_credentials(kind, iam.read_credentials(spec.user_name), account=iam.account_id(), marker=creator))
+            return plan, {}, gate.judge_credentials(book, plan, by_owner=by_owner)
+        facts = planner.gather_facts(iam, spec, scope.required)
         if facts.missing:
             raise planner.Unplannable("The request names what IAM does not have: " + ", ".join(facts.missing) + ". Submit a new request with current names.")
-        plan, documents = planner.plan_create_user(spec, facts, marker=marker, required=self.required, hold_key=self.rulebook.hold_keys_until_mfa)
-        return plan, documents, gate.judge(self.rulebook, plan, documents, spec)  # on the whole effective grant
+        plan, documents = planner.plan_create_user(spec, facts, marker=marker, required=scope.required, hold_key=book.hold_keys_until_mfa)
+        plan = named(plan)
+        return plan, documents, gate.judge(book, plan, documents, spec)  # on the whole effective grant
 
     def _fail(self, job_id: int, request_id: int, reason: str) -> None:
         with self.sm.begin() as s:

@@ -356,3 +356,98 @@ def kms_statement(key_id: str, *, partition: str = "aws", account: str = "*") ->
     else:
         resource = f"arn:{partition}:kms:*:{account}:key/{key_id}"
     return {"Sid": "UseOwnKmsKey", "Effect": "Allow", "Action": list(KMS_ACTIONS), "Resource": resource, "Condition": condition}
+
+
+# ---------------------------------------------------------------- member accounts (IAM_BOT_ACCOUNTS)
+
+# The bot assumes a role in each member account; the role holds the same contained policy as the bot's
+# own identity holds in a single account. A policy in account B only ever governs B's IAM, so the
+# role's policy names no account (`*`): one rendering serves every account of a StackSet.
+
+
+def _role_name_and_path(role: str) -> tuple[str, str]:
+    """`ops/iam-bot` -> ("iam-bot", "/ops/"); `iam-bot` -> ("iam-bot", "/")."""
+    *path, name = role.split("/")
+    return name, "/" + "".join(p + "/" for p in path if p)
+
+
+def trust_policy(*, principal: str, external_id: str | None) -> dict[str, Any]:
+    """Who may assume the member-account role: the bot's own identity, with the external id when one is set."""
+    statement: dict[str, Any] = {"Sid": "TheBotAssumesThisRole", "Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+    if external_id:
+        statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def in_member_account(policy: Any, *, own_account: str | None, member: Any) -> Any:
+    """The policy with the boundary's account (`own_account`) replaced: a user's boundary must be a policy of
+    the user's own account, so each member account holds the boundary under the same name. `member` is an
+    account id, or a function making the replacement for a string (CloudFormation's Fn::Sub)."""
+    if not own_account:
+        return policy
+    needle = f":iam::{own_account}:"
+    if isinstance(policy, dict):
+        return {k: in_member_account(v, own_account=own_account, member=member) for k, v in policy.items()}
+    if isinstance(policy, list):
+        return [in_member_account(v, own_account=own_account, member=member) for v in policy]
+    if isinstance(policy, str) and needle in policy:
+        return member(policy) if callable(member) else policy.replace(needle, f":iam::{member}:")
+    return policy
+
+
+def render_member_role(*, role: str, principal: str, external_id: str | None, policy: dict[str, Any]) -> dict[str, Any]:
+    """The role to create in each member account, as `aws iam create-role` / `put-role-policy` take it."""
+    name, path = _role_name_and_path(role)
+    return {
+        "RoleName": name,
+        "Path": path,
+        "AssumeRolePolicyDocument": trust_policy(principal=principal, external_id=external_id),
+        "PolicyName": "iam-bot",
+        "PolicyDocument": policy,
+    }
+
+
+def render_member_stackset(*, role: str, policy: dict[str, Any], own_account: str | None = None) -> str:
+    """A CloudFormation template (for a StackSet over an OU) creating the role in every account it reaches.
+
+    The bot's principal and the external id are the stack set's parameters, so one template serves any
+    deployment with these settings; the boundary is named in each account's own (`own_account`: the
+    boundary setting's account, replaced by ${AWS::AccountId})."""
+    name, path = _role_name_and_path(role)
+    policy = in_member_account(policy, own_account=own_account, member=lambda s: {"Fn::Sub": s.replace(f":iam::{own_account}:", ":iam::${AWS::AccountId}:")})
+    statement: dict[str, Any] = {"Sid": "TheBotAssumesThisRole", "Effect": "Allow", "Principal": {"AWS": {"Ref": "BotPrincipalArn"}}, "Action": "sts:AssumeRole"}
+    statement["Condition"] = {"Fn::If": ["HasExternalId", {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}, {"Ref": "AWS::NoValue"}]}
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "iam-bot's role in a member account (rendered by `iam-bot policy --member-account --stackset`)",
+        "Parameters": {
+            "BotPrincipalArn": {"Type": "String", "Description": "ARN of the role or user iam-bot runs as (in its own account)"},
+            "ExternalId": {"Type": "String", "Default": "", "Description": "IAM_BOT_ACCOUNT_EXTERNAL_ID, if the bot sets one"},
+        },
+        "Conditions": {"HasExternalId": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExternalId"}, ""]}]}},
+        "Resources": {
+            "IamBotRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": name,
+                    "Path": path,
+                    "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+                    "Policies": [{"PolicyName": "iam-bot", "PolicyDocument": policy}],
+                },
+            }
+        },
+        "Outputs": {"RoleArn": {"Value": {"Fn::GetAtt": ["IamBotRole", "Arn"]}}},
+    }
+    return json.dumps(template, indent=2) + "\n"  # JSON is YAML too: CloudFormation reads either
+
+
+def assume_statements(*, role: str, account_ids: Sequence[str], organization: bool, partition: str = "aws") -> list[dict[str, Any]]:
+    """What the bot's own identity needs beside its policy to act in member accounts: assume their role
+    (in the listed accounts; in any account with IAM_BOT_ORGANIZATION), and list the organization's accounts."""
+    accounts = ["*"] if organization else list(account_ids)
+    out: list[dict[str, Any]] = [
+        {"Sid": "AssumeTheMemberAccountRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": _one_or_list([f"arn:{partition}:iam::{a}:role/{role}" for a in accounts])}
+    ]
+    if organization:
+        out.append({"Sid": "ListTheOrganizationsAccounts", "Effect": "Allow", "Action": "organizations:ListAccounts", "Resource": "*"})
+    return out

@@ -455,13 +455,12 @@ def _uncontained(containment: Mapping[str, str]) -> list[str]:
     return [label for label, decision in containment.items() if decision == "allowed"]
 
 
-def judge_permissions(decisions: Mapping[str, str], containment: Mapping[str, str] | None = None) -> Result:
+def judge_permissions(decisions: Mapping[str, str], containment: Mapping[str, str] | None = None, *, name: str = "AWS permissions") -> Result:
     """One line from the simulator's decisions on the bot's own identity.
 
     `decisions` are the actions the bot needs ({action: decision}); `containment` what a
     compromised bot must not do ({what: decision}, from `containment_probes`).
     """
-    name = "AWS permissions"
     denied = sorted(a for a, d in decisions.items() if d != "allowed")
     if denied:
         return fail(name, f"not allowed: {', '.join(denied)}", "attach the policy printed by `iam-bot policy` to the bot's role or user")
@@ -519,28 +518,32 @@ def _policy_settings(ctx: Context, *, settings_alone: bool = False) -> tuple[dic
 
 
 def check_aws_permissions(ctx: Context) -> list[Result]:
+    if ctx.iam is None or not ctx.caller_arn:
+        return [skip("AWS permissions", "no working AWS identity")]
+    return [_permissions(ctx, "AWS permissions", ctx.iam, caller_arn=ctx.caller_arn, account=ctx.account or "*")]
+
+
+def _permissions(ctx: Context, name: str, gateway: Any, *, caller_arn: str, account: str) -> Result:
+    """The simulator's decisions on an identity the bot acts as: its own, or its role in a member account."""
     from bot.iam.gateway import AwsError
 
-    name = "AWS permissions"
-    if ctx.iam is None or not ctx.caller_arn:
-        return [skip(name, "no working AWS identity")]
-    principal = principal_for(ctx.caller_arn)
+    principal = principal_for(caller_arn)
     if principal is None:
-        return [warn(name, f"could not check: {ctx.caller_arn} cannot be simulated", "run `iam-bot doctor` as the role or user the bot runs as")]
+        return warn(name, f"could not check: {caller_arn} cannot be simulated", "run `iam-bot doctor` as the role or user the bot runs as")
     found = _policy_settings(ctx, settings_alone=True)
     assert found is not None
     kwargs, boundary = found
-    partition = ctx.caller_arn.split(":")[1]
-    where = dict(partition=partition, account=ctx.account or "*", prefix=kwargs["path_prefix"], boundary=boundary)
+    partition = caller_arn.split(":")[1]
+    where = dict(partition=partition, account=account, prefix=kwargs["path_prefix"], boundary=boundary)
     needed = probes(**where, principal=principal, allowed_groups=kwargs["allowed_groups"])
     containment = containment_probes(**where, allowed_tag_keys=kwargs["allowed_tag_keys"], allowed_groups=kwargs["allowed_groups"])
     try:
-        decisions, contained = _simulate_all(functools.partial(ctx.iam.simulate, principal_arn=principal), needed, containment)  # type: ignore[attr-defined]
+        decisions, contained = _simulate_all(functools.partial(gateway.simulate, principal_arn=principal), needed, containment)
     except AwsError as exc:
         if exc.code == "NoSuchEntity":
-            return [warn(name, f"could not check: IAM does not know {principal} (a role with a path?)", "check the policy by hand against `iam-bot policy`")]
-        return [_could_not_check(name, exc, "SimulatePrincipalPolicy")]
-    return [judge_permissions(decisions, contained)]
+            return warn(name, f"could not check: IAM does not know {principal} (a role with a path?)", "check the policy by hand against `iam-bot policy`")
+        return _could_not_check(name, exc, "SimulatePrincipalPolicy")
+    return judge_permissions(decisions, contained, name=name)
 
 
 def check_contained_policy(ctx: Context) -> list[Result]:
@@ -693,6 +696,52 @@ def check_mfa_requirement(ctx: Context) -> list[Result]:
     return [ok(name, f"every new user gets the {what}; each is watched for MFA")]
 
 
+def check_member_accounts(ctx: Context) -> list[Result]:
+    """With IAM_BOT_ACCOUNTS or IAM_BOT_ORGANIZATION: in every account, the role is assumed, acts in that
+    account, and is allowed what the bot does there (one line per account)."""
+    from bot.iam.accounts import RoleNotAssumed
+    from bot.iam.gateway import AwsError
+    from bot.runtime.app import accounts_for
+
+    s = ctx.settings
+    name = "accounts"
+    if not s.accounts_raw and not s.organization:
+        return []
+    if why := ctx.broken_among("IAM_BOT_ACCOUNTS", "IAM_BOT_ACCOUNT_ROLE", "IAM_BOT_ACCOUNT_EXTERNAL_ID", "IAM_BOT_ORGANIZATION"):
+        return [skip(name, why)]
+    if ctx.iam is None or not ctx.caller_arn:
+        return [skip(name, "no working AWS identity")]
+    accounts = accounts_for(s)
+    try:
+        members = accounts.members()
+    except AwsError as exc:
+        return [fail(name, f"cannot list the organization's accounts ({exc.code} on organizations:ListAccounts)",
+                     "run the bot in the management account or a delegated administrator account, allow it organizations:ListAccounts, "
+                     "or list the accounts in IAM_BOT_ACCOUNTS instead")]
+    if not members:
+        return [fail(name, "no accounts: IAM_BOT_ORGANIZATION=true and AWS Organizations lists none", "list the accounts in IAM_BOT_ACCOUNTS")]
+    trusted = principal_for(ctx.caller_arn) or ctx.caller_arn
+    external = " with the external id of IAM_BOT_ACCOUNT_EXTERNAL_ID" if s.account_external_id else ""
+    results = [ok(name, f"{len(members)}: {', '.join(a.label for a in members)}; the bot assumes role {s.account_role}{external} in each")]
+    for account in members:
+        line = f"account {account.name}"
+        try:
+            found, arn = accounts.gateway(account.name).caller_identity()
+        except RoleNotAssumed as exc:
+            results.append(fail(line, f"the bot cannot act in {account.name}: {exc.code} on sts:AssumeRole for {exc.role_arn}",
+                                f"create the role in {account.id} trusting {trusted}{external}: `iam-bot policy --member-account` prints it, "
+                                "deploy/member-account-stackset.yml creates it in every account of an OU"))
+            continue
+        except AwsError as exc:
+            results.append(fail(line, f"GetCallerIdentity as the role failed ({exc.code})", "check the role's trust policy and the account id in IAM_BOT_ACCOUNTS"))
+            continue
+        if found != account.id:
+            results.append(fail(line, f"the role's credentials act in account {found}, not {account.id}", "correct the account id in IAM_BOT_ACCOUNTS"))
+            continue
+        results.append(_permissions(ctx, line, accounts.gateway(account.name), caller_arn=arn, account=account.id))
+    return results
+
+
 def check_rules(ctx: Context) -> list[Result]:
     """The rules file loads, and no rule in it is dead: an automatic rule always overridden, a path no user can have."""
     name = "rules"
@@ -723,6 +772,7 @@ CHECKS: tuple[Callable[[Context], list[Result]], ...] = (
     check_aws_identity,
     check_aws_permissions,
     check_contained_policy,
+    check_member_accounts,
     check_rules,
     check_boundary,
     check_approvers,

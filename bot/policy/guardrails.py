@@ -46,6 +46,36 @@ class Guardrails:
     changeable_paths: tuple[str, ...] = ()
 
 
+def stricter(base: Guardrails, more: Guardrails) -> Guardrails:
+    """An account's guardrails on top of the file's: lists of what is refused or required add up, limits take
+    the lower, and an allowlist (requesters, tag keys, groups, changeable paths) the account sets replaces the file's."""
+
+    def least(a: int | None, b: int | None) -> int | None:
+        return b if a is None else a if b is None else min(a, b)
+
+    def union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*a, *b]))
+
+    return Guardrails(
+        forbidden_policies=union(base.forbidden_policies, more.forbidden_policies),
+        forbidden_actions=union(base.forbidden_actions, more.forbidden_actions),
+        # The account's boundaries first: of two for the same prefix, the account's is the one required there.
+        required_boundaries=tuple(dict.fromkeys([*more.required_boundaries, *(b for b in base.required_boundaries if b[0] not in {p for p, _ in more.required_boundaries})])),
+        requesters=more.requesters if more.requesters is not None else base.requesters,
+        max_groups=least(base.max_groups, more.max_groups),
+        max_policies=least(base.max_policies, more.max_policies),
+        allowed_tag_keys=more.allowed_tag_keys if more.allowed_tag_keys is not None else base.allowed_tag_keys,
+        allowed_groups=more.allowed_groups if more.allowed_groups is not None else base.allowed_groups,
+        expiry_paths=union(base.expiry_paths, more.expiry_paths),
+        expiry_groups=union(base.expiry_groups, more.expiry_groups),
+        max_expiry_days=least(base.max_expiry_days, more.max_expiry_days),
+        grant_end_groups=union(base.grant_end_groups, more.grant_end_groups),
+        grant_end_policies=union(base.grant_end_policies, more.grant_end_policies),
+        max_grant_hours=least(base.max_grant_hours, more.max_grant_hours),
+        changeable_paths=more.changeable_paths or base.changeable_paths,
+    )
+
+
 def change_refusal(g: Guardrails, *, path: str, path_prefix: str) -> str | None:
     """Only users under the bot's path prefix are changed, unless the rules name their path."""
     if path.startswith(path_prefix) or any(path.startswith(p) for p in g.changeable_paths):

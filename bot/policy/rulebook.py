@@ -6,15 +6,16 @@ Slack user-group membership and pass it in.
 
 from __future__ import annotations
 
+import fnmatch
 from datetime import date
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from bot.common.slack_ids import is_usergroup
 from bot.domain.facts import policy_name
 from bot.domain.spec import RequestSpec
 from bot.policy.documents import glob_match, policy_matches
-from bot.policy.guardrails import Guardrails, form_refusals
+from bot.policy.guardrails import Guardrails, form_refusals, stricter
 from bot.policy.subject import Subject
 
 ACCESS_KINDS = ("console", "key", "both")
@@ -37,6 +38,7 @@ class Match:
     paths: tuple[str, ...] | None = None
     access: str | None = None
     tags: tuple[str, ...] | None = None  # tag-key globs
+    accounts: tuple[str, ...] | None = None  # account names or ids (globs), as in IAM_BOT_ACCOUNTS
 
     @property
     def empty(self) -> bool:
@@ -67,7 +69,12 @@ class Match:
                 return False
         if self.tags is not None and not any(glob_match(k, pat) for k in subject.tag_keys for pat in self.tags):
             return False
+        if self.accounts is not None and not self._in_account(subject):
+            return False
         return True
+
+    def _in_account(self, subject: Subject) -> bool:
+        return any(fnmatch.fnmatchcase(a, pat) for a in subject.accounts for pat in self.accounts or ())
 
     def uncovered(self, subject: Subject) -> list[str]:
         """What of the plan lies outside this allowlist, in words (empty: all of it is inside).
@@ -90,6 +97,8 @@ class Match:
             out.append("an access key")
         if self.tags is not None:
             out += [f"tag `{k}`" for k in subject.tag_keys if not any(glob_match(k, p) for p in self.tags)]
+        if self.accounts is not None and not self._in_account(subject):
+            out.append(f"account `{subject.accounts[0] if subject.accounts else 'the bot’s own'}`")
         return out
 
 
@@ -166,10 +175,23 @@ SELF_SERVICE_KINDS = ("rotate_key", "reset_password")
 
 
 @dataclass(frozen=True)
+class AccountGuardrails:
+    """`accounts.<pattern>` of the rules file: guardrails on top of the file's, and a narrower path prefix."""
+
+    pattern: str  # an account's name or id; globs allowed
+    guardrails: Guardrails = field(default_factory=Guardrails)
+    path_prefix: str | None = None
+
+    def covers(self, accounts: Iterable[str]) -> bool:
+        return any(fnmatch.fnmatchcase(a, self.pattern) for a in accounts)
+
+
+@dataclass(frozen=True)
 class Rulebook:
     rules: tuple[Rule, ...] = ()
     default_approvers: tuple[str, ...] = ()
     guardrails: Guardrails = field(default_factory=Guardrails)
+    account_guardrails: tuple[AccountGuardrails, ...] = ()
     reminders: Reminders | None = None
     break_glass: BreakGlass | None = None
     request_ttl_hours: float | None = None
@@ -184,6 +206,23 @@ class Rulebook:
     @property
     def file_only(self) -> bool:
         return self.delivery == DELIVERY_FILE_ONLY
+
+    def for_account(self, *accounts: str) -> Rulebook:
+        """The rules as they hold in one account (its name and id): its `accounts` entries' guardrails on top
+        of the file's, the strictest winning. The bot's own account (no names) has the file's alone."""
+        extra = [a.guardrails for a in self.account_guardrails if accounts and a.covers(accounts)]
+        if not extra:
+            return self
+        g = self.guardrails
+        for more in extra:
+            g = stricter(g, more)
+        return replace(self, guardrails=g)
+
+    def path_prefix_for(self, *accounts: str, default: str) -> str:
+        """Where the bot's users live in this account: the longest `path_prefix` of its entries under the
+        setting's (a prefix outside it would be outside the bot's own IAM policy), else the setting."""
+        found = [a.path_prefix for a in self.account_guardrails if a.path_prefix and accounts and a.covers(accounts) and a.path_prefix.startswith(default)]
+        return max(found, key=len) if found else default
 
     @classmethod
     def default(cls, approvers: Iterable[str]) -> Rulebook:
@@ -292,13 +331,14 @@ class Rulebook:
         policy_documents: Mapping[str, Mapping[str, Any]] | None = None,
         group_policies: Mapping[str, Iterable[str]] | None = None,
         today: date | None = None,
+        account_id: str = "",
     ) -> Evaluation:
         """Which rule applies, who is asked, how many approvals, and what the guardrails refuse.
 
         `policy_documents` maps customer-managed policy ARNs to their documents, where known;
         `forbidden_actions` can only be checked for those.
         """
-        rule = self.choose(Subject.of_spec(spec)).rule
+        rule = self.choose(Subject.of_spec(spec, account_id=account_id)).rule
         refusals = form_refusals(
             self.guardrails,
             spec,

@@ -14,11 +14,12 @@ from typing import Any, Iterable
 from bot.common.errors import ConfigError
 from bot.common.slack_ids import APPROVER_ID_RE, is_usergroup
 from bot.policy.guardrails import Guardrails
-from bot.policy.rulebook import ACCESS_KINDS, DEFAULT_RULE, DELIVERIES, DELIVERY_ANY, SELF_SERVICE_KINDS, BreakGlass, Match, Reminders, Rule, Rulebook
+from bot.policy.rulebook import ACCESS_KINDS, DEFAULT_RULE, DELIVERIES, DELIVERY_ANY, SELF_SERVICE_KINDS, AccountGuardrails, BreakGlass, Match, Reminders, Rule, Rulebook
 
 SETTING = "IAM_BOT_RULES"
 POLICY_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::(aws|\d{12}):policy/\S+")
 # A group name as IAM allows it, with `*` and `?` (IAM's ARN wildcards; no [] sets: an ARN has none).
+ACCOUNT_GLOB_RE = re.compile(r"[a-z0-9_*?-]{1,40}|[\d*?]{1,12}")
 GROUP_GLOB_RE = re.compile(r"[\w+=,.@*?-]{1,128}", re.ASCII)
 
 
@@ -243,7 +244,7 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
     top = _mapping(data, (), problems)
     if top is None:
         return Rulebook()
-    _keys(top, (), ("request_ttl_hours", "delivery", "self_service", "hold_keys_until_mfa", "reminders", "guardrails", "break_glass", "rules"), problems)
+    _keys(top, (), ("request_ttl_hours", "delivery", "self_service", "hold_keys_until_mfa", "reminders", "guardrails", "accounts", "break_glass", "rules"), problems)
 
     hold = top.get("hold_keys_until_mfa", False)
     if not isinstance(hold, bool):
@@ -280,51 +281,8 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
         elif first is not None and backoff is not None and most is not None and escalate is not None:
             reminders = Reminders(first_after_hours=first, backoff=backoff, max=most, escalate_to=escalate, escalation_approves=approves)
 
-    guardrails = Guardrails()
-    if (raw := top.get("guardrails")) is not None and (g := _mapping(raw, ("guardrails",), problems)) is not None:
-        _keys(g, ("guardrails",), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies", "allowed_tag_keys", "allowed_groups", "require_expiry", "max_expiry_days", "require_grant_end", "max_grant_hours", "changeable_paths"), problems)
-        expiry_paths: tuple[str, ...] = ()
-        expiry_groups: tuple[str, ...] = ()
-        if "require_expiry" in g and (e := _mapping(g["require_expiry"], ("guardrails", "require_expiry"), problems)) is not None:
-            _keys(e, ("guardrails", "require_expiry"), ("paths", "groups"), problems)
-            paths = _strings(e.get("paths", []), ("guardrails", "require_expiry", "paths"), problems) or ()
-            if bad := [p for p in paths if not (p.startswith("/") and p.endswith("/"))]:
-                problems.add(("guardrails", "require_expiry", "paths"), f"a path prefix starts and ends with /, such as /contractors/ (not {bad[0]})")
-            expiry_paths = tuple(paths)
-            expiry_groups = _group_names(e.get("groups", []), ("guardrails", "require_expiry", "groups"), problems) if e.get("groups") else ()
-        end_groups: tuple[str, ...] = ()
-        end_policies: tuple[str, ...] = ()
-        if "require_grant_end" in g and (e := _mapping(g["require_grant_end"], ("guardrails", "require_grant_end"), problems)) is not None:
-            _keys(e, ("guardrails", "require_grant_end"), ("groups", "policies"), problems)
-            end_groups = _group_names(e.get("groups", []), ("guardrails", "require_grant_end", "groups"), problems) if e.get("groups") else ()
-            end_policies = _strings(e.get("policies", []), ("guardrails", "require_grant_end", "policies"), problems) or ()
-        boundaries: list[tuple[str, str]] = []
-        if "required_boundaries" in g and (b := _mapping(g["required_boundaries"], ("guardrails", "required_boundaries"), problems)) is not None:
-            for prefix, arn in b.items():
-                where = ("guardrails", "required_boundaries", prefix)
-                if not (isinstance(prefix, str) and prefix.startswith("/") and prefix.endswith("/")):
-                    problems.add(where, "a path prefix starts and ends with /, such as /prod/")
-                elif not (isinstance(arn, str) and POLICY_ARN_RE.fullmatch(arn)):
-                    problems.add(where, "must be a managed policy ARN such as arn:aws:iam::123456789012:policy/boundary")
-                else:
-                    boundaries.append((prefix, arn))
-        guardrails = Guardrails(
-            forbidden_policies=_strings(g.get("forbidden_policies", []), ("guardrails", "forbidden_policies"), problems) or (),
-            forbidden_actions=_strings(g.get("forbidden_actions", []), ("guardrails", "forbidden_actions"), problems) or (),
-            required_boundaries=tuple(boundaries),
-            requesters=_slack_ids(g["requesters"], ("guardrails", "requesters"), problems) if "requesters" in g else None,
-            max_groups=_whole(g["max_groups"], ("guardrails", "max_groups"), problems, low=0, high=10) if "max_groups" in g else None,
-            max_policies=_whole(g["max_policies"], ("guardrails", "max_policies"), problems, low=0, high=20) if "max_policies" in g else None,
-            allowed_tag_keys=_tag_keys(g["allowed_tag_keys"], ("guardrails", "allowed_tag_keys"), problems) if "allowed_tag_keys" in g else None,
-            allowed_groups=_group_names(g["allowed_groups"], ("guardrails", "allowed_groups"), problems) if "allowed_groups" in g else None,
-            expiry_paths=expiry_paths,
-            expiry_groups=expiry_groups,
-            max_expiry_days=_whole(g["max_expiry_days"], ("guardrails", "max_expiry_days"), problems, low=1, high=3650) if "max_expiry_days" in g else None,
-            grant_end_groups=end_groups,
-            grant_end_policies=end_policies,
-            changeable_paths=_path_prefixes(g.get("changeable_paths", []), ("guardrails", "changeable_paths"), problems),
-            max_grant_hours=_whole(g["max_grant_hours"], ("guardrails", "max_grant_hours"), problems, low=1, high=24 * 366) if "max_grant_hours" in g else None,
-        )
+    guardrails = _guardrails(top["guardrails"], ("guardrails",), problems) if top.get("guardrails") is not None else Guardrails()
+    per_account = _account_guardrails(top["accounts"], problems) if top.get("accounts") is not None else ()
 
     break_glass = None
     if (raw := top.get("break_glass")) is not None and (bg := _mapping(raw, ("break_glass",), problems)) is not None:
@@ -348,6 +306,7 @@ def _build(data: Any, problems: _Problems, *, default_approvers: tuple[str, ...]
         rules=tuple(rules),
         default_approvers=default_approvers,
         guardrails=guardrails,
+        account_guardrails=per_account,
         reminders=reminders,
         break_glass=break_glass,
         request_ttl_hours=ttl,
@@ -390,11 +349,83 @@ def _rule(raw: Any, path: tuple[Any, ...], problems: _Problems, names: set[str])
     return Rule(name=name, approvers=approvers, quorum=quorum, auto_approve=auto, match=match or Match())
 
 
+def _guardrails(raw: Any, where: tuple[Any, ...], problems: _Problems) -> Guardrails:
+    """A `guardrails` table: the file's own, or one account's (`accounts.<name>.guardrails`)."""
+    g = _mapping(raw, where, problems)
+    if g is None:
+        return Guardrails()
+    _keys(g, (*where,), ("forbidden_policies", "forbidden_actions", "required_boundaries", "requesters", "max_groups", "max_policies", "allowed_tag_keys", "allowed_groups", "require_expiry", "max_expiry_days", "require_grant_end", "max_grant_hours", "changeable_paths"), problems)
+    expiry_paths: tuple[str, ...] = ()
+    expiry_groups: tuple[str, ...] = ()
+    if "require_expiry" in g and (e := _mapping(g["require_expiry"], (*where, "require_expiry"), problems)) is not None:
+        _keys(e, (*where, "require_expiry"), ("paths", "groups"), problems)
+        paths = _strings(e.get("paths", []), (*where, "require_expiry", "paths"), problems) or ()
+        if bad := [p for p in paths if not (p.startswith("/") and p.endswith("/"))]:
+            problems.add((*where, "require_expiry", "paths"), f"a path prefix starts and ends with /, such as /contractors/ (not {bad[0]})")
+        expiry_paths = tuple(paths)
+        expiry_groups = _group_names(e.get("groups", []), (*where, "require_expiry", "groups"), problems) if e.get("groups") else ()
+    end_groups: tuple[str, ...] = ()
+    end_policies: tuple[str, ...] = ()
+    if "require_grant_end" in g and (e := _mapping(g["require_grant_end"], (*where, "require_grant_end"), problems)) is not None:
+        _keys(e, (*where, "require_grant_end"), ("groups", "policies"), problems)
+        end_groups = _group_names(e.get("groups", []), (*where, "require_grant_end", "groups"), problems) if e.get("groups") else ()
+        end_policies = _strings(e.get("policies", []), (*where, "require_grant_end", "policies"), problems) or ()
+    boundaries: list[tuple[str, str]] = []
+    if "required_boundaries" in g and (b := _mapping(g["required_boundaries"], (*where, "required_boundaries"), problems)) is not None:
+        for prefix, arn in b.items():
+            at = (*where, "required_boundaries", prefix)
+            if not (isinstance(prefix, str) and prefix.startswith("/") and prefix.endswith("/")):
+                problems.add(at, "a path prefix starts and ends with /, such as /prod/")
+            elif not (isinstance(arn, str) and POLICY_ARN_RE.fullmatch(arn)):
+                problems.add(at, "must be a managed policy ARN such as arn:aws:iam::123456789012:policy/boundary")
+            else:
+                boundaries.append((prefix, arn))
+    return Guardrails(
+        forbidden_policies=_strings(g.get("forbidden_policies", []), (*where, "forbidden_policies"), problems) or (),
+        forbidden_actions=_strings(g.get("forbidden_actions", []), (*where, "forbidden_actions"), problems) or (),
+        required_boundaries=tuple(boundaries),
+        requesters=_slack_ids(g["requesters"], (*where, "requesters"), problems) if "requesters" in g else None,
+        max_groups=_whole(g["max_groups"], (*where, "max_groups"), problems, low=0, high=10) if "max_groups" in g else None,
+        max_policies=_whole(g["max_policies"], (*where, "max_policies"), problems, low=0, high=20) if "max_policies" in g else None,
+        allowed_tag_keys=_tag_keys(g["allowed_tag_keys"], (*where, "allowed_tag_keys"), problems) if "allowed_tag_keys" in g else None,
+        allowed_groups=_group_names(g["allowed_groups"], (*where, "allowed_groups"), problems) if "allowed_groups" in g else None,
+        expiry_paths=expiry_paths,
+        expiry_groups=expiry_groups,
+        max_expiry_days=_whole(g["max_expiry_days"], (*where, "max_expiry_days"), problems, low=1, high=3650) if "max_expiry_days" in g else None,
+        grant_end_groups=end_groups,
+        grant_end_policies=end_policies,
+        changeable_paths=_path_prefixes(g.get("changeable_paths", []), (*where, "changeable_paths"), problems),
+        max_grant_hours=_whole(g["max_grant_hours"], (*where, "max_grant_hours"), problems, low=1, high=24 * 366) if "max_grant_hours" in g else None,
+    )
+
+
+def _account_guardrails(raw: Any, problems: _Problems) -> tuple[AccountGuardrails, ...]:
+    """`accounts:`: per account (a name or id, globs allowed), guardrails on top of the file's and a narrower path prefix."""
+    table = _mapping(raw, ("accounts",), problems)
+    out: list[AccountGuardrails] = []
+    for pattern, entry in (table or {}).items():
+        where = ("accounts", pattern)
+        if not (isinstance(pattern, str) and ACCOUNT_GLOB_RE.fullmatch(pattern)):
+            problems.add(where, "an account's name or 12-digit id (globs * and ? allowed), as in IAM_BOT_ACCOUNTS")
+            continue
+        e = _mapping(entry, where, problems)
+        if e is None:
+            continue
+        _keys(e, where, ("guardrails", "path_prefix"), problems)
+        prefix = e.get("path_prefix")
+        if prefix is not None and not (isinstance(prefix, str) and prefix.startswith("/") and prefix.endswith("/")):
+            problems.add(where + ("path_prefix",), "a path prefix starts and ends with /, such as /iam-bot/prod/")
+            prefix = None
+        g = _guardrails(e["guardrails"], where + ("guardrails",), problems) if e.get("guardrails") is not None else Guardrails()
+        out.append(AccountGuardrails(pattern=pattern, guardrails=g, path_prefix=prefix))
+    return tuple(out)
+
+
 def _match(raw: Any, path: tuple[Any, ...], problems: _Problems) -> Match | None:
     m = _mapping(raw, path, problems)
     if m is None:
         return None
-    _keys(m, path, ("policies", "groups", "copy_from", "paths", "access", "tags"), problems)
+    _keys(m, path, ("policies", "groups", "copy_from", "paths", "access", "tags", "accounts"), problems)
     copy_from: bool | tuple[str, ...] | None = None
     if "copy_from" in m:
         if isinstance(m["copy_from"], bool):
@@ -416,4 +447,13 @@ def _match(raw: Any, path: tuple[Any, ...], problems: _Problems) -> Match | None
         paths=paths,
         access=access,
         tags=_strings(m["tags"], path + ("tags",), problems, what="a list of tag-key globs") if "tags" in m else None,
+        accounts=_accounts(m["accounts"], path + ("accounts",), problems) if "accounts" in m else None,
     )
+
+
+def _accounts(value: Any, path: tuple[Any, ...], problems: _Problems) -> tuple[str, ...] | None:
+    names = _strings(value, path, problems, what="a list of account names or ids (globs allowed), such as [prod, \"1111*\"]")
+    for i, n in enumerate(names or ()):
+        if not ACCOUNT_GLOB_RE.fullmatch(n):
+            problems.add(path + (i,), f"{n!r}: an account's name or 12-digit id, as in IAM_BOT_ACCOUNTS (globs * and ? allowed)")
+    return names

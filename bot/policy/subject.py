@@ -28,11 +28,13 @@ class Subject:
     copy_from: str | None = None
     tag_keys: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()  # what could not be read: rules cannot have seen it
+    accounts: tuple[str, ...] = ()  # the AWS account, by its name and its id (either may be matched); () for the bot's own
 
     @classmethod
-    def of_spec(cls, spec: RequestSpec) -> Subject:
+    def of_spec(cls, spec: RequestSpec, *, account_id: str = "") -> Subject:
         """What the form alone says (groups' policies and the copy source are not read yet)."""
         return cls(
+            accounts=tuple(a for a in (spec.account, account_id) if a),
             path=spec.path,
             console=spec.console_access,
             key=spec.access_key,
@@ -62,4 +64,5 @@ class Subject:
             copy_from=plan.copied_from,
             tag_keys=tuple(k for k, _ in (create.tags if create else ()) if k != MARKER_TAG),
             unknown=plan.grant.unknown,
+            accounts=tuple(a for a in (plan.account_name, plan.account if plan.account_name else "") if a),
         )

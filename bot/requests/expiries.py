@@ -8,7 +8,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import UserExpiry
+from bot.domain.accounts import OWN
+from models import AccessRequest, UserExpiry
 
 
 def day_start(day: str) -> datetime:
@@ -23,18 +24,19 @@ def record(session: Session, *, request_id: int, user_name: str, owner_id: str, 
         session.add(UserExpiry(request_id=request_id, user_name=user_name, owner_id=owner_id, expires_at=at, delete_at=at + grace))
 
 
-def current(session: Session, *, user_name: str) -> UserExpiry | None:
+def current(session: Session, *, user_name: str, account: str = OWN) -> UserExpiry | None:
     """The end on record for a user the bot has now (the latest, for a name made again)."""
     return session.scalars(
-        select(UserExpiry).where(func.lower(UserExpiry.user_name) == user_name.lower(), UserExpiry.deleted_filed_at.is_(None))
+        select(UserExpiry).join(AccessRequest, AccessRequest.id == UserExpiry.request_id)
+        .where(func.lower(UserExpiry.user_name) == user_name.lower(), AccessRequest.account == account, UserExpiry.deleted_filed_at.is_(None))
         .order_by(UserExpiry.id.desc()).limit(1)
     ).first()
 
 
-def extend(session: Session, *, user_name: str, expires_on: str, grace: timedelta) -> bool:
+def extend(session: Session, *, user_name: str, account: str = OWN, expires_on: str, grace: timedelta) -> bool:
     """Move the end to `expires_on` (an approved extension); the reminders start over. A user the
     expiry already disabled stays disabled: only its deletion moves. False if there is no end on record."""
-    row = current(session, user_name=user_name)
+    row = current(session, user_name=user_name, account=account)
     if row is None:
         return False
     row.expires_at = day_start(expires_on)
@@ -43,8 +45,8 @@ def extend(session: Session, *, user_name: str, expires_on: str, grace: timedelt
     return True
 
 
-def ended(session: Session, *, user_name: str, now: datetime) -> None:
+def ended(session: Session, *, user_name: str, account: str = OWN, now: datetime) -> None:
     """The user was offboarded (by request or by its expiry): nothing more to do on its dates."""
-    row = current(session, user_name=user_name)
+    row = current(session, user_name=user_name, account=account)
     if row is not None:
         row.deleted_filed_at = row.deleted_filed_at or now

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from bot.domain import grants as lasting
 from bot.domain.plan import Plan, Step, StepKind
-from models import TemporaryGrant
+from bot.domain.accounts import OWN
+from models import AccessRequest, TemporaryGrant
 
 G = TemporaryGrant
 KIND_OF_STEP = {StepKind.ADD_TO_GROUP: "group", StepKind.ATTACH_POLICY: "policy", StepKind.REMOVE_FROM_GROUP: "group", StepKind.DETACH_POLICY: "policy"}
@@ -22,10 +23,12 @@ def one(session: Session, grant_id: int) -> TemporaryGrant | None:
     return session.get(G, grant_id)
 
 
-def active(session: Session, *, user_name: str) -> list[TemporaryGrant]:
+def active(session: Session, *, user_name: str, account: str = OWN) -> list[TemporaryGrant]:
     """The user's grants not taken away yet (a revoke may be on its way), soonest end first."""
     return list(session.scalars(
-        select(G).where(func.lower(G.user_name) == user_name.lower(), G.ended_at.is_(None)).order_by(G.ends_at, G.id)
+        select(G).join(AccessRequest, AccessRequest.id == G.request_id)
+        .where(func.lower(G.user_name) == user_name.lower(), AccessRequest.account == account, G.ended_at.is_(None))
+        .order_by(G.ends_at, G.id)
     ))
 
 
@@ -43,7 +46,8 @@ def record(session: Session, *, plan: Plan, request_id: int, owner_id: str, requ
     """A completed request's time-bound steps on record (an extension moves the grant it extends
     instead). Each ends a fixed time after `now`, or on the date or at the moment the step names."""
     made = 0
-    held = {(g.kind, g.target): g for g in active(session, user_name=plan.user_name)}
+    account = session.get(AccessRequest, request_id).account  # type: ignore[union-attr]
+    held = {(g.kind, g.target): g for g in active(session, user_name=plan.user_name, account=account)}
     for step in plan.time_bound:
         kind, ends = KIND_OF_STEP[step.kind], lasting.end_of(step.lasts or "", start=now)
         if (g := held.get((kind, step.target))) is not None and g.revoke_request_id is None:
@@ -55,20 +59,20 @@ def record(session: Session, *, plan: Plan, request_id: int, owner_id: str, requ
     return made
 
 
-def taken_away(session: Session, *, user_name: str, steps: Iterable[Step], now: datetime, how: str) -> list[TemporaryGrant]:
+def taken_away(session: Session, *, user_name: str, account: str = OWN, steps: Iterable[Step], now: datetime, how: str) -> list[TemporaryGrant]:
     """Grants whose group or policy a completed request took from the user: they have ended."""
     gone = {(KIND_OF_STEP[s.kind], s.target) for s in steps if s.kind in (StepKind.REMOVE_FROM_GROUP, StepKind.DETACH_POLICY)}
     ended = []
-    for g in active(session, user_name=user_name):
+    for g in active(session, user_name=user_name, account=account):
         if (g.kind, g.target) in gone:
             g.ended_at, g.how_ended = now, how
             ended.append(g)
     return ended
 
 
-def user_gone(session: Session, *, user_name: str, now: datetime) -> None:
+def user_gone(session: Session, *, user_name: str, account: str = OWN, now: datetime) -> None:
     """The user was offboarded: none of its grants is left to take away."""
-    for g in active(session, user_name=user_name):
+    for g in active(session, user_name=user_name, account=account):
         g.ended_at, g.how_ended = now, "the user was offboarded"
 
 

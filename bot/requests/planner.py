@@ -8,11 +8,12 @@ the digest and the worker that applies the steps stay the same.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from typing import Any, Mapping, Protocol, Sequence
 
 from bot.common.constants import MARKER_TAG
+from bot.domain.accounts import arn_in
 from bot.domain.facts import CredentialFacts, GroupFacts, IamFacts, InlinePolicy, ManagedPolicy, RemovalFacts, UserFacts, policy_name
 from bot.domain.plan import HELD, EffectiveGrant, Granted, Plan, PlanKind, Step, StepKind, document_hash
 from bot.domain.spec import RequestSpec
@@ -34,6 +35,10 @@ class Required:
     groups: tuple[str, ...] = ()
     policy_arns: tuple[str, ...] = ()
     origin: str = "required: MFA (IAM_BOT_MFA_REQUIRE)"
+
+    def in_account(self, account_id: str) -> Required:
+        """The same requirement in a member account: its own copy of the MFA policy."""
+        return replace(self, policy_arns=tuple(arn_in(a, account_id) for a in self.policy_arns)) if account_id else self
 
 
 NOTHING_REQUIRED = Required()

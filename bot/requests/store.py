@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.common.errors import Refused
+from bot.domain.accounts import OWN, qualified
 from bot.domain.plan import Plan, plan_digest
 from bot.domain.spec import RequestSpec
 from bot.domain.views import MfaState, RequestView, TemporaryView
@@ -47,6 +48,7 @@ def spec_columns(spec: RequestSpec) -> dict[str, Any]:
         "user_expires_on": spec.expires_on,
         "removals": list(spec.remove) or None,
         "grant_for": spec.grant_for,
+        "account": spec.account,
     }
 
 
@@ -66,6 +68,7 @@ def spec_of(req: AccessRequest) -> RequestSpec:
         expires_on=req.user_expires_on,
         remove=tuple(req.removals or ()),
         grant_for=req.grant_for,
+        account=req.account or "",
     )
 
 
@@ -93,9 +96,22 @@ def load_request(session: Session, request_id: int, *, lock: bool = False) -> Ac
     return req
 
 
-def open_request_for_name(session: Session, *, user_name: str, besides: int | None = None) -> AccessRequest | None:
-    """An open request for this user name, other than request `besides`."""
-    where = [AccessRequest.user_name_lower == user_name.lower(), AccessRequest.state.in_(OPEN_STATES)]
+def account_of(session: Session, request_id: int) -> str:
+    """The account a request acts in ("" for the bot's own): where its user, key or watch lives."""
+    return session.scalars(select(AccessRequest.account).where(AccessRequest.id == request_id)).one()
+
+
+def last_account_of(session: Session, *, requester_id: str) -> str | None:
+    """The account of a person's latest request (their form starts on it); None if they never asked."""
+    return session.scalars(
+        select(AccessRequest.account).where(AccessRequest.requester_id == requester_id, AccessRequest.kind == "create_user")
+        .order_by(AccessRequest.created_at.desc(), AccessRequest.id.desc()).limit(1)
+    ).first()
+
+
+def open_request_for_name(session: Session, *, user_name: str, account: str = OWN, besides: int | None = None) -> AccessRequest | None:
+    """An open request for this user name in this account, other than request `besides`."""
+    where = [AccessRequest.user_name_lower == user_name.lower(), AccessRequest.account == account, AccessRequest.state.in_(OPEN_STATES)]
     if besides is not None:
         where.append(AccessRequest.id != besides)
     return session.scalars(select(AccessRequest).where(*where).limit(1)).first()
@@ -104,62 +120,67 @@ def open_request_for_name(session: Session, *, user_name: str, besides: int | No
 LIFE_KINDS = ("create_user", "offboard", "expire_delete")  # the requests that begin and end the bot's hold on a user
 
 
-def _latest_life(session: Session, *, user_name: str) -> AccessRequest | None:
-    """The latest completed request that began or ended the bot's hold on this user name."""
+def _latest_life(session: Session, *, user_name: str, account: str) -> AccessRequest | None:
+    """The latest completed request that began or ended the bot's hold on this user name in this account."""
     return session.scalars(
         select(AccessRequest)
-        .where(AccessRequest.user_name_lower == user_name.lower(), AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
+        .where(
+            AccessRequest.user_name_lower == user_name.lower(), AccessRequest.account == account,
+            AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED,
+        )
         .order_by(AccessRequest.id.desc())
         .limit(1)
     ).first()
 
 
-def creating_request(session: Session, *, user_name: str) -> AccessRequest | None:
-    """The completed request that created the IAM user of this name (the latest, if it was made again);
-    None once an offboarding completed after it: the bot no longer has that user."""
-    req = _latest_life(session, user_name=user_name)
+def creating_request(session: Session, *, user_name: str, account: str = OWN) -> AccessRequest | None:
+    """The completed request that created the IAM user of this name in this account (the latest, if it
+    was made again); None once an offboarding completed after it: the bot no longer has that user."""
+    req = _latest_life(session, user_name=user_name, account=account)
     return req if req is not None and req.kind == "create_user" else None
 
 
-def offboarding_of(session: Session, *, user_name: str) -> AccessRequest | None:
+def offboarding_of(session: Session, *, user_name: str, account: str = OWN) -> AccessRequest | None:
     """The completed offboarding that ended the bot's hold on this user, if that is the latest word on it."""
-    req = _latest_life(session, user_name=user_name)
+    req = _latest_life(session, user_name=user_name, account=account)
     return req if req is not None and req.kind != "create_user" else None
 
 
-def not_ours(session: Session, *, user_name: str) -> str:
+def not_ours(session: Session, *, user_name: str, account: str = OWN) -> str:
     """Why the bot has no user of this name, in words: never made by it, or offboarded."""
-    gone = offboarding_of(session, user_name=user_name)
+    gone = offboarding_of(session, user_name=user_name, account=account)
+    where = f" in {account}" if account else ""
     if gone is not None:
-        return f"`{gone.user_name}` was offboarded by request {gone.short_id}: the bot no longer has that user"
-    return f"`{user_name[:64]}` is not a user the bot created"
+        return f"`{gone.user_name}`{where} was offboarded by request {gone.short_id}: the bot no longer has that user"
+    return f"`{user_name[:64]}` is not a user the bot created{where}"
 
 
-def _alive(session: Session) -> dict[str, tuple[str, str]]:
-    """Every IAM user the bot has now, by lower-cased name (IAM names are unique regardless of case), to
-    (its name, its owner): a name made again has its latest owner; an offboarded one is gone."""
+def _alive(session: Session) -> dict[tuple[str, str], tuple[str, str]]:
+    """Every IAM user the bot has now, by account and lower-cased name (IAM names are unique regardless of
+    case), to (its name, its owner): a name made again has its latest owner; an offboarded one is gone."""
     rows = session.execute(
-        select(AccessRequest.user_name, AccessRequest.owner_id, AccessRequest.kind)
+        select(AccessRequest.account, AccessRequest.user_name, AccessRequest.owner_id, AccessRequest.kind)
         .where(AccessRequest.kind.in_(LIFE_KINDS), AccessRequest.state == RequestState.COMPLETED)
         .order_by(AccessRequest.id)
     ).all()
-    alive: dict[str, tuple[str, str]] = {}
-    for name, owner, kind in rows:
+    alive: dict[tuple[str, str], tuple[str, str]] = {}
+    for account, name, owner, kind in rows:
         if kind == "create_user":
-            alive[name.lower()] = (name, owner)
+            alive[(account, name.lower())] = (name, owner)
         else:
-            alive.pop(name.lower(), None)
+            alive.pop((account, name.lower()), None)
     return alive
 
 
 def users_owned_by(session: Session, *, owner_id: str) -> list[str]:
-    """The IAM users the bot created for this owner (and did not offboard since), by name."""
-    return sorted(name for name, owner in _alive(session).values() if owner == owner_id)
+    """The IAM users the bot created for this owner (and did not offboard since), as people name them:
+    `alice` in the bot's own account, `prod:alice` in a member account (bot.domain.accounts.qualified)."""
+    return sorted(qualified(account, name) for (account, _), (name, owner) in _alive(session).items() if owner == owner_id)
 
 
-def managed_users(session: Session) -> dict[str, str]:
-    """Every IAM user the bot has now, by lower-cased name, to its owner."""
-    return {lower: owner for lower, (_, owner) in _alive(session).items()}
+def managed_users(session: Session, *, account: str | None = None) -> dict[str, str]:
+    """Every IAM user the bot has now (in `account`, if given), by lower-cased name, to its owner."""
+    return {lower: owner for (acct, lower), (_, owner) in _alive(session).items() if account is None or acct == account}
 
 
 # ---------------------------------------------------------------- approvals

@@ -20,6 +20,7 @@ from bot.common.sql import compare_and_set
 from bot.common.constants import BOT_ACTOR, REVEAL_CLAIM_WINDOW
 from bot.common.errors import Refused
 from bot.credentials import envelopes
+from bot.domain.accounts import OWN
 from bot.domain.plan import Plan, PlanKind
 from bot.domain.spec import RequestSpec
 from bot.policy import approval, gate
@@ -79,7 +80,7 @@ def submit_draft(
     gone = session.execute(delete(RequestDraft).where(RequestDraft.id == draft_id)).rowcount
     if gone != 1:
         raise Refused("This request was already submitted.")
-    if (dup := store.open_request_for_name(session, user_name=spec.user_name)) is not None:
+    if (dup := store.open_request_for_name(session, user_name=spec.user_name, account=spec.account)) is not None:
         raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is already open; wait for it or choose another name.")
     req = AccessRequest(
         short_id=new_short_id(),
@@ -110,6 +111,7 @@ def submit_draft(
         request_id=req.id,
         draft=draft_id,
         user_name=spec.user_name,
+        **({"account": spec.account} if spec.account else {}),
         owner=spec.owner_id,
         access=spec.access_types,
         groups=list(spec.groups),
@@ -132,7 +134,7 @@ def file_held_key(session: Session, *, creating_id: int, now: datetime) -> Acces
     the owner's behalf (its approval covers it: bot.policy.gate.HELD_KEY_RULE). None while another
     request for the user is open: asked again at the next look."""
     creating = store.load_request(session, creating_id)
-    if store.open_request_for_name(session, user_name=creating.user_name) is not None:
+    if store.open_request_for_name(session, user_name=creating.user_name, account=creating.account) is not None:
         return None
     req = _day_two_request(session, kind="held_key", requester_id=creating.owner_id, creating=creating, now=now)
     audit.record(session, action="requested", actor=BOT_ACTOR, now=now, request_id=req.id, kind="held_key", user_name=creating.user_name,
@@ -141,7 +143,7 @@ def file_held_key(session: Session, *, creating_id: int, now: datetime) -> Acces
 
 
 def file_credentials_request(
-    session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime
+    session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime, account: str = OWN
 ) -> AccessRequest:
     """Ask for new credentials (`rotate_key`, `reset_password`) for a user the bot created, for its owner.
 
@@ -150,33 +152,36 @@ def file_credentials_request(
     """
     what = "a " + PlanKind(kind).brings
     return _ask_about_user(
-        session, kind=kind, actor_id=actor_id, user_name=user_name, is_approver=is_approver, now=now,
+        session, kind=kind, actor_id=actor_id, user_name=user_name, account=account, is_approver=is_approver, now=now,
         not_ours=f"so it cannot give it {what}. Ask your AWS admins.", may=f"ask for {what}",
     )
 
 
 def file_removal_request(
-    session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime, reason: str = "", beside: int | None = None
+    session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime, reason: str = "", beside: int | None = None,
+    account: str = OWN,
 ) -> AccessRequest:
     """Ask to disable or offboard a user the bot created: its owner or an approver may ask; a person
     decides (bot.policy.gate.judge_removal). Users the bot did not create are not its to remove.
     `beside`: the open request this one may run beside (a departed owner's offboarding, while its user is disabled now)."""
     verb = "offboard" if kind == "offboard" else "disable"
     return _ask_about_user(
-        session, kind=kind, actor_id=actor_id, user_name=user_name, is_approver=is_approver, now=now, beside=beside, reason=reason,
+        session, kind=kind, actor_id=actor_id, user_name=user_name, account=account, is_approver=is_approver, now=now, beside=beside, reason=reason,
         not_ours=f"so the bot does not {verb} it: a user made by hand is removed by hand, by your AWS admins.", may=f"ask to {verb} it",
     )
 
 
-def file_extension_request(session: Session, *, actor_id: str, user_name: str, is_approver: bool, expires_on: str, now: datetime) -> AccessRequest:
+def file_extension_request(
+    session: Session, *, actor_id: str, user_name: str, is_approver: bool, expires_on: str, now: datetime, account: str = OWN
+) -> AccessRequest:
     """Ask for a later end date for a user the bot created with one: its owner or an approver may ask; a person decides."""
 
     def has_an_end(creating: AccessRequest) -> None:
-        if expiries.current(session, user_name=user_name) is None:
+        if expiries.current(session, user_name=user_name, account=account) is None:
             raise Refused(f"`{creating.user_name}` has no end date: there is nothing to extend.")
 
     return _ask_about_user(
-        session, kind="extend", actor_id=actor_id, user_name=user_name, is_approver=is_approver, now=now, expires_on=expires_on,
+        session, kind="extend", actor_id=actor_id, user_name=user_name, account=account, is_approver=is_approver, now=now, expires_on=expires_on,
         reason=lambda creating: f"More time for `{creating.user_name}`: until {expires_on}.",
         not_ours="so it has no end date the bot could move.", may="ask for more time", check=has_an_end,
     )
@@ -184,19 +189,19 @@ def file_extension_request(session: Session, *, actor_id: str, user_name: str, i
 
 def _ask_about_user(
     session: Session, *, kind: str, actor_id: str, user_name: str, is_approver: bool, now: datetime, not_ours: str, may: str,
-    beside: int | None = None, reason: str | Callable[[AccessRequest], str] = "", expires_on: str | None = None,
+    account: str = OWN, beside: int | None = None, reason: str | Callable[[AccessRequest], str] = "", expires_on: str | None = None,
     check: Callable[[AccessRequest], None] | None = None, spec: Callable[[AccessRequest], RequestSpec] | None = None,
 ) -> AccessRequest:
     """A day-two request about a user the bot created: only for such a user, asked by its owner or an
     approver, with no other request for it open (but `beside`); `check` refuses what else the kind needs."""
-    creating = store.creating_request(session, user_name=user_name)
+    creating = store.creating_request(session, user_name=user_name, account=account)
     if creating is None:
-        raise Refused(f"{store.not_ours(session, user_name=user_name)}, {not_ours}")
+        raise Refused(f"{store.not_ours(session, user_name=user_name, account=account)}, {not_ours}")
     if check is not None:
         check(creating)
     if actor_id != creating.owner_id and not is_approver:
         raise Refused(f"`{creating.user_name}` belongs to <@{creating.owner_id}>: only its owner (or an approver) can {may}.")
-    if (dup := store.open_request_for_name(session, user_name=user_name, besides=beside)) is not None:
+    if (dup := store.open_request_for_name(session, user_name=user_name, account=account, besides=beside)) is not None:
         raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is still open; wait until it is done, then ask again.")
     said = reason(creating) if callable(reason) else reason
     asked = spec(creating) if spec is not None else None
@@ -205,6 +210,8 @@ def _ask_about_user(
     if asked is not None:  # a change: what it adds and takes away, as asked
         details.update(access=asked.access_types, groups=list(asked.groups), policies=list(asked.policy_arns), remove=list(asked.remove),
                        grant_for=asked.grant_for)
+    if creating.account:
+        details["account"] = creating.account
     audit.record(session, action="requested", actor=actor_id, now=now, request_id=req.id, kind=kind, user_name=creating.user_name,
                  owner=creating.owner_id, **details)
     return req
@@ -220,6 +227,7 @@ def _day_two_request(
         user_name=creating.user_name, console_access=kind == "reset_password", access_key=kind in ("rotate_key", "held_key"),
         owner_id=creating.owner_id, reason=reason or f"{what[0].upper()}{what[1:]} (day two)", path=creating.path, expires_on=expires_on,
     )
+    spec = replace(spec, account=creating.account)  # a user is acted on in the account it was made in
     req = AccessRequest(
         short_id=new_short_id(),
         kind=kind,
@@ -256,7 +264,7 @@ def file_change_request(
                        permissions_boundary=creating.permissions_boundary, copy_from=None, tags=(), expires_on=None)
 
     req = _ask_about_user(
-        session, kind="change", actor_id=actor_id, user_name=change.user_name, is_approver=is_approver, now=now,
+        session, kind="change", actor_id=actor_id, user_name=change.user_name, account=change.account, is_approver=is_approver, now=now,
         not_ours="so the bot does not change it: a user made by hand is changed by hand, by your AWS admins.", may="change it", spec=fill,
     )
     req.expires_at = expires_at  # unanswered, it expires like a new user's request
@@ -285,7 +293,8 @@ def file_grant_extension(
         )
 
     req = _ask_about_user(
-        session, kind="extend_grant", actor_id=actor_id, user_name=grant.user_name, is_approver=True, now=now,
+        session, kind="extend_grant", actor_id=actor_id, user_name=grant.user_name, account=store.load_request(session, grant.request_id).account,
+        is_approver=True, now=now,
         not_ours="so it has no grant the bot could extend.", may="extend it", spec=fill,
     )
     req.expires_at = expires_at
@@ -301,7 +310,7 @@ def file_revoke_request(session: Session, *, grant_ids: list[int], actor_id: str
         return None
     user_name = rows[0].user_name
     creating = store.load_request(session, rows[0].request_id)
-    creator = store.creating_request(session, user_name=user_name)
+    creator = store.creating_request(session, user_name=user_name, account=creating.account)
     spec = RequestSpec(
         user_name=user_name, console_access=False, access_key=False, owner_id=rows[0].owner_id, reason=why, path=creating.path,
         remove=tuple(f"{g.kind}:{g.target}" for g in rows),

@@ -40,6 +40,7 @@ class RawForm:
     expires: str = ""  # YYYY-MM-DD from the date picker; "" for none
     grant_for: str = ""  # "For": forever, 1h, 4h, 1d, 1w or until; "" for none
     grant_until: str = ""  # "Until": YYYY-MM-DD, with grant_for "until"
+    account: str = ""  # "AWS account": a name from IAM_BOT_ACCOUNTS (checked against them by the form's workflow)
 
 
 def user_name_error(name: str) -> str | None:
@@ -175,6 +176,7 @@ def validate_change(form: RawForm, *, had: Mapping[str, Any], today: date | None
     return RequestSpec(
         user_name=str(had.get("u") or ""), console_access=console and not had.get("c"), access_key=key and not had.get("k"), owner_id="",
         reason=reason, groups=added_groups, policy_arns=added_policies, remove=tuple(remove), grant_for=grant_for,
+        account=str(had.get("a") or ""),
     ), {}
 
 
@@ -246,6 +248,7 @@ def validate_form(form: RawForm, *, today: date | None = None) -> tuple[RequestS
             permissions_boundary=boundary,
             expires_on=expires,
             grant_for=grant_for,
+            account=form.account.strip(),
         ),
         {},
     )

@@ -20,7 +20,9 @@ from bot.common.errors import ConfigError
 from bot.common.logcontext import ContextExecutor
 from bot.common.sql import SessionMaker
 from bot.credentials.vault import Vault
+from bot.iam.accounts import Accounts
 from bot.iam.gateway import BotoSession, IamGateway
+from bot.requests.scope import Scopes
 from bot.iam.kms import KmsDataKeys
 from bot.domain.hygiene import Thresholds
 from bot.policy.rule_lint import never_effective
@@ -78,7 +80,8 @@ class Components:
     clock: Clock
     rulebook: Rulebook
     vault: Vault
-    iam: IamGateway
+    iam: IamGateway  # the bot's own account
+    accounts: Accounts  # and the member accounts (IAM_BOT_ACCOUNTS), each with its IamGateway
     client: WebClient
     notifier: Notifier
     directory: Directory
@@ -153,6 +156,14 @@ def make_vault(settings: Settings, boto_session: BotoSession | None = None) -> V
     return Vault(encryption_keys(settings), data_keys=data_keys)
 
 
+def accounts_for(settings: Settings, boto_session: BotoSession | None = None) -> Accounts:
+    """The bot's own account, and the member accounts of IAM_BOT_ACCOUNTS / IAM_BOT_ORGANIZATION with their role."""
+    return Accounts(
+        boto_session, members=settings.accounts, role=settings.account_role, external_id=settings.account_external_id or None,
+        organization=settings.organization, duration=timedelta(seconds=settings.account_session_seconds),
+    )
+
+
 def build(
     settings: Settings,
     *,
@@ -171,7 +182,8 @@ def build(
     for line in never_effective(rulebook, path_prefix=settings.user_path_prefix):
         log.warning("IAM_BOT_RULES: %s", line)  # `iam-bot doctor` shows the same
     vault = make_vault(settings, boto_session)
-    iam = IamGateway(boto_session)
+    accounts = accounts_for(settings, boto_session)
+    iam = accounts.own()
     client = client or make_web_client(token=settings.slack_bot_token, base_url=settings.slack_api_url)
     notifier = Notifier(client, audit_channel=settings.audit_channel)
     directory = Directory(client)
@@ -181,6 +193,7 @@ def build(
     wake = lambda: worker.wake()  # noqa: E731 - the worker is built last; approvals wake it
     requesters = Requesters(rulebook=rulebook, directory=directory)
     required = required_of(settings)
+    scopes = Scopes(accounts, rulebook=rulebook, path_prefix=settings.user_path_prefix, boundary_setting=settings.permissions_boundary or None, required=required)
     status = StatusDesk(sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, clock=clock)
     announcer = Announcer(
         sessionmaker=sm, notifier=notifier, directory=directory, rulebook=rulebook, requesters=requesters,
@@ -192,9 +205,8 @@ def build(
     deliver_held = lambda owner_id: delivery.deliver_held(owner_id)  # noqa: E731 - built below; a key registered sends what waited for it
     owner_keys = OwnerKeys(sessionmaker=sm, publish_home=status.publish_home, key_registered=deliver_held, file_only=rulebook.file_only, clock=clock)
     form = RequestForm(
-        sessionmaker=sm, iam=iam, notifier=notifier, rulebook=rulebook, requesters=requesters,
-        path_prefix=settings.user_path_prefix, boundary_setting=settings.permissions_boundary or None,
-        request_ttl=request_ttl, clock=clock, wake=wake, key_label=owner_keys.label_of, required=required,
+        sessionmaker=sm, scopes=scopes, notifier=notifier, rulebook=rulebook, requesters=requesters,
+        request_ttl=request_ttl, clock=clock, wake=wake, key_label=owner_keys.label_of,
     )
     reveal = Reveal(sessionmaker=sm, vault=vault, notifier=notifier, publish_home=status.publish_home, clock=clock)
     audit_anchoring = AuditAnchoring(sessionmaker=sm, keys=keys, notifier=notifier, clock=clock)
@@ -211,12 +223,12 @@ def build(
     keeping = Housekeeping(sessionmaker=sm, clock=clock)
     reevaluation = Reevaluation(sessionmaker=sm, rulebook=rulebook, announcer=announcer, clock=clock)
     plan_job = PlanJob(
-        sessionmaker=sm, queue=queue, iam=iam, rulebook=rulebook, announcer=announcer, clock=clock, request_ttl=request_ttl, wake=wake, required=required,
+        sessionmaker=sm, queue=queue, scopes=scopes, rulebook=rulebook, announcer=announcer, clock=clock, request_ttl=request_ttl, wake=wake,
     )
     apply_job = ApplyJob(
-        sessionmaker=sm, queue=queue, iam=iam, vault=vault, announcer=announcer, delivery=delivery, clock=clock,
+        sessionmaker=sm, queue=queue, scopes=scopes, vault=vault, announcer=announcer, delivery=delivery, clock=clock,
         credentials_ttl=timedelta(hours=settings.credentials_ttl_hours), rulebook=rulebook,
-        key_grace=timedelta(days=settings.key_rotation_grace_days), required=required, watch_mfa=bool(settings.mfa_require),
+        key_grace=timedelta(days=settings.key_rotation_grace_days), watch_mfa=bool(settings.mfa_require),
         expiry_grace=timedelta(days=settings.expiry_grace_days),
     )
     credential_requests = CredentialRequests(sessionmaker=sm, is_approver=status.is_approver, clock=clock, wake=wake, self_service=rulebook.self_service)
@@ -225,18 +237,18 @@ def build(
     extensions = Extensions(sessionmaker=sm, rulebook=rulebook, is_approver=status.is_approver, clock=clock, wake=wake)
     expiries = Expiries(sessionmaker=sm, notifier=notifier, directory=directory, default_approvers=rulebook.default_approvers, clock=clock, wake=wake)
     changes = Changes(
-        sessionmaker=sm, iam=iam, notifier=notifier, rulebook=rulebook, requesters=requesters, is_approver=status.is_approver,
-        path_prefix=settings.user_path_prefix, request_ttl=request_ttl, clock=clock, wake=wake,
+        sessionmaker=sm, scopes=scopes, notifier=notifier, rulebook=rulebook, requesters=requesters, is_approver=status.is_approver,
+        request_ttl=request_ttl, clock=clock, wake=wake,
     )
     grant_ends = GrantEnds(sessionmaker=sm, notifier=notifier, clock=clock, wake=wake)
-    key_retirements = KeyRetirements(sessionmaker=sm, iam=iam, notifier=notifier, clock=clock)
+    key_retirements = KeyRetirements(sessionmaker=sm, accounts=accounts, notifier=notifier, clock=clock)
     hygiene = Hygiene(
-        sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, is_approver=status.is_approver, clock=clock,
+        sessionmaker=sm, accounts=accounts, notifier=notifier, directory=directory, is_approver=status.is_approver, clock=clock,
         thresholds=Thresholds(key_age_days=settings.key_max_age_days, unused_days=settings.unused_days), nudge_days=settings.key_nudge_days,
         channel=settings.report_channel,
     )
     mfa_watcher = MfaWatcher(
-        sessionmaker=sm, iam=iam, notifier=notifier, directory=directory, default_approvers=rulebook.default_approvers, clock=clock,
+        sessionmaker=sm, accounts=accounts, notifier=notifier, directory=directory, default_approvers=rulebook.default_approvers, clock=clock,
         remind_after=timedelta(days=settings.mfa_remind_days), escalate_after=timedelta(days=settings.mfa_escalate_days), wake=wake,
     )
     schedules = [
@@ -257,7 +269,7 @@ def build(
         housekeeping_seconds=min(30.0, settings.job_lease_seconds),
     )
     return Components(
-        settings=settings, engine=engine, sessionmaker=sm, clock=clock, rulebook=rulebook, vault=vault, iam=iam, client=client,
+        settings=settings, engine=engine, sessionmaker=sm, clock=clock, rulebook=rulebook, vault=vault, iam=iam, accounts=accounts, client=client,
         notifier=notifier, directory=directory, announcer=announcer, status=status, form=form, decisions=decisions, reveal=reveal,
         audit_export=audit_export, queue=queue, delivery=delivery, reminders=reminders, housekeeping=keeping, worker=worker,
         audit_anchoring=audit_anchoring, owner_keys=owner_keys, credential_requests=credential_requests, key_retirements=key_retirements,

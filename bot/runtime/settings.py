@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.audit.keys import KEY_HELP as AUDIT_KEY_HELP, MIN_KEY_LENGTH as AUDIT_KEY_MIN
 from bot.common.errors import ConfigError
 from bot.common.slack_ids import is_channel, is_user
+from bot.domain.accounts import MemberAccount, parse_accounts, valid_external_id, valid_role
 from bot.policy.rulebook import Rulebook
 from bot.policy.rules_file import load_rulebook
 
@@ -64,6 +65,14 @@ class Settings(BaseSettings):
     mfa_escalate_days: float = Field(7.0, validation_alias=_env("IAM_BOT_MFA_ESCALATE_DAYS"), ge=0, le=365)
     # A user with an end date is disabled on it and deleted this many days later, unless an extension is approved.
     expiry_grace_days: float = Field(30.0, validation_alias=_env("IAM_BOT_EXPIRY_GRACE_DAYS"), ge=0, le=365)
+    # Many accounts: `name=account_id` entries, the role the bot assumes in each (and its external id), or the
+    # organization's accounts listed by AWS Organizations. Without either, the bot acts in its own account.
+    accounts_raw: str = Field("", validation_alias=_env("IAM_BOT_ACCOUNTS"))
+    account_role: str = Field("iam-bot", validation_alias=_env("IAM_BOT_ACCOUNT_ROLE"))
+    account_external_id: str = Field("", validation_alias=_env("IAM_BOT_ACCOUNT_EXTERNAL_ID"), repr=False)
+    organization: bool = Field(False, validation_alias=_env("IAM_BOT_ORGANIZATION"))
+    # How long each AssumeRole session lasts (STS allows 900 s to the role's maximum); it is renewed before it ends.
+    account_session_seconds: int = Field(3600, validation_alias=_env("IAM_BOT_ACCOUNT_SESSION_SECONDS"), ge=900, le=43200)
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -176,6 +185,28 @@ class Settings(BaseSettings):
             "(`iam-bot policy --mfa` prints that policy)"
         )
 
+    @field_validator("accounts_raw")
+    @classmethod
+    def _accounts(cls, v: str) -> str:
+        parse_accounts(v)  # ValueError names the entry
+        return v
+
+    @field_validator("account_role")
+    @classmethod
+    def _account_role(cls, v: str) -> str:
+        v = v.strip() or "iam-bot"
+        if not valid_role(v):
+            raise ValueError("must be an IAM role name (with an optional path, such as ops/iam-bot), not an ARN")
+        return v
+
+    @field_validator("account_external_id")
+    @classmethod
+    def _external_id(cls, v: str) -> str:
+        v = v.strip()
+        if v and not valid_external_id(v):
+            raise ValueError("must be 2 to 1224 characters of letters, digits and +=,.@:/-_")
+        return v
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:
@@ -191,6 +222,10 @@ class Settings(BaseSettings):
     @property
     def mfa_policy(self) -> str | None:
         return self.mfa_require.partition(":")[2] if self.mfa_require.startswith("policy:") else None
+
+    @property
+    def accounts(self) -> tuple[MemberAccount, ...]:
+        return parse_accounts(self.accounts_raw)
 
     @property
     def approvers(self) -> frozenset[str]:

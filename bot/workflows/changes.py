@@ -17,10 +17,12 @@ from bot.common.sql import SessionMaker
 from bot.domain import grants as lasting
 from bot.domain.views import TemporaryView
 from bot.iam.errors import AwsError
-from bot.iam.gateway import IamGateway
+from bot.domain.accounts import parse_target
+from bot.iam.accounts import AccountUnknown
 from bot.policy.guardrails import change_refusal, grant_end_refusal
 from bot.policy.rulebook import Rulebook
 from bot.requests import grants, store, usecases
+from bot.requests.scope import Scopes
 from bot.requests.validation import RawForm, validate_change
 from bot.slack import ui
 from bot.slack.notifier import Notifier
@@ -36,16 +38,15 @@ USAGE = "Name the IAM user, as in `/iam change <user name>`."
 
 class Changes:
     def __init__(
-        self, *, sessionmaker: SessionMaker, iam: IamGateway, notifier: Notifier, rulebook: Rulebook, requesters: Requesters,
-        is_approver: Callable[[str], bool], path_prefix: str, request_ttl: timedelta, clock: Callable[[], datetime], wake: Callable[[], None],
+        self, *, sessionmaker: SessionMaker, scopes: Scopes, notifier: Notifier, rulebook: Rulebook, requesters: Requesters,
+        is_approver: Callable[[str], bool], request_ttl: timedelta, clock: Callable[[], datetime], wake: Callable[[], None],
     ):
         self.sm = sessionmaker
-        self.iam = iam
+        self.scopes = scopes  # a user is changed in the account it was made in, under the rules as they hold there
         self.notifier = notifier
         self.rulebook = rulebook
         self.requesters = requesters
         self.is_approver = is_approver
-        self.path_prefix = path_prefix
         self.request_ttl = request_ttl
         self.clock = clock
         self.wake = wake
@@ -55,7 +56,7 @@ class Changes:
     def open(self, *, trigger_id: str, actor: str, text: str) -> str | None:
         """Open the modal at once, then fill it in from IAM (or say in it why not). Returns a private
         answer when no modal could be shown (no user named, or Slack refused the trigger)."""
-        name = text.strip().split()[0][:64] if text.strip() else ""
+        name = text.strip().split()[0][:105] if text.strip() else ""
         if not name:
             return USAGE
         external_id = ids.change_external_id(secrets.token_hex(8))
@@ -66,22 +67,30 @@ class Changes:
 
     def _form(self, *, actor: str, name: str, external_id: str) -> dict[str, Any]:
         """The prefilled form, or a notice saying why this person cannot change this user."""
+        account, name = parse_target(name)  # `prod:alice`: a user of member account prod
         with self.sm.begin() as s:
-            creating = store.creating_request(s, user_name=name)
-            not_ours = store.not_ours(s, user_name=name) if creating is None else ""
-            dup = store.open_request_for_name(s, user_name=name)
-            temporary = [TemporaryView(id=g.id, kind=g.kind, target=g.target, ends_at=g.ends_at) for g in grants.active(s, user_name=name)]
+            creating = store.creating_request(s, user_name=name, account=account)
+            not_ours = store.not_ours(s, user_name=name, account=account) if creating is None else ""
+            dup = store.open_request_for_name(s, user_name=name, account=account)
+            temporary = [TemporaryView(id=g.id, kind=g.kind, target=g.target, ends_at=g.ends_at)
+                         for g in grants.active(s, user_name=name, account=account)]
             owner, path, user_name = (creating.owner_id, creating.path, creating.user_name) if creating else ("", "", name)
         if creating is None:
             return ui.notice_modal("Cannot change", f"{not_ours}, so the bot does not change it: a user made by hand is changed by hand, by your AWS admins.")
         if actor != owner and not self.is_approver(actor):
             return ui.notice_modal("Cannot change", f"`{esc(user_name)}` belongs to <@{owner}>: only its owner (or an approver) can change it.")
-        if problem := change_refusal(self.rulebook.guardrails, path=path, path_prefix=self.path_prefix):
+        try:
+            scope = self.scopes.of(account)
+        except AccountUnknown as exc:
+            return ui.notice_modal("Cannot change", f"{exc}: the bot no longer serves that account.")
+        except AwsError as exc:
+            return ui.notice_modal("Cannot change", exc.explain())
+        if problem := change_refusal(scope.rulebook.guardrails, path=path, path_prefix=scope.path_prefix):
             return ui.notice_modal("Cannot change", problem)
         if dup is not None:
             return ui.notice_modal("Cannot change", f"Request {dup.short_id} for `{esc(user_name)}` is still open; wait until it is done, then ask again.")
         try:
-            user, creds = self.iam.read_user(user_name), self.iam.read_credentials(user_name)
+            user, creds = scope.iam.read_user(user_name), scope.iam.read_credentials(user_name)
         except AwsError as exc:
             if exc.code == "NoSuchEntity":
                 return ui.notice_modal("Cannot change", f"`{esc(user_name)}` no longer exists in IAM; there is nothing to change.")
@@ -90,7 +99,8 @@ class Changes:
             return ui.notice_modal("Cannot change", f"`{esc(user_name)}` in IAM is not the user the bot created for request {creating.short_id}; "
                                    "it was replaced by hand, so the bot leaves it alone.")
         form = change_modal(external_id=external_id, user_name=user_name, owner_id=owner, groups=user.groups, policies=user.attached,
-                            console=creds.console, keys=[k.key_id for k in creds.keys], temporary=temporary)
+                            console=creds.console, keys=[k.key_id for k in creds.keys], temporary=temporary,
+                            account=scope.member.label if scope.member else "", account_name=account)
         if len(form.get("private_metadata") or "") > 3000:
             return ui.notice_modal("Cannot change", f"`{esc(user_name)}` holds more groups and policies than this form can carry; ask your AWS admins.")
         return form
@@ -107,13 +117,17 @@ class Changes:
         if change is None:
             return errors
         with self.sm.begin() as s:
-            creating = store.creating_request(s, user_name=change.user_name)
+            creating = store.creating_request(s, user_name=change.user_name, account=change.account)
             path = creating.path if creating else "/"
+        try:
+            book, prefix = self.scopes.rules_for(change.account), self.scopes.prefix_for(change.account)
+        except AccountUnknown as exc:
+            return {ids.B_GROUPS: f"{exc}: the bot no longer serves that account."}
         # What the form itself breaks (a forbidden policy, a group not allowed, a grant too long), as for a new user.
         probe = replace(change, owner_id=actor, path=path)
-        ev = self.rulebook.evaluate(probe, actor, self.requesters.groups_of(actor), path_prefix=self.path_prefix, today=today)
+        ev = book.evaluate(probe, actor, self.requesters.groups_of(actor), path_prefix=prefix, today=today)
         for field, message in ev.refusals:
-            if field == "path" and change_refusal(self.rulebook.guardrails, path=path, path_prefix=self.path_prefix) is None:
+            if field == "path" and change_refusal(book.guardrails, path=path, path_prefix=prefix) is None:
                 continue  # a user the rules allow to be changed where it lives
             if field in ("expires", "boundary", "tags"):
                 continue  # about creating a user; a change's end date and boundary are the user's own, judged on the plan
@@ -167,7 +181,9 @@ class Changes:
             return "That temporary grant has ended already. To have it again, ask with `/iam change`."
         ends = lasting.moment(max(now, ends_at) + lasting.DURATIONS[by])
         kind_items = {"groups": [(g.target, ends)], "policies": []} if g.kind == "group" else {"groups": [], "policies": [(g.target, ends)]}
-        if too_long := grant_end_refusal(self.rulebook.guardrails, now=now, **kind_items):
+        with self.sm.begin() as s:
+            account = store.account_of(s, g.request_id)
+        if too_long := grant_end_refusal(self.scopes.rules_for(account).guardrails, now=now, **kind_items):
             return too_long
         approver = actor not in (g.owner_id, g.requester_id) and self.is_approver(actor)
         try:

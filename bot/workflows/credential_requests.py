@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from bot.common.errors import Refused
 from bot.common.sql import SessionMaker
+from bot.domain.accounts import parse_target
 from bot.domain.plan import PlanKind
 from bot.requests import store, usecases
 from bot.slack.ui.text import clip, esc
@@ -40,12 +41,13 @@ class CredentialRequests:
                 return {"text": f"{why}: name one, as in `{command} <user name>`."}
             name = owned[0]
         # Who approves is asked of Slack (user groups) before the transaction, only when it matters.
+        account, name = parse_target(name)  # `prod:alice`: a user of member account prod
         with self.sm.begin() as s:
-            creating = store.creating_request(s, user_name=name)
+            creating = store.creating_request(s, user_name=name, account=account)
         approver = creating is not None and creating.owner_id != actor and self.is_approver(actor)
         try:
             req = attempt(self.sm, self.clock, actor, usecases.file_credentials_request, kind=kind, actor_id=actor, user_name=name,
-                          is_approver=approver, now=self.clock())
+                          account=account, is_approver=approver, now=self.clock())
         except Refused as refused:
             return {"text": str(refused)}
         self.wake()

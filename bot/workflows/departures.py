@@ -16,6 +16,7 @@ from bot.audit import trail as audit
 from bot.common.constants import BOT_ACTOR
 from bot.common.errors import Refused
 from bot.common.sql import SessionMaker, notice_once
+from bot.domain.accounts import parse_target
 from bot.requests import store, usecases
 from bot.slack.directory import Directory
 
@@ -44,8 +45,9 @@ class Departures:
                 with self.sm.begin() as s:
                     if not notice_once(s, key=f"owner-left:{owner_id}:{name.lower()}", now=now):
                         continue  # asked about already, for this departure
+                    account, user_name = parse_target(name)
                     req = usecases.file_removal_request(
-                        s, kind="offboard", actor_id=BOT_ACTOR, user_name=name, is_approver=True, now=now, reason=reason_for(owner_id),
+                        s, kind="offboard", actor_id=BOT_ACTOR, user_name=user_name, account=account, is_approver=True, now=now, reason=reason_for(owner_id),
                     )
                     audit.record(s, action="owner_left", actor=BOT_ACTOR, now=now, request_id=req.id, owner=owner_id, user_name=name)
                     filed.append(req.short_id)

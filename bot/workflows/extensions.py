@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from bot.common.errors import Refused
 from bot.common.sql import SessionMaker
+from bot.domain.accounts import parse_target
 from bot.policy.guardrails import expiry_refusal
 from bot.policy.rulebook import Rulebook
 from bot.requests import store, usecases
@@ -37,14 +38,15 @@ class Extensions:
         today = self.clock().date()
         if problem := expiry_error(day, today=today):
             return {"text": f"{problem.replace('from the calendar', 'as YYYY-MM-DD')} {USAGE}"}
+        account, name = parse_target(name)  # `prod:alice`: a user of member account prod
         with self.sm.begin() as s:
-            creating = store.creating_request(s, user_name=name)
+            creating = store.creating_request(s, user_name=name, account=account)
             spec = store.spec_of(creating) if creating is not None else None
         if spec is not None and (too_far := expiry_refusal(self.rulebook.guardrails, path=spec.path, groups=spec.groups, expires_on=day, today=today)):
             return {"text": too_far}
         approver = creating is not None and creating.owner_id != actor and self.is_approver(actor)  # Slack, before the transaction
         try:
-            req = attempt(self.sm, self.clock, actor, usecases.file_extension_request, actor_id=actor, user_name=name, is_approver=approver,
+            req = attempt(self.sm, self.clock, actor, usecases.file_extension_request, actor_id=actor, user_name=name, account=account, is_approver=approver,
                           expires_on=day, now=self.clock())
         except Refused as refused:
             return {"text": str(refused)}

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from bot.common.constants import BOT_ACTOR
 from bot.common.errors import Refused
 from bot.common.sql import SessionMaker
+from bot.domain.accounts import parse_target, qualified
 from bot.requests import store, usecases
 from bot.slack.ui.text import clip, esc
 from bot.workflows.attempt import attempt
@@ -36,12 +37,13 @@ class Removals:
         name = text.strip().split()[0] if text.strip() else ""
         if not name:
             return {"text": f"Name the IAM user, as in `/iam {kind} <user name>`."}
+        account, name = parse_target(name)  # `prod:alice`: a user of member account prod
         with self.sm.begin() as s:
-            creating = store.creating_request(s, user_name=name)
+            creating = store.creating_request(s, user_name=name, account=account)
         approver = creating is not None and creating.owner_id != actor and self.is_approver(actor)  # Slack, before the transaction
         try:
             req = attempt(self.sm, self.clock, actor, usecases.file_removal_request, kind=kind, actor_id=actor, user_name=name,
-                          is_approver=approver, now=self.clock(), reason=reason)
+                          account=account, is_approver=approver, now=self.clock(), reason=reason)
         except Refused as refused:
             return {"text": str(refused)}
         self.wake()
@@ -50,7 +52,7 @@ class Removals:
             f"who sees every change; you hear when it is done. Ask `/iam status {req.short_id}` any time.", 3000)}
 
     def _offboarding(self, short_id: str) -> tuple[int, str, str, bool, str] | str:
-        """(id, user name, owner, filed because its owner left, state) of an offboarding request, or why not."""
+        """(id, user name (`prod:alice` in a member account), owner, filed because its owner left, state) of an offboarding request, or why not."""
         with self.sm.begin() as s:
             try:
                 req = store.get_request(s, short_id=short_id)
@@ -58,12 +60,13 @@ class Removals:
                 return str(refused)
             if req.kind != "offboard":
                 return f"Request {short_id} is not an offboarding."
-            return req.id, req.user_name, req.owner_id, req.requester_id == BOT_ACTOR, req.state.value
+            return req.id, qualified(req.account, req.user_name), req.owner_id, req.requester_id == BOT_ACTOR, req.state.value
 
     def _disable_beside(self, *, actor: str, user_name: str, offboarding_id: int, reason: str) -> AccessRequest:
         """Disable the user at once, beside its offboarding (an approver's click decides it: rule approver-disable-now)."""
-        return attempt(self.sm, self.clock, actor, usecases.file_removal_request, kind="disable_now", actor_id=actor, user_name=user_name,
-                       is_approver=True, now=self.clock(), beside=offboarding_id, reason=reason)
+        account, name = parse_target(user_name)
+        return attempt(self.sm, self.clock, actor, usecases.file_removal_request, kind="disable_now", actor_id=actor, user_name=name,
+                       account=account, is_approver=True, now=self.clock(), beside=offboarding_id, reason=reason)
 
     def disable_instead(self, *, actor: str, short_id: str) -> str:
         """An approver's "Disable instead" on an offboarding: the user is disabled at once (kept, its console

@@ -14,10 +14,12 @@ from bot.common.sql import SessionMaker
 from bot.domain.facts import IamFacts
 from bot.domain.plan import Plan
 from bot.domain.spec import RequestSpec
+from bot.iam.accounts import AccountUnknown
 from bot.iam.errors import AwsError
 from bot.iam.gateway import IamGateway
 from bot.policy.rulebook import Evaluation, Rulebook
 from bot.requests import planner, store, usecases
+from bot.requests.scope import Scope, Scopes
 from bot.requests.validation import RawForm, validate_form
 from bot.slack import ui
 from bot.slack.notifier import Notifier
@@ -60,27 +62,21 @@ class RequestForm:
         self,
         *,
         sessionmaker: SessionMaker,
-        iam: IamGateway,
+        scopes: Scopes,
         notifier: Notifier,
         rulebook: Rulebook,
         requesters: Requesters,
-        path_prefix: str,
-        boundary_setting: str | None,
         request_ttl: timedelta,
         clock: Callable[[], datetime],
         wake: Callable[[], None],
         key_label: Callable[[str], str | None] = lambda _user: None,
-        required: planner.Required = planner.NOTHING_REQUIRED,
     ):
-        self.required = required  # what every new user gets, shown in the review
         self.key_label = key_label  # an owner's key for encrypted credentials, as shown; None if none
         self.sm = sessionmaker
-        self.iam = iam
+        self.scopes = scopes  # the account a request is about: its IAM, its rules, prefix, boundary and requirements
         self.notifier = notifier
         self.rulebook = rulebook
         self.requesters = requesters
-        self.path_prefix = path_prefix
-        self.boundary_setting = boundary_setting
         self.request_ttl = request_ttl
         self.clock = clock
         self.wake = wake
@@ -91,17 +87,30 @@ class RequestForm:
         """The request modal with the path and boundary the guardrails want filled in, or a refusal."""
         if not self.requesters.may_request(user_id):
             return ui.notice_modal("Not allowed", NOT_ALLOWED)
-        book = self.rulebook
-        boundary = book.required_boundary(self.path_prefix, setting=self.boundary_setting)
+        account = self.default_account(user_id)
+        book, prefix = self.scopes.rules_for(account), self.scopes.prefix_for(account)
+        boundary = book.required_boundary(prefix, setting=self.scopes.boundary_setting_for(account))
         notes = []
         if book.guardrails.forbidden_policies:
             notes.append("Never granted here: " + ", ".join(f"`{ui.esc(p)}`" for p in book.guardrails.forbidden_policies[:8]))
         if book.guardrails.allowed_tag_keys is not None:
             notes.append("Tag keys allowed: " + (", ".join(f"`{ui.esc(k)}`" for k in book.guardrails.allowed_tag_keys[:10]) or "none"))
-        if self.path_prefix != "/":
-            notes.append(f"Users live under `{ui.esc(self.path_prefix)}`")
+        if prefix != "/":
+            notes.append(f"Users live under `{ui.esc(prefix)}`")
+        if self.scopes.several:
+            notes.append("The path, boundary and guardrails shown are those of the account first selected; on submit the chosen account's apply")
         notes.append(key_ui.delivery_line(user_id, self.key_label(user_id), file_only=book.file_only) + " (if you are the owner)")
-        return ui.request_modal(requester_id=user_id, default_path=self.path_prefix, default_boundary=boundary, notes=notes)
+        accounts = [(a.name, a.label) for a in self.scopes.accounts.members()] if self.scopes.several else []
+        return ui.request_modal(requester_id=user_id, default_path=prefix, default_boundary=boundary, notes=notes, accounts=accounts, account=account)
+
+    def default_account(self, user_id: str) -> str:
+        """The account a requester's form starts on: their last request's, else the first configured ("" without any)."""
+        if not self.scopes.several:
+            return ""
+        names = self.scopes.names()
+        with self.sm.begin() as s:
+            last = store.last_account_of(s, requester_id=user_id)
+        return last if last in names else (names[0] if names else "")
 
     def open(self, *, trigger_id: str, user_id: str) -> bool:
         """Open the modal at once (nothing slow before views.open); False if Slack refused the trigger."""
@@ -113,31 +122,36 @@ class RequestForm:
     # block_suggestion, and the lists name every group, policy and user of the account.
     # Anyone else gets no options (Slack shows "No results"), and nothing is logged.
 
-    def group_options(self, query: str, *, user_id: str) -> list[dict[str, Any]]:
+    # `account`: the one the form is about (None: the requester's default). Its role is assumed on first use.
+
+    def _iam(self, user_id: str, account: str | None) -> IamGateway:
+        return self.scopes.of(self.default_account(user_id) if account is None else account).iam
+
+    def group_options(self, query: str, *, user_id: str, account: str | None = None) -> list[dict[str, Any]]:
         if not self.requesters.may_request(user_id):
             return []
-        return ui.options((g, g) for g in ranked(query, self.iam.group_names(), str))
+        return ui.options((g, g) for g in ranked(query, self._iam(user_id, account).group_names(), str))
 
-    def policy_options(self, query: str, *, user_id: str) -> list[dict[str, Any]]:
+    def policy_options(self, query: str, *, user_id: str, account: str | None = None) -> list[dict[str, Any]]:
         if not self.requesters.may_request(user_id):
             return []
         return ui.options(
-            (f"{p.name} ({'AWS' if p.aws_managed else 'customer'})", p.arn) for p in ranked(query, self.iam.policies(), lambda p: p.name)
+            (f"{p.name} ({'AWS' if p.aws_managed else 'customer'})", p.arn) for p in ranked(query, self._iam(user_id, account).policies(), lambda p: p.name)
         )
 
-    def user_options(self, query: str, *, user_id: str) -> list[dict[str, Any]]:
+    def user_options(self, query: str, *, user_id: str, account: str | None = None) -> list[dict[str, Any]]:
         if not self.requesters.may_request(user_id):
             return []
-        return ui.options((u, u) for u in ranked(query, self.iam.user_names(), str))
+        return ui.options((u, u) for u in ranked(query, self._iam(user_id, account).user_names(), str))
 
     # ---------------------------------------------------------------- the form
 
     def with_required_defaults(self, spec: RequestSpec, raw: RawForm) -> RequestSpec:
-        """An empty path means the users' path prefix; an empty boundary means the one required there."""
+        """An empty path means the users' path prefix (in the request's account); an empty boundary means the one required there."""
         if not raw.path.strip():
-            spec = dataclasses.replace(spec, path=self.path_prefix)
+            spec = dataclasses.replace(spec, path=self.scopes.prefix_for(spec.account))
         if spec.permissions_boundary is None:
-            required = self.rulebook.required_boundary(spec.path, setting=self.boundary_setting)
+            required = self.scopes.rules_for(spec.account).required_boundary(spec.path, setting=self.scopes.boundary_setting_for(spec.account))
             if required:
                 spec = dataclasses.replace(spec, permissions_boundary=required)
         return spec
@@ -145,16 +159,18 @@ class RequestForm:
     def evaluate(
         self, spec: RequestSpec, requester_id: str, *, policy_documents: dict[str, Any] | None = None, group_policies: dict[str, Any] | None = None
     ) -> Evaluation:
-        """The rulebook's verdict on the form; Slack user-group membership of the requester is read now."""
-        return self.rulebook.evaluate(
+        """The verdict of the rules as they hold in the request's account; Slack user-group membership of the requester is read now."""
+        member = self.scopes.member(spec.account)
+        return self.scopes.rules_for(spec.account).evaluate(
             spec,
             requester_id,
             self.requesters.groups_of(requester_id),
-            boundary_setting=self.boundary_setting,
-            path_prefix=self.path_prefix,
+            boundary_setting=self.scopes.boundary_setting_for(spec.account),
+            path_prefix=self.scopes.prefix_for(spec.account),
             policy_documents=policy_documents,
             group_policies=group_policies,
             today=self.clock().date(),
+            account_id=member.id if member else "",
         )
 
     def check(self, *, user_id: str, raw: RawForm) -> Checked:
@@ -166,21 +182,25 @@ class RequestForm:
         spec, errors = validate_form(raw, today=self.clock().date())
         if spec is None:
             return Checked(errors=errors)
-        spec = self.with_required_defaults(spec, raw)
+        scope = self._scope_of_form(spec, user_id)
+        if isinstance(scope, str):
+            return Checked(errors={ids.B_ACCOUNT: scope} if self.scopes.several and len(self.scopes.names()) > 1 else {ids.B_USER_NAME: scope})
+        spec = self.with_required_defaults(dataclasses.replace(spec, account=scope.account), raw)
+        iam = scope.iam
         with self.sm.begin() as s:
-            dup = store.open_request_for_name(s, user_name=spec.user_name)
+            dup = store.open_request_for_name(s, user_name=spec.user_name, account=spec.account)
         if dup is not None:
             errors[ids.B_USER_NAME] = f"Request {dup.short_id} for this name is already open. Choose another name."
-        elif self.iam.user_exists_quick(spec.user_name, deadline=deadline):
+        elif iam.user_exists_quick(spec.user_name, deadline=deadline):
             errors[ids.B_USER_NAME] = "An IAM user with this name already exists (names are case-insensitive). Choose another."
         # The copy-from name came from our own list, spelled as IAM spells it.
-        if spec.copy_from and self.iam.user_exists_quick(spec.copy_from, deadline=deadline, exact_only=True) is False:
+        if spec.copy_from and iam.user_exists_quick(spec.copy_from, deadline=deadline, exact_only=True) is False:
             errors[ids.B_COPY_FROM] = "This user no longer exists in IAM. Pick another."
         # What the guardrails can judge in the time left: a forbidden policy reached through a group is
         # refused here when IAM answers in time; the plan judges the whole grant after submission anyway.
-        g = self.rulebook.guardrails
-        via_groups = self.iam.group_policies_quick(list(spec.groups), deadline=deadline) if g.forbidden_policies and spec.groups else {}
-        docs = self.iam.documents_quick(list(spec.policy_arns), deadline=deadline) if g.forbidden_actions else {}
+        g = scope.rulebook.guardrails
+        via_groups = iam.group_policies_quick(list(spec.groups), deadline=deadline) if g.forbidden_policies and spec.groups else {}
+        docs = iam.documents_quick(list(spec.policy_arns), deadline=deadline) if g.forbidden_actions else {}
         ev = self.evaluate(spec, user_id, policy_documents=docs, group_policies=via_groups)
         for field, message in ev.refusals:
             errors.setdefault(REFUSAL_BLOCKS.get(field, ids.B_USER_NAME), message)
@@ -203,13 +223,25 @@ class RequestForm:
         with self.sm.begin() as s:
             draft_id = usecases.save_draft(s, requester_id=user_id, spec=spec, now=self.clock())
         # Without "copy from" the steps follow from the form alone: shown at once, no IAM call.
-        preview = None if spec.copy_from else self._preview(spec, IamFacts(account=self.iam.known_account_id() or ""))
+        preview = None if spec.copy_from else self._preview(spec, IamFacts(account=scope.account_id or iam.known_account_id() or ""), scope)
         return Checked(
             errors={}, review=self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, owner_key=owner_key, plan=preview), draft_id=draft_id, fill_later=bool(spec.copy_from)
         )
 
-    def _preview(self, spec: RequestSpec, facts: IamFacts) -> Plan:
-        return planner.plan_create_user(spec, facts, marker="(on submission)", required=self.required, hold_key=self.rulebook.hold_keys_until_mfa)[0]
+    def _scope_of_form(self, spec: RequestSpec, user_id: str) -> Scope | str:
+        """Where the form's user is made: the account picked (or the only one); else what to tell the requester."""
+        names = self.scopes.names()
+        account = spec.account or (names[0] if len(names) == 1 else self.default_account(user_id))
+        if account not in names:
+            return "Pick one of the accounts in the list." if self.scopes.several else "This bot has no AWS account of that name."
+        try:
+            return self.scopes.of(account)
+        except AwsError as exc:  # the role cannot be assumed: nothing can be checked or made there
+            return exc.explain()
+
+    def _preview(self, spec: RequestSpec, facts: IamFacts, scope: Scope) -> Plan:
+        plan = planner.plan_create_user(spec, facts, marker="(on submission)", required=scope.required, hold_key=scope.rulebook.hold_keys_until_mfa)[0]
+        return dataclasses.replace(plan, account_name=scope.account) if scope.account else plan
 
     def _review(self, spec: RequestSpec, *, draft_id: str, user_id: str, ev: Evaluation, owner_key: str | None, **plan: Any) -> dict[str, Any]:
         approvers = approval.who_is_asked(users=ev.approver_users, groups=ev.approver_groups, requester_id=user_id, owner_id=spec.owner_id)
@@ -230,9 +262,12 @@ class RequestForm:
             return
         ev, owner_key = self.evaluate(spec, user_id), self.key_label(spec.owner_id)
         try:
-            source = self.iam.read_user(spec.copy_from)
-            preview = self._preview(spec, IamFacts(account=self.iam.known_account_id() or "", users={spec.copy_from: source}))
+            scope = self.scopes.of(spec.account)
+            source = scope.iam.read_user(spec.copy_from)
+            preview = self._preview(spec, IamFacts(account=scope.account_id or scope.iam.known_account_id() or "", users={spec.copy_from: source}), scope)
             filled = self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, owner_key=owner_key, plan=preview)
+        except AccountUnknown as exc:
+            filled = self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, owner_key=owner_key, plan_error=str(exc))
         except AwsError as exc:
             filled = self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, owner_key=owner_key, plan_error=exc.explain())
         self.notifier.update_view(external_id=ids.review_external_id(draft_id), view=filled)

@@ -58,6 +58,7 @@ class FaultProxy:
         self.keep_answers: set[str] = set()  # actions whose answers are kept in `answers` (in memory only)
         self.answers: list[tuple[str, str]] = []
         self.canned: dict[str, str] = {}  # action -> an answer given instead of moto's (for what moto lacks)
+        self.refusals: list[tuple[str, dict[str, str], int, str]] = []  # (action, parameters it has, status, code): refused every time
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -87,7 +88,8 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                fault = proxy._take(action)
+                fault = next(((status, code) for act, where, status, code in list(proxy.refusals)
+                              if act == action and all(params.get(k) == v for k, v in where.items())), None) or proxy._take(action)
                 if fault is not None and fault[1] == "connection-reset":
                     self.close_connection = True  # no answer at all: a connection error to the caller
                     self.connection.shutdown(2)
@@ -120,6 +122,11 @@ class FaultProxy:
         self._server.server_activate()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def refuse(self, action: str, *, code: str = "AccessDenied", status: int = 403, **where: str) -> None:
+        """Every `action` call with these parameters is refused from now on (a role that cannot be assumed)."""
+        with self._lock:
+            self.refusals.append((action, where, status, code))
 
     def fail(self, action: str, *, code: str = "Throttling", status: int = 400, times: int = 1) -> None:
         with self._lock:

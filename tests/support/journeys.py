@@ -29,8 +29,9 @@ def form_values(
     expires: str | None = None,
     grant_for: str | None = None,
     until: str | None = None,
+    account: str | None = None,
 ) -> dict[str, Any]:
-    """state.values exactly as Slack sends them for the request modal."""
+    """state.values exactly as Slack sends them for the request modal (`account`: "AWS account", shown with several)."""
 
     def opts(values: Iterable[str]) -> list[dict[str, Any]]:
         return [{"text": {"type": "plain_text", "text": v[:75]}, "value": v} for v in values]
@@ -52,6 +53,7 @@ def form_values(
         "expires": {"value": {"type": "datepicker", "selected_date": expires}},
         "grant_for": {"value": {"type": "static_select", "selected_option": single(grant_for)}},
         "grant_until": {"value": {"type": "datepicker", "selected_date": until}},
+        **({"account": {"value": {"type": "static_select", "selected_option": single(account)}}} if account else {}),
     }
 
 

@@ -39,19 +39,24 @@ def loading_modal(*, external_id: str, user_name: str) -> dict[str, Any]:
                  blocks=[SectionBlock(text=MarkdownTextObject(text=clip(f":mag: Reading what `{esc(user_name)}` has in IAM…", 3000)))])
 
 
-def change_metadata(*, user_name: str, groups: Sequence[str], policies: Sequence[str], console: bool, key: bool) -> str:
-    """What the user had when the form was filled in: the change is the difference from this."""
-    return json.dumps({"u": user_name, "g": list(groups), "p": list(policies), "c": console, "k": key}, separators=(",", ":"))
+def change_metadata(*, user_name: str, groups: Sequence[str], policies: Sequence[str], console: bool, key: bool, account: str = "") -> str:
+    """What the user had when the form was filled in (and its account): the change is the difference from this."""
+    had: dict[str, Any] = {"u": user_name, "g": list(groups), "p": list(policies), "c": console, "k": key}
+    if account:
+        had["a"] = account
+    return json.dumps(had, separators=(",", ":"))
 
 
 def change_modal(
     *, external_id: str, user_name: str, owner_id: str, groups: Sequence[str], policies: Sequence[str], console: bool, keys: Sequence[str],
-    temporary: Sequence[TemporaryView] = (), notes: Sequence[str] = (),
+    temporary: Sequence[TemporaryView] = (), notes: Sequence[str] = (), account: str = "", account_name: str = "",
 ) -> dict[str, Any]:
-    """Prefilled with what the user has now: untick or remove to take away, add to grant."""
+    """Prefilled with what the user has now: untick or remove to take away, add to grant. `account`: the
+    member account as shown (`prod (111111111111)`), `account_name` as requests carry it."""
     had = [f"groups {code_list(groups)}", f"policies {code_list(policy_label(p) for p in policies)}",
            "console password" if console else "no console password", f"access key {code_list(keys)}" if keys else "no access key"]
-    lines = [f"*Change `{esc(user_name)}`* (owner <@{owner_id}>). It has now: " + " · ".join(had) + "."]
+    where = f" in AWS account {esc(account)}" if account else ""
+    lines = [f"*Change `{esc(user_name)}`*{where} (owner <@{owner_id}>). It has now: " + " · ".join(had) + "."]
     lines += [f"• {g.kind} `{esc(g.label)}` is temporary: taken away {when(g.ends_at)}" for g in temporary]
     access = [Option(value=ids.ACCESS_CONSOLE, text="Console access"), Option(value=ids.ACCESS_KEY, text="Access key")]
     initial = [o for o, on in zip(access, (console, bool(keys))) if on]
@@ -72,7 +77,7 @@ def change_modal(
         ContextBlock(elements=[MarkdownTextObject(text=clip(" · ".join([
             "The bot reads IAM again on submit; approvers see the difference and everything the user will hold afterwards", *notes]), 3000))]),
     ]
-    metadata = change_metadata(user_name=user_name, groups=groups, policies=policies, console=console, key=bool(keys))
+    metadata = change_metadata(user_name=user_name, groups=groups, policies=policies, console=console, key=bool(keys), account=account_name)
     return modal(callback_id=ids.CHANGE_VIEW, external_id=external_id, private_metadata=metadata, title="Change an IAM user",
                  submit="Submit change", close="Cancel", blocks=blocks)
 

@@ -44,8 +44,19 @@ def grant_for_blocks(*, hint: str) -> list[InputBlock]:
 
 
 
+def account_block(accounts: Sequence[tuple[str, str]], *, chosen: str) -> InputBlock:
+    """ "AWS account": (name, label) of each account the bot serves; `chosen` first selected (the requester's last)."""
+    options = [Option(value=name, text=clip(label, 75)) for name, label in accounts[:100]]
+    initial = next((o for o in options if o.value == chosen), options[0] if options else None)
+    return InputBlock(
+        block_id=ids.B_ACCOUNT, label="AWS account", hint="Where the user is created. Groups, policies and users below are searched in this account.",
+        element=StaticSelectElement(action_id=ids.A_VALUE, options=options, initial_option=initial, placeholder="Pick an account"),
+    )
+
+
 def request_modal(
-    *, requester_id: str, default_path: str = "/", default_boundary: str | None = None, notes: Sequence[str] = ()
+    *, requester_id: str, default_path: str = "/", default_boundary: str | None = None, notes: Sequence[str] = (),
+    accounts: Sequence[tuple[str, str]] = (), account: str = "",
 ) -> dict[str, Any]:
     def text_input(block_id: str, label: str, *, hint: str | None = None, optional: bool = False, **el: Any) -> InputBlock:
         return InputBlock(
@@ -56,7 +67,8 @@ def request_modal(
             element=PlainTextInputElement(action_id=ids.A_VALUE, **el),
         )
 
-    blocks = [
+    blocks: list[Any] = [account_block(accounts, chosen=account)] if len(accounts) > 1 else []
+    blocks += [
         text_input(
             ids.B_USER_NAME,
             "User name",
@@ -197,6 +209,8 @@ def spec_fields(spec: RequestSpec, *, requester_id: str | None = None, kind: str
     lines = []
     if requester_id:
         lines.append(f"*Requested by*\n{mention(requester_id)}")
+    if spec.account:
+        lines.append(f"*AWS account*\n`{esc(spec.account)}`")
     if kind in ("change", "extend_grant", "revoke"):
         lines += [f"*Account owner*\n<@{spec.owner_id}>", f"*User name*\n`{esc(spec.user_name)}`", f"*Path*\n`{esc(spec.path)}`", *_change_fields(spec)]
         return [clip(f, 2000) for f in lines]

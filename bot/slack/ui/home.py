@@ -10,6 +10,7 @@ from slack_sdk.models.views import View
 from bot.domain.plan import PlanKind
 from bot.domain.views import HomeData
 from bot.slack.ui import ids
+from bot.domain.accounts import qualified
 from bot.slack.ui.changes import grant_actions
 from bot.slack.ui.keys import home_key_block
 from bot.slack.ui.approval import decide_buttons, progress_line, risk_blocks
@@ -50,7 +51,7 @@ def home_view(*, user_id: str, data: HomeData) -> dict[str, Any]:
         elif req.id in data.revealable and req.owner_id == user_id:
             accessory = ButtonElement(text="Reveal credentials", action_id=ids.A_REVEAL, value=req.short_id, style="primary")
         elif req.state is RequestState.COMPLETED and req.kind == PlanKind.CREATE_USER.value and req.owner_id == user_id:
-            accessory = user_menu(req.user_name)
+            accessory = user_menu(qualified(req.spec.account, req.user_name))
         line = status_line(req)
         if req.user_arn:
             line += f"\n    `{esc(req.user_arn)}`"

@@ -17,6 +17,7 @@ B_TAGS = "tags"
 B_BOUNDARY = "boundary"
 B_OWNER = "owner"
 B_EXPIRES = "expires"
+B_ACCOUNT = "account"  # the AWS account (with several configured)
 B_REASON = "reason"
 B_DENY_REASON = "deny_reason"
 

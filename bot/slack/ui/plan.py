@@ -187,7 +187,7 @@ def plan_blocks(
     if not holdings:  # a preview: what groups and policies grant is read when the request is submitted
         out.append(ContextBlock(elements=[MarkdownTextObject(
             text="What the user will hold (every policy, directly and through each group, with its version) is read from IAM when you submit; approvers see all of it.")]))
-    footer = f"AWS account {esc(plan.account)}" if plan.account else ""
+    footer = f"AWS account {esc(plan.account_name)} ({esc(plan.account)})" if plan.account_name else f"AWS account {esc(plan.account)}" if plan.account else ""
     if cut := changes_cut + steps_cut + held_cut:
         out.append(ContextBlock(elements=[MarkdownTextObject(text=(
             f":warning: {cut} line(s) of this plan are not shown in full here (Slack's message limits). "

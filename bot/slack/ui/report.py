@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from bot.common.spreadsheet import csv_row, safe_cell
+from bot.domain.accounts import qualified
 from bot.domain.hygiene import KIND_ORDER, Finding, FindingKind, Thresholds, summarise
 from bot.slack.ui import ids
 from bot.slack.ui.text import Message, clip, esc, mention, message, when
@@ -48,10 +49,11 @@ def _by_user(found: Sequence[Finding]) -> list[list[Finding]]:
     return sorted(groups.values(), key=lambda g: (min(KIND_ORDER[f.kind] for f in g), g[0].user))
 
 
-def user_buttons(group: Sequence[Finding]) -> list[ButtonElement]:
-    """The actions that apply to one user's findings; each button's value is the IAM user name. A user
-    the bot did not make gets none: the bot's IAM policy lets it touch only its own users."""
-    user, owner, managed = group[0].user, group[0].owner_id, group[0].managed
+def user_buttons(group: Sequence[Finding], *, in_account: str = "") -> list[ButtonElement]:
+    """The actions that apply to one user's findings; each button's value is the user as people name it
+    (`prod:alice` in member account prod). A user the bot did not make gets none: the bot's IAM policy
+    lets it touch only its own users."""
+    user, owner, managed = qualified(in_account, group[0].user), group[0].owner_id, group[0].managed
     kinds = {f.kind for f in group}
     out: list[ButtonElement] = []
     if owner and FindingKind.OWNER_LEFT not in kinds:
@@ -95,6 +97,7 @@ def report_message(
     total_users: int,
     max_lines: int = 40,
     thresholds: Thresholds = Thresholds(),
+    in_account: str = "",
 ) -> Message:
     """The report for a channel: summary, then up to `max_lines` users (at most MAX_USERS, for Slack's
     50-block limit) with their findings and buttons. `thresholds` only words the summary."""
@@ -114,7 +117,7 @@ def report_message(
     ]
     for group in shown:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=user_text(group))))
-        if buttons := user_buttons(group):
+        if buttons := user_buttons(group, in_account=in_account):
             blocks.append(ActionsBlock(elements=buttons))
     if len(groups) > len(shown):
         more = len(groups) - len(shown)

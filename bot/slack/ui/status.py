@@ -7,6 +7,7 @@ from typing import Any, Sequence
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, MarkdownTextObject, SectionBlock
 
 from bot.common.slack_ids import is_user
+from bot.domain.accounts import qualified
 from bot.domain import grants as lasting
 from bot.domain.views import RequestView, TimelineEvent
 from bot.slack.ui import ids
@@ -19,7 +20,7 @@ def status_line(req: RequestView) -> str:
     decided = f", decided by {esc(req.decided_by) if is_bot(req.decided_by) else mention(req.decided_by)} {when(req.decided_at)}" if req.decided_by else ""
     failed = f"\n    {esc(clip(req.failure_reason or '', 300))}" if state is RequestState.FAILED else ""
     return (
-        f"• *{req.short_id}* `{esc(req.user_name)}` — {state_words(state, req.kind)}{decided}; "
+        f"• *{req.short_id}* `{esc(req.user_name)}`{' in ' + esc(req.spec.account) if req.spec.account else ''} — {state_words(state, req.kind)}{decided}; "
         f"requested by <@{req.requester_id}> {when(req.created_at)}{user_words(req)}{failed}"
     )
 
@@ -133,7 +134,7 @@ def _event_line(e: TimelineEvent, kind: str = "create_user") -> str | None:
 def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Message:
     """One request's story, from the audit log (no secrets are ever in it)."""
     lines = [line for e in events if (line := _event_line(e, req.kind))]
-    header = f"*{req.short_id}* `{esc(req.user_name)}` — {state_words(req.state, req.kind)}"
+    header = f"*{req.short_id}* `{esc(req.user_name)}`{' in AWS account ' + esc(req.spec.account) if req.spec.account else ''} — {state_words(req.state, req.kind)}"
     if req.kind != "create_user":
         header += f" ({req.brings})"
     header += user_words(req)
@@ -142,7 +143,7 @@ def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Messa
         body += f"\n*Why it failed:* {esc(clip(req.failure_reason, 800))}"
     blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))]
     if req.state is RequestState.COMPLETED and req.kind == "create_user":  # the owner (or an approver) may change it
-        blocks.append(ActionsBlock(elements=[ButtonElement(text="Change this user", action_id=ids.A_CHANGE_USER, value=req.user_name[:64])]))
+        blocks.append(ActionsBlock(elements=[ButtonElement(text="Change this user", action_id=ids.A_CHANGE_USER, value=qualified(req.spec.account, req.user_name))]))
     return message(f"{req.short_id} {req.user_name}: {state_words(req.state, req.kind)}", blocks)
 
 
@@ -176,7 +177,8 @@ def help_message() -> Message:
                         "• `/iam key set <public key>` — get credentials as a file only your key opens (`show`, `remove`)\n"
                         "• `/iam rotate-key [user name]` — a new access key for a user you own; the old one is retired after a grace period\n"
                         "• `/iam reset-password [user name]` — a new console password for a user you own\n"
-                        "• `/iam change <user name>` — add or take away groups, policies, console access or a key, for good or for a time\n"
+                        "• `/iam change <user name>` — add or take away groups, policies, console access or a key, for good or for a time "
+                        "(a user of another AWS account: `prod:alice`)\n"
                         "• `/iam disable <user name>` / `/iam offboard <user name>` — stop a user you own, or delete it (an approver agrees first)\n"
                         "• `/iam extend <user name> <YYYY-MM-DD>` — more time for a user created with an end date (an approver agrees)\n"
                         "• `/iam report` — approvers: the account's IAM hygiene (no MFA, old or unused keys and passwords, owners who left)\n"

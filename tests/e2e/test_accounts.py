@@ -1,0 +1,242 @@
+"""Many AWS accounts: the bot assumes its role in each member account (IAM_BOT_ACCOUNTS), and a request
+names the account it acts in. Against moto over HTTP, where credentials from AssumeRole into account B
+act in account B, behind the fault proxy (to refuse one account's role), with the Slack stand-in and
+real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from sqlalchemy import select
+
+from models import AccessRequest
+from tests.e2e.test_doctor import good_env, run_doctor
+from tests.support.fault_proxy import FaultProxy
+from tests.support.harness import RunningBot, wait_until
+from tests.support.moto_gaps import NO_SERVICE_CREDENTIALS
+from tests.support.journeys import (
+    APPROVER, APPROVER2, REQUESTER, approval_messages, change_values, click, command, credentials_dm, everything, open_request_modal,
+    request_user, submit_form,
+)
+
+PROD, STAGING, OWN = "111111111111", "222222222222", "123456789012"
+ACCOUNTS = f"prod={PROD},staging={STAGING}"
+POWER = "arn:aws:iam::aws:policy/PowerUserAccess"
+RULES = """\
+accounts:
+  prod:
+    guardrails:
+      forbidden_policies: ["arn:aws:iam::aws:policy/PowerUserAccess"]
+rules:
+  - name: production-two
+    match: {accounts: [prod]}
+    approvers: [UAPPROVER1, UAPPROVER2]
+    quorum: 2
+"""
+
+
+def iam_in(account_id: str) -> Any:
+    """An IAM client acting in `account_id`, as the bot does: through a role assumed there."""
+    creds = boto3.client("sts", region_name="us-east-1").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/test-admin", RoleSessionName="test")["Credentials"]
+    return boto3.client("iam", region_name="us-east-1", aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+
+
+def user_names(iam: Any) -> set[str]:
+    return {u["UserName"] for u in iam.list_users()["Users"]}
+
+
+def row(bot: RunningBot, short_id: str) -> AccessRequest:
+    with bot.deps.sessionmaker.begin() as s:
+        req = s.scalars(select(AccessRequest).where(AccessRequest.short_id == short_id)).one()
+        s.expunge(req)
+        return req
+
+
+@pytest.fixture
+def org(database_url: str, standin, moto, iam, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[tuple[RunningBot, FaultProxy]]:
+    """A bot serving prod and staging (and, through its own credentials, nothing else), behind the fault proxy."""
+    proxy = FaultProxy(moto.url)
+    proxy.canned["ListServiceSpecificCredentials"] = NO_SERVICE_CREDENTIALS  # moto lacks it, in every account
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    rules = tmp_path / "rules.yml"
+    rules.write_text(RULES)
+    extra: dict[str, Any] = {"accounts_raw": ACCOUNTS, "rules_path": str(rules), **getattr(request, "param", {})}
+    running = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, extra=extra).start()
+    yield running, proxy
+    running.stop()
+    proxy.stop()
+
+
+def test_a_user_is_made_in_the_account_picked_and_named_everywhere(org: tuple[RunningBot, FaultProxy], iam: Any) -> None:
+    bot, _ = org
+    prod, staging = iam_in(PROD), iam_in(STAGING)
+    prod.create_group(GroupName="developers")
+    staging.create_group(GroupName="testers")
+
+    modal = open_request_modal(bot)
+    first = modal["blocks"][0]
+    assert first["block_id"] == "account" and first["label"]["text"] == "AWS account"
+    assert [o["value"] for o in first["element"]["options"]] == ["prod", "staging"] and first["element"]["initial_option"]["value"] == "prod"
+    assert "prod (111111111111)" in json.dumps(first)
+
+    # Typeahead reads the account the form has selected.
+    def groups_seen(account: str) -> list[str]:
+        view = {**modal, "state": {"values": {"account": {"value": {"type": "static_select", "selected_option": {"value": account}}}}}}
+        return [o["value"] for o in bot.slack.block_suggestion(REQUESTER, "groups_select", "", view=view).json()["options"]]
+
+    assert groups_seen("staging") == ["testers"] and groups_seen("prod") == ["developers"]
+
+    short_id = request_user(bot, user_name="alice", groups=["developers"], account="prod")
+    approval = everything(approval_messages(bot, short_id)[0].args)
+    assert "AWS account prod (111111111111)" in approval and "*AWS account*\\n`prod`" in approval
+    click(bot, APPROVER, "approve_request", short_id)
+    click(bot, APPROVER2, "approve_request", short_id)  # rule production-two: two approvals in prod
+    credentials_dm(bot, short_id)
+
+    assert "alice" in user_names(prod) and "alice" not in user_names(staging) and "alice" not in user_names(iam)
+    assert [g["GroupName"] for g in prod.list_groups_for_user(UserName="alice")["Groups"]] == ["developers"]
+    req = row(bot, short_id)
+    assert req.account == "prod" and req.user_arn == f"arn:aws:iam::{PROD}:user/alice"
+    assert "`alice` in AWS account prod" in command(bot, f"status {short_id}")
+    # The sign-in URL of the credentials is the member account's.
+    opened = len(bot.standin.calls_to("views.open"))
+    click(bot, REQUESTER, "reveal_credentials", short_id, credentials_dm(bot, short_id))
+    reveal = json.dumps(wait_until(lambda: bot.standin.calls_to("views.open")[opened:], what="the reveal")[0].args["view"])
+    assert f"https://{PROD}.signin.aws.amazon.com/console" in reveal
+
+
+def test_rules_and_guardrails_hold_per_account(org: tuple[RunningBot, FaultProxy]) -> None:
+    bot, _ = org
+    refused = submit_form(bot, user_name="bob", access=["console"], policies=[POWER], account="prod")
+    assert refused["response_action"] == "errors" and "PowerUserAccess" in json.dumps(refused["errors"])
+    assert submit_form(bot, user_name="bob", access=["console"], policies=[POWER], account="staging")["response_action"] == "push"
+
+    in_prod = request_user(bot, user_name="carol", access=["console"], account="prod")
+    in_staging = request_user(bot, user_name="carol", access=["console"], account="staging")  # the same name in another account
+    assert (row(bot, in_prod).rule_name, row(bot, in_prod).quorum) == ("production-two", 2)
+    assert (row(bot, in_staging).rule_name, row(bot, in_staging).quorum) == ("default", 1)
+    click(bot, APPROVER, "approve_request", in_staging)
+    credentials_dm(bot, in_staging)
+    click(bot, APPROVER, "approve_request", in_prod)
+    bot.settle()
+    assert row(bot, in_prod).state.value == "pending"  # one of two approvals
+    click(bot, APPROVER2, "approve_request", in_prod)
+    credentials_dm(bot, in_prod)
+    assert "carol" in user_names(iam_in(PROD)) and "carol" in user_names(iam_in(STAGING))
+
+
+def test_an_account_whose_role_cannot_be_assumed_is_a_clear_answer_in_the_modal(org: tuple[RunningBot, FaultProxy]) -> None:
+    bot, proxy = org
+    proxy.refuse("AssumeRole", RoleArn=f"arn:aws:iam::{STAGING}:role/iam-bot")
+    answer = submit_form(bot, user_name="dave", access=["console"], account="staging")
+    assert answer["response_action"] == "errors"
+    assert answer["errors"]["account"].startswith(
+        f"The bot cannot act in staging: AccessDenied on sts:AssumeRole for arn:aws:iam::{STAGING}:role/iam-bot.")
+    assert submit_form(bot, user_name="dave", access=["console"], account="prod")["response_action"] == "push"  # the others still serve
+
+
+@pytest.mark.parametrize("org", [{"account_session_seconds": 900}], indirect=True)
+def test_the_roles_credentials_are_renewed_in_the_middle_of_a_job(org: tuple[RunningBot, FaultProxy]) -> None:
+    """Credentials of 15 minutes are within botocore's refresh window from the start: every call renews them,
+    as a long job's would near their end. The job goes on in the same account."""
+    bot, proxy = org
+    iam_in(STAGING).create_group(GroupName="testers")
+    short_id = request_user(bot, user_name="erin", groups=["testers"], access=["console", "access_key"], account="staging")
+    before = proxy.seen.count("AssumeRole")
+    click(bot, APPROVER, "approve_request", short_id)
+    credentials_dm(bot, short_id)
+    assert proxy.seen.count("AssumeRole") - before >= 3  # renewed between the job's calls
+    staging = iam_in(STAGING)
+    assert [g["GroupName"] for g in staging.list_groups_for_user(UserName="erin")["Groups"]] == ["testers"]
+    assert len(staging.list_access_keys(UserName="erin")["AccessKeyMetadata"]) == 1
+
+
+def test_day_two_acts_in_the_users_own_account(org: tuple[RunningBot, FaultProxy], iam: Any) -> None:
+    bot, _ = org
+    staging = iam_in(STAGING)
+    staging.create_group(GroupName="testers")
+    iam.create_user(UserName="frank")  # a user of the same name in the bot's own account, made by hand
+    short_id = request_user(bot, user_name="frank", access=["console"], account="staging")
+    click(bot, APPROVER, "approve_request", short_id)
+    credentials_dm(bot, short_id)
+
+    assert "is not a user the bot created" in command(bot, "offboard frank")  # the bot's own account: not its user
+    before = len(bot.standin.calls_to("views.update"))
+    bot.slack.command(REQUESTER, "change staging:frank")
+    view = wait_until(lambda: [c for c in bot.standin.calls_to("views.update")[before:] if "Change `frank`" in json.dumps(c.response.get("view") or {})],
+                      what="the change form filled in")[0].response["view"]
+    assert "in AWS account staging (222222222222)" in json.dumps(view)
+    resp = bot.slack.view_submission(REQUESTER, view, change_values(groups=["testers"], access=["console"]))
+    assert resp.status_code == 200 and not resp.text.strip().startswith('{"response_action": "errors"'), resp.text
+    change = wait_until(lambda: [r for r in _requests(bot, "change") if r.state.value == "pending"], what="the change asked")[0]
+    assert change.account == "staging"
+    wait_until(lambda: approval_messages(bot, change.short_id), what="the change's approval message")
+    click(bot, APPROVER, "approve_request", change.short_id)
+    wait_until(lambda: [g["GroupName"] for g in staging.list_groups_for_user(UserName="frank")["Groups"]] == ["testers"], what="the change applied")
+
+    assert "Request" in command(bot, "offboard staging:frank")
+    off = wait_until(lambda: [r for r in _requests(bot, "offboard") if r.state.value == "pending"], what="the offboarding asked")[0]
+    wait_until(lambda: approval_messages(bot, off.short_id), what="the offboarding's approval message")
+    click(bot, APPROVER, "approve_request", off.short_id)
+    wait_until(lambda: "frank" not in user_names(staging), what="frank offboarded in staging")
+    assert "frank" in user_names(iam)  # the bot's own account is untouched
+
+
+def _requests(bot: RunningBot, kind: str) -> list[AccessRequest]:
+    with bot.deps.sessionmaker.begin() as s:
+        rows = list(s.scalars(select(AccessRequest).where(AccessRequest.kind == kind).order_by(AccessRequest.id)))
+        s.expunge_all()
+        return rows
+
+
+def test_doctor_checks_every_account_and_names_the_one_misconfigured(sqlite_url: str, standin, moto, iam, tmp_path: Path) -> None:
+    proxy = FaultProxy(moto.url)
+    try:
+        proxy.refuse("AssumeRole", RoleArn=f"arn:aws:iam::{STAGING}:role/iam-bot")
+        env = good_env(sqlite_url, standin, moto)
+        env.update(AWS_ENDPOINT_URL=proxy.url, IAM_BOT_ACCOUNTS=ACCOUNTS, IAM_BOT_ACCOUNT_EXTERNAL_ID="iam-bot-4f2a",
+                   AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+        out = run_doctor(env, tmp_path)
+    finally:
+        proxy.stop()
+    status, line = out.lines["accounts"]
+    assert status == "OK" and line.startswith(f"2: prod ({PROD}), staging ({STAGING}); the bot assumes role iam-bot with the external id")
+    assert out.lines["account prod"][0] in ("OK", "WARN")  # moto's simulator cannot judge the permissions: a warning at most
+    status, line = out.lines["account staging"]
+    assert status == "FAIL"
+    assert line.startswith(f"the bot cannot act in staging: AccessDenied on sts:AssumeRole for arn:aws:iam::{STAGING}:role/iam-bot")
+    assert "iam-bot policy --member-account" in line and f"trusting arn:aws:iam::{OWN}:user/" in line
+    assert out.code == 1
+    print(out.stdout)  # the closing note shows it
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'doctor.db'}"
+
+
+def test_the_rules_file_names_accounts_by_name_or_id(tmp_path: Path) -> None:
+    from bot.common.errors import ConfigError
+    from bot.policy.rules_file import load_rulebook
+
+    bad = tmp_path / "bad.yml"
+    bad.write_text(textwrap.dedent("""\
+        accounts:
+          "Prod Web": {guardrails: {max_groups: 2}}
+          prod: {path_prefix: iam-bot, colour: red}
+        rules:
+          - {name: r, match: {accounts: ["arn:aws:iam::1:root"]}, approvers: [U01]}
+        """))
+    with pytest.raises(ConfigError) as raised:
+        load_rulebook(bad, default_approvers=["U09"])
+    text = str(raised.value)
+    assert "accounts.Prod Web: an account's name or 12-digit id" in text
+    assert "accounts.prod.path_prefix: a path prefix starts and ends with /" in text and "colour" in text
+    assert "rules[0].match.accounts[0]" in text
