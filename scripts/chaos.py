@@ -57,6 +57,7 @@ def main() -> int:
     parser.add_argument("--crashes", type=int, default=50, help="SIGKILL-and-recover cycles at random points (default 50)")
     parser.add_argument("--change-crashes", type=int, default=12, help="changes killed at a random step, then their grant's end killed too (default 12)")
     parser.add_argument("--offboard-crashes", type=int, default=12, help="offboardings killed at a random removal and recovered (default 12)")
+    parser.add_argument("--account-crashes", type=int, default=12, help="crash cycles in two member accounts, alternating (default 12)")
     parser.add_argument("--races", type=int, default=100, help="requests each approved at once on two replicas (default 100: 200 approvals)")
     parser.add_argument("--throttle-rounds", type=int, default=2, help="rounds of faults on every IAM action of a job (default 2)")
     parser.add_argument("--seed", type=int, default=20261128)
@@ -126,6 +127,26 @@ def main() -> int:
                   f"| not completed {sum(1 for o in outs if o.state != 'completed')}")
             for o in [o for o in outs if not o.ok][:10]:
                 print(f"  NOT OK {o.point}: as_planned={o.as_planned} repeated={o.repeated} dms={o.dms} notices={o.notices} state={o.state} job={o.job}")
+
+        # 1d. Two member accounts (IAM_BOT_ACCOUNTS): replicas acting through a role in each are killed
+        #     mid-job; each request is finished once, in its own account and no other.
+        if args.account_crashes:
+            multi = Chaos(database_url=db.url, standin=standin, moto_url=moto.url, iam=iam, key=chaos.key, logdir=workdir,
+                          accounts={"prod": "111111111111", "staging": "222222222222"})
+            try:
+                spread: list[Outcome] = []
+                pair = [multi.replica("m-a"), multi.replica("m-b")]
+                started = time.monotonic()
+                for n in range(args.account_crashes):
+                    account = ("prod", "staging")[n % 2]
+                    out, dead = multi.crash_cycle(pair, random.choice(KILL_POINTS), 1000 + n, account=account)
+                    spread.append(out)
+                    pair = [p for p in pair if p is not dead] + [multi.replica(f"m{n}")]
+                    print(f"  account crash {n + 1}/{args.account_crashes}: {out.point}: {'ok' if out.ok else 'NOT OK'} ({out.recovery_seconds:.1f} s)", flush=True)
+                summary(f"{args.account_crashes} SIGKILLs mid-job in two member accounts ({time.monotonic() - started:.0f} s)", spread,
+                        f"users made in another account too: {sum(o.elsewhere for o in spread)}")
+            finally:
+                multi.close()
 
         # 2. Races: every request approved by two approvers at once, on two replicas.
         a, b = replicas

@@ -6,10 +6,8 @@ account when none are configured. Names are what people type and rules match; id
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass
-from typing import Iterable
 
 OWN = ""  # the bot's own account: the one its credentials belong to
 
@@ -67,13 +65,6 @@ def name_for(organization_name: str, account_id: str) -> str:
     """An account listed by AWS Organizations, named as people would type it: `Prod Web` -> `prod-web`."""
     slug = re.sub(r"[^a-z0-9]+", "-", organization_name.lower()).strip("-")[:40].strip("-")
     return slug if slug and _NAME.fullmatch(slug) else account_id
-
-
-def matches(patterns: Iterable[str], account: MemberAccount | None) -> bool:
-    """A rule's `match: {accounts: [prod, "1111*"]}`: a name or an id, with `*` and `?` globs."""
-    if account is None:
-        return False
-    return any(fnmatch.fnmatchcase(account.name, p) or fnmatch.fnmatchcase(account.id, p) for p in patterns)
 
 
 def parse_target(text: str) -> tuple[str, str]:

@@ -454,6 +454,8 @@ def rejudge(session: Session, req: AccessRequest, *, rulebook: Rulebook, now: da
         return None
     plan = store.plan_of(session, request_id=req.id, digest=req.plan_digest)
     docs = store.documents(session, [*plan.grant.documents, *(st.document for st in plan.steps if st.document)])
+    if plan.account_name:  # the rules as they hold in the plan's member account (its guardrails on top)
+        rulebook = rulebook.for_account(plan.account_name, plan.account)
     verdict = gate.judge(rulebook, plan, docs, store.spec_of(req))
     before = (req.rule_name, req.quorum, [*(req.approver_users or []), *(req.approver_groups or [])])
     if _assign_rule(req, verdict, rulebook):

@@ -112,6 +112,23 @@ def test_a_user_is_made_in_the_account_picked_and_named_everywhere(org: tuple[Ru
     assert f"https://{PROD}.signin.aws.amazon.com/console" in reveal
 
 
+@pytest.mark.parametrize("org", [{"permissions_boundary": "arn:aws:iam::123456789012:policy/iam-bot-boundary"}], indirect=True)
+def test_a_member_accounts_users_get_the_boundary_of_that_account(org: tuple[RunningBot, FaultProxy]) -> None:
+    """IAM_BOT_PERMISSIONS_BOUNDARY names the policy in the bot's own account; in prod, its namesake there is required and set."""
+    bot, proxy = org
+    boundary_doc = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}]})
+    iam_in(PROD).create_policy(PolicyName="iam-bot-boundary", PolicyDocument=boundary_doc)
+    own = submit_form(bot, user_name="gina", access=["console"], account="prod",
+                      boundary="arn:aws:iam::123456789012:policy/iam-bot-boundary")  # the own account's: not the one required in prod
+    assert own["response_action"] == "errors" and "iam-bot-boundary" in json.dumps(own["errors"])
+    short_id = request_user(bot, user_name="gina", access=["console"], account="prod")  # left empty: filled in with prod's
+    click(bot, APPROVER, "approve_request", short_id)
+    click(bot, APPROVER2, "approve_request", short_id)
+    credentials_dm(bot, short_id)
+    (create,) = [p for a, p in proxy.history if a == "CreateUser" and p.get("UserName") == "gina"]
+    assert create["PermissionsBoundary"] == f"arn:aws:iam::{PROD}:policy/iam-bot-boundary"
+
+
 def test_rules_and_guardrails_hold_per_account(org: tuple[RunningBot, FaultProxy]) -> None:
     bot, _ = org
     refused = submit_form(bot, user_name="bob", access=["console"], policies=[POWER], account="prod")

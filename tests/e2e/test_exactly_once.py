@@ -73,6 +73,28 @@ def test_a_replica_killed_at_any_step_is_finished_by_another_once(pg_chaos):
     _no_tracebacks_or_secrets(chaos)
 
 
+TWO_ACCOUNTS = {"prod": "111111111111", "staging": "222222222222"}
+
+
+@pytest.mark.postgres
+def test_replicas_killed_while_acting_in_two_accounts_finish_each_request_in_its_own_account_once(postgres_url, standin, moto, iam, tmp_path):
+    """The bot acts in two member accounts through their roles; a replica is killed mid-job in each, and
+    the other finishes it there: one user, one key, one DM, and nothing of it in the other account."""
+    chaos = Chaos(database_url=postgres_url, standin=standin, moto_url=moto.url, iam=iam, key=Fernet.generate_key().decode(), logdir=tmp_path,
+                  accounts=TWO_ACCOUNTS)
+    try:
+        replicas = [chaos.replica("a"), chaos.replica("b")]
+        outcomes = []
+        for n, (point, account) in enumerate([(KILL_POINTS[1], "prod"), (KILL_POINTS[6], "staging")]):  # CreateUser / CreateAccessKey, after
+            out, dead = chaos.crash_cycle(replicas, point, n, account=account)
+            outcomes.append(out)
+            replicas = [p for p in replicas if p is not dead] + [chaos.replica(f"r{n}")]
+        assert all(o.ok for o in outcomes), _report(outcomes) + "".join(f" elsewhere={o.elsewhere}" for o in outcomes)
+        _no_tracebacks_or_secrets(chaos)
+    finally:
+        chaos.close()
+
+
 @pytest.mark.postgres
 def test_an_offboarding_killed_at_any_removal_is_finished_by_another_replica_once(pg_chaos):
     chaos = pg_chaos

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import boto3
 import requests
 from sqlalchemy import create_engine, select, update
 
@@ -93,10 +94,12 @@ class Outcome:
     job: str = ""
     consistent: bool = False  # the revealed key and password are the ones IAM has
     recovery_seconds: float = 0.0
+    elsewhere: int = 0  # users of the same name made in another account
 
     @property
     def ok(self) -> bool:
-        return self.users == 1 and self.keys == 1 and self.dms == 1 and self.state == "completed" and self.job == "done" and self.consistent
+        return (self.users == 1 and self.keys == 1 and self.dms == 1 and self.state == "completed" and self.job == "done" and self.consistent
+                and self.elsewhere == 0)
 
 
 @dataclass
@@ -153,16 +156,30 @@ class Chaos:
     key: str
     logdir: Path
     lease_seconds: float = 2.0
+    accounts: dict[str, str] = field(default_factory=dict)  # IAM_BOT_ACCOUNTS of the replicas: name -> id (none: the bot's own account)
     replicas: list[BotProcess] = field(default_factory=list)
     ack_seconds: list[float] = field(default_factory=list)  # how long each raced click waited for its 200
 
     def __post_init__(self) -> None:
         self.proxies: dict[str, FaultProxy] = {}  # one per replica: a fault or a kill reaches the replica that made the call
         self.engine = create_engine(self.database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-        try:
-            self.iam.create_group(GroupName=GROUP)
-        except self.iam.exceptions.EntityAlreadyExistsException:
-            pass
+        self._views: dict[str, Any] = {"": self.iam}
+        for account in ["", *self.accounts]:
+            iam = self.iam_of(account)
+            try:
+                iam.create_group(GroupName=GROUP)
+            except iam.exceptions.EntityAlreadyExistsException:
+                pass
+
+    def iam_of(self, account: str) -> Any:
+        """The test's own view of IAM in an account ("" the bot's own; else through a role assumed in it, as the bot acts there)."""
+        if account not in self._views:
+            creds = boto3.client("sts", endpoint_url=self.moto_url, region_name="us-east-1").assume_role(
+                RoleArn=f"arn:aws:iam::{self.accounts[account]}:role/chaos-admin", RoleSessionName="chaos")["Credentials"]
+            self._views[account] = boto3.client(
+                "iam", endpoint_url=self.moto_url, region_name="us-east-1", aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+        return self._views[account]
 
     def replica(self, name: str) -> BotProcess:
         proxy = self.proxies[name] = FaultProxy(self.moto_url)
@@ -175,6 +192,7 @@ class Chaos:
             logdir=self.logdir,
             name=name,
             lease_seconds=self.lease_seconds,
+            extra_env={"IAM_BOT_ACCOUNTS": ",".join(f"{n}={i}" for n, i in self.accounts.items())} if self.accounts else None,
         ).start()
         self.replicas.append(process)
         return process
@@ -204,15 +222,19 @@ class Chaos:
         state, job, delivered = self.row(short_id)
         return state in ("completed", "failed") and job in ("done", "failed") and (delivered or state == "failed")
 
-    def outcome(self, short_id: str, user_name: str, *, reveal_on: BotProcess, console: bool = True) -> Outcome:
+    def outcome(self, short_id: str, user_name: str, *, reveal_on: BotProcess, console: bool = True, account: str = "") -> Outcome:
         time.sleep(0.5)  # let a wrongly repeated DM or key show itself
         state, job, _ = self.row(short_id)
-        users = [u for u in self.iam.list_users()["Users"] if u["UserName"] == user_name]
-        keys = self.iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"] if users else []
+        iam = self.iam_of(account)
+        users = [u for u in iam.list_users()["Users"] if u["UserName"] == user_name]
+        keys = iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"] if users else []
         dms = [c for c in self.standin.calls_to("chat.postMessage") if is_credentials_dm(c, short_id)]
         out = Outcome(short_id, user_name, users=len(users), keys=len(keys), dms=len(dms), state=state, job=job)
         if len(dms) >= 1 and len(keys) == 1:
             out.consistent = self.revealed_matches_iam(short_id, user_name, dms[0], reveal_on, keys[0]["AccessKeyId"], console=console)
+        # Made in its own account only: none of the same name in any other the test knows.
+        out.elsewhere = sum(1 for other in ["", *self.accounts] if other != account
+                            for u in self.iam_of(other).list_users()["Users"] if u["UserName"] == user_name)
         return out
 
     def revealed_matches_iam(self, short_id: str, user_name: str, dm: Call, process: BotProcess, key_id: str, *, console: bool) -> bool:
@@ -235,17 +257,18 @@ class Chaos:
 
     # ------------------------------------------------------------------ the faults
 
-    def crash_cycle(self, replicas: list[BotProcess], point: tuple[str, str, str], n: int) -> tuple[Outcome, BotProcess]:
-        """Request, approve, and SIGKILL whichever replica runs the job at `point`; returns the
-        outcome and the dead replica. Another replica (or, alone, a restarted one) must finish it."""
+    def crash_cycle(self, replicas: list[BotProcess], point: tuple[str, str, str], n: int, *, account: str = "") -> tuple[Outcome, BotProcess]:
+        """Request (in `account`, with several), approve, and SIGKILL whichever replica runs the job at `point`;
+        returns the outcome and the dead replica. Another replica (or, alone, a restarted one) must finish it."""
         _, action, when = point
         user_name = f"crash-{n:03d}-{uuid.uuid4().hex[:4]}"
-        short_id = request_user(replicas[0], user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY])
+        short_id = request_user(replicas[0], user_name=user_name, access=["console", "access_key"], groups=[GROUP], policies=[POLICY],
+                                **({"account": account} if account else {}))
         dead, killed_at = self._approve_and_kill(replicas, point, short_id, user_name, n)
         alive = [p for p in replicas if p is not dead] or [self.replicas[-1]]
         wait_until(lambda: self.settled(short_id), timeout=90, what=f"request {short_id} recovered after a kill at {point}")
-        out = self.outcome(short_id, user_name, reveal_on=alive[0])
-        out.point = f"{action} ({when})"
+        out = self.outcome(short_id, user_name, reveal_on=alive[0], account=account)
+        out.point = f"{action} ({when})" + (f" in {account}" if account else "")
         out.recovery_seconds = time.monotonic() - killed_at
         return out, dead
 

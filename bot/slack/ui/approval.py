@@ -73,7 +73,7 @@ def audit_line(req: RequestView) -> str:
     who = f"requested by <@{req.requester_id}> for <@{req.owner_id}>"
     if req.break_glass:
         who += " :rotating_light: BREAK-GLASS, review it"
-    name = f"`{esc(req.user_name)}`"
+    name = f"`{esc(req.user_name)}`" + (f" in AWS account {esc(req.spec.account)}" if req.spec.account else "")
     if state is RequestState.COMPLETED and req.kind != "create_user":
         return f":white_check_mark: {req.short_id}: {esc(req.brings)} for {name} done, approved by {decider(req)}, {who}"
     if state is RequestState.COMPLETED:

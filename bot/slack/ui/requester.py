@@ -58,8 +58,9 @@ def cancel_button(req: RequestView) -> ButtonElement:
 
 
 def decision_message(req: RequestView) -> Message:
-    text = f"Request {req.short_id} for {req.user_name}: {state_words(req.state, req.kind)}"
-    body = f"Your request *{req.short_id}* for `{esc(req.user_name)}`:\n{outcome_text(req)}"
+    where = f" in AWS account {req.spec.account}" if req.spec.account else ""
+    text = f"Request {req.short_id} for {req.user_name}{where}: {state_words(req.state, req.kind)}"
+    body = f"Your request *{req.short_id}* for `{esc(req.user_name)}`{esc(where)}:\n{outcome_text(req)}"
     if req.state is RequestState.DENIED:
         body += "\nIf something needs to change, submit a new request with `/iam request`."
     return message(text, [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
@@ -67,6 +68,8 @@ def decision_message(req: RequestView) -> Message:
 
 def _ready(req: RequestView, *, plain: bool = False) -> str:
     name = req.user_name if plain else f"`{esc(req.user_name)}`"
+    if req.spec.account:  # a member account's user: which account it lives in
+        name += f" (AWS account {req.spec.account if plain else esc(req.spec.account)})"
     if req.kind == "create_user":
         return f"Your IAM user {name} is ready" + ("." if plain else "")
     if req.kind == "change":
