@@ -131,7 +131,10 @@ def main() -> int:
         # 1d. Two member accounts (IAM_BOT_ACCOUNTS): replicas acting through a role in each are killed
         #     mid-job; each request is finished once, in its own account and no other.
         if args.account_crashes:
-            multi = Chaos(database_url=db.url, standin=standin, moto_url=moto.url, iam=iam, key=chaos.key, logdir=workdir,
+            # A deployment of its own (its database too): replicas of one deployment share IAM_BOT_ACCOUNTS.
+            db2 = PostgresDatabase().create()
+            migrate(make_engine(db2.url))
+            multi = Chaos(database_url=db2.url, standin=standin, moto_url=moto.url, iam=iam, key=chaos.key, logdir=workdir,
                           accounts={"prod": "111111111111", "staging": "222222222222"})
             try:
                 spread: list[Outcome] = []
@@ -147,6 +150,7 @@ def main() -> int:
                         f"users made in another account too: {sum(o.elsewhere for o in spread)}")
             finally:
                 multi.close()
+                db2.drop()
 
         # 2. Races: every request approved by two approvers at once, on two replicas.
         a, b = replicas
