@@ -54,7 +54,7 @@ def parse_request_form(values: dict[str, Any]) -> RawForm:
         expires=picked if isinstance(picked := element(ids.B_EXPIRES, ids.A_VALUE).get("selected_date"), str) else "",
         grant_for=one(ids.B_GRANT_FOR, ids.A_VALUE),
         grant_until=until if isinstance(until := element(ids.B_GRANT_UNTIL, ids.A_VALUE).get("selected_date"), str) else "",
-        account=one(ids.B_ACCOUNT, ids.A_VALUE)[:40],
+        accounts=tuple(a[:40] for a in selected(ids.B_ACCOUNT, ids.A_VALUE)[:20]),
     )
 
 
@@ -69,9 +69,10 @@ def account_of_view(payload: dict[str, Any]) -> str | None:
     if isinstance(had, dict) and isinstance(had.get("u"), str):
         return str(had.get("a") or "")[:40]
     values = (view.get("state") or {}).get("values") or {}
-    picked = ((values.get(ids.B_ACCOUNT) or {}).get(ids.A_VALUE) or {}).get("selected_option") if isinstance(values, dict) else None
-    value = picked.get("value") if isinstance(picked, dict) else None
-    return value[:40] if isinstance(value, str) else None
+    picked = ((values.get(ids.B_ACCOUNT) or {}).get(ids.A_VALUE) or {}).get("selected_options") if isinstance(values, dict) else None
+    first = picked[0] if isinstance(picked, list) and picked and isinstance(picked[0], dict) else {}
+    value = first.get("value")
+    return value[:40] if isinstance(value, str) else None  # several picked: the first one's lists
 
 
 

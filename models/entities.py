@@ -47,6 +47,8 @@ class AccessRequest(Base):
     kind: Mapped[str] = mapped_column(String(32), default="create_user", server_default="create_user")
     # The AWS account it acts in: its name in IAM_BOT_ACCOUNTS, or "" for the bot's own (bot.domain.accounts).
     account: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    # One ask for several accounts: every member carries the first member's short id; None for a lone request.
+    bundle: Mapped[str | None] = mapped_column(String(12), index=True)
     state: Mapped[RequestState] = mapped_column(_enum(RequestState), index=True)
     requester_id: Mapped[str] = mapped_column(String(32))
     owner_id: Mapped[str] = mapped_column(String(32))

@@ -18,7 +18,7 @@ import enum
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from bot.domain.facts import is_aws_managed, policy_name
 
@@ -315,6 +315,11 @@ class Plan:
     def time_bound(self) -> tuple[Step, ...]:
         """The steps that grant something for a time only."""
         return tuple(s for s in self.steps if s.lasts and s.kind in (StepKind.ADD_TO_GROUP, StepKind.ATTACH_POLICY))
+
+
+def bundle_digest(digests: Sequence[str]) -> str:
+    """What one approval of an ask for several accounts approves: each waiting account's plan, in order."""
+    return hashlib.sha256(("bundle:" + ":".join(digests)).encode()).hexdigest()
 
 
 def plan_digest(body: Mapping[str, Any]) -> str:

@@ -25,6 +25,8 @@ class RequestSpec:
     remove: tuple[str, ...] = ()
     grant_for: str | None = None  # the added groups and policies last only so long (bot.domain.grants); None: for good
     account: str = ""  # the AWS account, by its IAM_BOT_ACCOUNTS name; "": the bot's own (bot.domain.accounts)
+    # A draft asked for several accounts: the others (each becomes a request of its own, asked together).
+    also_accounts: tuple[str, ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
         data = asdict(self)
@@ -34,6 +36,10 @@ class RequestSpec:
         data["remove"] = list(self.remove)
         if not self.account:
             del data["account"]  # as before accounts existed
+        if self.also_accounts:
+            data["also_accounts"] = list(self.also_accounts)
+        else:
+            del data["also_accounts"]
         return data
 
     @classmethod
@@ -54,11 +60,17 @@ class RequestSpec:
             remove=tuple(data.get("remove") or ()),
             grant_for=data.get("grant_for"),
             account=data.get("account") or "",
+            also_accounts=tuple(data.get("also_accounts") or ()),
         )
 
     def removes(self, what: str) -> tuple[str, ...]:
         """What a change takes away of one kind ("group", "policy"), by name or ARN."""
         return tuple(r.split(":", 1)[1] for r in self.remove if r.startswith(what + ":"))
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """Every account asked for, the first one first."""
+        return (self.account, *self.also_accounts)
 
     @property
     def access_types(self) -> list[str]:

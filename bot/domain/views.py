@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from bot.domain.plan import Plan, PlanKind
+from bot.domain.plan import Plan, PlanKind, bundle_digest
 from bot.domain.spec import RequestSpec
 from models.states import RequestState
 
@@ -63,6 +63,27 @@ class RequestView:
     mfa: MfaState | None = None  # a user this request created that is watched for MFA
     ends: datetime | None = None  # the end date of the user this request created, as it stands (extensions move it)
     temporary: tuple[TemporaryView, ...] = ()  # what this request granted for a time and the user still holds
+    bundle: str | None = None  # asked with others for several accounts: the first one's short id
+    members: tuple[RequestView, ...] = ()  # those others (an ask for several accounts), by id
+
+    @property
+    def together(self) -> tuple[RequestView, ...]:
+        """This request and the others asked with it, by id (just this one, alone)."""
+        return tuple(sorted((self, *self.members), key=lambda v: v.id))
+
+    @property
+    def presents(self) -> bool:
+        """Whether approvers decide the ask through this request: alone, or the first member still waiting."""
+        waiting = [v for v in self.together if v.state is RequestState.PENDING]
+        return not self.members or bool(waiting and waiting[0].id == self.id)
+
+    @property
+    def approval_digest(self) -> str | None:
+        """What an Approve click approves: the plan's digest; with others, every waiting member's plan together."""
+        if not self.members:
+            return self.plan_digest
+        digests = [v.plan_digest for v in self.together if v.state is RequestState.PENDING]
+        return bundle_digest([d for d in digests if d]) if digests and all(digests) else None
 
     @property
     def brings(self) -> str:

@@ -73,6 +73,8 @@ class PlanJob:
                 context["given_back"] = req.requester_id != BOT_ACTOR  # a person is done with it; else its time ended
             previous = store.plan_of(s, request_id=req.id, digest=req.plan_digest) if req.plan_digest else None
             drift = list(req.plan_changes or ())  # what the apply job saw change, if that is why we are here
+            # Asked with others for several accounts: held once planned, until all are (planned again later: on its own).
+            bundle = req.bundle if previous is None and not drift else None
         bind(request=marker)
         try:
             scope = self.scopes.of(spec.account)
@@ -111,6 +113,8 @@ class PlanJob:
             )
             if verdict.denial:
                 won, event = usecases.deny_by_guardrail(s, request_id=request_id, reason=f"Refused by a guardrail: {verdict.denial}.", now=now), Event.DENIED
+            elif bundle:
+                won, event = True, None  # held: the others' plans are waited for (finish_bundle)
             elif verdict.auto:
                 won, event = usecases.auto_approve(s, request_id=request_id, now=now), Event.AUTO_APPROVED
             else:
@@ -128,7 +132,41 @@ class PlanJob:
             return  # cancelled while being checked
         if event is Event.AUTO_APPROVED:
             self.wake()
-        self.announcer.announce(request_id, event)
+        if event is not None:
+            self.announcer.announce(request_id, event)
+        if bundle:
+            self.finish_bundle(bundle)
+
+    # ---------------------------------------------------------------- an ask for several accounts
+
+    def finish_bundle(self, bundle: str) -> None:
+        """Once every account's plan of one ask is made: asked together (the strictest rule), or approved together."""
+        now, reminders = self.clock(), self.rulebook.reminders
+        with self.sm.begin() as s:
+            done = usecases.finalize_bundle(
+                s, bundle=bundle, now=now, expires_at=now + self.request_ttl,
+                next_reminder_at=now + timedelta(hours=reminders.delay_hours(0)) if reminders else None,
+            )
+        if done is None:
+            return
+        what, ids = done
+        if what == "auto_approved":
+            self.wake()
+            for request_id in ids:
+                self.announcer.announce(request_id, Event.AUTO_APPROVED)
+            return
+        self.announcer.announce(ids[0], Event.ASKED)  # the first presents them all to the approvers
+        for request_id in ids[1:]:
+            self.announcer.refresh_homes_of(request_id)
+
+    def finish_bundles(self) -> int:
+        """Housekeeping: asks for several accounts whose plans are all made, but which a worker that died
+        right after the last plan did not ask (a worker finishing a plan asks them itself)."""
+        with self.sm.begin() as s:
+            bundles = store.held_bundles(s)
+        for bundle in bundles:
+            self.finish_bundle(bundle)
+        return len(bundles)
 
     @staticmethod
     def _context(s: Any, kind: PlanKind, user_name: str, account: str) -> dict[str, Any]:
@@ -191,5 +229,8 @@ class PlanJob:
             job = self.queue.own(s, job_id)
             won = usecases.fail_planning(s, request_id=request_id, reason=reason, now=self.clock())
             self.queue.finish(job, state=JobState.FAILED, error=reason[:200])
+            bundle = store.load_request(s, request_id).bundle
         if won:
             self.announcer.announce(request_id, Event.FAILED)
+        if bundle:  # the other accounts go on without this one
+            self.finish_bundle(bundle)

@@ -85,8 +85,9 @@ def awaiting_decision(
             )
         ).tuples()
     )
-    waiting = [r for r in candidates if (r.id, r.plan_digest) not in approved][:limit]
-    return store.views_of(session, waiting, with_plans=True)
+    waiting = [r for r in candidates if (r.id, r.plan_digest) not in approved]
+    # An ask for several accounts is decided through the first of its waiting requests, which shows them all.
+    return [v for v in store.views_of(session, waiting, with_plans=True) if v.presents][:limit]
 
 
 def home_data(

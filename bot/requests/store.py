@@ -4,6 +4,7 @@ jobs queued. Everything here takes the caller's session and never commits."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -94,6 +95,23 @@ def load_request(session: Session, request_id: int, *, lock: bool = False) -> Ac
     if req is None:
         raise LookupError(f"request row {request_id} does not exist")
     return req
+
+
+def bundle_members(session: Session, *, bundle: str, lock: bool = False) -> list[AccessRequest]:
+    """Every request of one ask for several accounts, by id (`lock`: decided one click after the other)."""
+    stmt = select(AccessRequest).where(AccessRequest.bundle == bundle).order_by(AccessRequest.id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return list(session.scalars(stmt))
+
+
+def held_bundles(session: Session) -> list[str]:
+    """Asks for several accounts with a member planned and held, waiting to be asked with the others."""
+    return list(session.scalars(
+        select(AccessRequest.bundle).where(
+            AccessRequest.bundle.is_not(None), AccessRequest.state == RequestState.SUBMITTED, AccessRequest.plan_digest.is_not(None),
+        ).distinct()
+    ))
 
 
 def account_of(session: Session, request_id: int) -> str:
@@ -246,10 +264,19 @@ def documents(session: Session, hashes: Iterable[str]) -> dict[str, dict[str, An
 # ---------------------------------------------------------------- views
 
 
-def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: bool = False) -> list[RequestView]:
-    """Plain snapshots of requests, with two queries for all of them (approvals, and plans if asked)."""
+def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: bool = False, members: bool = True) -> list[RequestView]:
+    """Plain snapshots of requests, with two queries for all of them (approvals, and plans if asked); a
+    request asked with others for several accounts carries theirs (`members`)."""
     if not reqs:
         return []
+    if members and any(r.bundle for r in reqs):
+        bundles = {r.bundle for r in reqs if r.bundle}
+        rows = list(session.scalars(select(AccessRequest).where(AccessRequest.bundle.in_(bundles)).order_by(AccessRequest.id)))
+        others = {v.id: v for v in views_of(session, rows, with_plans=with_plans, members=False)}
+        return [
+            replace(v, members=tuple(o for o in others.values() if o.bundle == v.bundle and o.id != v.id)) if v.bundle else v
+            for v in views_of(session, reqs, with_plans=with_plans, members=False)
+        ]
     ids = [r.id for r in reqs]
     decided: dict[int, list[tuple[str | None, str, bool]]] = defaultdict(list)
     for request_id, digest, who, approved in session.execute(
@@ -303,6 +330,7 @@ def views_of(session: Session, reqs: Sequence[AccessRequest], *, with_plans: boo
                 mfa=mfa.get(req.id),
                 ends=ends.get(req.id),
                 temporary=temporary.get(req.id, ()),
+                bundle=req.bundle,
             )
         )
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import or_, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +21,7 @@ from bot.common.constants import BOT_ACTOR, REVEAL_CLAIM_WINDOW
 from bot.common.errors import Refused
 from bot.credentials import envelopes
 from bot.domain.accounts import OWN
-from bot.domain.plan import Plan, PlanKind
+from bot.domain.plan import Plan, PlanKind, bundle_digest
 from bot.domain.spec import RequestSpec
 from bot.policy import approval, gate
 from bot.policy.gate import Verdict
@@ -66,24 +66,47 @@ def load_draft(session: Session, *, draft_id: str, actor_id: str) -> RequestSpec
 
 
 def submit_draft(
-    session: Session, *, draft_id: str, actor_id: str, now: datetime, evaluation: Evaluation, expires_at: datetime | None = None
+    session: Session, *, draft_id: str, actor_id: str, now: datetime, evaluation: Evaluation, expires_at: datetime | None = None,
+    evaluations: Mapping[str, Evaluation] | None = None, specs: Mapping[str, RequestSpec] | None = None,
 ) -> AccessRequest:
     """Turn a reviewed draft into a submitted request, once (a double submit finds the draft gone),
     and queue its plan job: the worker resolves it against IAM, judges it and asks the approvers.
 
     `evaluation` is the rulebook's verdict on the draft, made by the caller (it needs Slack for
     group membership): its rule, approvers, quorum and auto-approval are stored with the request.
+    A draft for several accounts becomes a request per account (`evaluations`: the verdict in each;
+    `specs`: what is asked in each), asked together: they carry the first one's short id as their bundle.
+    Returns the first.
     """
     spec = load_draft(session, draft_id=draft_id, actor_id=actor_id)
-    if evaluation.refusals:
-        raise Refused("Not submitted: " + " ".join(message for _field, message in evaluation.refusals))
+    verdicts = {spec.account: evaluation, **(evaluations or {})}
+    for account in spec.accounts:
+        if (ev := verdicts.get(account)) is None:
+            raise Refused("This request changed since it was checked; start again with `/iam request`.")
+        if ev.refusals:
+            where = f" (in {account})" if len(spec.accounts) > 1 else ""
+            raise Refused(f"Not submitted{where}: " + " ".join(message for _field, message in ev.refusals))
     gone = session.execute(delete(RequestDraft).where(RequestDraft.id == draft_id)).rowcount
     if gone != 1:
         raise Refused("This request was already submitted.")
+    bundle = new_short_id() if len(spec.accounts) > 1 else None  # also the first member's short id
+    made = [
+        _submit_one(session, spec=(specs or {}).get(account) or replace(spec, account=account, also_accounts=()), actor_id=actor_id, now=now, evaluation=verdicts[account],
+                    expires_at=expires_at, draft_id=draft_id, bundle=bundle, short_id=bundle if i == 0 else None)
+        for i, account in enumerate(spec.accounts)
+    ]
+    return made[0]
+
+
+def _submit_one(
+    session: Session, *, spec: RequestSpec, actor_id: str, now: datetime, evaluation: Evaluation, expires_at: datetime | None, draft_id: str,
+    bundle: str | None, short_id: str | None,
+) -> AccessRequest:
     if (dup := store.open_request_for_name(session, user_name=spec.user_name, account=spec.account)) is not None:
-        raise Refused(f"Request {dup.short_id} for `{dup.user_name}` is already open; wait for it or choose another name.")
+        where = f" in {spec.account}" if spec.account else ""
+        raise Refused(f"Request {dup.short_id} for `{dup.user_name}`{where} is already open; wait for it or choose another name.")
     req = AccessRequest(
-        short_id=new_short_id(),
+        short_id=short_id or new_short_id(),
         kind="create_user",
         state=S.SUBMITTED,
         requester_id=actor_id,
@@ -98,6 +121,7 @@ def submit_draft(
         next_reminder_at=None,
         reminders_sent=0,
         break_glass=False,
+        bundle=bundle,
         **store.spec_columns(spec),
     )
     session.add(req)
@@ -112,6 +136,7 @@ def submit_draft(
         draft=draft_id,
         user_name=spec.user_name,
         **({"account": spec.account} if spec.account else {}),
+        **({"bundle": bundle} if bundle else {}),
         owner=spec.owner_id,
         access=spec.access_types,
         groups=list(spec.groups),
@@ -380,6 +405,40 @@ def ask(session: Session, *, request_id: int, now: datetime, expires_at: datetim
     )
 
 
+def finalize_bundle(
+    session: Session, *, bundle: str, now: datetime, expires_at: datetime | None, next_reminder_at: datetime | None,
+) -> tuple[str, list[int]] | None:
+    """An ask for several accounts, once every account's plan is made and judged: the strictest rule of
+    them (the most approvals) becomes each one's, and they are asked together (the first waiting one
+    presents them all to the approvers), or approved together if every one's rule approves it at once.
+    Returns ("asked" | "auto_approved", their ids); None while a plan is still being made, or once done
+    (two workers finishing the last plans together: the locks let one of them do it)."""
+    members = store.bundle_members(session, bundle=bundle, lock=True)
+    if any(m.state is S.SUBMITTED and (not m.plan_digest or m.plan_changes) for m in members):
+        return None  # still being planned (or one being planned again on its own)
+    if any(m.state not in (S.SUBMITTED, S.DENIED, S.FAILED, S.CANCELLED) for m in members):
+        return None  # asked already
+    held = [m for m in members if m.state is S.SUBMITTED]
+    if not held:
+        return None  # every account refused or failed: each was told on its own
+    strictest = max(held, key=lambda m: (m.quorum or 1, -m.id))
+    auto = all(m.auto_approve for m in held)
+    for m in held:
+        m.rule_name, m.quorum, m.auto_approve = strictest.rule_name, strictest.quorum, auto
+        m.approver_users, m.approver_groups = list(strictest.approver_users or []), list(strictest.approver_groups or [])
+    session.flush()
+    ids = [m.id for m in held]
+    if auto:
+        for m in held:
+            auto_approve(session, request_id=m.id, now=now)
+        return "auto_approved", ids
+    for i, m in enumerate(held):
+        ask(session, request_id=m.id, now=now, expires_at=expires_at, next_reminder_at=next_reminder_at if i == 0 else None)
+    audit.record(session, action="bundle_asked", actor=BOT_ACTOR, now=now, request_id=held[0].id, bundle=bundle,
+                 members=[m.short_id for m in held], accounts=[m.account for m in held], rule=strictest.rule_name, quorum=strictest.quorum)
+    return "asked", ids
+
+
 def auto_approve(session: Session, *, request_id: int, now: datetime) -> bool:
     """A low-risk request its rule approves at once: still audited, announced and applied as usual."""
     req = store.load_request(session, request_id)
@@ -449,7 +508,21 @@ def _assign_rule(req: AccessRequest, verdict: Verdict, rulebook: Rulebook) -> bo
 def rejudge(session: Session, req: AccessRequest, *, rulebook: Rulebook, now: datetime) -> Verdict | None:
     """The request's plan judged again by the rules and settings in force now, and who approves it
     updated to match (audited when it changed): someone removed from the rules or from
-    IAM_BOT_APPROVERS may no longer decide, whenever the request was asked. None: no plan yet."""
+    IAM_BOT_APPROVERS may no longer decide, whenever the request was asked. None: no plan yet.
+    Asked with others for several accounts: each is judged again, and the strictest rule stays all of theirs."""
+    if req.bundle and req.state is S.PENDING:
+        waiting = [m for m in store.bundle_members(session, bundle=req.bundle) if m.state is S.PENDING]
+        verdicts = {m.id: _rejudge_one(session, m, rulebook=rulebook, now=now) for m in waiting}
+        judged = [(v, m) for m in waiting if (v := verdicts[m.id]) is not None]
+        if judged:
+            verdict, _ = max(judged, key=lambda t: (t[0].rule.quorum, -t[1].id))
+            for m in waiting:
+                _assign_rule(m, replace(verdict, auto=False), rulebook)
+        return verdicts.get(req.id)
+    return _rejudge_one(session, req, rulebook=rulebook, now=now)
+
+
+def _rejudge_one(session: Session, req: AccessRequest, *, rulebook: Rulebook, now: datetime) -> Verdict | None:
     if not req.plan_digest:
         return None
     plan = store.plan_of(session, request_id=req.id, digest=req.plan_digest)
@@ -530,6 +603,8 @@ def decide(
     exactly one approves and queues the apply job, with the approved digest.
     """
     req = check_may_decide(session, short_id=short_id, actor_id=actor_id, rulebook=rulebook, now=now, actor_groups=actor_groups, lock=True)
+    if req.bundle:
+        return _decide_bundle(session, req, actor_id=actor_id, approve=approve, digest=digest, now=now, reason=reason)
     if not approve:
         if not transition(
             session, request_id=req.id, src=S.PENDING, dst=S.DENIED, now=now,
@@ -568,6 +643,55 @@ def decide(
     return req
 
 
+def _waiting_together(session: Session, req: AccessRequest, digest: str | None) -> list[AccessRequest]:
+    """The members of an ask for several accounts that wait for a decision, if `digest` is what the
+    click was shown (all of their plans as they are now); else Refused, nothing changed."""
+    waiting = [m for m in store.bundle_members(session, bundle=req.bundle or "", lock=True) if m.state is S.PENDING]
+    if not waiting or waiting[0].id != req.id or any(not m.plan_digest for m in waiting) or digest != bundle_digest([m.plan_digest or "" for m in waiting]):
+        raise Refused(
+            "This message shows an earlier state of the request: one of its accounts was decided, or planned again. "
+            "Decide it from the updated message. Nothing was changed.",
+            audit="decision_refused", request_id=req.id,
+        )
+    return waiting
+
+
+def _decide_bundle(
+    session: Session, req: AccessRequest, *, actor_id: str, approve: bool, digest: str | None, now: datetime, reason: str | None,
+) -> AccessRequest:
+    """One decision for every account an ask names (they share the strictest rule, so quorum is reached
+    together); each account's request is then applied and reported on its own."""
+    waiting = _waiting_together(session, req, digest) if approve else [m for m in store.bundle_members(session, bundle=req.bundle or "", lock=True)
+                                                                        if m.state is S.PENDING]
+    for m in waiting:
+        if not approve:
+            if transition(session, request_id=m.id, src=S.PENDING, dst=S.DENIED, now=now,
+                          decided_by=actor_id, decided_at=now, decision_reason=reason, next_reminder_at=None):
+                session.add(Decision(request_id=m.id, approver_id=actor_id, approved=False, reason=reason, created_at=now, plan_digest=m.plan_digest))
+                audit.record(session, action="denied", actor=actor_id, now=now, request_id=m.id, reason=reason, bundle=m.bundle)
+            continue
+        try:
+            with session.begin_nested():
+                session.add(Decision(request_id=m.id, approver_id=actor_id, approved=True, reason=reason, created_at=now, plan_digest=m.plan_digest))
+        except IntegrityError:
+            raise Refused("You already decided on this request; it needs someone else now. Nothing was changed.", audit="decision_refused", request_id=req.id) from None
+        approvals = store.approvals_of(session, request_id=m.id, digest=m.plan_digest)
+        if not approval.quorum_reached(approvals, m.quorum):
+            audit.record(session, action="approval_recorded", actor=actor_id, now=now, request_id=m.id, approvals=len(approvals), quorum=m.quorum,
+                         digest=m.plan_digest, bundle=m.bundle)
+            continue
+        if not transition(session, request_id=m.id, src=S.PENDING, dst=S.APPROVED, now=now, decided_by=actor_id, decided_at=now,
+                          decision_reason=reason, next_reminder_at=None, approved_digest=m.plan_digest):
+            raise _late(session, m)
+        store.enqueue_job(session, request_id=m.id, kind=JobKind.APPLY, now=now)
+        audit.record(session, action="approved", actor=actor_id, now=now, request_id=m.id, reason=reason, approvals=approvals, quorum=m.quorum,
+                     digest=m.plan_digest, bundle=m.bundle)
+    if not waiting:
+        raise _late(session, req)
+    session.refresh(req)
+    return req
+
+
 def withdraw_approval(session: Session, *, short_id: str, actor_id: str, digest: str | None, now: datetime) -> AccessRequest:
     """An approver takes back their approval of this plan while it still waits for more (locked like a
     decision, so a withdrawal and the approval that would reach quorum are taken one after the other)."""
@@ -577,6 +701,12 @@ def withdraw_approval(session: Session, *, short_id: str, actor_id: str, digest:
             approval.already_decided_text(req.state, req.decided_by).replace("Nothing was changed.", "Approvals can no longer be withdrawn."),
             audit="withdraw_refused", request_id=req.id,
         )
+    if req.bundle:  # withdrawn from every account the approval was given for
+        for m in _waiting_together(session, req, digest):
+            session.execute(delete(Decision).where(Decision.request_id == m.id, Decision.approver_id == actor_id, Decision.approved.is_(True),
+                                                   Decision.plan_digest == m.plan_digest))
+            audit.record(session, action="approval_withdrawn", actor=actor_id, now=now, request_id=m.id, digest=m.plan_digest, bundle=m.bundle)
+        return req
     gone = session.execute(
         delete(Decision).where(
             Decision.request_id == req.id, Decision.approver_id == actor_id, Decision.approved.is_(True), Decision.plan_digest == digest,
@@ -620,10 +750,16 @@ def cancel(session: Session, *, short_id: str, actor_id: str, now: datetime) -> 
     req = store.get_request(session, short_id=short_id)
     if actor_id != req.requester_id:
         raise Refused("Only the person who made this request can cancel it.", audit="cancel_refused", request_id=req.id)
-    for src in (S.PENDING, S.SUBMITTED):
-        if transition(session, request_id=req.id, src=src, dst=S.CANCELLED, now=now, next_reminder_at=None):
-            audit.record(session, action="cancelled", actor=actor_id, now=now, request_id=req.id)
-            return req
+    together = store.bundle_members(session, bundle=req.bundle) if req.bundle else [req]  # one ask: cancelled in every account
+    cancelled = False
+    for m in together:
+        for src in (S.PENDING, S.SUBMITTED):
+            if transition(session, request_id=m.id, src=src, dst=S.CANCELLED, now=now, next_reminder_at=None):
+                audit.record(session, action="cancelled", actor=actor_id, now=now, request_id=m.id)
+                cancelled = True
+                break
+    if cancelled:
+        return req
     raise _late(session, req, audit_as="cancel_refused")
 
 

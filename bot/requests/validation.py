@@ -40,7 +40,7 @@ class RawForm:
     expires: str = ""  # YYYY-MM-DD from the date picker; "" for none
     grant_for: str = ""  # "For": forever, 1h, 4h, 1d, 1w or until; "" for none
     grant_until: str = ""  # "Until": YYYY-MM-DD, with grant_for "until"
-    account: str = ""  # "AWS account": a name from IAM_BOT_ACCOUNTS (checked against them by the form's workflow)
+    accounts: tuple[str, ...] = ()  # "AWS account": names from IAM_BOT_ACCOUNTS (checked against them by the form's workflow)
 
 
 def user_name_error(name: str) -> str | None:
@@ -180,9 +180,15 @@ def validate_change(form: RawForm, *, had: Mapping[str, Any], today: date | None
     ), {}
 
 
+MAX_ACCOUNTS = 10  # one ask, one approval message: its plans must fit in it
+
+
 def validate_form(form: RawForm, *, today: date | None = None) -> tuple[RequestSpec | None, dict[str, str]]:
     """Return (spec, {}) for a valid form, else (None, {field: message}). `today` judges the end date."""
     errors: dict[str, str] = {}
+    accounts = tuple(dict.fromkeys(a.strip() for a in form.accounts if a.strip()))
+    if len(accounts) > MAX_ACCOUNTS:
+        errors["account"] = f"At most {MAX_ACCOUNTS} accounts in one request; make another for the rest."
     user_name = form.user_name.strip()
     if e := user_name_error(user_name):
         errors["user_name"] = e
@@ -248,7 +254,8 @@ def validate_form(form: RawForm, *, today: date | None = None) -> tuple[RequestS
             permissions_boundary=boundary,
             expires_on=expires,
             grant_for=grant_for,
-            account=form.account.strip(),
+            account=accounts[0] if accounts else "",
+            also_accounts=accounts[1:],
         ),
         {},
     )

@@ -260,7 +260,7 @@ def build(
     worker = Worker(
         queue,
         runners={JobKind.PLAN.value: plan_job.run, JobKind.APPLY.value: apply_job.run},
-        housekeeping=[reevaluation.run_once, delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due,
+        housekeeping=[reevaluation.run_once, plan_job.finish_bundles, delivery.deliver_pending, delivery.purge_expired, keeping.purge_stale_drafts, keeping.purge_deliveries, reminders.run_due,
                       audit_anchoring.run_due, key_retirements.run_due, mfa_watcher.run_due, expiries.run_due, grant_ends.run_due, *(schedule.run_due for schedule in schedules)]
         if housekeeping
         else [],

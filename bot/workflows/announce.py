@@ -124,8 +124,8 @@ class Announcer:
         else:
             fan = FANOUT[event]
             view = snap.view
-            if fan.update_messages and snap.places:
-                self.notifier.update(snap.places, ui.approval_message(view), what="approval message")
+            if fan.update_messages:
+                self._update_messages(snap)
             if fan.audit_line:
                 self.notifier.audit_notice(ui.audit_line(view))
             if fan.requester is not None:
@@ -136,6 +136,18 @@ class Announcer:
                 for person in self._approvers_to_tell(snap, event):
                     self.notifier.dm_quietly(person, fan.approvers(view), what=f"{event.value} notice")
         self.refresh_homes(snap)
+
+    def _update_messages(self, snap: Snapshot) -> None:
+        """The approval messages that show this request: its own, and with an ask for several accounts, the
+        one of the request presenting them all (it shows every account's state)."""
+        if snap.places:
+            self.notifier.update(snap.places, ui.approval_message(snap.view), what="approval message")
+        for member in snap.view.members:
+            with self.sm.begin() as s:
+                places = store.approval_places(s, request_id=member.id)
+                shown = store.view_of(s, store.load_request(s, member.id)) if places else None
+            if places and shown is not None:
+                self.notifier.update(places, ui.approval_message(shown), what="approval message")
 
     def _approvers_to_tell(self, snap: Snapshot, event: Event) -> list[str]:
         view = snap.view

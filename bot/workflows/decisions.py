@@ -89,11 +89,19 @@ class Decisions:
         if req.state is RequestState.PENDING:
             self.announcer.announce(req.id, Event.APPROVAL_RECORDED)
             with self.sm.begin() as s:
-                approvals = store.approvals_of(s, request_id=req.id, digest=digest)
+                approvals = store.approvals_of(s, request_id=req.id, digest=req.plan_digest)
             return f"Your approval of {req.short_id} is recorded: {progress_text(approvals, req.quorum)}. It waits for another approver."
         self.wake()
-        self.announcer.announce(req.id, Event.APPROVED)
+        for request_id in self._together(req):  # asked for several accounts: each is approved, and told so
+            self.announcer.announce(request_id, Event.APPROVED)
         return None
+
+    def _together(self, req: AccessRequest) -> list[int]:
+        """The request and the others asked with it for several accounts, the one decided on first."""
+        if not req.bundle:
+            return [req.id]
+        with self.sm.begin() as s:
+            return [req.id, *(m.id for m in store.bundle_members(s, bundle=req.bundle) if m.id != req.id)]
 
     def withdraw(self, *, actor: str, value: str) -> str:
         """Take back one's approval of the plan shown, before quorum; returns what to tell the approver."""
@@ -102,7 +110,7 @@ class Decisions:
         req = self._attempt(actor, usecases.withdraw_approval, short_id=short_id, actor_id=actor, digest=digest, now=self.clock())
         self.announcer.announce(req.id, Event.APPROVAL_RECORDED)
         with self.sm.begin() as s:
-            approvals = store.approvals_of(s, request_id=req.id, digest=digest)
+            approvals = store.approvals_of(s, request_id=req.id, digest=req.plan_digest)
         return f"Your approval of {req.short_id} is withdrawn: {progress_text(approvals, req.quorum)}."
 
     # ---------------------------------------------------------------- deny
@@ -125,7 +133,13 @@ class Decisions:
     def deny(self, *, actor: str, short_id: str, reason: str) -> Then:
         """Record the denial; returns the announcement, to run once Slack has its answer (a modal waits)."""
         req = self._decide(actor=actor, short_id=short_id, approve=False, reason=reason[:1000])
-        return lambda: self.announcer.announce(req.id, Event.DENIED)
+        together = self._together(req)
+
+        def then() -> None:
+            for request_id in together:
+                self.announcer.announce(request_id, Event.DENIED)
+
+        return then
 
     # ---------------------------------------------------------------- cancel
 
@@ -136,7 +150,8 @@ class Decisions:
             with self.sm.begin() as s:
                 view = store.view_of(s, store.load_request(s, req.id), plan=False)
             self.notifier.update([(channel, message_ts)], ui.decision_message(view), what="cancelled request's DM")
-        self.announcer.announce(req.id, Event.CANCELLED)
+        for request_id in self._together(req):
+            self.announcer.announce(request_id, Event.CANCELLED)
 
     # ---------------------------------------------------------------- break glass
 

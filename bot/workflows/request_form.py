@@ -11,6 +11,7 @@ from typing import Any, Callable
 from bot.common.errors import Refused
 from bot.common.logcontext import bind
 from bot.common.sql import SessionMaker
+from bot.domain.accounts import arn_in
 from bot.domain.facts import IamFacts
 from bot.domain.plan import Plan
 from bot.domain.spec import RequestSpec
@@ -175,6 +176,7 @@ class RequestForm:
 
     def check(self, *, user_id: str, raw: RawForm) -> Checked:
         """Validate the form, quick checks against IAM and the guardrails within Slack's 3 s, then save a draft.
+        Several accounts: each is checked as the user is made in it (its name, its guardrails).
 
         IAM answers that come too late are skipped here: the plan made at submission reads everything.
         """
@@ -182,28 +184,20 @@ class RequestForm:
         spec, errors = validate_form(raw, today=self.clock().date())
         if spec is None:
             return Checked(errors=errors)
-        scope = self._scope_of_form(spec, user_id)
-        if isinstance(scope, str):
-            return Checked(errors={ids.B_ACCOUNT: scope} if self.scopes.several and len(self.scopes.names()) > 1 else {ids.B_USER_NAME: scope})
-        spec = self.with_required_defaults(dataclasses.replace(spec, account=scope.account), raw)
-        iam = scope.iam
-        with self.sm.begin() as s:
-            dup = store.open_request_for_name(s, user_name=spec.user_name, account=spec.account)
-        if dup is not None:
-            errors[ids.B_USER_NAME] = f"Request {dup.short_id} for this name is already open. Choose another name."
-        elif iam.user_exists_quick(spec.user_name, deadline=deadline):
-            errors[ids.B_USER_NAME] = "An IAM user with this name already exists (names are case-insensitive). Choose another."
-        # The copy-from name came from our own list, spelled as IAM spells it.
-        if spec.copy_from and iam.user_exists_quick(spec.copy_from, deadline=deadline, exact_only=True) is False:
-            errors[ids.B_COPY_FROM] = "This user no longer exists in IAM. Pick another."
-        # What the guardrails can judge in the time left: a forbidden policy reached through a group is
-        # refused here when IAM answers in time; the plan judges the whole grant after submission anyway.
-        g = scope.rulebook.guardrails
-        via_groups = iam.group_policies_quick(list(spec.groups), deadline=deadline) if g.forbidden_policies and spec.groups else {}
-        docs = iam.documents_quick(list(spec.policy_arns), deadline=deadline) if g.forbidden_actions else {}
-        ev = self.evaluate(spec, user_id, policy_documents=docs, group_policies=via_groups)
-        for field, message in ev.refusals:
-            errors.setdefault(REFUSAL_BLOCKS.get(field, ids.B_USER_NAME), message)
+        scopes = self._scopes_of_form(spec, user_id)
+        if isinstance(scopes, str):
+            return Checked(errors={ids.B_ACCOUNT: scopes} if len(self.scopes.names()) > 1 else {ids.B_USER_NAME: scopes})
+        first = scopes[0]
+        spec = self.with_required_defaults(dataclasses.replace(spec, account=first.account, also_accounts=tuple(x.account for x in scopes[1:])), raw)
+        several = len(scopes) > 1
+        ev: Evaluation | None = None
+        for scope in scopes:
+            member = self.member_spec(spec, scope.account)
+            found = self._quick_checks(member, scope, user_id=user_id, deadline=deadline)
+            ev = ev or found[1]
+            for field, message in found[0].items():
+                errors.setdefault(field, f"In {scope.account}: {message}" if several else message)
+        assert ev is not None
         owner_key = self.key_label(spec.owner_id)  # read once: for the refusal below and the review's delivery line
         if self.rulebook.file_only and owner_key is None:
             errors.setdefault(
@@ -222,22 +216,65 @@ class RequestForm:
             return Checked(errors=errors)
         with self.sm.begin() as s:
             draft_id = usecases.save_draft(s, requester_id=user_id, spec=spec, now=self.clock())
+        if several:  # no preview: each account's plan is made on submit, and approvers see each
+            review = self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, owner_key=owner_key,
+                                  note=f"One plan per account is made when you submit ({', '.join(x.account for x in scopes)}); approvers see "
+                                       "each, approve them together (the strictest rule of them decides), and each account's is made and reported on its own.")
+            return Checked(errors={}, review=review, draft_id=draft_id)
         # Without "copy from" the steps follow from the form alone: shown at once, no IAM call.
-        preview = None if spec.copy_from else self._preview(spec, IamFacts(account=scope.account_id or iam.known_account_id() or ""), scope)
+        preview = None if spec.copy_from else self._preview(spec, IamFacts(account=first.account_id or first.iam.known_account_id() or ""), first)
         return Checked(
             errors={}, review=self._review(spec, draft_id=draft_id, user_id=user_id, ev=ev, owner_key=owner_key, plan=preview), draft_id=draft_id, fill_later=bool(spec.copy_from)
         )
 
-    def _scope_of_form(self, spec: RequestSpec, user_id: str) -> Scope | str:
-        """Where the form's user is made: the account picked (or the only one); else what to tell the requester."""
+    def _quick_checks(self, spec: RequestSpec, scope: Scope, *, user_id: str, deadline: float) -> tuple[dict[str, str], Evaluation]:
+        """What can be told in one account while Slack waits: the name free there, the copy source still
+        there, and its guardrails (a forbidden policy reached through a group, when IAM answers in time)."""
+        errors: dict[str, str] = {}
+        iam = scope.iam
+        with self.sm.begin() as s:
+            dup = store.open_request_for_name(s, user_name=spec.user_name, account=spec.account)
+        if dup is not None:
+            errors[ids.B_USER_NAME] = f"Request {dup.short_id} for this name is already open. Choose another name."
+        elif iam.user_exists_quick(spec.user_name, deadline=deadline):
+            errors[ids.B_USER_NAME] = "An IAM user with this name already exists (names are case-insensitive). Choose another."
+        # The copy-from name came from our own list, spelled as IAM spells it.
+        if spec.copy_from and iam.user_exists_quick(spec.copy_from, deadline=deadline, exact_only=True) is False:
+            errors[ids.B_COPY_FROM] = "This user no longer exists in IAM. Pick another."
+        # The plan judges the whole grant after submission anyway.
+        g = scope.rulebook.guardrails
+        via_groups = iam.group_policies_quick(list(spec.groups), deadline=deadline) if g.forbidden_policies and spec.groups else {}
+        docs = iam.documents_quick(list(spec.policy_arns), deadline=deadline) if g.forbidden_actions else {}
+        ev = self.evaluate(spec, user_id, policy_documents=docs, group_policies=via_groups)
+        for field, message in ev.refusals:
+            errors.setdefault(REFUSAL_BLOCKS.get(field, ids.B_USER_NAME), message)
+        return errors, ev
+
+    def member_spec(self, spec: RequestSpec, account: str) -> RequestSpec:
+        """What is asked in one of the accounts of an ask for several: the first account's form, with this
+        account's path prefix where the path was left to the default, and its namesake of the boundary."""
+        if account == spec.account:
+            return dataclasses.replace(spec, also_accounts=())
+        member = self.scopes.member(account)
+        path = self.scopes.prefix_for(account) if spec.path == self.scopes.prefix_for(spec.account) else spec.path
+        boundary = spec.permissions_boundary
+        if boundary and member is not None:
+            boundary = arn_in(boundary, member.id)
+        return dataclasses.replace(spec, account=account, also_accounts=(), path=path, permissions_boundary=boundary)
+
+    def _scopes_of_form(self, spec: RequestSpec, user_id: str) -> list[Scope] | str:
+        """Where the form's user is made: the accounts picked (or the only one); else what to tell the requester."""
         names = self.scopes.names()
-        account = spec.account or (names[0] if len(names) == 1 else self.default_account(user_id))
-        if account not in names:
-            return "Pick one of the accounts in the list." if self.scopes.several else "This bot has no AWS account of that name."
-        try:
-            return self.scopes.of(account)
-        except AwsError as exc:  # the role cannot be assumed: nothing can be checked or made there
-            return exc.explain()
+        picked = [a for a in spec.accounts if a] or [names[0] if len(names) == 1 else self.default_account(user_id)]
+        if any(a not in names for a in picked):
+            return "Pick accounts from the list." if self.scopes.several else "This bot has no AWS account of that name."
+        out = []
+        for account in picked:
+            try:
+                out.append(self.scopes.of(account))
+            except AwsError as exc:  # the role cannot be assumed: nothing can be checked or made there
+                return exc.explain()
+        return out
 
     def _preview(self, spec: RequestSpec, facts: IamFacts, scope: Scope) -> Plan:
         plan = planner.plan_create_user(spec, facts, marker="(on submission)", required=scope.required, hold_key=scope.rulebook.hold_keys_until_mfa)[0]
@@ -282,9 +319,14 @@ class RequestForm:
         now = self.clock()
         with self.sm.begin() as s:
             spec = usecases.load_draft(s, draft_id=draft_id, actor_id=user_id)
-        # Judged again at submission: the rules or the requester's groups may have changed since the review.
-        ev = self.evaluate(spec, user_id)
+        # Judged again at submission, in each account: the rules or the requester's groups may have changed since the review.
+        try:
+            members = {account: self.member_spec(spec, account) for account in spec.accounts}
+        except AccountUnknown as exc:
+            raise Refused(f"{exc}. Start again with `/iam request`.") from None
+        evs = {account: self.evaluate(member, user_id) for account, member in members.items()}
         with self.sm.begin() as s:
-            req = usecases.submit_draft(s, draft_id=draft_id, actor_id=user_id, now=now, evaluation=ev, expires_at=now + self.request_ttl)
+            req = usecases.submit_draft(s, draft_id=draft_id, actor_id=user_id, now=now, evaluation=evs[spec.account], evaluations=evs,
+                                        specs=members, expires_at=now + self.request_ttl)
             bind(request=req.short_id)  # the lines of what follows name it
         self.wake()

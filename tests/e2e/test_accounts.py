@@ -6,6 +6,7 @@ real SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any, Iterator
@@ -83,12 +84,12 @@ def test_a_user_is_made_in_the_account_picked_and_named_everywhere(org: tuple[Ru
     modal = open_request_modal(bot)
     first = modal["blocks"][0]
     assert first["block_id"] == "account" and first["label"]["text"] == "AWS account"
-    assert [o["value"] for o in first["element"]["options"]] == ["prod", "staging"] and first["element"]["initial_option"]["value"] == "prod"
+    assert [o["value"] for o in first["element"]["options"]] == ["prod", "staging"] and [o["value"] for o in first["element"]["initial_options"]] == ["prod"]
     assert "prod (111111111111)" in json.dumps(first)
 
     # Typeahead reads the account the form has selected.
     def groups_seen(account: str) -> list[str]:
-        view = {**modal, "state": {"values": {"account": {"value": {"type": "static_select", "selected_option": {"value": account}}}}}}
+        view = {**modal, "state": {"values": {"account": {"value": {"type": "multi_static_select", "selected_options": [{"value": account}]}}}}}
         return [o["value"] for o in bot.slack.block_suggestion(REQUESTER, "groups_select", "", view=view).json()["options"]]
 
     assert groups_seen("staging") == ["testers"] and groups_seen("prod") == ["developers"]
@@ -192,14 +193,14 @@ def test_day_two_acts_in_the_users_own_account(org: tuple[RunningBot, FaultProxy
     assert "in AWS account staging (222222222222)" in json.dumps(view)
     resp = bot.slack.view_submission(REQUESTER, view, change_values(groups=["testers"], access=["console"]))
     assert resp.status_code == 200 and not resp.text.strip().startswith('{"response_action": "errors"'), resp.text
-    change = wait_until(lambda: [r for r in _requests(bot, "change") if r.state.value == "pending"], what="the change asked")[0]
+    change = wait_until(lambda: [r for r in _requests(bot, "change") if r.state.value == "pending"], timeout=45, what="the change asked")[0]
     assert change.account == "staging"
     wait_until(lambda: approval_messages(bot, change.short_id), what="the change's approval message")
     click(bot, APPROVER, "approve_request", change.short_id)
     wait_until(lambda: [g["GroupName"] for g in staging.list_groups_for_user(UserName="frank")["Groups"]] == ["testers"], what="the change applied")
 
     assert "Request" in command(bot, "offboard staging:frank")
-    off = wait_until(lambda: [r for r in _requests(bot, "offboard") if r.state.value == "pending"], what="the offboarding asked")[0]
+    off = wait_until(lambda: [r for r in _requests(bot, "offboard") if r.state.value == "pending"], timeout=45, what="the offboarding asked")[0]
     wait_until(lambda: approval_messages(bot, off.short_id), what="the offboarding's approval message")
     click(bot, APPROVER, "approve_request", off.short_id)
     wait_until(lambda: "frank" not in user_names(staging), what="frank offboarded in staging")
@@ -257,3 +258,84 @@ def test_the_rules_file_names_accounts_by_name_or_id(tmp_path: Path) -> None:
     assert "accounts.Prod Web: an account's name or 12-digit id" in text
     assert "accounts.prod.path_prefix: a path prefix starts and ends with /" in text and "colour" in text
     assert "rules[0].match.accounts[0]" in text
+
+
+# ---------------------------------------------------------------- one request, several accounts
+
+
+def _members(bot: RunningBot, bundle: str) -> list[AccessRequest]:
+    with bot.deps.sessionmaker.begin() as s:
+        rows = list(s.scalars(select(AccessRequest).where(AccessRequest.bundle == bundle).order_by(AccessRequest.id)))
+        s.expunge_all()
+        return rows
+
+
+def test_one_request_for_two_accounts_is_approved_once_and_made_in_each(org: tuple[RunningBot, FaultProxy]) -> None:
+    bot, _ = org
+    prod, staging = iam_in(PROD), iam_in(STAGING)
+    for iam in (prod, staging):
+        iam.create_group(GroupName="developers")
+    review = submit_form(bot, user_name="hana", groups=["developers"], account=["prod", "staging"])
+    assert review["response_action"] == "push" and "One plan per account is made when you submit (prod, staging)" in json.dumps(review["view"])
+    assert "`prod`, `staging`" in json.dumps(review["view"])
+    before = {id(c) for c in bot.standin.calls_to("chat.postMessage")}
+    resp = bot.slack.view_submission(REQUESTER, review["view"], {})
+    assert resp.json() == {"response_action": "clear"}, resp.text
+    first = wait_until(lambda: [r for r in _requests(bot, "create_user") if r.user_name == "hana" and r.account == "prod"], what="the requests")[0]
+    bundle = first.bundle
+    assert bundle == first.short_id
+    wait_until(lambda: all(r.state.value == "pending" for r in _members(bot, bundle)), what="both asked")
+    prod_req, staging_req = _members(bot, bundle)
+    assert (prod_req.account, staging_req.account) == ("prod", "staging")
+    # The strictest rule of the two (prod's: two approvals) is both's.
+    assert {(r.rule_name, r.quorum) for r in (prod_req, staging_req)} == {("production-two", 2)}
+    # One approval message per approver, presenting both plans; none for the second account's request on its own.
+    asked = wait_until(lambda: approval_messages(bot, bundle), what="the approval message")
+    assert approval_messages(bot, staging_req.short_id) == []
+    text = everything(asked[0].args)
+    assert "in 2 AWS accounts" in text and "One request for 2 AWS accounts" in text and "In AWS account staging" in text
+    assert f"AWS account prod ({PROD})" in text and f"AWS account staging ({STAGING})" in text
+    def posted() -> list[Any] | None:
+        found = [c for c in bot.standin.calls_to("chat.postMessage") if id(c) not in before and _approvable(c)]
+        return found if len(found) >= 2 else None
+
+    new = wait_until(posted, what="both approvers asked")
+    bot.settle()
+    assert len(new) == 2 and {c.args["channel"] for c in new} == {"DAPPROVER1", "DAPPROVER2"}  # one per approver, for both accounts
+
+    click(bot, APPROVER, "approve_request", bundle)
+    bot.settle()
+    assert {r.state.value for r in _members(bot, bundle)} == {"pending"}  # 1 of 2, in both
+    click(bot, APPROVER2, "approve_request", bundle)
+    credentials_dm(bot, prod_req.short_id)
+    credentials_dm(bot, staging_req.short_id)
+    assert "hana" in user_names(prod) and "hana" in user_names(staging)
+    status = command(bot, f"status {bundle}")
+    assert re.search(rf"prod: \*{prod_req.short_id}\* [^·]*user created · staging: \*{staging_req.short_id}\* [^·\\]*user created", status), status
+
+
+def _approvable(call) -> bool:
+    return "approve_request" in json.dumps(call.args.get("blocks") or [])
+
+
+def test_an_account_failing_does_not_undo_the_others_and_status_says_which(org: tuple[RunningBot, FaultProxy]) -> None:
+    bot, _ = org
+    review = submit_form(bot, user_name="ivan", access=["console"], account=["prod", "staging"])
+    bot.slack.view_submission(REQUESTER, review["view"], {})
+    first = wait_until(lambda: [r for r in _requests(bot, "create_user") if r.user_name == "ivan" and r.account == "prod"], what="the requests")[0]
+    wait_until(lambda: all(r.state.value == "pending" for r in _members(bot, first.bundle)), what="both asked")
+    wait_until(lambda: approval_messages(bot, first.short_id), what="the approval message")
+    iam_in(STAGING).create_user(UserName="ivan")  # someone makes the name by hand in staging meanwhile
+    click(bot, APPROVER, "approve_request", first.short_id)
+    click(bot, APPROVER2, "approve_request", first.short_id)
+    credentials_dm(bot, first.short_id)
+    def staging_failed() -> list[AccessRequest] | None:
+        members = _members(bot, first.bundle or "")
+        return members if members[1].state.value == "failed" else None
+
+    prod_req, staging_req = wait_until(staging_failed, what="staging failed")
+    assert prod_req.state.value == "completed" and "ivan" in user_names(iam_in(PROD))
+    assert iam_in(STAGING).list_user_tags(UserName="ivan")["Tags"] == []  # the hand-made one is left alone
+    assert "already exists" in (staging_req.failure_reason or "")
+    status = command(bot, f"status {first.short_id}")
+    assert re.search(rf"prod: \*{prod_req.short_id}\* [^·]*user created · staging: \*{staging_req.short_id}\* [^·\\]*failed", status), status

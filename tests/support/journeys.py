@@ -29,9 +29,10 @@ def form_values(
     expires: str | None = None,
     grant_for: str | None = None,
     until: str | None = None,
-    account: str | None = None,
+    account: str | Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """state.values exactly as Slack sends them for the request modal (`account`: "AWS account", shown with several)."""
+    """state.values exactly as Slack sends them for the request modal (`account`: "AWS account", shown with
+    several accounts configured; one or several names)."""
 
     def opts(values: Iterable[str]) -> list[dict[str, Any]]:
         return [{"text": {"type": "plain_text", "text": v[:75]}, "value": v} for v in values]
@@ -53,7 +54,8 @@ def form_values(
         "expires": {"value": {"type": "datepicker", "selected_date": expires}},
         "grant_for": {"value": {"type": "static_select", "selected_option": single(grant_for)}},
         "grant_until": {"value": {"type": "datepicker", "selected_date": until}},
-        **({"account": {"value": {"type": "static_select", "selected_option": single(account)}}} if account else {}),
+        **({"account": {"value": {"type": "multi_static_select", "selected_options": opts([account] if isinstance(account, str) else account)}}}
+           if account else {}),
     }
 
 

@@ -106,7 +106,7 @@ def risk_blocks(req: RequestView) -> list[Any]:
 
 def decide_buttons(req: RequestView, *, block_id: str) -> ActionsBlock:
     """Approve carries the plan's digest: a click approves exactly the plan shown with it."""
-    value = ids.approval_value(req.short_id, req.plan_digest)
+    value = ids.approval_value(req.short_id, req.approval_digest)
     elements = [
         ButtonElement(text="Approve", action_id=ids.A_APPROVE, value=value, style="primary"),
         ButtonElement(text="Deny", action_id=ids.A_DENY, value=value, style="danger"),
@@ -120,19 +120,40 @@ def decide_buttons(req: RequestView, *, block_id: str) -> ActionsBlock:
     return ActionsBlock(block_id=block_id, elements=elements)
 
 
+def bundle_blocks(req: RequestView) -> list[Any]:
+    """An ask for several accounts: where each account's request stands, and each other account's plan
+    (the request's own is shown above); one Approve approves every waiting one."""
+    together = req.together
+    lines = [f"• *AWS account {esc(m.spec.account)}*: request *{m.short_id}* — {state_words(m.state, m.kind)}"
+             + (f": {esc(clip(m.failure_reason or m.decision_reason or '', 200))}" if m.state in (RequestState.FAILED, RequestState.DENIED) else "")
+             for m in together]
+    out: list[Any] = [SectionBlock(text=MarkdownTextObject(text=clip(
+        f"*One request for {len(together)} AWS accounts*, judged together (the strictest rule of them decides); each account's plan "
+        "is applied and reported on its own.\n" + "\n".join(lines), 3000)))]
+    for m in req.members:
+        out.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*In AWS account {esc(m.spec.account)}* (request *{m.short_id}*)", 3000))))
+        out += plan_blocks(m.plan, digest=m.plan_digest if m.state is RequestState.PENDING else None)
+    return out
+
+
 def approval_message(req: RequestView) -> Message:
     title = PlanKind(req.kind).title
-    blocks: list[Any] = [HeaderBlock(text=clip(f"{title} {req.short_id}: {req.user_name}", 150))]
+    several = f" in {len(req.together)} AWS accounts" if req.members else ""
+    blocks: list[Any] = [HeaderBlock(text=clip(f"{title} {req.short_id}: {req.user_name}{several}", 150))]
     if req.break_glass:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(
             f":rotating_light: *Break-glass*: <@{req.requester_id}> approved this request themself. It must be reviewed.\n"
             f"*Why:* {esc(clip(req.decision_reason or '', 1000))}", 3000))))
     blocks += field_sections(spec_fields(req.spec, requester_id=req.requester_id, kind=req.kind))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*Reason*\n{esc(req.reason)}", 3000))))
+    if req.members:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*In AWS account {esc(req.spec.account)}* (request *{req.short_id}*)", 3000))))
     blocks += plan_blocks(req.plan, digest=req.plan_digest, changes=req.plan_changes if req.state is RequestState.PENDING else ())
+    if req.members:
+        blocks += bundle_blocks(req)
     blocks += risk_blocks(req)
     progress = progress_line(req)
-    if req.state is RequestState.PENDING and req.plan_digest and req.plan is not None:
+    if req.state is RequestState.PENDING and req.plan_digest and req.plan is not None and req.approval_digest:
         blocks.append(decide_buttons(req, block_id=f"decide:{req.short_id}"))
         context = f"Requested {when(req.created_at)}"
         if req.rule_name:

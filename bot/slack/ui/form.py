@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
     PlainTextInputElement,
     SectionBlock,
     StaticSelectElement,
+    StaticMultiSelectElement,
     UserSelectElement,
 )
 
@@ -49,8 +50,11 @@ def account_block(accounts: Sequence[tuple[str, str]], *, chosen: str) -> InputB
     options = [Option(value=name, text=clip(label, 75)) for name, label in accounts[:100]]
     initial = next((o for o in options if o.value == chosen), options[0] if options else None)
     return InputBlock(
-        block_id=ids.B_ACCOUNT, label="AWS account", hint="Where the user is created. Groups, policies and users below are searched in this account.",
-        element=StaticSelectElement(action_id=ids.A_VALUE, options=options, initial_option=initial, placeholder="Pick an account"),
+        block_id=ids.B_ACCOUNT, label="AWS account",
+        hint="Where the user is created; pick several to create it in each (approved once, made and reported in each). "
+             "Groups, policies and users below are searched in the first.",
+        element=StaticMultiSelectElement(action_id=ids.A_VALUE, options=options, initial_options=[initial] if initial else None,
+                                         placeholder="Pick accounts", max_selected_items=10),
     )
 
 
@@ -210,7 +214,7 @@ def spec_fields(spec: RequestSpec, *, requester_id: str | None = None, kind: str
     if requester_id:
         lines.append(f"*Requested by*\n{mention(requester_id)}")
     if spec.account:
-        lines.append(f"*AWS account*\n`{esc(spec.account)}`")
+        lines.append("*AWS account*\n" + ", ".join(f"`{esc(a)}`" for a in spec.accounts))
     if kind in ("change", "extend_grant", "revoke"):
         lines += [f"*Account owner*\n<@{spec.owner_id}>", f"*User name*\n`{esc(spec.user_name)}`", f"*Path*\n`{esc(spec.path)}`", *_change_fields(spec)]
         return [clip(f, 2000) for f in lines]
@@ -249,13 +253,17 @@ def review_modal(
     plan: Plan | None = None,
     plan_error: str | None = None,
     delivery: str | None = None,
+    note: str | None = None,
 ) -> dict[str, Any]:
-    """What will be asked for, and (filled in after the ack, by views.update) the plan read from IAM."""
+    """What will be asked for, and (filled in after the ack, by views.update) the plan read from IAM;
+    `note` instead of a plan (an ask for several accounts: each one's is made on submit)."""
     blocks: list[Any] = [
         SectionBlock(text=MarkdownTextObject(text="Check what will be created. *Back* returns to the form.")),
         *field_sections(spec_fields(spec)),
     ]
-    if plan_error:
+    if note:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(esc(note), 3000))))
+    elif plan_error:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f":warning: Could not read the plan from IAM: {esc(plan_error)} It is read again when you submit.", 3000))))
     else:
         blocks += plan_blocks(plan, holdings=False)

@@ -19,12 +19,13 @@ from models import RequestState
 
 def submitted_message(req: RequestView, *, approvers: Sequence[str], break_glass: bool = False) -> Message:
     who = ", ".join(mention(a) for a in approvers)
-    text = f"Your request {req.short_id} for IAM user {req.user_name} was sent for approval."
+    several = f" in AWS accounts {', '.join(m.spec.account for m in req.together)}" if req.members else ""
+    text = f"Your request {req.short_id} for IAM user {req.user_name}{several} was sent for approval."
     blocks: list[Any] = [
         SectionBlock(
             text=MarkdownTextObject(
                 text=clip(
-                    f":inbox_tray: Your request *{req.short_id}* for IAM user `{esc(req.user_name)}` was sent for approval to {who}.\n"
+                    f":inbox_tray: Your request *{req.short_id}* for IAM user `{esc(req.user_name)}`{esc(several)} was sent for approval to {who}.\n"
                     f"Ask `/iam status {req.short_id}` any time.",
                     3000,
                 )
@@ -37,7 +38,7 @@ def submitted_message(req: RequestView, *, approvers: Sequence[str], break_glass
     blocks += plan_blocks(req.plan, digest=req.plan_digest, changes=req.plan_changes)
     if req.state is RequestState.PENDING:
         buttons: list[Any] = [cancel_button(req)]
-        if break_glass:
+        if break_glass and not req.members:  # break-glass decides one account's request, never an ask for several
             buttons.append(ButtonElement(text="Break glass: approve it myself", action_id=ids.A_BREAK_GLASS, value=req.short_id, style="danger"))
         blocks.append(ActionsBlock(block_id=f"cancel:{req.short_id}", elements=buttons))
     return message(text, blocks)

@@ -138,6 +138,8 @@ def timeline_message(req: RequestView, events: Sequence[TimelineEvent]) -> Messa
     if req.kind != "create_user":
         header += f" ({req.brings})"
     header += user_words(req)
+    if req.members:  # asked with others for several accounts: where each stands
+        header += "\n" + " · ".join(f"{esc(m.spec.account)}: *{m.short_id}* {state_words(m.state, m.kind)}" for m in req.together)
     body = header + "\n" + ("\n".join(lines[-30:]) or "_no events yet_")
     if req.state is RequestState.FAILED and req.failure_reason:
         body += f"\n*Why it failed:* {esc(clip(req.failure_reason, 800))}"
