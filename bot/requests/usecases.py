@@ -726,6 +726,9 @@ def break_glass(session: Session, *, short_id: str, actor_id: str, allowed: bool
         raise Refused("Only a requester listed for break-glass can approve their own request.", audit="break_glass_refused", request_id=req.id)
     if not reason.strip():
         raise Refused("Say why you need to break the glass.")
+    if req.bundle:  # break-glass is for one account's urgent need, never for several at once
+        raise Refused("Break-glass approves a request for one AWS account; this one asks for several. Ask for the one account you need now.",
+                      audit="break_glass_refused", request_id=req.id)
     if not transition(
         session, request_id=req.id, src=S.PENDING, dst=S.APPROVED, now=now,
         decided_by=actor_id, decided_at=now, decision_reason=reason, break_glass=True, next_reminder_at=None,
