@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
@@ -738,7 +738,8 @@ def check_member_accounts(ctx: Context) -> list[Result]:
         if found != account.id:
             results.append(fail(line, f"the role's credentials act in account {found}, not {account.id}", "correct the account id in IAM_BOT_ACCOUNTS"))
             continue
-        results.append(_permissions(ctx, line, accounts.gateway(account.name), caller_arn=arn, account=account.id))
+        judged = _permissions(ctx, line, accounts.gateway(account.name), caller_arn=arn, account=account.id)
+        results.append(replace(judged, found=f"acting as {arn}; {judged.found}"))
     return results
 
 

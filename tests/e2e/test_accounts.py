@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from models import AccessRequest
+from bot.runtime.db import make_engine, migrate
 from tests.e2e.test_doctor import good_env, run_doctor
 from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import RunningBot, wait_until
@@ -199,7 +200,8 @@ def test_day_two_acts_in_the_users_own_account(org: tuple[RunningBot, FaultProxy
     click(bot, APPROVER, "approve_request", change.short_id)
     wait_until(lambda: [g["GroupName"] for g in staging.list_groups_for_user(UserName="frank")["Groups"]] == ["testers"], what="the change applied")
 
-    assert "Request" in command(bot, "offboard staging:frank")
+    wait_until(lambda: [r for r in _requests(bot, "change") if r.state.value == "completed"], timeout=45, what="the change completed")
+    assert "It is checked against IAM now" in command(bot, "offboard staging:frank")
     off = wait_until(lambda: [r for r in _requests(bot, "offboard") if r.state.value == "pending"], timeout=45, what="the offboarding asked")[0]
     wait_until(lambda: approval_messages(bot, off.short_id), what="the offboarding's approval message")
     click(bot, APPROVER, "approve_request", off.short_id)
@@ -215,10 +217,14 @@ def _requests(bot: RunningBot, kind: str) -> list[AccessRequest]:
 
 
 def test_doctor_checks_every_account_and_names_the_one_misconfigured(sqlite_url: str, standin, moto, iam, tmp_path: Path) -> None:
+    migrate(make_engine(sqlite_url))
+    workspace = standin  # the channels good_env names, with the bot in them: the rest of the deployment is fine
+    workspace.add_channel("CAPPROVALS", "iam-approvals")
+    workspace.add_channel("GAUDIT", "iam-audit", is_private=True)
     proxy = FaultProxy(moto.url)
     try:
         proxy.refuse("AssumeRole", RoleArn=f"arn:aws:iam::{STAGING}:role/iam-bot")
-        env = good_env(sqlite_url, standin, moto)
+        env = good_env(sqlite_url, workspace, moto)
         env.update(AWS_ENDPOINT_URL=proxy.url, IAM_BOT_ACCOUNTS=ACCOUNTS, IAM_BOT_ACCOUNT_EXTERNAL_ID="iam-bot-4f2a",
                    AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
         out = run_doctor(env, tmp_path)
@@ -226,12 +232,13 @@ def test_doctor_checks_every_account_and_names_the_one_misconfigured(sqlite_url:
         proxy.stop()
     status, line = out.lines["accounts"]
     assert status == "OK" and line.startswith(f"2: prod ({PROD}), staging ({STAGING}); the bot assumes role iam-bot with the external id")
-    assert out.lines["account prod"][0] in ("OK", "WARN")  # moto's simulator cannot judge the permissions: a warning at most
+    status, line = out.lines["account prod"]
+    assert status in ("OK", "WARN") and line.startswith(f"acting as arn:aws:sts::{PROD}:assumed-role/iam-bot/iam-bot;")  # moto's simulator cannot judge: a warning at most
     status, line = out.lines["account staging"]
     assert status == "FAIL"
     assert line.startswith(f"the bot cannot act in staging: AccessDenied on sts:AssumeRole for arn:aws:iam::{STAGING}:role/iam-bot")
     assert "iam-bot policy --member-account" in line and f"trusting arn:aws:iam::{OWN}:user/" in line
-    assert out.code == 1
+    assert out.code == 1 and out.failing() == {"account staging"}, out.stdout  # the rest of a good deployment is fine
     print(out.stdout)  # the closing note shows it
 
 
@@ -339,3 +346,49 @@ def test_an_account_failing_does_not_undo_the_others_and_status_says_which(org: 
     assert "already exists" in (staging_req.failure_reason or "")
     status = command(bot, f"status {first.short_id}")
     assert re.search(rf"prod: \*{prod_req.short_id}\* [^·]*user created · staging: \*{staging_req.short_id}\* [^·\\]*failed", status), status
+
+
+def test_the_hygiene_report_is_one_accounts(org: tuple[RunningBot, FaultProxy]) -> None:
+    bot, _ = org
+    short_id = request_user(bot, user_name="jill", access=["console", "access_key"], account="staging")
+    click(bot, APPROVER, "approve_request", short_id)
+    credentials_dm(bot, short_id)
+    iam_in(PROD).create_user(UserName="by-hand-in-prod")
+    assert "Name the account, as in `/iam report prod`: the bot serves `prod`, `staging`" in command(bot, "report", user=APPROVER)
+    staging = command(bot, "report staging", user=APPROVER)
+    assert "IAM hygiene report: staging (222222222222)" in staging and "jill" in staging and "by-hand-in-prod" not in staging
+    assert '"value": "staging:jill"' in staging  # its buttons act on staging's jill
+    assert "by-hand-in-prod" in command(bot, "report prod", user=APPROVER)
+
+
+def test_a_multi_account_request_with_one_accounts_role_missing_is_refused_in_the_modal_naming_it(org: tuple[RunningBot, FaultProxy]) -> None:
+    bot, proxy = org
+    proxy.refuse("AssumeRole", RoleArn=f"arn:aws:iam::{STAGING}:role/iam-bot")
+    answer = submit_form(bot, user_name="kim", access=["console"], account=["prod", "staging"])
+    assert answer["response_action"] == "errors" and answer["errors"]["account"].startswith("The bot cannot act in staging: AccessDenied")
+    assert _requests(bot, "create_user") == []
+
+
+def test_the_form_starts_on_the_requesters_last_account(org: tuple[RunningBot, FaultProxy]) -> None:
+    bot, _ = org
+    request_user(bot, user_name="lou", access=["console"], account="staging")
+    first = open_request_modal(bot)["blocks"][0]
+    assert [o["value"] for o in first["element"]["initial_options"]] == ["staging"]
+
+
+def test_the_organizations_accounts_are_listed_and_served(moto, iam, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IAM_BOT_ORGANIZATION=true: the accounts come from AWS Organizations (active ones), named after their names."""
+    from datetime import timedelta
+
+    from bot.domain.accounts import parse_accounts
+    from bot.iam.accounts import Accounts
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    orgs = session.client("organizations")
+    orgs.create_organization(FeatureSet="ALL")
+    made = orgs.create_account(AccountName="Prod Web", Email="prod-web@example.com")["CreateAccountStatus"]["AccountId"]
+    accounts = Accounts(session, members=parse_accounts(f"staging={STAGING}"), organization=True, duration=timedelta(hours=1))
+    listed = {a.name: a.id for a in accounts.members()}
+    assert listed["staging"] == STAGING and listed["prod-web"] == made  # the configured first, then the organization's
+    assert accounts.gateway("prod-web").caller_identity()[0] == made and accounts.several

@@ -133,6 +133,8 @@ def bundle_blocks(req: RequestView) -> list[Any]:
     for m in req.members:
         out.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*In AWS account {esc(m.spec.account)}* (request *{m.short_id}*)", 3000))))
         out += plan_blocks(m.plan, digest=m.plan_digest if m.state is RequestState.PENDING else None)
+        if m.risk_flags:  # each account's grant is judged on its own: its flags, in short
+            out.append(ContextBlock(elements=[MarkdownTextObject(text=clip(f":warning: Risk in {esc(m.spec.account)}: " + " · ".join(esc(f) for f in m.risk_flags[:6]), 3000))]))
     return out
 
 

@@ -183,7 +183,7 @@ def help_message() -> Message:
                         "(a user of another AWS account: `prod:alice`)\n"
                         "• `/iam disable <user name>` / `/iam offboard <user name>` — stop a user you own, or delete it (an approver agrees first)\n"
                         "• `/iam extend <user name> <YYYY-MM-DD>` — more time for a user created with an end date (an approver agrees)\n"
-                        "• `/iam report` — approvers: the account's IAM hygiene (no MFA, old or unused keys and passwords, owners who left)\n"
+                        "• `/iam report [account]` — approvers: the account's IAM hygiene (no MFA, old or unused keys and passwords, owners who left)\n"
                         "• `/iam help` — this message"
                     )
                 )
