@@ -26,7 +26,7 @@ from bot.domain.views import TemporaryView
 from bot.requests import usecases
 from bot.slack.notifier import Notifier
 from bot.slack.ui.changes import grant_reminder
-from models import TemporaryGrant
+from models import AccessRequest, TemporaryGrant
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,10 @@ class GrantEnds:
         """One revoke request per user for every grant of it that is due."""
         now, filed = self.clock(), 0
         with self.sm.begin() as s:
-            due = [(g.user_name.lower(), g.id) for g in s.scalars(
-                select(G).where(G.ended_at.is_(None), G.revoke_request_id.is_(None), G.ends_at <= now).order_by(G.user_name, G.id).limit(200))]
+            # A user is its account and its name: alice of prod and alice of staging are two users.
+            due = sorted(((account, name.lower()), gid) for name, gid, account in s.execute(
+                select(G.user_name, G.id, AccessRequest.account).join(AccessRequest, AccessRequest.id == G.request_id)
+                .where(G.ended_at.is_(None), G.revoke_request_id.is_(None), G.ends_at <= now).order_by(G.user_name, G.id).limit(200)))
         for _user, items in groupby(due, key=lambda t: t[0]):
             try:
                 with self.sm.begin() as s:

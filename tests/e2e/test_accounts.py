@@ -15,6 +15,7 @@ import boto3
 import pytest
 from sqlalchemy import select
 
+from bot.demo.contract import ACCOUNT_LABEL
 from models import AccessRequest
 from bot.runtime.db import make_engine, migrate
 from tests.e2e.test_doctor import good_env, run_doctor
@@ -84,7 +85,7 @@ def test_a_user_is_made_in_the_account_picked_and_named_everywhere(org: tuple[Ru
 
     modal = open_request_modal(bot)
     first = modal["blocks"][0]
-    assert first["block_id"] == "account" and first["label"]["text"] == "AWS account"
+    assert first["block_id"] == "account" and first["label"]["text"] == ACCOUNT_LABEL  # the contract's label
     assert [o["value"] for o in first["element"]["options"]] == ["prod", "staging"] and [o["value"] for o in first["element"]["initial_options"]] == ["prod"]
     assert "prod (111111111111)" in json.dumps(first)
 
@@ -392,3 +393,31 @@ def test_the_organizations_accounts_are_listed_and_served(moto, iam, monkeypatch
     listed = {a.name: a.id for a in accounts.members()}
     assert listed["staging"] == STAGING and listed["prod-web"] == made  # the configured first, then the organization's
     assert accounts.gateway("prod-web").caller_identity()[0] == made and accounts.several
+
+
+def test_a_grant_in_two_accounts_ends_in_each_by_a_revoke_of_its_own(database_url: str, standin, moto, iam, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same name in two accounts is two users: each one's time-bound group is taken away in its own account."""
+    from tests.support.harness import FakeClock
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    clock = FakeClock()
+    bot = RunningBot(database_url=database_url, standin=standin, moto_url=moto.url, clock=clock, housekeeping=False,
+                     extra={"accounts_raw": ACCOUNTS}).start()
+    try:
+        prod, staging = iam_in(PROD), iam_in(STAGING)
+        for view in (prod, staging):
+            view.create_group(GroupName="operators")
+        review = submit_form(bot, user_name="nell", access=["console"], groups=["operators"], grant_for="1h", account=["prod", "staging"])
+        bot.slack.view_submission(REQUESTER, review["view"], {})
+        first = wait_until(lambda: [r for r in _requests(bot, "create_user") if r.account == "prod"], what="the requests")[0]
+        wait_until(lambda: approval_messages(bot, first.short_id), what="the approval message")
+        click(bot, APPROVER, "approve_request", first.short_id)
+        wait_until(lambda: all(m.state.value == "completed" for m in _members(bot, first.bundle or "")), what="both made")
+        clock.advance(hours=1, minutes=1)
+        assert bot.deps.grant_ends.run_due() == 2  # one revoke per account's user
+        wait_until(lambda: len([r for r in _requests(bot, "revoke") if r.state.value == "completed"]) == 2, timeout=45, what="both revokes done")
+        assert {r.account for r in _requests(bot, "revoke")} == {"prod", "staging"}
+        for view in (prod, staging):
+            assert view.list_groups_for_user(UserName="nell")["Groups"] == []
+    finally:
+        bot.stop()
