@@ -61,7 +61,7 @@ def _create_config() -> Config:
 
 # Checks made while Slack waits (3 s): one quick try (a local connection is made in well under 0.3 s;
 # a busy IAM may take a second to answer), then give up and check again at provisioning.
-QUICK_CONNECT, QUICK_READ = 0.3, 1.2
+QUICK_CONNECT, QUICK_READ = 0.3, 1.0
 
 
 def _quick_config() -> Config:
