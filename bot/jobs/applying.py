@@ -271,12 +271,7 @@ class ApplyJob:
             reason, code = exc.explain() + " Nothing was done in that account.", exc.code
         except AccountUnknown as exc:
             reason, code = f"{exc}: the bot no longer serves that account, so nothing was done. Ask your AWS admins.", "AccountUnknown"
-        with self.sm.begin() as s:
-            job = self.queue.own(s, job_id)
-            usecases.fail(s, request_id=request_id, reason=reason, code=code, aws_request_id=None, rolled_back=False, now=self.clock())
-            self.queue.finish(job, state=JobState.FAILED, error=code)
-        log.error("request %s failed: %s", marker, code)
-        self.announcer.announce(request_id, Event.FAILED)
+        self._record_failure(job_id, request_id, marker, reason, code=code, rolled_back=False)  # nothing to put back: nothing was done there
         return False
 
     def _recheck(self, plan: Plan, spec: RequestSpec, marker: str) -> list[str]:
@@ -589,10 +584,16 @@ class ApplyJob:
         if plan is not None and plan.kind.grants:  # a change half done is put back as far as it can be
             self._revert(job_id, plan)
         removed, problem = self._undo(user_name, marker)
+        self._record_failure(job_id, request_id, marker, reason + problem, code=code, rolled_back=removed, aws_request_id=aws_request_id)
+
+    def _record_failure(
+        self, job_id: int, request_id: int, marker: str, reason: str, *, code: str, rolled_back: bool, aws_request_id: str | None = None,
+    ) -> None:
+        """The request failed (what could be put back was): on record, its partial credentials destroyed, everyone told."""
         with self.sm.begin() as s:
             job = self.queue.own(s, job_id)
             self._purge_partial(s, request_id)
-            usecases.fail(s, request_id=request_id, reason=reason + problem, code=code, aws_request_id=aws_request_id, rolled_back=removed, now=self.clock())
+            usecases.fail(s, request_id=request_id, reason=reason, code=code, aws_request_id=aws_request_id, rolled_back=rolled_back, now=self.clock())
             self.queue.finish(job, state=JobState.FAILED, error=code)
         envelopes.checkpoint(self.sm)
         log.error("request %s failed: %s", marker, code)

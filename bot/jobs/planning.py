@@ -118,15 +118,7 @@ class PlanJob:
             elif verdict.auto:
                 won, event = usecases.auto_approve(s, request_id=request_id, now=now), Event.AUTO_APPROVED
             else:
-                reminders = self.rulebook.reminders
-                won = usecases.ask(
-                    s,
-                    request_id=request_id,
-                    now=now,
-                    expires_at=now + self.request_ttl,
-                    next_reminder_at=now + timedelta(hours=reminders.delay_hours(0)) if reminders else None,
-                )
-                event = Event.ASKED
+                won, event = usecases.ask(s, request_id=request_id, now=now, **self._asked_times(now)), Event.ASKED
             self.queue.finish(job)
         if not won:
             return  # cancelled while being checked
@@ -141,12 +133,9 @@ class PlanJob:
 
     def finish_bundle(self, bundle: str) -> None:
         """Once every account's plan of one ask is made: asked together (the strictest rule), or approved together."""
-        now, reminders = self.clock(), self.rulebook.reminders
+        now = self.clock()
         with self.sm.begin() as s:
-            done = usecases.finalize_bundle(
-                s, bundle=bundle, now=now, expires_at=now + self.request_ttl,
-                next_reminder_at=now + timedelta(hours=reminders.delay_hours(0)) if reminders else None,
-            )
+            done = usecases.finalize_bundle(s, bundle=bundle, now=now, **self._asked_times(now))
         if done is None:
             return
         what, ids = done
@@ -158,6 +147,11 @@ class PlanJob:
         self.announcer.announce(ids[0], Event.ASKED)  # the first presents them all to the approvers
         for request_id in ids[1:]:
             self.announcer.refresh_homes_of(request_id)
+
+    def _asked_times(self, now: datetime) -> dict[str, datetime | None]:
+        """A request asked now: when it expires unanswered, and when its approvers are first reminded."""
+        reminders = self.rulebook.reminders
+        return {"expires_at": now + self.request_ttl, "next_reminder_at": now + timedelta(hours=reminders.delay_hours(0)) if reminders else None}
 
     def finish_bundles(self) -> int:
         """Housekeeping: asks for several accounts whose plans are all made, but which a worker that died

@@ -1,5 +1,5 @@
-"""Where a request acts: one AWS account's IAM, and the rules, path prefix, boundary and MFA requirement
-as they hold there. The bot's own account (no IAM_BOT_ACCOUNTS) is the scope of "" and has them as set."""
+"""Where a request acts: one AWS account's IAM, and the rules (with their boundaries), path prefix and MFA
+requirement as they hold there. The bot's own account (no IAM_BOT_ACCOUNTS) is the scope of "" and has them as set."""
 
 from __future__ import annotations
 
@@ -20,20 +20,10 @@ class Scope:
     rulebook: Rulebook  # with the account's own guardrails on top of the file's
     path_prefix: str
     required: Required
-    boundary_setting: str | None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """What rules match the account by: its name and its id (nothing for the bot's own)."""
-        return (self.member.name, self.member.id) if self.member else ()
 
     @property
     def account_id(self) -> str:
         return self.member.id if self.member else ""
-
-    def required_boundary(self, path: str) -> str | None:
-        """The boundary a new user at `path` gets here: the rules' or the setting's, in this account."""
-        return self.rulebook.required_boundary(path, setting=self.boundary_setting)
 
 
 class Scopes:
@@ -80,13 +70,11 @@ class Scopes:
     def of(self, account: str = OWN) -> Scope:
         """The scope of `account`; AccountUnknown for a name not configured, RoleNotAssumed if its role cannot be assumed."""
         member = self.accounts.find(account)
-        names = (member.name, member.id) if member else ()
         return Scope(
             account=account,
             member=member,
             iam=self.accounts.gateway(account),
             rulebook=self.rules_for(account),
-            path_prefix=self.rulebook.path_prefix_for(*names, default=self.path_prefix) if names else self.path_prefix,
+            path_prefix=self.prefix_for(account),
             required=self.required.in_account(member.id) if member else self.required,
-            boundary_setting=self.boundary_setting_for(account),
         )

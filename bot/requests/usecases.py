@@ -606,13 +606,8 @@ def decide(
     if req.bundle:
         return _decide_bundle(session, req, actor_id=actor_id, approve=approve, digest=digest, now=now, reason=reason)
     if not approve:
-        if not transition(
-            session, request_id=req.id, src=S.PENDING, dst=S.DENIED, now=now,
-            decided_by=actor_id, decided_at=now, decision_reason=reason, next_reminder_at=None,
-        ):
+        if not _deny_one(session, req, actor_id=actor_id, now=now, reason=reason):
             raise _late(session, req)
-        session.add(Decision(request_id=req.id, approver_id=actor_id, approved=False, reason=reason, created_at=now, plan_digest=req.plan_digest))
-        audit.record(session, action="denied", actor=actor_id, now=now, request_id=req.id, reason=reason)
         return req
     if digest != req.plan_digest:
         raise Refused(
@@ -621,26 +616,52 @@ def decide(
             audit="decision_refused",
             request_id=req.id,
         )
+    _approve_one(session, req, actor_id=actor_id, now=now, reason=reason, clicked=req)
+    return req
+
+
+def _deny_one(session: Session, req: AccessRequest, *, actor_id: str, now: datetime, reason: str | None) -> bool:
+    """A deny of one waiting request; False if it no longer waits."""
+    if not transition(
+        session, request_id=req.id, src=S.PENDING, dst=S.DENIED, now=now,
+        decided_by=actor_id, decided_at=now, decision_reason=reason, next_reminder_at=None,
+    ):
+        return False
+    session.add(Decision(request_id=req.id, approver_id=actor_id, approved=False, reason=reason, created_at=now, plan_digest=req.plan_digest))
+    audit.record(session, action="denied", actor=actor_id, now=now, request_id=req.id, reason=reason, **_bundled(req))
+    return True
+
+
+def _approve_one(session: Session, req: AccessRequest, *, actor_id: str, now: datetime, reason: str | None, clicked: AccessRequest) -> None:
+    """One approval of a waiting request's current plan: recorded once per approver (a UNIQUE constraint),
+    and at quorum the request is approved by compare-and-set and its apply job queued. `clicked`: the
+    request the approver clicked on (refusals name it)."""
+    digest = req.plan_digest
     try:
         with session.begin_nested():
             session.add(Decision(request_id=req.id, approver_id=actor_id, approved=True, reason=reason, created_at=now, plan_digest=digest))
     except IntegrityError:
-        raise Refused("You already decided on this request; it needs someone else now. Nothing was changed.", audit="decision_refused", request_id=req.id) from None
+        raise Refused("You already decided on this request; it needs someone else now. Nothing was changed.", audit="decision_refused", request_id=clicked.id) from None
     approvals = store.approvals_of(session, request_id=req.id, digest=digest)
     if not approval.quorum_reached(approvals, req.quorum):
         audit.record(
             session, action="approval_recorded", actor=actor_id, now=now, request_id=req.id,
-            approvals=len(approvals), quorum=req.quorum, digest=digest,
+            approvals=len(approvals), quorum=req.quorum, digest=digest, **_bundled(req),
         )
-        return req
+        return
     if not transition(
         session, request_id=req.id, src=S.PENDING, dst=S.APPROVED, now=now,
         decided_by=actor_id, decided_at=now, decision_reason=reason, next_reminder_at=None, approved_digest=digest,
     ):
         raise _late(session, req)
     store.enqueue_job(session, request_id=req.id, kind=JobKind.APPLY, now=now)
-    audit.record(session, action="approved", actor=actor_id, now=now, request_id=req.id, reason=reason, approvals=approvals, quorum=req.quorum, digest=digest)
-    return req
+    audit.record(session, action="approved", actor=actor_id, now=now, request_id=req.id, reason=reason, approvals=approvals, quorum=req.quorum,
+                 digest=digest, **_bundled(req))
+
+
+def _bundled(req: AccessRequest) -> dict[str, str]:
+    """An audit event's mention of the ask for several accounts the request is part of, if it is."""
+    return {"bundle": req.bundle} if req.bundle else {}
 
 
 def _waiting_together(session: Session, req: AccessRequest, digest: str | None) -> list[AccessRequest]:
@@ -661,31 +682,14 @@ def _decide_bundle(
 ) -> AccessRequest:
     """One decision for every account an ask names (they share the strictest rule, so quorum is reached
     together); each account's request is then applied and reported on its own."""
-    waiting = _waiting_together(session, req, digest) if approve else [m for m in store.bundle_members(session, bundle=req.bundle or "", lock=True)
-                                                                        if m.state is S.PENDING]
-    for m in waiting:
-        if not approve:
-            if transition(session, request_id=m.id, src=S.PENDING, dst=S.DENIED, now=now,
-                          decided_by=actor_id, decided_at=now, decision_reason=reason, next_reminder_at=None):
-                session.add(Decision(request_id=m.id, approver_id=actor_id, approved=False, reason=reason, created_at=now, plan_digest=m.plan_digest))
-                audit.record(session, action="denied", actor=actor_id, now=now, request_id=m.id, reason=reason, bundle=m.bundle)
-            continue
-        try:
-            with session.begin_nested():
-                session.add(Decision(request_id=m.id, approver_id=actor_id, approved=True, reason=reason, created_at=now, plan_digest=m.plan_digest))
-        except IntegrityError:
-            raise Refused("You already decided on this request; it needs someone else now. Nothing was changed.", audit="decision_refused", request_id=req.id) from None
-        approvals = store.approvals_of(session, request_id=m.id, digest=m.plan_digest)
-        if not approval.quorum_reached(approvals, m.quorum):
-            audit.record(session, action="approval_recorded", actor=actor_id, now=now, request_id=m.id, approvals=len(approvals), quorum=m.quorum,
-                         digest=m.plan_digest, bundle=m.bundle)
-            continue
-        if not transition(session, request_id=m.id, src=S.PENDING, dst=S.APPROVED, now=now, decided_by=actor_id, decided_at=now,
-                          decision_reason=reason, next_reminder_at=None, approved_digest=m.plan_digest):
-            raise _late(session, m)
-        store.enqueue_job(session, request_id=m.id, kind=JobKind.APPLY, now=now)
-        audit.record(session, action="approved", actor=actor_id, now=now, request_id=m.id, reason=reason, approvals=approvals, quorum=m.quorum,
-                     digest=m.plan_digest, bundle=m.bundle)
+    if approve:
+        waiting = _waiting_together(session, req, digest)
+        for m in waiting:
+            _approve_one(session, m, actor_id=actor_id, now=now, reason=reason, clicked=req)
+    else:
+        waiting = [m for m in store.bundle_members(session, bundle=req.bundle or "", lock=True) if m.state is S.PENDING]
+        for m in waiting:
+            _deny_one(session, m, actor_id=actor_id, now=now, reason=reason)
     if not waiting:
         raise _late(session, req)
     session.refresh(req)
@@ -701,21 +705,17 @@ def withdraw_approval(session: Session, *, short_id: str, actor_id: str, digest:
             approval.already_decided_text(req.state, req.decided_by).replace("Nothing was changed.", "Approvals can no longer be withdrawn."),
             audit="withdraw_refused", request_id=req.id,
         )
-    if req.bundle:  # withdrawn from every account the approval was given for
-        for m in _waiting_together(session, req, digest):
-            session.execute(delete(Decision).where(Decision.request_id == m.id, Decision.approver_id == actor_id, Decision.approved.is_(True),
-                                                   Decision.plan_digest == m.plan_digest))
-            audit.record(session, action="approval_withdrawn", actor=actor_id, now=now, request_id=m.id, digest=m.plan_digest, bundle=m.bundle)
-        return req
-    gone = session.execute(
-        delete(Decision).where(
-            Decision.request_id == req.id, Decision.approver_id == actor_id, Decision.approved.is_(True), Decision.plan_digest == digest,
-            Decision.plan_digest == req.plan_digest,
-        )
-    ).rowcount
-    if gone != 1:
+    # An ask for several accounts: withdrawn from every account the approval was given for (the digest shown covers them all).
+    together = _waiting_together(session, req, digest) if req.bundle else [req] if digest == req.plan_digest else []
+    gone = 0
+    for m in together:
+        if session.execute(delete(Decision).where(
+            Decision.request_id == m.id, Decision.approver_id == actor_id, Decision.approved.is_(True), Decision.plan_digest == m.plan_digest,
+        )).rowcount:
+            gone += 1
+            audit.record(session, action="approval_withdrawn", actor=actor_id, now=now, request_id=m.id, digest=m.plan_digest, **_bundled(m))
+    if not gone:
         raise Refused("You have no approval of this plan to withdraw. Nothing was changed.", audit="withdraw_refused", request_id=req.id)
-    audit.record(session, action="approval_withdrawn", actor=actor_id, now=now, request_id=req.id, digest=digest)
     return req
 
 

@@ -23,7 +23,7 @@ from tests.support.fault_proxy import FaultProxy
 from tests.support.harness import RunningBot, wait_until
 from tests.support.moto_gaps import NO_SERVICE_CREDENTIALS
 from tests.support.journeys import (
-    APPROVER, APPROVER2, REQUESTER, approval_messages, change_values, click, command, credentials_dm, everything, open_request_modal,
+    APPROVER, APPROVER2, REQUESTER, approval_messages, button_value, change_values, click, command, credentials_dm, everything, open_request_modal,
     request_user, submit_form,
 )
 
@@ -314,12 +314,34 @@ def test_one_request_for_two_accounts_is_approved_once_and_made_in_each(org: tup
     click(bot, APPROVER, "approve_request", bundle)
     bot.settle()
     assert {r.state.value for r in _members(bot, bundle)} == {"pending"}  # 1 of 2, in both
+    # Withdrawn from both accounts at once; a second withdrawal has nothing to take back.
+    value = button_value(asked[0], "approve_request")
+    bot.slack.block_action(APPROVER, "withdraw_approval", value)
+    wait_until(lambda: dms_or_ephemerals(bot, "is withdrawn"), what="the withdrawal's answer")
+    assert _approved_by(bot, bundle) == {prod_req.id: [], staging_req.id: []}
+    bot.slack.block_action(APPROVER, "withdraw_approval", value)
+    wait_until(lambda: dms_or_ephemerals(bot, "You have no approval of this plan to withdraw"), what="the refusal")
+    click(bot, APPROVER, "approve_request", bundle)
+    bot.settle()
+    assert _approved_by(bot, bundle) == {prod_req.id: [APPROVER], staging_req.id: [APPROVER]}
     click(bot, APPROVER2, "approve_request", bundle)
     credentials_dm(bot, prod_req.short_id)
     credentials_dm(bot, staging_req.short_id)
     assert "hana" in user_names(prod) and "hana" in user_names(staging)
     status = command(bot, f"status {bundle}")
     assert re.search(rf"prod: \*{prod_req.short_id}\* [^·]*user created · staging: \*{staging_req.short_id}\* [^·\\]*user created", status), status
+
+
+def _approved_by(bot: RunningBot, bundle: str) -> dict[int, list[str]]:
+    from models import Decision
+
+    with bot.deps.sessionmaker.begin() as s:
+        return {m.id: [d.approver_id for d in s.scalars(select(Decision).where(Decision.request_id == m.id, Decision.approved.is_(True)))]
+                for m in _members(bot, bundle)}
+
+
+def dms_or_ephemerals(bot: RunningBot, fragment: str) -> list[Any]:
+    return [c for m in ("chat.postEphemeral", "chat.postMessage", "response_url") for c in bot.standin.calls_to(m) if fragment in everything(c.args)]
 
 
 def _approvable(call) -> bool:
