@@ -12,7 +12,7 @@ from bot.common.errors import Refused
 from bot.iam.accounts import AccountUnknown
 from bot.iam.errors import AwsError
 from bot.requests.validation import RawForm
-from bot.slack import ui
+from bot.slack import inbound, ui
 from bot.slack.ui import ids
 from handlers import Services
 
@@ -109,9 +109,10 @@ def register(app: App, services: Services) -> None:
     # ---- the form: checked in the modal, then the review screen ----
 
     @app.view(ids.REQUEST_VIEW)
-    def request_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def request_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: dict[str, Any]) -> None:
         user_id = body["user"]["id"]
-        checked = form.check(user_id=user_id, raw=parse_request_form((view.get("state") or {}).get("values") or {}))
+        raw = parse_request_form((view.get("state") or {}).get("values") or {})
+        checked = form.check(user_id=user_id, raw=raw, received_at=context.get(inbound.RECEIVED_AT))
         if checked.review is None or checked.draft_id is None:
             ack(response_action="errors", errors=checked.errors)
             return

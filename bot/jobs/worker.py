@@ -1,5 +1,8 @@
-"""The in-process worker thread: runs plan and apply jobs, then, on a slower beat, housekeeping
-(credentials DMs to retry, expired credentials, reminders and expiry, stale drafts)."""
+"""The in-process worker: one thread runs plan and apply jobs; another, on a slower beat, housekeeping
+(credentials DMs to retry, expired credentials, reminders and expiry, stale drafts, scheduled reports).
+
+Two threads so that a slow housekeeping task (a hygiene nudge reads every user's keys) never keeps a
+request waiting for its plan: replicas already run both at once, so every task is safe beside a job."""
 
 from __future__ import annotations
 
@@ -32,12 +35,15 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._keeper: threading.Thread | None = None
         self.last_beat: float = 0.0
-        self._last_housekeeping = 0.0
 
     def start(self) -> Worker:
         self._thread = threading.Thread(target=self._loop, name="iam-bot-worker", daemon=True)
         self._thread.start()
+        if self.housekeeping:
+            self._keeper = threading.Thread(target=self._housekeeping_loop, name="iam-bot-housekeeping", daemon=True)
+            self._keeper.start()
         return self
 
     def wake(self) -> None:
@@ -71,8 +77,10 @@ class Worker:
             return  # already stopped (SIGTERM handler, then the runner's own finally)
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in (self._thread, self._keeper):
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
         try:
             self.queue.release_leases()
         except Exception:
@@ -88,15 +96,23 @@ class Worker:
             try:
                 while not self._stop.is_set() and self.run_once():
                     self.last_beat = time.monotonic()
-                if time.monotonic() - self._last_housekeeping >= self.housekeeping_seconds:
-                    self._last_housekeeping = time.monotonic()
-                    for task in self.housekeeping:
-                        task()
             except Exception:
                 # The database may be briefly unreachable; keep the thread alive and try again.
                 log.exception("worker iteration failed")
             self._wake.wait(self._idle_seconds())
             self._wake.clear()
+
+    def _housekeeping_loop(self) -> None:
+        while not self._stop.is_set():
+            for task in self.housekeeping:
+                if self._stop.is_set():
+                    return
+                try:
+                    task()
+                except Exception:
+                    # One task failing (the database briefly away) must not starve the ones after it.
+                    log.exception("housekeeping task failed")
+            self._stop.wait(self.housekeeping_seconds)
 
     def _idle_seconds(self) -> float:
         """Sleep until the next job is due or another worker's lease runs out (a crashed replica's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
@@ -61,7 +62,7 @@ def slack_ids(body: Mapping[str, Any]) -> dict[str, str]:
     return logcontext.clean(out)
 
 
-def slack_context_middleware(body: dict[str, Any], next: Callable[[], Any]) -> Any:
+def slack_context_middleware(body: dict[str, Any], context: dict[str, Any], next: Callable[[], Any]) -> Any:
     """Bolt global middleware: one log line per delivery, and its ids on every line after it.
 
     Bolt runs global middleware in a loop *before* the listener (`next()` only records that it
@@ -69,6 +70,8 @@ def slack_context_middleware(body: dict[str, Any], next: Callable[[], Any]) -> A
     set for the rest of this dispatch instead, replacing (not merging) whatever an earlier
     delivery on this server thread left; listeners run in `ContextExecutor`, which copies it.
     """
+    # When the delivery arrived: Slack's 3 s run from here, not from when a listener thread starts.
+    context[inbound.RECEIVED_AT] = time.monotonic()
     fields = slack_ids(body)
     logcontext.start(**fields)
     log.info("slack %s", fields.get("slack"))

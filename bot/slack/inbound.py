@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot.common.sql import insert_for
 from models import InboundDelivery
 
+RECEIVED_AT = "received_at"  # the Bolt context key: time.monotonic() when the delivery arrived (Slack's 3 s start there)
 IN_FLIGHT = timedelta(seconds=30)
 KEEP = timedelta(days=1)
 
