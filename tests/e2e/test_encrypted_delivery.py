@@ -241,6 +241,7 @@ def test_a_workspace_requiring_keys_refuses_owners_without_one_and_holds_what_wa
         bot.stop()
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("point", ["upload_url", "files.completeUploadExternal"])
 def test_a_process_killed_during_the_upload_delivers_one_file_after_restart(point, standin, moto, iam, tmp_path):
     """Killed after Slack took the bytes (the file exists, never shared), or after Slack shared it

@@ -74,6 +74,7 @@ def test_an_answer_lost_after_iam_acted_is_never_repeated_blindly(action, bot_be
     assert _digest(passwords[-1]) in shown
 
 
+@pytest.mark.heavy
 def test_four_throttled_steps_in_a_row_finish_within_a_minute(bot_behind_proxy, iam):
     bot, proxy = bot_behind_proxy
     iam.create_group(GroupName="throttled-team")
@@ -95,6 +96,7 @@ def _chaos(url, standin, moto, iam, tmp_path, lease: float) -> Chaos:
     return Chaos(database_url=url, standin=standin, moto_url=moto.url, iam=iam, key=Fernet.generate_key().decode(), logdir=tmp_path, lease_seconds=lease)
 
 
+@pytest.mark.heavy
 @pytest.mark.postgres
 def test_a_job_longer_than_its_lease_keeps_it(postgres_url, standin, moto, iam, tmp_path):
     chaos = _chaos(postgres_url, standin, moto, iam, tmp_path, lease=2.0)
@@ -114,6 +116,7 @@ def test_a_job_longer_than_its_lease_keeps_it(postgres_url, standin, moto, iam, 
         chaos.close()
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_a_replica_killed_mid_job_is_recovered_within_the_lease(db, standin, moto, iam, tmp_path, request):
     lease = 10.0  # the production default
