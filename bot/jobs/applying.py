@@ -131,20 +131,25 @@ class ApplyJob:
         """Seal what exists so far: a crash after this point never has to create it again."""
         now = self.clock()
         with self.sm.begin() as s:
+            short_id = store.load_request(s, request_id).short_id
+        # Sealed for this request (with AWS KMS, its short id is the encryption context), before the
+        # transaction: a KMS call must not hold the database (SQLite's one write lock) while it waits.
+        sealed = self.vault.seal(creds, request=short_id)
+        with self.sm.begin() as s:
             self.queue.own(s, job_id)
             env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
             if env is None:
                 env = CredentialEnvelope(request_id=request_id, owner_id=owner_id, created_at=now, expires_at=now + self.ttl)
                 s.add(env)
-            # Sealed for this request (with AWS KMS, its short id is the encryption context).
-            env.ciphertext = self.vault.seal(creds, request=store.load_request(s, request_id).short_id)
+            env.ciphertext = sealed
 
     def _load_partial(self, request_id: int) -> Credentials | None:
         with self.sm.begin() as s:
             env = s.scalars(select(CredentialEnvelope).where(CredentialEnvelope.request_id == request_id)).first()
             if env is None or env.ciphertext is None:
                 return None
-            return self.vault.open(env.ciphertext, request=store.load_request(s, request_id).short_id)
+            ciphertext, short_id = env.ciphertext, store.load_request(s, request_id).short_id
+        return self.vault.open(ciphertext, request=short_id)  # KMS, after the transaction
 
     # ---------------------------------------------------------------- the job
 

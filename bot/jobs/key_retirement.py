@@ -74,7 +74,8 @@ class KeyRetirements:
         for row in self._due(finished.is_(None), at <= now):
             try:
                 with self.sm.begin() as s:
-                    iam = self.accounts.gateway(store.account_of(s, row.request_id))
+                    account = store.account_of(s, row.request_id)
+                iam = self.accounts.gateway(account)  # may call STS: never while holding the database
                 if stage == DEACTIVATE:
                     existed = iam.deactivate_key(user_name=row.user_name, key_id=row.key_id)
                 else:

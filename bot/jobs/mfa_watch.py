@@ -67,7 +67,8 @@ class MfaWatcher:
                 continue
             try:
                 with self.sm.begin() as s:
-                    iam = self.accounts.gateway(store.account_of(s, row.request_id))
+                    account = store.account_of(s, row.request_id)
+                iam = self.accounts.gateway(account)  # may call STS: never while holding the database
                 enrolled = iam.mfa_enabled(row.user_name)
             except AwsError as exc:
                 if exc.code == "NoSuchEntity":
