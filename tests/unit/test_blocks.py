@@ -1220,3 +1220,21 @@ def test_audit_line_flags_break_glass_and_drift() -> None:
     assert "BREAK-GLASS, review it" in bg
     drift = ui.audit_line(make_view(S.SUBMITTED, plan_changes=("new step: add to group:ops",)))
     assert "IAM drifted from the plan approved" in drift
+
+
+@pytest.mark.parametrize(
+    ("kind", "steps", "done"),
+    [
+        (PlanKind.CHANGE, (Step(StepKind.ADD_TO_GROUP, "operators"),), "done (change to the user)"),
+        (PlanKind.CHANGE, (Step(StepKind.CREATE_ACCESS_KEY),), f"done (change to the user), credentials sent to <@{OWNER}>"),
+        (PlanKind.OFFBOARD, (Step(StepKind.DELETE_USER),), "done (offboarding (the user is deleted))"),
+    ],
+    ids=["change", "change-with-a-key", "offboard"],
+)
+def test_outcome_text_of_a_day_two_request_says_what_was_done_not_that_a_user_was_created(kind: PlanKind, steps: tuple[Step, ...], done: str) -> None:
+    plan = Plan(kind=kind, account=ACCOUNT, user_name=small_spec().user_name, steps=steps)
+    approved = ui.outcome_text(make_view(S.APPROVED, plan=plan, kind=kind.value))
+    completed = ui.outcome_text(make_view(S.COMPLETED, plan=plan, kind=kind.value))
+    assert approved.endswith("— being applied…")
+    assert completed.endswith(f"— {done}")
+    assert "user created" not in completed and "creating the user" not in approved

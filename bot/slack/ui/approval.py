@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from bot.domain.plan import PlanKind
+from bot.domain.plan import PlanKind, StepKind
 from bot.domain.views import RequestView
 from bot.policy.approval import progress_text
 from bot.slack.ui import ids
@@ -49,10 +49,15 @@ def outcome_text(req: RequestView) -> str:
     if state is RequestState.DENIED:
         reason = f": {esc(clip(req.decision_reason or '', 500))}" if req.decision_reason else ""
         return f":no_entry: *Denied* by {decider(req)} {when(req.decided_at)}{reason}"
+    approved = f":white_check_mark: *Approved* by {decider(req)} {when(req.decided_at)}"
     if state in (RequestState.APPROVED, RequestState.PROVISIONING):
-        return f":white_check_mark: *Approved* by {decider(req)} {when(req.decided_at)} — creating the user…"
+        return f"{approved} — {'creating the user' if req.kind == PlanKind.CREATE_USER.value else 'being applied'}…"
     if state is RequestState.COMPLETED:
-        return f":white_check_mark: *Approved* by {decider(req)} {when(req.decided_at)} — user created, credentials sent to <@{req.owner_id}>"
+        if req.kind == PlanKind.CREATE_USER.value:
+            return f"{approved} — user created, credentials sent to <@{req.owner_id}>"
+        # A change, a disable or an offboarding creates no user; only what made credentials sent any.
+        sent = req.plan is not None and (req.plan.has(StepKind.CREATE_LOGIN_PROFILE) or req.plan.has(StepKind.CREATE_ACCESS_KEY))
+        return f"{approved} — done ({esc(req.brings)})" + (f", credentials sent to <@{req.owner_id}>" if sent else "")
     if state is RequestState.FAILED:
         if req.decided_by is None:
             return f":x: *Could not be done*: {esc(clip(req.failure_reason or 'unknown error', 1500))}"
