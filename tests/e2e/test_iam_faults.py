@@ -101,7 +101,8 @@ def _chaos(url, standin, moto, iam, tmp_path, lease: float) -> Chaos:
 def test_a_job_longer_than_its_lease_keeps_it(postgres_url, standin, moto, iam, tmp_path):
     chaos = _chaos(postgres_url, standin, moto, iam, tmp_path, lease=2.0)
     try:
-        a, b = chaos.replica("a"), chaos.replica("b")
+        a = chaos.replica("a")
+        chaos.replica("b")  # the other replica, which must not take the job over while it runs
         for proxy in chaos.proxies.values():
             proxy.slow["CreateAccessKey"] = 5.0  # one step takes two and a half leases
         short_id = request_user(a, user_name="slowkey01", access=["access_key"])
