@@ -247,10 +247,10 @@ def _day_two_request(
     spec: RequestSpec | None = None,
 ) -> AccessRequest:
     """`spec`: what a change or a grant's end asks (else the kind says it: a key, a password, nothing)."""
-    what = "a " + PlanKind(kind).brings
     spec = spec or RequestSpec(
         user_name=creating.user_name, console_access=kind == "reset_password", access_key=kind in ("rotate_key", "held_key"),
-        owner_id=creating.owner_id, reason=reason or f"{what[0].upper()}{what[1:]} (day two)", path=creating.path, expires_on=expires_on,
+        owner_id=creating.owner_id, reason=reason or f"No reason given; the plan below says what it does ({PlanKind(kind).brings}).", path=creating.path,
+        expires_on=expires_on,
     )
     spec = replace(spec, account=creating.account)  # a user is acted on in the account it was made in
     req = AccessRequest(

@@ -1238,3 +1238,15 @@ def test_outcome_text_of_a_day_two_request_says_what_was_done_not_that_a_user_wa
     assert approved.endswith("— being applied…")
     assert completed.endswith(f"— {done}")
     assert "user created" not in completed and "creating the user" not in approved
+
+
+def test_a_removal_shows_what_it_does_not_a_new_users_form_and_its_failure_names_the_request() -> None:
+    spec = replace(small_spec(), console_access=False, access_key=False, groups=(), policy_arns=())
+    plan = Plan(kind=PlanKind.OFFBOARD, account=ACCOUNT, user_name=spec.user_name, steps=(Step(StepKind.DELETE_USER),))
+    view = make_view(S.PENDING, spec, plan=plan, kind=PlanKind.OFFBOARD.value)
+    fields = ui.spec_fields(spec, requester_id=REQUESTER, kind=view.kind)
+    assert "*This request*\noffboarding (the user is deleted)" in fields
+    assert not any(f.startswith(("*Access type*", "*Groups*", "*Copy permissions from*")) for f in fields)
+    failed = all_text(check_message(ui.failure_message(make_view(S.FAILED, spec, plan=plan, kind=PlanKind.OFFBOARD.value), for_approver=True)))
+    assert f"Request *{SHORT_ID}* for `{spec.user_name}` (offboarding (the user is deleted)) failed" in failed
+    assert "Creating IAM user" not in failed and f"/iam status {SHORT_ID}" in failed

@@ -231,5 +231,11 @@ def failure_message(req: RequestView, *, for_approver: bool) -> Message:
         advice = "Nothing was left behind in AWS. Fix the cause, then ask the requester to submit a new request."
     else:
         advice = "Nothing was left behind in AWS. Submit a new request once the cause is fixed; an approver has been told too."
-    body = f":x: Creating IAM user `{esc(req.user_name)}` (request *{req.short_id}*) failed.\n*What happened:* {esc(clip(what, 1500))}\n{advice}"
-    return message(f"Creating IAM user {req.user_name} failed", [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])
+    if req.kind == PlanKind.CREATE_USER.value:
+        head, text = f"Creating IAM user `{esc(req.user_name)}` (request *{req.short_id}*)", f"Creating IAM user {req.user_name}"
+    else:  # a change is put back when it fails half-way, a removal keeps what it removed: status has each step
+        head, text = f"Request *{req.short_id}* for `{esc(req.user_name)}` ({esc(req.brings)})", f"Request {req.short_id} for {req.user_name}"
+        if req.decided_by is not None:
+            advice = f"Every step made before it stopped is in `/iam status {req.short_id}`. Fix the cause, then ask again."
+    body = f":x: {head} failed.\n*What happened:* {esc(clip(what, 1500))}\n{advice}"
+    return message(f"{text} failed", [SectionBlock(text=MarkdownTextObject(text=clip(body, 3000)))])

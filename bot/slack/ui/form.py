@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
 
 from bot.domain import grants as lasting
 from bot.domain.grants import DURATION_WORDS
-from bot.domain.plan import Plan
+from bot.domain.plan import Plan, PlanKind
 from bot.domain.spec import RequestSpec
 from bot.slack.ui import ids
 from bot.slack.ui.plan import plan_blocks
@@ -215,8 +215,14 @@ def spec_fields(spec: RequestSpec, *, requester_id: str | None = None, kind: str
         lines.append(f"*Requested by*\n{mention(requester_id)}")
     if spec.account:
         lines.append("*AWS account*\n" + ", ".join(f"`{esc(a)}`" for a in spec.accounts))
-    if kind in ("change", "extend_grant", "revoke"):
-        lines += [f"*Account owner*\n<@{spec.owner_id}>", f"*User name*\n`{esc(spec.user_name)}`", f"*Path*\n`{esc(spec.path)}`", *_change_fields(spec)]
+    if kind != "create_user":  # about a user that exists: what it is, and what this request does to it
+        lines += [f"*Account owner*\n<@{spec.owner_id}>", f"*User name*\n`{esc(spec.user_name)}`", f"*Path*\n`{esc(spec.path)}`"]
+        if kind in ("change", "extend_grant", "revoke"):
+            lines += _change_fields(spec)
+        else:
+            lines.append(f"*This request*\n{esc(PlanKind(kind).brings)}")
+            if spec.expires_on and kind == "extend":
+                lines.append(f"*New end date*\n{esc(spec.expires_on)}")
         return [clip(f, 2000) for f in lines]
     lines += [
         f"*Account owner*\n<@{spec.owner_id}>",
