@@ -303,6 +303,7 @@ def test_one_request_for_two_accounts_is_approved_once_and_made_in_each(org: tup
     text = everything(asked[0].args)
     assert "in 2 AWS accounts" in text and "One request for 2 AWS accounts" in text and "In AWS account staging" in text
     assert f"AWS account prod ({PROD})" in text and f"AWS account staging ({STAGING})" in text
+    assert "*AWS account*\\n`prod`, `staging`" in text  # the fields name every account asked for
     def posted() -> list[Any] | None:
         found = [c for c in bot.standin.calls_to("chat.postMessage") if id(c) not in before and _approvable(c)]
         return found if len(found) >= 2 else None

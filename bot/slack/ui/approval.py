@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
@@ -151,7 +152,9 @@ def approval_message(req: RequestView) -> Message:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(
             f":rotating_light: *Break-glass*: <@{req.requester_id}> approved this request themself. It must be reviewed.\n"
             f"*Why:* {esc(clip(req.decision_reason or '', 1000))}", 3000))))
-    blocks += field_sections(spec_fields(req.spec, requester_id=req.requester_id, kind=req.kind))
+    # An ask for several accounts names each of them; each one's plan follows.
+    shown = replace(req.spec, also_accounts=tuple(v.spec.account for v in req.members)) if req.members else req.spec
+    blocks += field_sections(spec_fields(shown, requester_id=req.requester_id, kind=req.kind))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*Reason*\n{esc(req.reason)}", 3000))))
     if req.members:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(f"*In AWS account {esc(req.spec.account)}* (request *{req.short_id}*)", 3000))))
