@@ -165,6 +165,9 @@ def main() -> int:
 
         # 3. Every IAM action of a job fails (throttling, 5xx, dropped connection) more often than
         #    botocore retries; the job retries later. Real time here: the job's back-off is 10 s.
+        #    Alone: a replica left running would take some of the jobs, and their actions would go unfaulted.
+        for process in chaos.replicas:
+            process.stop()
         os.environ["AWS_MAX_ATTEMPTS"] = "2"
         throttled = chaos.replica("throttled")
         os.environ.pop("AWS_MAX_ATTEMPTS")
