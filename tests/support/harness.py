@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import traceback
 from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import boto3
 from cryptography.fernet import Fernet
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from bot.runtime.app import Components, build, create_app
 from bot.runtime.db import make_engine, migrate
@@ -47,6 +50,42 @@ class LogCapture(logging.Handler):
     def text(self) -> str:
         with self._lock2:
             return "\n".join(self.lines)
+
+
+class AwsInTransactionGuard:
+    """Records every AWS request the bot sends while its own thread holds a database transaction.
+
+    With SQLite every transaction is BEGIN IMMEDIATE and holds the one write lock, so an AWS call
+    inside one makes every other thread's transaction (the form's, within Slack's 3 s) wait on AWS.
+    Clients made from the guarded boto3 session are watched (IAM and KMS in the bot's own account).
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self.violations: list[str] = []
+
+    def watch_session(self, session: boto3.session.Session) -> None:
+        session.events.register("before-send", self._sent)  # clients made from it afterwards inherit it
+
+    def watch_engine(self, engine: Engine) -> None:
+        event.listen(engine, "begin", self._begin)
+        event.listen(engine, "commit", self._end)
+        event.listen(engine, "rollback", self._end)
+        event.listen(engine, "checkin", self._returned)  # back in the pool: nothing is open (an invalidated connection ends no transaction by event)
+
+    def _begin(self, conn: Any) -> None:
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+
+    def _end(self, conn: Any) -> None:
+        self._local.depth = max(0, getattr(self._local, "depth", 0) - 1)
+
+    def _returned(self, dbapi_connection: Any, record: Any) -> None:
+        self._local.depth = 0
+
+    def _sent(self, request: Any, **_: Any) -> None:
+        if getattr(self._local, "depth", 0):
+            ours = [f"{f.filename.rsplit('/bot/', 1)[-1]}:{f.lineno} {f.name}" for f in traceback.extract_stack() if "/bot/" in f.filename]
+            self.violations.append(f"{request.method} {request.url} from " + " < ".join(reversed(ours[-8:])))
 
 
 class FakeClock:
@@ -97,10 +136,13 @@ class RunningBot:
         clamp_library_loggers()
         migrate(make_engine(self.settings.database_url))
         session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+        self.aws_in_transaction = AwsInTransactionGuard()
+        self.aws_in_transaction.watch_session(session)
         kwargs: dict[str, Any] = {"boto_session": session, "worker_id": self.worker_id, "housekeeping": self.housekeeping}
         if self.clock is not None:
             kwargs["clock"] = self.clock
         self.deps: Components = build(self.settings, **kwargs)
+        self.aws_in_transaction.watch_engine(self.deps.engine)
         # moto lacks service-specific credentials (offboarding lists them): none, unless a test gives some.
         self.service_credentials = ServiceCredentials(self.deps.iam.iam, {}, strict=False)
         self.app = create_app(self.settings, self.deps)
@@ -133,6 +175,7 @@ class RunningBot:
         self.deps.worker.stop(timeout=5)
         logging.getLogger().removeHandler(self.logs)
         self.deps.engine.dispose()
+        assert not self.aws_in_transaction.violations, "AWS called while holding a database transaction:\n" + "\n".join(self.aws_in_transaction.violations[:5])
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
