@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sys
 import threading
 import traceback
 from datetime import datetime, timedelta, timezone
@@ -42,6 +43,8 @@ class LogCapture(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
+        if record.name == "slack_bolt" and "didn't call ack()" in text:
+            _print_thread_stacks(f"Bolt gave up waiting for an ack ({text}); every thread, as it was then:")
         if record.exc_info:
             text += "\n" + JsonFormatter().formatException(record.exc_info)
         with self._lock2:
@@ -50,6 +53,16 @@ class LogCapture(logging.Handler):
     def text(self) -> str:
         with self._lock2:
             return "\n".join(self.lines)
+
+
+def _print_thread_stacks(title: str) -> None:
+    """Where each thread is, to the test's captured stderr: a late ack shows what it was waiting on."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    out = [title]
+    for ident, frame in sys._current_frames().items():
+        out.append(f"--- {names.get(ident, ident)}")
+        out += [line.rstrip() for line in traceback.format_stack(frame)[-12:]]
+    print("\n".join(out), file=sys.stderr, flush=True)
 
 
 class AwsInTransactionGuard:
