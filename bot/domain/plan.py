@@ -126,6 +126,10 @@ class StepKind(str, enum.Enum):
     DELETE_USER = "delete_user"
 
 
+# The steps that make a password or a key: sealed at once, and delivered to the owner.
+CREDENTIAL_STEPS = (StepKind.CREATE_LOGIN_PROFILE, StepKind.CREATE_ACCESS_KEY, StepKind.ADD_ACCESS_KEY, StepKind.RESET_PASSWORD)
+
+
 @dataclass(frozen=True)
 class Step:
     """One IAM change, with everything it needs resolved (no name is looked up again at apply time).
@@ -310,6 +314,11 @@ class Plan:
 
     def has(self, kind: StepKind) -> bool:
         return any(s.kind is kind for s in self.steps)
+
+    @property
+    def makes_credentials(self) -> bool:
+        """Whether applying it makes a password or a key for the owner."""
+        return any(s.kind in CREDENTIAL_STEPS for s in self.steps)
 
     @property
     def time_bound(self) -> tuple[Step, ...]:

@@ -24,7 +24,7 @@ from bot.common.sql import SessionMaker
 from bot.credentials.passwords import generate_password
 from bot.credentials import envelopes
 from bot.credentials.vault import Credentials, Vault, VaultError
-from bot.domain.plan import Plan, PlanKind, Step, StepKind, document_hash, group_drift, policy_drift
+from bot.domain.plan import CREDENTIAL_STEPS, Plan, PlanKind, Step, StepKind, document_hash, group_drift, policy_drift
 from bot.domain.plan import changes as plan_changes
 from bot.domain.spec import RequestSpec
 from bot.iam.errors import AwsError
@@ -43,7 +43,6 @@ from models import CredentialEnvelope, JobState, RequestState
 log = logging.getLogger(__name__)
 
 FOUND_AT_APPLY = "found when it was applied (added after the approval)"
-CREDENTIAL_STEPS = (StepKind.CREATE_LOGIN_PROFILE, StepKind.CREATE_ACCESS_KEY, StepKind.ADD_ACCESS_KEY, StepKind.RESET_PASSWORD)
 TRIED = "tried:"  # a job's record that a create without a marker of its own was sent at least once
 
 
@@ -188,7 +187,7 @@ class ApplyJob:
             if plan.kind.grants or plan.kind is PlanKind.REVOKE:
                 if not self._change(job_id, request_id, marker, plan, done):
                     return  # IAM drifted: asked again
-                credentials = any(st.kind in CREDENTIAL_STEPS for st in plan.steps)
+                credentials = plan.makes_credentials
                 if credentials:
                     self._credentials(job_id, plan, request_id=request_id, owner_id=owner_id, done=done)
                 told = self._complete(job_id, request_id, "", plan)

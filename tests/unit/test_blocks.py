@@ -1228,8 +1228,10 @@ def test_audit_line_flags_break_glass_and_drift() -> None:
         (PlanKind.CHANGE, (Step(StepKind.ADD_TO_GROUP, "operators"),), "done (change to the user)"),
         (PlanKind.CHANGE, (Step(StepKind.CREATE_ACCESS_KEY),), f"done (change to the user), credentials sent to <@{OWNER}>"),
         (PlanKind.OFFBOARD, (Step(StepKind.DELETE_USER),), "done (offboarding (the user is deleted))"),
+        (PlanKind.ROTATE_KEY, (Step(StepKind.ADD_ACCESS_KEY, "AKIAKEPT"),), f"done (new access key), credentials sent to <@{OWNER}>"),
+        (PlanKind.RESET_PASSWORD, (Step(StepKind.RESET_PASSWORD),), f"done (new console password), credentials sent to <@{OWNER}>"),
     ],
-    ids=["change", "change-with-a-key", "offboard"],
+    ids=["change", "change-with-a-key", "offboard", "rotation", "password-reset"],
 )
 def test_outcome_text_of_a_day_two_request_says_what_was_done_not_that_a_user_was_created(kind: PlanKind, steps: tuple[Step, ...], done: str) -> None:
     plan = Plan(kind=kind, account=ACCOUNT, user_name=small_spec().user_name, steps=steps)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from bot.domain.plan import PlanKind, StepKind
+from bot.domain.plan import PlanKind
 from bot.domain.views import RequestView
 from bot.policy.approval import progress_text
 from bot.slack.ui import ids
@@ -56,8 +56,8 @@ def outcome_text(req: RequestView) -> str:
     if state is RequestState.COMPLETED:
         if req.kind == PlanKind.CREATE_USER.value:
             return f"{approved} — user created, credentials sent to <@{req.owner_id}>"
-        # A change, a disable or an offboarding creates no user; only what made credentials sent any.
-        sent = req.plan is not None and (req.plan.has(StepKind.CREATE_LOGIN_PROFILE) or req.plan.has(StepKind.CREATE_ACCESS_KEY))
+        # A change, a rotation or an offboarding creates no user; only a plan that made credentials sent any.
+        sent = req.plan is not None and req.plan.makes_credentials
         return f"{approved} — done ({esc(req.brings)})" + (f", credentials sent to <@{req.owner_id}>" if sent else "")
     if state is RequestState.FAILED:
         if req.decided_by is None:
